@@ -1,0 +1,16 @@
+// The leasehold command's subcommands, as a library the tests link. main.cc
+// only dispatches.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace leasehold::cli {
+
+// Each returns the process exit status. Errors are one line on stderr naming
+// the problem; status 2 for bad usage.
+int run_command(const std::vector<std::string>& args);     // leasehold run ... -- CMD
+int status_command(const std::vector<std::string>& args);  // leasehold status LOCK
+int usage(const std::string& error);
+
+}  // namespace leasehold::cli

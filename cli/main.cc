@@ -1,0 +1,21 @@
+// leasehold — run a command only while this replica holds the lease.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return leasehold::cli::usage("");
+  std::string cmd = args.front();
+  args.erase(args.begin());
+  if (cmd == "run") return leasehold::cli::run_command(args);
+  if (cmd == "status") return leasehold::cli::status_command(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("leasehold %s\n", LEASEHOLD_VERSION);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") return leasehold::cli::usage("");
+  return leasehold::cli::usage("unknown command \"" + cmd + "\"");
+}

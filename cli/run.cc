@@ -1,0 +1,463 @@
+// leasehold run / status.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "backends/backends.h"
+#include "cli.h"
+#include "flags.h"
+#include "leasehold/elector.h"
+
+extern char** environ;
+
+namespace leasehold::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage:
+  leasehold run [flags] -- CMD [ARGS...]   run CMD only while this replica leads
+  leasehold status LOCK [-o json]          show who holds LOCK
+  leasehold version
+
+LOCK is a URL: file:///ABS/PATH (one host) or mem://NAME (in-process).
+Run `leasehold run --help` for the flags.
+)";
+
+std::vector<FlagSpec> run_flags() {
+  return {
+      {"lock", "lock URL, e.g. file:///run/app.lease (short for the resource flags)", ""},
+      {"identity", "holder identity (default: $POD_NAME, else hostname-RANDOM)", ""},
+      {"leader-elect-resource-lock", "lock kind: file (leases, configmaps, endpoints: not in this build)", ""},
+      {"leader-elect-resource-name", "lock name; for the file lock, its absolute path", ""},
+      {"leader-elect-resource-namespace", "namespace of the lock object (Kubernetes locks)", ""},
+      {"leader-elect-lease-duration", "how long a lease lasts without renewal", "15s"},
+      {"leader-elect-renew-deadline", "a leader that cannot renew for this long stops its child", "10s"},
+      {"leader-elect-retry-period", "wait between attempts to acquire or renew", "2s"},
+      {"enable-leader-election", "false: run CMD directly, without an election", "true", true},
+      {"release-on-cancel", "release the lease when stopping", "true", true},
+      {"grace-period", "after SIGTERM, wait this long before SIGKILL of the child", "10s"},
+      {"on-child-exit", "when CMD exits by itself while leading: exit, restart or release", "exit"},
+      {"log-format", "text or json", "text"},
+      {"help", "show this help", "", true},
+  };
+}
+
+// ---- logging ----
+
+struct Logger {
+  bool json = false;
+  std::string identity;
+  std::mutex mu;
+
+  void write(LogLevel level, std::string_view name, std::string_view msg) {
+    static constexpr const char* kLevels[] = {"debug", "info", "warning", "error"};
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    std::tm tm{};
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[64];
+    std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  ts.tv_nsec / 1'000'000);
+    std::lock_guard<std::mutex> g(mu);
+    if (json) {
+      std::string line = "{\"ts\":\"" + std::string(when) + "\",\"level\":\"" +
+                         kLevels[static_cast<int>(level)] + "\",\"identity\":" + quote(identity) +
+                         ",\"lock\":" + quote(name) + ",\"msg\":" + quote(msg) + "}";
+      std::fprintf(stderr, "%s\n", line.c_str());
+    } else {
+      std::fprintf(stderr, "%s %-7s [%s] %.*s\n", when, kLevels[static_cast<int>(level)],
+                   identity.c_str(), static_cast<int>(msg.size()), msg.data());
+    }
+  }
+
+  static std::string quote(std::string_view s) {
+    std::string o = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') {
+        o += '\\';
+        o += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char b[8];
+        std::snprintf(b, sizeof b, "\\u%04x", c);
+        o += b;
+      } else {
+        o += c;
+      }
+    }
+    return o + "\"";
+  }
+};
+
+std::string default_identity() {
+  if (const char* pod = std::getenv("POD_NAME"); pod && *pod) return pod;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffff);
+  return std::string(host) + "-" + suffix;
+}
+
+Result<std::string> lock_url(const Flags& f) {
+  std::string url = f.get("lock");
+  std::string kind = f.get("leader-elect-resource-lock");
+  if (!url.empty()) return url;
+  if (kind.empty()) {
+    return Error::invalid("no lock: set --lock URL (e.g. --lock file:///tmp/app.lease) or "
+                          "--leader-elect-resource-lock and --leader-elect-resource-name");
+  }
+  std::string name = f.get("leader-elect-resource-name");
+  if (kind == "file") {
+    if (name.empty() || name[0] != '/') {
+      return Error::invalid("--leader-elect-resource-name: the file lock needs an absolute path");
+    }
+    return "file://" + name;
+  }
+  if (kind == "leases" || kind == "configmaps" || kind == "endpoints" ||
+      kind == "configmapsleases" || kind == "endpointsleases") {
+    return Error::invalid("--leader-elect-resource-lock=" + kind +
+                          ": Kubernetes locks are not in this build yet (use file)");
+  }
+  return Error::invalid("--leader-elect-resource-lock: unknown kind \"" + kind +
+                        "\" (want file, leases, configmaps or endpoints)");
+}
+
+// ---- the child ----
+
+struct ChildSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // extra NAME=VALUE
+};
+
+// Finds CMD the way execvp would, so a typo is reported before campaigning.
+Result<std::string> resolve_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) != 0) {
+      return Error::invalid("cannot start \"" + name + "\": " + std::strerror(errno));
+    }
+    return name;
+  }
+  const char* p = std::getenv("PATH");
+  std::string dirs = p ? p : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string cand = dirs.substr(start, end - start) + "/" + name;
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+    start = end + 1;
+  }
+  return Error::invalid("cannot start \"" + name + "\": not found in PATH");
+}
+
+// fork+exec rather than posix_spawn: the child must die with us
+// (PR_SET_PDEATHSIG), or a SIGKILLed sidecar would leave its worker running
+// while another replica starts one. Everything after fork is
+// async-signal-safe.
+Result<pid_t> spawn_child(const ChildSpec& spec) {
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    bool ours = false;
+    for (const auto& x : spec.env) {
+      if (kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1)) ours = true;
+    }
+    if (!ours) env_store.emplace_back(kv);
+  }
+  env_store.insert(env_store.end(), spec.env.begin(), spec.env.end());
+  std::vector<char*> envp, argv;
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = spec.argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  auto resolved = resolve_program(args[0]);
+  if (!resolved) return resolved.error();
+  std::string path = *resolved;
+  pid_t parent = ::getpid();
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Error::internal(std::string("pipe: ") + std::strerror(errno));
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::internal(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(path.c_str(), argv.data(), envp.data());
+    int e = errno;
+    (void)!::write(pipefd[1], &e, sizeof e);
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  int child_errno = 0;
+  ssize_t n = ::read(pipefd[0], &child_errno, sizeof child_errno);
+  ::close(pipefd[0]);
+  if (n == sizeof child_errno) {
+    int st;
+    ::waitpid(pid, &st, 0);
+    return Error::invalid("cannot start \"" + path + "\": " + std::strerror(child_errno));
+  }
+  ::setpgid(pid, pid);  // also from here, so it holds whoever runs first
+  return pid;
+}
+
+// Waits for the child; when `stop` is requested, SIGTERM to its group, then
+// SIGKILL after `grace`. Returns the wait status.
+int supervise(pid_t pid, std::stop_token stop, Duration grace) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool reaped = false;  // GUARDED_BY(m)
+  std::jthread killer;  // declared after what it uses, so it is joined first
+  int status = 0;
+  {
+    std::stop_callback on_stop(stop, [&] {
+      std::lock_guard<std::mutex> g(m);
+      if (reaped) return;  // the pid may already belong to someone else
+      ::kill(-pid, SIGTERM);
+      killer = std::jthread([&, pid, grace] {
+        std::unique_lock<std::mutex> lk(m);
+        if (!cv.wait_for(lk, grace, [&] { return reaped; })) ::kill(-pid, SIGKILL);
+      });
+    });
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::lock_guard<std::mutex> g(m);
+    reaped = true;
+    cv.notify_all();
+  }  // on_stop is gone: no callback runs any more
+  std::lock_guard<std::mutex> g(m);  // see the callback's write of `killer`
+  return status;
+}
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by ") + strsignal(WTERMSIG(status));
+  return "ended";
+}
+
+}  // namespace
+
+int usage(const std::string& error) {
+  if (!error.empty()) {
+    std::fprintf(stderr, "leasehold: %s\n", error.c_str());
+    std::fprintf(stderr, "%s", kUsage);
+    return 2;
+  }
+  std::printf("%s", kUsage);
+  return 0;
+}
+
+int run_command(const std::vector<std::string>& args) {
+  Flags flags(run_flags());
+  if (auto r = flags.parse(args, 0); !r) return usage(r.error().message());
+  if (flags.get("help") == "true") {
+    std::printf("usage: leasehold run [flags] -- CMD [ARGS...]\n\nflags:\n%s", flags.help().c_str());
+    return 0;
+  }
+  if (flags.rest().empty()) return usage("run: no command given after --");
+  auto enabled = flags.get_bool("enable-leader-election");
+  if (!enabled) return usage(enabled.error().message());
+  if (!*enabled) {
+    // The opt-in switch is off: become CMD, no election.
+    std::vector<std::string> a = flags.rest();
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "leasehold: cannot start \"%s\": %s\n", argv[0], std::strerror(errno));
+    return 127;
+  }
+
+  if (auto prog = resolve_program(flags.rest()[0]); !prog) {
+    std::fprintf(stderr, "leasehold: %s\n", prog.error().message().c_str());
+    return 127;
+  }
+  Logger logger;
+  std::string format = flags.get("log-format");
+  if (format != "text" && format != "json") {
+    return usage("--log-format: \"" + format + "\" is not text or json");
+  }
+  logger.json = format == "json";
+  ElectorConfig cfg;
+  auto url = lock_url(flags);
+  if (!url) return usage(url.error().message());
+  cfg.lock = *url;
+  cfg.identity = flags.get("identity").empty() ? default_identity() : flags.get("identity");
+  logger.identity = cfg.identity;
+  for (auto [flag, field] : {std::pair{"leader-elect-lease-duration", &cfg.lease_duration},
+                             std::pair{"leader-elect-renew-deadline", &cfg.renew_deadline},
+                             std::pair{"leader-elect-retry-period", &cfg.retry_period}}) {
+    auto d = flags.get_duration(flag);
+    if (!d) return usage(d.error().message());
+    *field = *d;
+  }
+  auto grace = flags.get_duration("grace-period");
+  if (!grace) return usage(grace.error().message());
+  auto release = flags.get_bool("release-on-cancel");
+  if (!release) return usage(release.error().message());
+  cfg.release_on_cancel = *release;
+  std::string on_exit = flags.get("on-child-exit");
+  if (on_exit != "exit" && on_exit != "restart" && on_exit != "release") {
+    return usage("--on-child-exit: \"" + on_exit + "\" is not exit, restart or release");
+  }
+  if (auto v = cfg.validate(); !v) {
+    // Name the flag rather than the library field.
+    std::string m = v.error().message();
+    for (auto [field, flag] : {std::pair{"lease_duration", "--leader-elect-lease-duration"},
+                               std::pair{"renew_deadline", "--leader-elect-renew-deadline"},
+                               std::pair{"retry_period", "--leader-elect-retry-period"},
+                               std::pair{"identity", "--identity"}}) {
+      if (m.starts_with(field)) m = flag + m.substr(std::strlen(field));
+    }
+    return usage(m);
+  }
+
+  // Signals: blocked in every thread, taken by one sigwait thread.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);  // internal: wakes the signal thread at exit
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  Runtime::Options ro;
+  ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
+  Runtime rt(ro);
+  std::atomic<int> final_code{0};
+  std::stop_source program_stop;
+  std::atomic<Elector*> elector_ptr{nullptr};
+  ChildSpec child{flags.rest(), {}};
+
+  cfg.callbacks.on_started_leading = [&](const Term& term, std::stop_token stop) {
+    for (;;) {
+      ChildSpec spec = child;
+      spec.env = {"LEASEHOLD_IDENTITY=" + cfg.identity, "LEASEHOLD_LEASE=" + cfg.lock,
+                  "LEASEHOLD_TERM=" + std::to_string(term.transitions)};
+      auto pid = spawn_child(spec);
+      if (!pid) {
+        logger.write(LogLevel::kError, cfg.lock, pid.error().message());
+        final_code = 127;
+        program_stop.request_stop();
+        return;
+      }
+      logger.write(LogLevel::kInfo, cfg.lock,
+                   "leading (term " + term.to_string() + "): started " + child.argv[0] +
+                       " as pid " + std::to_string(*pid));
+      int status = supervise(*pid, stop, *grace);
+      logger.write(LogLevel::kInfo, cfg.lock, child.argv[0] + " " + describe_status(status));
+      final_code = exit_code(status);
+      if (stop.stop_requested()) return;
+      if (on_exit == "exit") {
+        program_stop.request_stop();
+        return;
+      }
+      if (on_exit == "release") {
+        if (Elector* e = elector_ptr.load()) e->resign();
+        return;
+      }
+      // restart, after a short pause so a crash loop does not spin
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lk(m);
+      if (cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; })) return;
+      if (stop.stop_requested()) return;
+    }
+  };
+  cfg.callbacks.on_new_leader = [&](const std::string& id) {
+    if (id != cfg.identity) logger.write(LogLevel::kInfo, cfg.lock, "standing by; leader is " + id);
+  };
+
+  auto elector = Elector::create(rt, cfg);
+  if (!elector) return usage(elector.error().message());
+  elector_ptr = elector->get();
+  std::jthread signals([&] {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0) {
+      if (sig == SIGUSR1) return;
+      logger.write(LogLevel::kInfo, cfg.lock,
+                   std::string("received ") + strsignal(sig) + ": stopping the child, then releasing");
+      program_stop.request_stop();
+    }
+  });
+  logger.write(LogLevel::kInfo, cfg.lock, "campaigning as " + cfg.identity);
+  (*elector)->start(program_stop.get_token());
+  (*elector)->wait();
+  elector->reset();
+  pthread_kill(signals.native_handle(), SIGUSR1);
+  return final_code.load();
+}
+
+int status_command(const std::vector<std::string>& args) {
+  Flags flags({{"output", "table or json", "table"}, {"help", "show help", "", true}});
+  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
+  if (flags.positionals().empty()) return usage("status: which lock? e.g. leasehold status file:///tmp/app.lease");
+  std::string out = flags.get("output");
+  if (out != "table" && out != "json") return usage("-o: \"" + out + "\" is not table or json");
+  Runtime rt;
+  auto lock = rt.open_lock(flags.positionals()[0]);
+  if (!lock) return usage(lock.error().message());
+  std::promise<Result<Versioned>> p;
+  auto f = p.get_future();
+  (*lock)->get([&p](Result<Versioned> r) { p.set_value(std::move(r)); });
+  Result<Versioned> r = f.get();
+  if (!r && !r.error().is(Code::kNotFound)) {
+    std::fprintf(stderr, "leasehold: %s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  auto fmt = [](const std::optional<WallTime>& t) {
+    return t ? backends::format_micro_time(*t) : std::string("-");
+  };
+  if (!r) {
+    if (out == "json") std::printf("{\"lock\":%s,\"exists\":false}\n", Logger::quote(flags.positionals()[0]).c_str());
+    else std::printf("LOCK %s: no record (never held)\n", flags.positionals()[0].c_str());
+    return 0;
+  }
+  const LeaseRecord& rec = r->record;
+  // Expiry estimated from the holder's renewTime on our wall clock: for
+  // humans only; electors never compare remote timestamps.
+  double expires_in = 0;
+  if (rec.renew_time && !rec.is_free()) {
+    auto end = *rec.renew_time + std::chrono::seconds(rec.lease_duration_seconds);
+    expires_in = std::chrono::duration<double>(end - std::chrono::system_clock::now()).count();
+  }
+  if (out == "json") {
+    std::printf("{\"lock\":%s,\"exists\":true,\"holder\":%s,\"acquired\":%s,\"renewed\":%s,"
+                "\"lease_duration_seconds\":%d,\"expires_in_seconds\":%.3f,\"transitions\":%d,"
+                "\"version\":%s}\n",
+                Logger::quote(flags.positionals()[0]).c_str(), Logger::quote(rec.holder_identity).c_str(),
+                Logger::quote(fmt(rec.acquire_time)).c_str(), Logger::quote(fmt(rec.renew_time)).c_str(),
+                rec.lease_duration_seconds, expires_in, rec.lease_transitions,
+                Logger::quote(r->version).c_str());
+  } else {
+    std::printf("%-12s %-28s %-28s %-11s %s\n", "HOLDER", "ACQUIRED", "RENEWED", "EXPIRES IN", "TRANSITIONS");
+    char exp[32];
+    std::snprintf(exp, sizeof exp, rec.is_free() ? "-" : "%.1fs", expires_in);
+    std::printf("%-12s %-28s %-28s %-11s %d\n", rec.is_free() ? "(free)" : rec.holder_identity.c_str(),
+                fmt(rec.acquire_time).c_str(), fmt(rec.renew_time).c_str(), exp, rec.lease_transitions);
+  }
+  return 0;
+}
+
+}  // namespace leasehold::cli

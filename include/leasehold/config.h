@@ -1,0 +1,68 @@
+// leasehold/config.h — what an Elector is told: the lock, who we are, timing,
+// and the callbacks.
+//
+// validate() applies client-go's rules and more, and names the field in its
+// error: lease_duration > renew_deadline > 1.2 * retry_period > 0, whole-second
+// lease_duration, non-empty identity.
+//
+// Threading: plain values; copy freely. Callbacks are invoked on threads the
+// library owns (see elector.h), never on the I/O thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <stop_token>
+#include <string>
+
+#include "leasehold/clock.h"
+#include "leasehold/error.h"
+#include "leasehold/record.h"
+
+namespace leasehold {
+
+struct Callbacks {
+  // Runs the guarded work for one term, on a thread of its own, after the
+  // write that made us holder succeeded. `stop` is requested when leadership
+  // ends (lost, deadline missed, or stop()). Return promptly once it is: the
+  // lease is released only after this returns. An exception thrown from here
+  // ends the term: the elector logs it, steps down and releases the lease.
+  std::function<void(const Term&, std::stop_token stop)> on_started_leading;
+  // Exactly once per started term, after on_started_leading returned.
+  std::function<void(const Term&)> on_stopped_leading;
+  // When the observed holder changes to a new, non-empty identity (including
+  // ourselves). Serialised on the Runtime's notifier thread.
+  std::function<void(const std::string& identity)> on_new_leader;
+};
+
+struct ElectorConfig {
+  // Lock URL, e.g. "file:///var/run/app.lease" or "mem://test". Required.
+  std::string lock;
+  // Our holder identity; unique among candidates. Required, non-empty.
+  std::string identity;
+  // How long a holder may go without renewing before others may take over.
+  // Default 15s; whole seconds; must exceed renew_deadline.
+  Duration lease_duration = std::chrono::seconds(15);
+  // A leader that has not renewed within this long after sending its last
+  // successful renewal stops its work. Default 10s; must exceed 1.2 * retry_period.
+  Duration renew_deadline = std::chrono::seconds(10);
+  // Wait between acquire attempts (with jitter factor 1.2) and between polls
+  // while no watch is live. Default 2s; > 0.
+  Duration retry_period = std::chrono::seconds(2);
+  // Wait between renewals by the leader. Default 0 = retry_period; when set,
+  // must be > 0 and < renew_deadline.
+  Duration renew_interval = Duration::zero();
+  // Release the lease (holder "", duration 1) on stop, after the work returned.
+  bool release_on_cancel = true;
+  // Campaign again after losing leadership (client-go stops instead).
+  bool recampaign = true;
+  // Name for logs and metrics; defaults to the lock URL.
+  std::string name;
+  Callbacks callbacks;
+
+  Result<void> validate() const;
+  Duration effective_renew_interval() const {
+    return renew_interval == Duration::zero() ? retry_period : renew_interval;
+  }
+};
+
+}  // namespace leasehold

@@ -1,0 +1,77 @@
+// leasehold/runtime.h — the I/O thread, timers and lock factory shared by
+// every Elector and Observer of a process (or of one test).
+//
+// A Runtime owns one I/O thread that runs every elector's state machine, lock
+// completion and timer, and one notifier thread that runs on_new_leader
+// callbacks in order. Electors have no threads of their own; each leadership
+// term's work runs on a thread the elector starts for it.
+//
+// There is no global Runtime: create one (usually one per process) and pass
+// it to every Elector. Destroy electors before their Runtime.
+//
+// Manual mode (Options::manual) starts no I/O thread: the owner calls
+// run_ready() to run whatever is due, typically after SimulatedClock::advance.
+//
+// Threading: every public method is safe from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "leasehold/clock.h"
+#include "leasehold/error.h"
+#include "leasehold/lock.h"
+
+namespace leasehold {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// Receives every log line of the library. Called from library threads; must
+// be thread-safe. Messages never contain credentials.
+using LogSink = std::function<void(LogLevel, std::string_view name, std::string_view message)>;
+
+class Runtime final : public LockHost {
+ public:
+  struct Options {
+    // Time source; nullptr means the real clock. Must outlive the Runtime.
+    Clock* clock = nullptr;
+    // No I/O thread: the owner drives it with run_ready().
+    bool manual = false;
+    // Where log lines go; default: stderr, warnings and errors only.
+    LogSink log;
+  };
+
+  Runtime();
+  explicit Runtime(Options options);
+  ~Runtime() override;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Clock& clock() override;
+  void post(std::function<void()> fn, Duration delay = Duration::zero()) override;
+  void post_at(Instant when, std::function<void()> fn);
+
+  // Opens a lock handle by URL: mem://NAME or file:///ABS/PATH. Each elector
+  // needs its own handle. The error names what is wrong with the URL.
+  Result<std::shared_ptr<Lock>> open_lock(std::string_view url);
+
+  // Manual mode: runs every task that is due now, including tasks they post
+  // for now. Returns how many ran.
+  size_t run_ready();
+  bool manual() const;
+
+  // Runs `fn` on the notifier thread, after every notification posted before.
+  void notify(std::function<void()> fn);
+  // Blocks until the notifier queue is empty (tests).
+  void drain_notifications();
+
+  void log(LogLevel level, std::string_view name, std::string_view message) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace leasehold

@@ -1,0 +1,49 @@
+// Internal: the lock backends behind Runtime::open_lock, and the JSON codec of
+// the file lock's record.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "leasehold/error.h"
+#include "leasehold/lock.h"
+#include "leasehold/runtime.h"
+
+namespace leasehold::backends {
+
+struct MemStore;
+
+// The mem:// records of one Runtime, by name.
+struct MemRegistry {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<MemStore>> stores;  // GUARDED_BY(mu)
+};
+
+Result<std::shared_ptr<Lock>> open_mem_lock(Runtime& rt, MemRegistry& reg, std::string url,
+                                            const std::string& name);
+Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path);
+
+// The file lock's on-disk form: one JSON object,
+//   {"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,
+//    "holderIdentity":"a","leaseDurationSeconds":15,
+//    "acquireTime":"2026-11-23T10:00:00.000000Z","renewTime":"...",
+//    "leaseTransitions":3,"strategy":"","preferredHolder":""}
+// decode_file_record rejects anything else (wrong kind, torn JSON, wrong
+// types) with an error naming the problem; it never reads garbage as "free".
+struct FileRecord {
+  uint64_t generation = 0;
+  LeaseRecord record;
+};
+std::string encode_file_record(const FileRecord& r);
+Result<FileRecord> decode_file_record(std::string_view text);
+
+// MicroTime as Kubernetes writes it: RFC 3339, UTC, exactly 6 fractional
+// digits ("2026-11-23T10:00:00.123456Z"). parse accepts 0-9 digits and a
+// "Z" or numeric offset.
+std::string format_micro_time(WallTime t);
+Result<WallTime> parse_micro_time(std::string_view s);
+
+}  // namespace leasehold::backends

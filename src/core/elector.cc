@@ -1,0 +1,363 @@
+// The driver: binds one StateMachine to its Lock, the Runtime's clock and I/O
+// thread, and the callback threads.
+//
+// Every state machine event runs on the Runtime's I/O thread (step()). The
+// actions it returns become lock requests (with a timeout), timers, term
+// threads and notifications. A status snapshot is published under mu_ after
+// every step for the thread-safe getters.
+#include "leasehold/elector.h"
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/state_machine.h"
+
+namespace leasehold {
+
+using core::Action;
+using core::Phase;
+
+struct Elector::Impl : std::enable_shared_from_this<Impl> {
+  Impl(Runtime& r, ElectorConfig c, std::shared_ptr<Lock> l, uint64_t seed)
+      : rt(r), cfg(std::move(c)), lock(std::move(l)), sm(cfg, seed) {
+    if (cfg.name.empty()) cfg.name = cfg.lock;
+  }
+
+  Runtime& rt;
+  ElectorConfig cfg;
+  std::shared_ptr<Lock> lock;
+
+  // ---- I/O thread only ----
+  core::StateMachine sm;
+  uint64_t timer_gen = 0;
+  std::optional<Instant> armed;
+  uint64_t req_seq = 0;
+  uint64_t outstanding = 0;  // seq of the request in flight, 0 if none
+  core::Purpose outstanding_purpose{};
+
+  // ---- shared, under mu ----
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  Phase phase = Phase::kIdle;
+  Instant deadline{};
+  Term term;
+  std::string leader;
+  std::optional<Instant> follower_expiry;
+  int64_t transitions = -1;
+  uint64_t renewals = 0, failed_requests = 0, slow_path = 0;
+  bool finished = false;
+  std::vector<std::jthread> term_threads;
+  std::optional<std::stop_callback<std::function<void()>>> external_stop;
+
+  void log(LogLevel level, std::string_view msg) const { rt.log(level, cfg.name, msg); }
+
+  template <class F>
+  void on_io(F f) {
+    rt.post([self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
+  }
+
+  // Runs one state machine event and everything it asks for.
+  template <class F>
+  void step(F event) {
+    std::vector<Action> actions;
+    Clock& clock = rt.clock();
+    event(sm, clock.now(), clock.wall_now(), actions);
+    for (Action& a : actions) apply(a);
+    rearm();
+    publish();
+  }
+
+  void apply(Action& a) {
+    if (auto* s = std::get_if<core::SendRequest>(&a)) return send(*s);
+    if (auto* s = std::get_if<core::StartLeading>(&a)) return start_term(s->term);
+    if (auto* s = std::get_if<core::StopLeading>(&a)) {
+      log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
+      std::lock_guard<std::mutex> g(mu);
+      if (!term_threads.empty()) term_threads.back().request_stop();
+      return;
+    }
+    if (auto* s = std::get_if<core::NewLeader>(&a)) {
+      log(LogLevel::kInfo, "leader is now " + s->identity);
+      if (cfg.callbacks.on_new_leader) {
+        rt.notify([cb = cfg.callbacks.on_new_leader, id = s->identity, self = shared_from_this()] {
+          try {
+            cb(id);
+          } catch (const std::exception& e) {
+            self->log(LogLevel::kError, std::string("on_new_leader threw: ") + e.what());
+          } catch (...) {
+            self->log(LogLevel::kError, "on_new_leader threw a non-exception");
+          }
+        });
+      }
+      return;
+    }
+    if (std::holds_alternative<core::Finished>(a)) {
+      log(LogLevel::kInfo, "stopped");
+      return;  // publish() wakes wait()
+    }
+    if (auto* s = std::get_if<core::Note>(&a)) log(s->warning ? LogLevel::kWarning : LogLevel::kInfo, s->text);
+  }
+
+  void send(const core::SendRequest& req) {
+    uint64_t seq = ++req_seq;
+    outstanding = seq;
+    outstanding_purpose = req.purpose;
+    Instant sent_at = rt.clock().now();
+    auto self = shared_from_this();
+    auto done = [self, seq, sent_at](Result<Versioned> r) { self->respond(seq, sent_at, r); };
+    // Lease traffic never waits longer than half the renew deadline.
+    Duration limit = cfg.renew_deadline / 2;
+    rt.post(
+        [self, seq, sent_at, limit] {
+          self->respond(seq, sent_at,
+                        Error::timeout(self->lock->describe() + ": no answer within " +
+                                       std::to_string(limit.count() / 1'000'000) + "ms"));
+        },
+        limit);
+    switch (req.op) {
+      case core::Op::kGet: lock->get(std::move(done)); break;
+      case core::Op::kCreate: lock->create(req.record, std::move(done)); break;
+      case core::Op::kUpdate: lock->update(req.version, req.record, std::move(done)); break;
+    }
+  }
+
+  void respond(uint64_t seq, Instant sent_at, const Result<Versioned>& r) {
+    if (seq != outstanding) return;  // late answer after a timeout
+    outstanding = 0;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (!r.ok() && !r.error().is(Code::kNotFound)) ++failed_requests;
+      if (outstanding_purpose == core::Purpose::kRenew) {
+        if (r.ok()) ++renewals;
+        if (!r.ok() && r.error().is(Code::kConflict)) ++slow_path;
+      }
+    }
+    step([&](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+      m.handle_response(now, wall, sent_at, r, out);
+    });
+  }
+
+  void start_term(const Term& t) {
+    log(LogLevel::kInfo, "started leading, term " + t.to_string());
+    auto self = shared_from_this();
+    std::lock_guard<std::mutex> g(mu);
+    // Earlier terms' threads have returned (a new term needs the old work
+    // done); join them here to keep the list short.
+    for (auto& th : term_threads) {
+      if (th.joinable()) th.join();
+    }
+    term_threads.clear();
+    term_threads.emplace_back([self, t](std::stop_token st) { self->run_term(t, st); });
+  }
+
+  // Runs on the term's own thread.
+  void run_term(Term t, std::stop_token st) {
+    bool failed = false;
+    if (cfg.callbacks.on_started_leading) {
+      try {
+        cfg.callbacks.on_started_leading(t, st);
+      } catch (const std::exception& e) {
+        failed = true;
+        log(LogLevel::kError, std::string("on_started_leading threw: ") + e.what());
+      } catch (...) {
+        failed = true;
+        log(LogLevel::kError, "on_started_leading threw a non-exception");
+      }
+    }
+    if (failed) {
+      on_io([](Impl& s) {
+        s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+          m.handle_resign(now, wall, out);
+        });
+      });
+    }
+    {
+      // Leadership lasts until the state machine asks the work to stop.
+      std::mutex m;
+      std::condition_variable_any cv_any;
+      std::unique_lock<std::mutex> lk(m);
+      cv_any.wait(lk, st, [] { return false; });
+    }
+    if (cfg.callbacks.on_stopped_leading) {
+      try {
+        cfg.callbacks.on_stopped_leading(t);
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, std::string("on_stopped_leading threw: ") + e.what());
+      } catch (...) {
+        log(LogLevel::kError, "on_stopped_leading threw a non-exception");
+      }
+    }
+    on_io([](Impl& s) {
+      s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        m.handle_work_returned(now, wall, out);
+      });
+    });
+  }
+
+  void rearm() {
+    auto next = sm.next_wakeup();
+    if (next == armed) return;
+    armed = next;
+    uint64_t gen = ++timer_gen;
+    if (!next) return;
+    rt.post_at(*next, [self = shared_from_this(), gen] {
+      if (gen != self->timer_gen) return;
+      self->armed.reset();
+      self->step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        m.handle_tick(now, wall, out);
+      });
+    });
+  }
+
+  void publish() {
+    std::lock_guard<std::mutex> g(mu);
+    phase = sm.phase();
+    deadline = sm.leader_deadline();
+    term = sm.term();
+    leader = sm.phase() == Phase::kLeading ? cfg.identity : sm.observed_holder();
+    follower_expiry = sm.observed_expiry();
+    if (sm.observed()) transitions = sm.observed()->record.lease_transitions;
+    if (phase == Phase::kStopped) finished = true;
+    cv.notify_all();
+  }
+
+  void start_watch() {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    lock->watch(
+        [weak](const std::optional<Versioned>& v) {
+          if (auto s = weak.lock()) {
+            s->step([&](core::StateMachine& m, Instant now, WallTime wall,
+                        std::vector<Action>& out) { m.handle_watch(now, wall, v, out); });
+          }
+        },
+        [weak](bool healthy) {
+          if (auto s = weak.lock()) {
+            s->step([&](core::StateMachine& m, Instant now, WallTime wall,
+                        std::vector<Action>& out) {
+              m.handle_watch_health(now, wall, healthy, out);
+            });
+          }
+        });
+  }
+};
+
+Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig config) {
+  if (auto v = config.validate(); !v) return v.error();
+  auto lock = rt.open_lock(config.lock);
+  if (!lock) return lock.error();
+  return create(rt, std::move(config), std::move(*lock));
+}
+
+Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig config,
+                                                 std::shared_ptr<Lock> lock) {
+  if (auto v = config.validate(); !v) return v.error();
+  if (!lock) return Error::invalid("lock: null lock handle");
+  std::random_device rd;
+  uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  auto impl = std::make_shared<Impl>(rt, std::move(config), std::move(lock), seed);
+  return std::unique_ptr<Elector>(new Elector(std::move(impl)));
+}
+
+Elector::Elector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Elector::~Elector() {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    impl_->external_stop.reset();
+  }
+  stop();
+  wait();
+}
+
+void Elector::start(std::stop_token stop) {
+  if (stop.stop_possible()) {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    impl_->external_stop.emplace(stop, [this] { this->stop(); });
+  }
+  impl_->on_io([](Impl& s) {
+    s.start_watch();
+    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+      m.handle_start(now, wall, out);
+    });
+  });
+}
+
+void Elector::stop() {
+  impl_->on_io([](Impl& s) {
+    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+      m.handle_stop(now, wall, out);
+    });
+  });
+}
+
+void Elector::resign() {
+  impl_->on_io([](Impl& s) {
+    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+      m.handle_resign(now, wall, out);
+    });
+  });
+}
+
+void Elector::wait() {
+  std::vector<std::jthread> threads;
+  {
+    std::unique_lock<std::mutex> lk(impl_->mu);
+    while (impl_->rt.manual() && !impl_->finished) {
+      // Nobody else drives a manual runtime: run what is due, and give the
+      // term thread a moment (real time; simulated time does not move).
+      lk.unlock();
+      size_t ran = impl_->rt.run_ready();
+      lk.lock();
+      if (ran == 0) impl_->cv.wait_for(lk, std::chrono::milliseconds(1));
+    }
+    impl_->cv.wait(lk, [&] { return impl_->finished; });
+    threads.swap(impl_->term_threads);
+  }
+  threads.clear();  // joins
+  impl_->rt.drain_notifications();
+}
+
+bool Elector::is_leader() const {
+  Instant now = impl_->rt.clock().now();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->phase == Phase::kLeading && now < impl_->deadline;
+}
+
+std::string Elector::leader() const {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->leader;
+}
+
+std::optional<Term> Elector::term() const {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (impl_->phase != Phase::kLeading) return std::nullopt;
+  return impl_->term;
+}
+
+ElectorStatus Elector::status() const {
+  Instant now = impl_->rt.clock().now();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  ElectorStatus s;
+  s.phase = std::string(core::phase_name(impl_->phase));
+  s.leading = impl_->phase == Phase::kLeading && now < impl_->deadline;
+  s.leader = impl_->leader;
+  if (impl_->phase == Phase::kLeading) {
+    s.term = impl_->term;
+    s.time_left = impl_->deadline - now;
+  } else if (impl_->follower_expiry) {
+    s.time_left = std::max(Duration::zero(), *impl_->follower_expiry - now);
+  }
+  s.lease_transitions = impl_->transitions;
+  s.renewals = impl_->renewals;
+  s.failed_requests = impl_->failed_requests;
+  s.slow_path = impl_->slow_path;
+  return s;
+}
+
+const std::string& Elector::name() const { return impl_->cfg.name; }
+
+}  // namespace leasehold

@@ -1,0 +1,192 @@
+// Runtime: one I/O thread with a timer heap, one notifier thread, the lock
+// factory.
+#include "leasehold/runtime.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backends/backends.h"
+
+namespace leasehold {
+
+struct Runtime::Impl {
+  struct Task {
+    Instant at;
+    uint64_t seq;
+    std::function<void()> fn;
+  };
+  static bool later(const Task& a, const Task& b) {
+    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+  }
+
+  Options opt;
+  RealClock real;
+  Clock* clock = nullptr;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Task> heap;  // GUARDED_BY(mu)
+  uint64_t seq = 0;        // GUARDED_BY(mu)
+  bool stopping = false;   // GUARDED_BY(mu)
+  std::thread io;
+
+  std::mutex nmu;
+  std::condition_variable ncv;
+  std::deque<std::function<void()>> nq;  // GUARDED_BY(nmu)
+  bool nbusy = false;                    // GUARDED_BY(nmu)
+  bool nstop = false;                    // GUARDED_BY(nmu)
+  std::thread notifier;
+
+  backends::MemRegistry mem;
+
+  // Pops the earliest task if it is due. Caller holds `lk`.
+  bool pop_due(std::function<void()>& fn) {
+    if (heap.empty() || heap.front().at > clock->now()) return false;
+    std::pop_heap(heap.begin(), heap.end(), later);
+    fn = std::move(heap.back().fn);
+    heap.pop_back();
+    return true;
+  }
+
+  void io_loop() {
+    std::unique_lock<std::mutex> lk(mu);
+    while (!stopping) {
+      std::function<void()> fn;
+      if (pop_due(fn)) {
+        lk.unlock();
+        fn();
+        fn = nullptr;  // destroy captures outside the lock
+        lk.lock();
+        continue;
+      }
+      Instant deadline = heap.empty() ? clock->now() + std::chrono::hours(1) : heap.front().at;
+      clock->wait_until(lk, cv, deadline);
+    }
+  }
+
+  void notifier_loop() {
+    std::unique_lock<std::mutex> lk(nmu);
+    for (;;) {
+      ncv.wait(lk, [&] { return nstop || !nq.empty(); });
+      if (nq.empty()) return;
+      auto fn = std::move(nq.front());
+      nq.pop_front();
+      nbusy = true;
+      lk.unlock();
+      fn();
+      lk.lock();
+      nbusy = false;
+      ncv.notify_all();
+    }
+  }
+};
+
+Runtime::Runtime() : Runtime(Options{}) {}
+
+Runtime::Runtime(Options options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+  impl_->clock = impl_->opt.clock ? impl_->opt.clock : &impl_->real;
+  if (!impl_->opt.log) {
+    impl_->opt.log = [](LogLevel level, std::string_view name, std::string_view msg) {
+      if (level < LogLevel::kWarning) return;
+      std::fprintf(stderr, "leasehold %.*s: %.*s\n", static_cast<int>(name.size()), name.data(),
+                   static_cast<int>(msg.size()), msg.data());
+    };
+  }
+  if (!impl_->opt.manual) impl_->io = std::thread([this] { impl_->io_loop(); });
+  impl_->notifier = std::thread([this] { impl_->notifier_loop(); });
+}
+
+Runtime::~Runtime() {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    impl_->stopping = true;
+    impl_->cv.notify_all();
+  }
+  if (impl_->io.joinable()) {
+    // A simulated clock's waiter wakes only on notify; nudge until it exits.
+    impl_->io.join();
+  }
+  {
+    std::lock_guard<std::mutex> g(impl_->nmu);
+    impl_->nstop = true;
+    impl_->ncv.notify_all();
+  }
+  impl_->notifier.join();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  impl_->heap.clear();
+}
+
+Clock& Runtime::clock() { return *impl_->clock; }
+
+void Runtime::post(std::function<void()> fn, Duration delay) {
+  post_at(impl_->clock->now() + std::max(delay, Duration::zero()), std::move(fn));
+}
+
+void Runtime::post_at(Instant when, std::function<void()> fn) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (impl_->stopping) return;
+  impl_->heap.push_back({when, impl_->seq++, std::move(fn)});
+  std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
+  impl_->cv.notify_one();
+}
+
+size_t Runtime::run_ready() {
+  size_t n = 0;
+  std::unique_lock<std::mutex> lk(impl_->mu);
+  std::function<void()> fn;
+  while (impl_->pop_due(fn)) {
+    lk.unlock();
+    fn();
+    fn = nullptr;
+    ++n;
+    lk.lock();
+  }
+  return n;
+}
+
+bool Runtime::manual() const { return impl_->opt.manual; }
+
+void Runtime::notify(std::function<void()> fn) {
+  std::lock_guard<std::mutex> g(impl_->nmu);
+  impl_->nq.push_back(std::move(fn));
+  impl_->ncv.notify_all();
+}
+
+void Runtime::drain_notifications() {
+  std::unique_lock<std::mutex> lk(impl_->nmu);
+  impl_->ncv.wait(lk, [&] { return impl_->nq.empty() && !impl_->nbusy; });
+}
+
+void Runtime::log(LogLevel level, std::string_view name, std::string_view message) const {
+  impl_->opt.log(level, name, message);
+}
+
+Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
+  constexpr std::string_view kMem = "mem://";
+  constexpr std::string_view kFile = "file://";
+  if (url.starts_with(kMem)) {
+    std::string name(url.substr(kMem.size()));
+    if (name.empty()) return Error::invalid("lock URL \"" + std::string(url) + "\": mem:// needs a name");
+    return backends::open_mem_lock(*this, impl_->mem, std::string(url), name);
+  }
+  if (url.starts_with(kFile)) {
+    std::string path(url.substr(kFile.size()));
+    if (path.empty() || path[0] != '/') {
+      return Error::invalid("lock URL \"" + std::string(url) +
+                            "\": file:// needs an absolute path, e.g. file:///run/app.lease");
+    }
+    return backends::open_file_lock(*this, std::string(url), path);
+  }
+  auto scheme_end = url.find("://");
+  return Error::invalid("lock URL \"" + std::string(url) + "\": unknown scheme \"" +
+                        std::string(scheme_end == std::string_view::npos ? url : url.substr(0, scheme_end)) +
+                        "\" (supported: mem://NAME, file:///PATH)");
+}
+
+}  // namespace leasehold

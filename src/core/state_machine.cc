@@ -1,0 +1,492 @@
+#include "core/state_machine.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace leasehold::core {
+namespace {
+
+using std::chrono::seconds;
+
+int32_t whole_seconds(Duration d) {
+  return static_cast<int32_t>(std::chrono::duration_cast<seconds>(d).count());
+}
+
+std::string holder_or_none(const std::string& h) { return h.empty() ? "nobody" : h; }
+
+}  // namespace
+
+std::string_view phase_name(Phase p) {
+  switch (p) {
+    case Phase::kIdle: return "idle";
+    case Phase::kFollowing: return "following";
+    case Phase::kLeading: return "leading";
+    case Phase::kStopping: return "stopping";
+    case Phase::kStopped: return "stopped";
+  }
+  return "?";
+}
+
+std::string_view op_name(Op op) {
+  switch (op) {
+    case Op::kGet: return "get";
+    case Op::kCreate: return "create";
+    case Op::kUpdate: return "update";
+  }
+  return "?";
+}
+
+StateMachine::StateMachine(const ElectorConfig& c, uint64_t seed)
+    : identity_(c.identity),
+      t_{c.lease_duration, c.renew_deadline, c.retry_period, c.effective_renew_interval()},
+      release_on_cancel_(c.release_on_cancel),
+      recampaign_(c.recampaign),
+      rng_(seed) {}
+
+std::optional<Instant> StateMachine::observed_expiry() const {
+  if (!observed_ || observed_->record.is_free()) return std::nullopt;
+  return observed_at_ + seconds(observed_->record.lease_duration_seconds);
+}
+
+Duration StateMachine::jittered_retry() {
+  // client-go's wait.Jitter(retry_period, 1.2): uniformly in [1, 2.2) periods.
+  std::uniform_real_distribution<double> u(0.0, 1.2);
+  return t_.retry_period + std::chrono::duration_cast<Duration>(t_.retry_period * u(rng_));
+}
+
+bool StateMachine::can_campaign() const {
+  return phase_ == Phase::kFollowing && !work_running_ && !stop_requested_ && !holding_;
+}
+
+void StateMachine::send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
+                        std::vector<Action>& out) {
+  assert(!in_flight_);
+  in_flight_ = InFlight{op, p, now, rec};
+  out.push_back(SendRequest{op, p, std::move(version), std::move(rec)});
+}
+
+void StateMachine::report_leader(const std::string& id, std::vector<Action>& out) {
+  if (id.empty() || id == reported_leader_) return;
+  reported_leader_ = id;
+  out.push_back(NewLeader{id});
+}
+
+void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
+                           std::vector<Action>& out) {
+  if (!v) {
+    // Deleted (or never created). If someone unexpired held it, they may
+    // still be working: wait out their lease before creating it again.
+    if (auto exp = observed_expiry(); exp && *exp > now &&
+                                      observed_->record.holder_identity != identity_) {
+      deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(*exp), *exp);
+    }
+    observed_.reset();
+    return;
+  }
+  if (!observed_ || observed_->version != v->version) observed_at_ = now;
+  observed_ = *v;
+  deleted_holder_expiry_.reset();
+  max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
+  if (v->record.holder_identity != identity_) report_leader(v->record.holder_identity, out);
+}
+
+LeaseRecord StateMachine::acquire_record(WallTime wall) const {
+  LeaseRecord r;
+  if (observed_) {
+    r = observed_->record;  // keeps strategy, preferredHolder
+    r.lease_transitions = observed_->record.lease_transitions + 1;
+  } else {
+    // Creating: continue the numbering we saw before a deletion, so fencing
+    // tokens keep increasing.
+    r.lease_transitions = static_cast<int32_t>(max_transitions_seen_ + 1);
+  }
+  r.holder_identity = identity_;
+  r.lease_duration_seconds = whole_seconds(t_.lease_duration);
+  r.acquire_time = wall;
+  r.renew_time = wall;
+  return r;
+}
+
+LeaseRecord StateMachine::renew_record(WallTime wall) const {
+  LeaseRecord r = observed_ ? observed_->record : LeaseRecord{};
+  r.holder_identity = identity_;
+  r.lease_transitions = static_cast<int32_t>(term_.transitions);
+  r.lease_duration_seconds = whole_seconds(t_.lease_duration);
+  if (!r.acquire_time) r.acquire_time = wall;
+  r.renew_time = wall;
+  return r;
+}
+
+bool StateMachine::takeable(Instant now) const {
+  if (!observed_) return true;
+  const LeaseRecord& r = observed_->record;
+  return r.is_free() || r.holder_identity == identity_ || now >= *observed_expiry();
+}
+
+void StateMachine::arm_attempt(Instant at) {
+  next_attempt_ = attempt_armed_ ? std::min(next_attempt_, at) : at;
+  attempt_armed_ = true;
+}
+
+void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out) {
+  if (!can_campaign() || in_flight_) return;
+  if (!observed_) {
+    if (deleted_holder_expiry_ && now < *deleted_holder_expiry_) {
+      arm_attempt(*deleted_holder_expiry_);
+      return;
+    }
+    deleted_holder_expiry_.reset();
+    send(now, Op::kCreate, Purpose::kAcquire, "", acquire_record(wall), out);
+    return;
+  }
+  if (takeable(now)) {
+    send(now, Op::kUpdate, Purpose::kAcquire, observed_->version, acquire_record(wall), out);
+    return;
+  }
+  // Held by someone else: wake at the exact expiry instant, and poll until
+  // then unless a live watch will tell us of every change.
+  attempt_armed_ = false;
+  arm_attempt(*observed_expiry());
+  if (!watch_healthy_) arm_attempt(now + jittered_retry());
+}
+
+void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& v,
+                                 std::vector<Action>& out) {
+  phase_ = Phase::kLeading;
+  holding_ = true;
+  attempt_armed_ = false;
+  observed_ = v;
+  observed_at_ = now;
+  max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v.record.lease_transitions);
+  term_ = Term{v.record.lease_transitions, identity_};
+  last_renew_sent_ = sent_at;
+  next_renew_ = now + t_.renew_interval;
+  work_running_ = true;
+  out.push_back(StartLeading{term_});
+  report_leader(identity_, out);
+}
+
+void StateMachine::lose(Instant now, const std::string& why, std::vector<Action>& out) {
+  out.push_back(Note{"stopped leading term " + term_.to_string() + ": " + why});
+  out.push_back(StopLeading{term_});
+  phase_ = stop_requested_ ? Phase::kStopping : Phase::kFollowing;
+  holding_ = false;
+  if (!recampaign_) stop_requested_ = true;  // no further terms; settle() ends us
+  arm_attempt(now + t_.retry_period);
+}
+
+void StateMachine::begin_release(Instant now, std::vector<Action>& out) {
+  if (in_flight_) {
+    release_pending_ = true;
+    return;
+  }
+  release_pending_ = false;
+  send(now, Op::kGet, Purpose::kReleaseRead, "", {}, out);
+}
+
+void StateMachine::after_release(Instant now, std::vector<Action>& out) {
+  holding_ = false;
+  release_after_work_ = false;
+  if (stop_requested_ || !recampaign_ || phase_ == Phase::kStopping) {
+    finish(out);
+  } else {
+    phase_ = Phase::kFollowing;
+    arm_attempt(now + jittered_retry());  // let someone else have it first
+  }
+}
+
+void StateMachine::finish(std::vector<Action>& out) {
+  if (phase_ == Phase::kStopped) return;
+  phase_ = Phase::kStopped;
+  attempt_armed_ = false;
+  holding_ = false;
+  out.push_back(Finished{});
+}
+
+void StateMachine::handle_start(Instant now, WallTime, std::vector<Action>& out) {
+  if (phase_ != Phase::kIdle) return;
+  phase_ = Phase::kFollowing;
+  send(now, Op::kGet, Purpose::kObserve, "", {}, out);
+}
+
+void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& out) {
+  switch (phase_) {
+    case Phase::kLeading:
+      if (now >= leader_deadline()) {
+        lose(now, "no successful renewal within renew_deadline", out);
+        return;
+      }
+      if (!in_flight_ && now >= next_renew_) {
+        send(now, Op::kUpdate, Purpose::kRenew, observed_->version, renew_record(wall), out);
+      }
+      return;
+    case Phase::kStopping:
+      if (holding_ && work_running_ && now >= leader_deadline()) {
+        // The work outlived our term; the lease may be someone else's now.
+        out.push_back(Note{"work did not return before the renew deadline; not releasing"});
+        holding_ = false;
+      }
+      return;
+    case Phase::kFollowing:
+      if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
+      attempt_armed_ = false;
+      if (!can_campaign()) return;  // the running work decides what comes next
+      if (observed_ && !takeable(now)) {
+        send(now, Op::kGet, Purpose::kObserve, "", {}, out);
+      } else {
+        evaluate(now, wall, out);
+      }
+      return;
+    case Phase::kIdle:
+    case Phase::kStopped:
+      return;
+  }
+}
+
+void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
+                                   const Result<Versioned>& r, std::vector<Action>& out) {
+  if (!in_flight_) return;  // nothing outstanding: a duplicate
+  InFlight req = *in_flight_;
+  in_flight_.reset();
+  const bool conflict = !r.ok() && (r.error().is(Code::kConflict) ||
+                                    r.error().is(Code::kAlreadyExists));
+  const bool gone = !r.ok() && r.error().is(Code::kNotFound);
+  auto failed = [&] {
+    out.push_back(Note{std::string(op_name(req.op)) + " failed: " + r.error().to_string()});
+  };
+
+  switch (req.purpose) {
+    case Purpose::kObserve:
+      if (r.ok() || gone) {
+        if (phase_ == Phase::kLeading) {
+          const Versioned* v = r.ok() ? &r.value() : nullptr;
+          if (v && v->record.holder_identity == identity_ &&
+              v->record.lease_transitions == term_.transitions) {
+            observed_ = *v;  // slow path: renew on the fresh version
+            send(now, Op::kUpdate, Purpose::kRenew, v->version, renew_record(wall), out);
+          } else if (!v) {
+            send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+          } else {
+            lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
+            observe(now, *v, out);
+          }
+          break;
+        }
+        observe(now, r.ok() ? std::optional<Versioned>(r.value()) : std::nullopt, out);
+        evaluate(now, wall, out);
+      } else {
+        failed();
+        if (phase_ == Phase::kLeading) {
+          next_renew_ = now + t_.retry_period;
+        } else if (phase_ == Phase::kFollowing) {
+          arm_attempt(now + jittered_retry());
+        }
+      }
+      break;
+
+    case Purpose::kAcquire:
+      if (r.ok() && now >= sent_at + t_.renew_deadline) {
+        // We won, but so long ago (a pause, a slow network) that our term
+        // would already be over: do not start work on it. The record names
+        // us, so the next evaluation re-acquires it as a new term.
+        out.push_back(Note{"acquired too late to lead (answer took longer than renew_deadline)"});
+        observe(now, r.value(), out);
+        if (phase_ == Phase::kFollowing) arm_attempt(now);
+      } else if (r.ok()) {
+        if (phase_ == Phase::kFollowing && can_campaign()) {
+          become_leader(now, sent_at, r.value(), out);
+        } else {
+          // We won while stopping: hold without work, then release.
+          observed_ = r.value();
+          observed_at_ = now;
+          term_ = Term{r.value().record.lease_transitions, identity_};
+          last_renew_sent_ = sent_at;
+          holding_ = true;
+          if (release_on_cancel_) {
+            begin_release(now, out);
+          } else {
+            finish(out);
+          }
+        }
+      } else if (phase_ == Phase::kStopping) {
+        // lost the race while stopping: nothing to release (settle finishes)
+      } else if (conflict) {
+        send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // someone else won; look
+      } else if (gone) {
+        observe(now, std::nullopt, out);
+        evaluate(now, wall, out);
+      } else {
+        failed();
+        arm_attempt(now + jittered_retry());
+      }
+      break;
+
+    case Purpose::kRenew:
+      if (r.ok()) {
+        observed_ = r.value();
+        observed_at_ = now;
+        if (holding_) last_renew_sent_ = std::max(last_renew_sent_, sent_at);
+        next_renew_ = now + t_.renew_interval;
+      } else if (phase_ == Phase::kLeading) {
+        if (conflict) {
+          out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
+          send(now, Op::kGet, Purpose::kObserve, "", {}, out);
+        } else if (gone) {
+          send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+        } else {
+          failed();
+          next_renew_ = now + t_.retry_period;
+        }
+      }
+      break;
+
+    case Purpose::kReleaseRead:
+      if (r.ok() && r.value().record.holder_identity == identity_ &&
+          r.value().record.lease_transitions == term_.transitions) {
+        LeaseRecord rel = r.value().record;  // keeps strategy
+        rel.holder_identity.clear();
+        rel.preferred_holder.clear();
+        rel.lease_duration_seconds = 1;
+        rel.acquire_time = wall;
+        rel.renew_time = wall;
+        send(now, Op::kUpdate, Purpose::kRelease, r.value().version, rel, out);
+      } else {
+        out.push_back(Note{r.ok() ? "not releasing: lease now held by " +
+                                        holder_or_none(r.value().record.holder_identity)
+                                  : "not releasing: " + r.error().to_string()});
+        after_release(now, out);
+      }
+      break;
+
+    case Purpose::kRelease:
+      if (r.ok()) {
+        out.push_back(Note{"released the lease", false});
+        observed_ = r.value();
+        observed_at_ = now;
+      } else {
+        failed();
+      }
+      after_release(now, out);
+      break;
+  }
+  if (release_pending_ && !in_flight_) begin_release(now, out);
+  settle(out);
+}
+
+void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
+                                std::vector<Action>& out) {
+  switch (phase_) {
+    case Phase::kLeading:
+      if (!v) {
+        if (!in_flight_) send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+      } else if (v->record.holder_identity != identity_ ||
+                 v->record.lease_transitions != term_.transitions) {
+        lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
+        observe(now, v, out);
+      }
+      // Otherwise our own write echoed back (or an edit that kept us holder,
+      // which the next renewal's conflict will pick up).
+      return;
+    case Phase::kFollowing:
+      observe(now, v, out);
+      evaluate(now, wall, out);
+      return;
+    case Phase::kStopping:
+      if (!holding_) observe(now, v, out);
+      return;
+    case Phase::kIdle:
+    case Phase::kStopped:
+      return;
+  }
+}
+
+void StateMachine::handle_watch_health(Instant now, WallTime, bool healthy,
+                                       std::vector<Action>&) {
+  watch_healthy_ = healthy;
+  if (!healthy && phase_ == Phase::kFollowing) arm_attempt(now);  // poll from now on
+}
+
+void StateMachine::handle_stop(Instant, WallTime, std::vector<Action>& out) {
+  stop_requested_ = true;
+  switch (phase_) {
+    case Phase::kIdle:
+      finish(out);
+      return;
+    case Phase::kFollowing:
+      phase_ = Phase::kStopping;  // finishes once the work and request are done
+      settle(out);
+      return;
+    case Phase::kLeading:
+      phase_ = Phase::kStopping;
+      out.push_back(StopLeading{term_});
+      return;
+    case Phase::kStopping:
+    case Phase::kStopped:
+      return;
+  }
+}
+
+void StateMachine::handle_resign(Instant, WallTime, std::vector<Action>& out) {
+  if (phase_ != Phase::kLeading) return;
+  out.push_back(Note{"resigning: stepping down and releasing term " + term_.to_string()});
+  out.push_back(StopLeading{term_});
+  phase_ = Phase::kFollowing;
+  release_after_work_ = true;
+}
+
+void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<Action>& out) {
+  if (!work_running_) return;
+  work_running_ = false;
+  switch (phase_) {
+    case Phase::kLeading:
+      return;  // work finished early; we keep the lease, as client-go does
+    case Phase::kStopping:
+      if (holding_ && release_on_cancel_ && now < leader_deadline()) {
+        begin_release(now, out);
+      } else {
+        holding_ = false;
+      }
+      break;
+    case Phase::kFollowing:
+      if (release_after_work_ && holding_ && now < leader_deadline()) {
+        begin_release(now, out);
+        return;
+      }
+      release_after_work_ = false;
+      holding_ = false;
+      evaluate(now, wall, out);
+      break;
+    case Phase::kIdle:
+    case Phase::kStopped:
+      return;
+  }
+  settle(out);
+}
+
+void StateMachine::settle(std::vector<Action>& out) {
+  if (phase_ == Phase::kFollowing && stop_requested_ && !work_running_ && !holding_) {
+    phase_ = Phase::kStopping;
+  }
+  if (phase_ == Phase::kStopping && !holding_ && !work_running_ && !in_flight_ &&
+      !release_pending_) {
+    finish(out);
+  }
+}
+
+std::optional<Instant> StateMachine::next_wakeup() const {
+  switch (phase_) {
+    case Phase::kLeading:
+      return in_flight_ ? leader_deadline() : std::min(leader_deadline(), next_renew_);
+    case Phase::kStopping:
+      if (holding_ && work_running_) return leader_deadline();
+      return std::nullopt;
+    case Phase::kFollowing:
+      // While a request is in flight its answer moves us; a tick could not.
+      if ((holding_ && work_running_) || in_flight_) return std::nullopt;
+      return attempt_armed_ ? std::optional<Instant>(next_attempt_) : std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace leasehold::core

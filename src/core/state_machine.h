@@ -1,0 +1,182 @@
+// The election algorithm as a pure state machine.
+//
+// Inputs are events (handle_*), each stamped with the local steady time it
+// happened at; outputs are Actions appended to a vector, plus next_wakeup(),
+// the instant the machine next wants a tick. No I/O, no clock reads, no
+// threads: the driver (elector.cc), the unit tests and the deterministic
+// simulator (tests/sim) all drive this same code.
+//
+// Correctness model (see also DESIGN.md, "The contract"):
+//  * A follower judges expiry on its own steady clock: a record is expired
+//    when observed_at + leaseDurationSeconds has passed, where observed_at is
+//    when this process first saw that record version. Versions are compared
+//    only for equality; remote timestamps are never read.
+//  * A leader's term is valid until sent_at(last successful write) +
+//    renew_deadline. Any write that lands was sent before it landed, and a
+//    follower sees it after it landed, so the follower's expiry instant
+//    (>= landing + lease_duration) comes after the leader's deadline because
+//    renew_deadline < lease_duration. The gap absorbs clock-rate drift.
+//  * Every write is a compare-and-swap on the version that was read, so two
+//    candidates acting on the same expired record cannot both win.
+//  * A leader stops at once when it sees another holder, and it cannot start
+//    a new term until the work of the previous one returned.
+//  * A deleted record held by someone unexpired is not re-created by
+//    followers until that holder's lease would have expired.
+//
+// Threading: none; one owner calls it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "leasehold/clock.h"
+#include "leasehold/config.h"
+#include "leasehold/error.h"
+#include "leasehold/record.h"
+
+namespace leasehold::core {
+
+enum class Phase {
+  kIdle,       // not started
+  kFollowing,  // campaigning / standing by
+  kLeading,    // holder, work running
+  kStopping,   // stop requested; waiting for work, then releasing
+  kStopped,    // done; emits nothing more
+};
+std::string_view phase_name(Phase p);
+
+enum class Op { kGet, kCreate, kUpdate };
+std::string_view op_name(Op op);
+
+// Why a request is sent; responses are interpreted by purpose.
+enum class Purpose { kObserve, kAcquire, kRenew, kReleaseRead, kRelease };
+
+struct SendRequest {
+  Op op;
+  Purpose purpose;
+  std::string version;  // kUpdate only
+  LeaseRecord record;   // kCreate / kUpdate
+};
+struct StartLeading {
+  Term term;
+};
+// Ask the term's work to stop (stop_token); the driver answers with
+// handle_work_returned once on_started_leading has returned.
+struct StopLeading {
+  Term term;
+};
+struct NewLeader {
+  std::string identity;
+};
+// The machine is done (Phase::kStopped).
+struct Finished {};
+// Something worth logging: lost leadership, failed writes.
+struct Note {
+  std::string text;
+  bool warning = true;  // false: routine (info)
+};
+using Action = std::variant<SendRequest, StartLeading, StopLeading, NewLeader, Finished, Note>;
+
+struct Timing {
+  Duration lease_duration;
+  Duration renew_deadline;
+  Duration retry_period;
+  Duration renew_interval;
+};
+
+class StateMachine {
+ public:
+  // `seed` drives the retry jitter. The config must have passed validate().
+  StateMachine(const ElectorConfig& config, uint64_t seed);
+
+  void handle_start(Instant now, WallTime wall, std::vector<Action>& out);
+  void handle_tick(Instant now, WallTime wall, std::vector<Action>& out);
+  // The response to the single outstanding request (sent at `sent_at`).
+  void handle_response(Instant now, WallTime wall, Instant sent_at, const Result<Versioned>& r,
+                       std::vector<Action>& out);
+  // A watch event: the record changed (or was deleted: nullopt).
+  void handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
+                    std::vector<Action>& out);
+  void handle_watch_health(Instant now, WallTime wall, bool healthy, std::vector<Action>& out);
+  void handle_stop(Instant now, WallTime wall, std::vector<Action>& out);
+  // Give up leadership voluntarily (the work failed, or the owner asked):
+  // stop the work, release once it returned, then campaign again.
+  void handle_resign(Instant now, WallTime wall, std::vector<Action>& out);
+  // The term's work is over: on_started_leading and on_stopped_leading returned.
+  void handle_work_returned(Instant now, WallTime wall, std::vector<Action>& out);
+
+  // When to call handle_tick next; nullopt while only events can move it.
+  std::optional<Instant> next_wakeup() const;
+
+  Phase phase() const { return phase_; }
+  bool request_in_flight() const { return in_flight_.has_value(); }
+  // Valid while leading (and during a stop, until released).
+  const Term& term() const { return term_; }
+  // Leader: sent_at(last successful write) + renew_deadline.
+  Instant leader_deadline() const { return last_renew_sent_ + t_.renew_deadline; }
+  const std::string& observed_holder() const { return reported_leader_; }
+  const std::optional<Versioned>& observed() const { return observed_; }
+  // Follower: when the observed holder's lease expires on our clock.
+  std::optional<Instant> observed_expiry() const;
+  bool work_running() const { return work_running_; }
+
+ private:
+  struct InFlight {
+    Op op;
+    Purpose purpose;
+    Instant sent_at;
+    LeaseRecord record;  // what we wrote (create/update)
+  };
+  void send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
+            std::vector<Action>& out);
+  void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out);
+  void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
+  void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
+  void lose(Instant now, const std::string& why, std::vector<Action>& out);
+  void begin_release(Instant now, std::vector<Action>& out);
+  void after_release(Instant now, std::vector<Action>& out);
+  void finish(std::vector<Action>& out);
+  // Moves to kStopping / kStopped once nothing is left to wait for.
+  void settle(std::vector<Action>& out);
+  void report_leader(const std::string& id, std::vector<Action>& out);
+  void arm_attempt(Instant at);
+  bool takeable(Instant now) const;
+  LeaseRecord acquire_record(WallTime wall) const;
+  LeaseRecord renew_record(WallTime wall) const;
+  Duration jittered_retry();
+  bool can_campaign() const;
+
+  std::string identity_;
+  Timing t_;
+  bool release_on_cancel_;
+  bool recampaign_;
+  std::mt19937_64 rng_;
+
+  Phase phase_ = Phase::kIdle;
+  std::optional<InFlight> in_flight_;
+  // The latest record we know of, and when we first saw its version.
+  std::optional<Versioned> observed_;
+  Instant observed_at_{};
+  // A record that was deleted while held: followers wait out its lease.
+  std::optional<Instant> deleted_holder_expiry_;
+  bool watch_healthy_ = false;
+  Instant next_attempt_{};  // follower: next GET or acquire attempt
+  bool attempt_armed_ = false;
+
+  Term term_;
+  Instant last_renew_sent_{};
+  Instant next_renew_{};
+  bool work_running_ = false;
+  bool stop_requested_ = false;
+  bool release_after_work_ = false;  // step down voluntarily once work returns
+  bool release_pending_ = false;     // release once the request in flight is answered
+  bool holding_ = false;             // the store names us for term_ (as far as we know)
+  int64_t max_transitions_seen_ = -1;
+  std::string reported_leader_;
+};
+
+}  // namespace leasehold::core

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The leasehold command on the file lock: the child runs only while leading,
+# gets its environment, is stopped on SIGTERM before the lease is released,
+# and bad input gives one clear line and a non-zero exit.
+set -uo pipefail
+bin=$1
+dir=$(mktemp -d /tmp/leasehold-cli-test.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+fails=0
+passes=0
+pass() { echo "ok   $*"; passes=$((passes + 1)); }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+lock="file://$dir/t.lease"
+fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
+
+expect_error() { # expected-substring, args...
+  local want=$1; shift
+  local out rc
+  out=$("$bin" "$@" 2>&1); rc=$?
+  if [[ $rc -ne 0 && "$out" == *"$want"* ]]; then pass "leasehold $* -> $want"
+  else fail "leasehold $*: rc=$rc, output: $out"; fi
+}
+expect_error "unknown flag --bogus" run --bogus -- true
+expect_error "not a duration" run --lock "$lock" --leader-elect-lease-duration=fast -- true
+expect_error "--leader-elect-lease-duration: must be greater than renew_deadline" run --lock "$lock" --leader-elect-lease-duration=5s -- true
+expect_error "unknown scheme" run --lock "zk://x" -- true
+expect_error "does not exist" run --lock "file:///no/such/dir/x" -- true
+expect_error "no command given" run --lock "$lock"
+expect_error "unknown command" frobnicate
+expect_error "not found in PATH" run --lock "$lock" --identity a "${fast[@]}" -- no-such-program-xyz
+if pgrep -f "no-such-program-xyz" >/dev/null; then fail "left something running"; else pass "nothing left running"; fi
+
+# Leader runs the child with its environment; exit status propagates (--on-child-exit=exit).
+out=$("$bin" run --lock "$lock" --identity alpha "${fast[@]}" -- bash -c 'echo "$LEASEHOLD_IDENTITY $LEASEHOLD_LEASE term=$LEASEHOLD_TERM"; exit 7' 2>"$dir/alpha.log")
+rc=$?
+[[ $rc -eq 7 ]] && pass "exit status of the child (7)" || fail "exit status $rc, want 7"
+[[ "$out" == "alpha $lock term=0" ]] && pass "child environment: $out" || fail "child environment: $out"
+holder=$("$bin" status "$lock" -o json | sed -n 's/.*"holder":"\([^"]*\)".*/\1/p')
+[[ -z "$holder" ]] && pass "lease released after the child exited" || fail "lease still held by $holder"
+
+# A standby never runs its child; SIGTERM stops the leader's child, then releases.
+"$bin" run --lock "$lock" --identity one "${fast[@]}" -- bash -c 'echo started >> '"$dir"'/one.txt; trap "echo stopped >> '"$dir"'/one.txt; exit 0" TERM; while :; do sleep 0.1; done' 2>"$dir/one.log" &
+one=$!
+for _ in $(seq 100); do [[ -s "$dir/one.txt" ]] && break; sleep 0.05; done
+"$bin" run --lock "$lock" --identity two "${fast[@]}" -- bash -c 'echo started >> '"$dir"'/two.txt; sleep 30' 2>"$dir/two.log" &
+two=$!
+sleep 1
+[[ ! -e "$dir/two.txt" ]] && pass "standby did not run its child" || fail "standby ran its child"
+kill -TERM $one
+wait $one; rc=$?
+[[ $rc -eq 0 ]] && pass "leader exited 0 after SIGTERM" || fail "leader exit $rc"
+[[ "$(cat "$dir/one.txt")" == $'started\nstopped' ]] && pass "child got SIGTERM before exit" || fail "child log: $(cat "$dir/one.txt")"
+for _ in $(seq 100); do [[ -s "$dir/two.txt" ]] && break; sleep 0.05; done
+[[ -s "$dir/two.txt" ]] && pass "standby took over after release" || fail "standby never started"
+kill -TERM $two; wait $two
+
+# --enable-leader-election=false runs the command directly.
+out=$("$bin" run --enable-leader-election=false -- echo direct)
+[[ "$out" == "direct" ]] && pass "--enable-leader-election=false runs CMD directly" || fail "direct run: $out"
+out=$(LEASEHOLD_ENABLE_LEADER_ELECTION=false "$bin" run -- echo env)
+[[ "$out" == "env" ]] && pass "flags from the environment" || fail "env flag: $out"
+
+echo "cli: $passes passed, $fails failed"
+exit $((fails > 0))

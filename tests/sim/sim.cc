@@ -1,0 +1,517 @@
+// Deterministic simulation of the election algorithm.
+//
+// N electors (the real StateMachine) share one simulated compare-and-swap
+// store. From a seed, the simulator draws network delays and losses, watch
+// lag, partitions, process pauses, crashes and restarts, graceful stops, and
+// a clock-rate drift per node. After every step it checks:
+//   * at most one node is between on_started_leading and the end of its work
+//     at any instant, unless one of them was paused longer than the bound
+//     (then their fencing tokens must differ);
+//   * fencing tokens of successive terms strictly increase;
+//   * no StopLeading without a started term; no empty NewLeader;
+//   * once every fault has healed, a leader exists within
+//     lease_duration + 2 * retry_period.
+//
+//   leasehold_sim --seeds 10000          run seeds 1..10000, print "N seeds"
+//   leasehold_sim --seed 1234 --trace    replay one seed with a trace
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/state_machine.h"
+
+namespace leasehold::sim {
+namespace {
+
+using core::Action;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+using Time = int64_t;  // global simulated nanoseconds
+
+constexpr Time kMs = 1'000'000;
+constexpr Time kSec = 1'000'000'000;
+
+struct Params {
+  int nodes;
+  Duration lease = seconds(15), deadline = seconds(10), retry = seconds(2);
+  Time fault_end = 150 * kSec;  // faults happen before this
+  Time run_end = 150 * kSec + 40 * kSec;
+  Time max_short_pause = 3 * kSec;  // never enough to overlap terms
+  Time long_pause = 6 * kSec;       // beyond the bound: overlap allowed
+  double max_drift = 0.02;
+};
+
+class Sim {
+ public:
+  Sim(uint64_t seed, bool trace) : seed_(seed), trace_(trace), rng_(seed) {
+    p_.nodes = 2 + static_cast<int>(rng_() % 4);
+    watch_loss_ = uniform(0, 0.2);
+    loss_ = uniform(0, 0.05);
+  }
+
+  // Returns an empty string on success, else what was violated.
+  std::string run() {
+    for (int i = 0; i < p_.nodes; ++i) {
+      Node n;
+      n.id = "n" + std::to_string(i);
+      n.rate = 1.0 + uniform(-p_.max_drift, p_.max_drift);
+      n.offset = static_cast<Time>(uniform(0, 1000)) * kSec;
+      n.watch = rng_() % 4 != 0;  // most nodes watch; some only poll
+      nodes_.push_back(std::move(n));
+    }
+    for (int i = 0; i < p_.nodes; ++i) at(static_cast<Time>(uniform(0, 2)) * kSec, [this, i] { boot(i); });
+    schedule_faults();
+    at(p_.fault_end, [this] { heal(); });
+    while (!queue_.empty() && error_.empty()) {
+      Event e = queue_.top();
+      queue_.pop();
+      if (e.t > p_.run_end) break;
+      same_instant_ = e.t == now_ ? same_instant_ + 1 : 0;
+      if (same_instant_ > 100000) {
+        fail("livelock: 100000 events at one instant");
+        break;
+      }
+      now_ = e.t;
+      e.fn();
+      check_liveness();
+    }
+    if (error_.empty() && !leader_seen_after_heal_) error_ = "no leader after the faults healed";
+    return error_;
+  }
+
+  uint64_t events() const { return events_; }
+
+ private:
+  struct Node {
+    std::string id;
+    double rate = 1;
+    Time offset = 0;
+    bool watch = true;
+    std::unique_ptr<core::StateMachine> sm;
+    uint64_t incarnation = 0;
+    bool alive = false;
+    bool partitioned = false;
+    Time paused_until = 0;
+    uint64_t timer_gen = 0;
+    uint64_t req = 0;  // request id in flight
+    Time last_watch = 0;
+    // Work interval of the current term.
+    bool working = false;
+    bool stopping_work = false;
+    Term term;
+    bool long_paused_in_term = false;
+    bool started_term = false;
+  };
+  struct Event {
+    Time t;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator<(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+  };
+
+  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
+  bool chance(double p) { return uniform(0, 1) < p; }
+
+  void at(Time t, std::function<void()> fn) {
+    queue_.push(Event{std::max(t, now_), seq_++, std::move(fn)});
+  }
+
+  Instant local(const Node& n, Time t) const {
+    return Instant{} + nanoseconds(n.offset + static_cast<Time>(static_cast<double>(t) * n.rate));
+  }
+  Time global(const Node& n, Instant i) const {
+    double local_ns = static_cast<double>(i.time_since_epoch().count() - n.offset);
+    return static_cast<Time>(local_ns / n.rate) + 2;
+  }
+  WallTime wall(const Node& n) const {
+    return WallTime{} + std::chrono::duration_cast<WallTime::duration>(local(n, now_).time_since_epoch());
+  }
+
+  void log(const char* fmt, const std::string& a, const std::string& b = "") {
+    if (!trace_) return;
+    std::printf("%10.3fs  ", static_cast<double>(now_) / kSec);
+    std::printf(fmt, a.c_str(), b.c_str());
+    std::printf("\n");
+  }
+
+  void fail(const std::string& why) {
+    if (error_.empty()) error_ = why + " at t=" + std::to_string(static_cast<double>(now_) / kSec) + "s";
+  }
+
+  // Runs `fn` on node i's state machine now, or when its pause ends; drops it
+  // if the node died (or restarted) in between.
+  void deliver(int i, std::function<void(core::StateMachine&, Instant, WallTime, std::vector<Action>&)> fn,
+               Time when) {
+    uint64_t inc = nodes_[static_cast<size_t>(i)].incarnation;
+    at(when, [this, i, inc, fn = std::move(fn)]() mutable { run_on(i, inc, std::move(fn)); });
+  }
+  void run_on(int i, uint64_t inc,
+              std::function<void(core::StateMachine&, Instant, WallTime, std::vector<Action>&)> fn) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (!n.alive || n.incarnation != inc) return;
+    if (now_ < n.paused_until) {
+      at(n.paused_until, [this, i, inc, fn = std::move(fn)]() mutable { run_on(i, inc, std::move(fn)); });
+      return;
+    }
+    ++events_;
+    std::vector<Action> out;
+    fn(*n.sm, local(n, now_), wall(n), out);
+    for (auto& a : out) apply(i, a);
+    arm(i);
+  }
+
+  void arm(int i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    auto w = n.sm->next_wakeup();
+    uint64_t gen = ++n.timer_gen;
+    if (!w) return;
+    uint64_t inc = n.incarnation;
+    at(global(n, *w), [this, i, gen, inc] {
+      if (nodes_[static_cast<size_t>(i)].timer_gen != gen) return;
+      run_on(i, inc, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        m.handle_tick(t, w, o);
+      });
+    });
+  }
+
+  void apply(int i, Action& a) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (auto* r = std::get_if<core::SendRequest>(&a)) return send(i, *r);
+    if (auto* s = std::get_if<core::StartLeading>(&a)) {
+      log("%s starts leading term %s", n.id, s->term.to_string());
+      if (n.working) fail(n.id + " started a term while its previous work was running");
+      if (s->term.transitions <= max_token_) {
+        fail(n.id + " token " + s->term.to_string() + " does not exceed " + std::to_string(max_token_));
+      }
+      max_token_ = std::max(max_token_, s->term.transitions);
+      for (auto& m : nodes_) {
+        if (&m == &n || !m.working) continue;
+        bool excused = m.long_paused_in_term || n.long_paused_in_term;
+        if (!excused) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
+                           s->term.to_string() + ")");
+        if (m.term.transitions == s->term.transitions) fail("overlapping terms share a fencing token");
+      }
+      n.working = true;
+      n.started_term = true;
+      n.stopping_work = false;
+      n.term = s->term;
+      n.long_paused_in_term = false;
+      if (now_ >= p_.fault_end) leader_seen_after_heal_ = true;
+      return;
+    }
+    if (auto* s = std::get_if<core::StopLeading>(&a)) {
+      if (!n.started_term || !n.working) fail(n.id + ": StopLeading without a running term");
+      if (n.stopping_work) return;
+      n.stopping_work = true;
+      log("%s asked to stop term %s", n.id, s->term.to_string());
+      // The work notices its stop token and returns a little later.
+      Time work_end = now_ + static_cast<Time>(uniform(0, 200)) * kMs;
+      uint64_t inc = n.incarnation;
+      at(std::max(work_end, n.paused_until), [this, i, inc] {
+        Node& m = nodes_[static_cast<size_t>(i)];
+        if (m.incarnation != inc || !m.alive) return;
+        m.working = false;
+        log("%s work returned%s", m.id);
+        run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {
+          sm.handle_work_returned(t, w, o);
+        });
+      });
+      return;
+    }
+    if (auto* s = std::get_if<core::NewLeader>(&a)) {
+      if (s->identity.empty()) fail(n.id + ": NewLeader with an empty name");
+      return;
+    }
+    if (std::holds_alternative<core::Finished>(a)) {
+      log("%s finished%s", n.id);
+      n.alive = false;
+      return;
+    }
+    if (auto* s = std::get_if<core::Note>(&a)) log("%s note: %s", n.id, s->text);
+  }
+
+  // The network and the store. The driver's request timeout is modelled:
+  // an answer later than renew_deadline/2 arrives as a Timeout.
+  void send(int i, const core::SendRequest& r) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    log("%s sends %s", n.id, std::string(core::op_name(r.op)) + " v=" + r.version + " holder=" +
+        r.record.holder_identity + " t=" + std::to_string(r.record.lease_transitions));
+    uint64_t id = ++n.req;
+    Time sent = now_;
+    Instant sent_local = local(n, now_);
+    Time timeout = static_cast<Time>(static_cast<double>(p_.deadline.count() / 2) / n.rate);
+    uint64_t inc = n.incarnation;
+    auto respond = [this, i, id, inc, sent_local](Result<Versioned> res, Time when) {
+      if (nodes_[static_cast<size_t>(i)].incarnation != inc) return;  // sender died
+      deliver(i, [this, i, id, sent_local, res](core::StateMachine& m, Instant t, WallTime w,
+                                                std::vector<Action>& o) {
+        if (nodes_[static_cast<size_t>(i)].req != id) return;
+        m.handle_response(t, w, sent_local, res, o);
+      }, when);
+    };
+    Time there = latency();
+    Time back = latency();
+    bool lost_there = chance(loss_), lost_back = chance(loss_);
+    if (n.partitioned) {
+      respond(Error::unavailable("partitioned"), sent + there + back);
+      return;
+    }
+    if (lost_there || there + back > timeout) {
+      if (!lost_there) at(sent + there, [this, r] { (void)store_apply(r); });  // applied, answer too late
+      respond(Error::timeout("no answer"), sent + timeout);
+      return;
+    }
+    at(sent + there, [this, r, respond, sent, back, lost_back, timeout, there] {
+      Result<Versioned> res = store_apply(r);
+      if (lost_back) {
+        respond(Error::timeout("answer lost"), sent + timeout);
+      } else {
+        respond(res, sent + there + back);
+      }
+    });
+  }
+
+  Time latency() {
+    if (chance(0.02)) return static_cast<Time>(uniform(500, 6000)) * kMs;  // a spike
+    return static_cast<Time>(uniform(1, 50) * kMs);
+  }
+
+  Result<Versioned> store_apply(const core::SendRequest& r) {
+    auto current = [&]() -> Versioned { return Versioned{std::to_string(gen_), *record_}; };
+    switch (r.op) {
+      case core::Op::kGet:
+        if (!record_) return Error::not_found("none");
+        return current();
+      case core::Op::kCreate:
+        if (record_) return Error::already_exists("exists");
+        break;
+      case core::Op::kUpdate:
+        if (!record_) return Error::not_found("deleted");
+        if (r.version != std::to_string(gen_)) return Error::conflict("stale");
+        break;
+    }
+    record_ = r.record;
+    ++gen_;
+    broadcast();
+    return current();
+  }
+
+  void broadcast() {
+    std::optional<Versioned> v;
+    if (record_) v = Versioned{std::to_string(gen_), *record_};
+    for (int i = 0; i < p_.nodes; ++i) {
+      Node& n = nodes_[static_cast<size_t>(i)];
+      if (!n.alive || !n.watch || n.partitioned) continue;
+      if (chance(watch_loss_)) continue;  // a dropped event; polling or the next one repairs it
+      n.last_watch = std::max(n.last_watch + 1, now_ + latency());
+      deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        m.handle_watch(t, w, v, o);
+      }, n.last_watch);
+    }
+  }
+
+  void set_watch_health(int i, bool up) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (!n.watch) return;
+    std::optional<Versioned> v;
+    if (record_) v = Versioned{std::to_string(gen_), *record_};
+    n.last_watch = std::max(n.last_watch + 1, now_ + latency());
+    deliver(i, [up, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+      if (up) m.handle_watch(t, w, v, o);  // a resumed watch starts from the current state
+      m.handle_watch_health(t, w, up, o);
+    }, n.last_watch);
+  }
+
+  void boot(int i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    ElectorConfig c;
+    c.lock = "sim://lease";
+    c.identity = n.id;
+    c.lease_duration = p_.lease;
+    c.renew_deadline = p_.deadline;
+    c.retry_period = p_.retry;
+    n.sm = std::make_unique<core::StateMachine>(c, rng_());
+    ++n.incarnation;
+    n.alive = true;
+    n.working = false;
+    n.started_term = false;
+    log("%s boots%s", n.id);
+    set_watch_health(i, !n.partitioned);
+    deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+      m.handle_start(t, w, o);
+    }, now_);
+  }
+
+  void crash(int i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (!n.alive) return;
+    log("%s crashes%s", n.id);
+    n.alive = false;
+    n.working = false;  // the process and its work are gone
+    ++n.incarnation;
+    ++n.timer_gen;
+  }
+
+  void schedule_faults() {
+    int faults = static_cast<int>(uniform(0, 25));
+    for (int k = 0; k < faults; ++k) {
+      Time t = static_cast<Time>(uniform(5, static_cast<double>(p_.fault_end / kSec) - 5)) * kSec;
+      int i = static_cast<int>(rng_() % static_cast<uint64_t>(p_.nodes));
+      int kind = static_cast<int>(rng_() % 6);
+      at(t, [this, i, kind] { fault(i, kind); });
+    }
+  }
+
+  void fault(int i, int kind) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    switch (kind) {
+      case 0:  // crash, restart later
+        crash(i);
+        at(now_ + static_cast<Time>(uniform(1, 30)) * kSec, [this, i] {
+          if (!nodes_[static_cast<size_t>(i)].alive) boot(i);
+        });
+        return;
+      case 1: {  // partition from the store
+        if (n.partitioned) return;
+        n.partitioned = true;
+        log("%s partitioned%s", n.id);
+        set_watch_health(i, false);
+        Time until = std::min(now_ + static_cast<Time>(uniform(1, 40)) * kSec, p_.fault_end);
+        at(until, [this, i] { unpartition(i); });
+        return;
+      }
+      case 2:
+      case 3: {  // a process pause; rarely longer than the bound
+        if (!n.alive) return;
+        bool is_long = chance(0.15);
+        Time d = is_long ? p_.long_pause + static_cast<Time>(uniform(0, 15)) * kSec
+                         : static_cast<Time>(uniform(50, static_cast<double>(p_.max_short_pause / kMs))) * kMs;
+        d = std::min(d, p_.fault_end - now_);
+        if (d <= 0) return;
+        n.paused_until = std::max(n.paused_until, now_ + d);
+        if (is_long && d >= p_.long_pause) {
+          n.long_paused_in_term = n.working || n.long_paused_in_term;
+          long_paused_.push_back({i, n.paused_until});
+        }
+        log("%s paused for %s", n.id, std::to_string(static_cast<double>(d) / kSec) + "s");
+        return;
+      }
+      case 4:  // graceful stop, restart later
+        if (!n.alive) return;
+        log("%s asked to stop%s", n.id);
+        deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          m.handle_stop(t, w, o);
+        }, now_);
+        at(now_ + static_cast<Time>(uniform(12, 30)) * kSec, [this, i] {
+          Node& m = nodes_[static_cast<size_t>(i)];
+          if (!m.alive) boot(i);
+        });
+        return;
+      case 5:  // the leader resigns
+        deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          m.handle_resign(t, w, o);
+        }, now_);
+        return;
+    }
+  }
+
+  void unpartition(int i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (!n.partitioned) return;
+    n.partitioned = false;
+    log("%s partition healed%s", n.id);
+    if (n.alive) set_watch_health(i, true);
+  }
+
+  void heal() {
+    log("all faults heal%s", "");
+    healed_at_ = now_;
+    for (int i = 0; i < p_.nodes; ++i) {
+      unpartition(i);
+      if (!nodes_[static_cast<size_t>(i)].alive) boot(i);
+    }
+  }
+
+  void check_liveness() {
+    if (healed_at_ < 0 || leader_seen_after_heal_) return;
+    bool any = false;
+    for (auto& n : nodes_) any = any || (n.alive && n.working);
+    if (any) {
+      leader_seen_after_heal_ = true;
+      return;
+    }
+    Time bound = healed_at_ + static_cast<Time>((p_.lease + 2 * p_.retry).count());
+    if (now_ > bound) fail("no leader within lease_duration + 2*retry_period after the faults healed");
+  }
+
+  uint64_t seed_;
+  bool trace_;
+  std::mt19937_64 rng_;
+  Params p_;
+  double loss_ = 0, watch_loss_ = 0;
+  std::vector<Node> nodes_;
+  std::priority_queue<Event> queue_;
+  uint64_t seq_ = 0;
+  Time now_ = 0;
+  std::optional<LeaseRecord> record_;
+  uint64_t gen_ = 0;
+  int64_t max_token_ = -1;
+  Time healed_at_ = -1;
+  bool leader_seen_after_heal_ = false;
+  std::vector<std::pair<int, Time>> long_paused_;
+  std::string error_;
+  uint64_t events_ = 0;
+  uint64_t same_instant_ = 0;
+};
+
+}  // namespace
+}  // namespace leasehold::sim
+
+int main(int argc, char** argv) {
+  uint64_t seeds = 1000, first = 1;
+  bool trace = false, one = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--seeds" && i + 1 < argc) {
+      seeds = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--first" && i + 1 < argc) {
+      first = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--seed" && i + 1 < argc) {
+      first = std::strtoull(argv[++i], nullptr, 10);
+      seeds = 1;
+      one = true;
+    } else if (a == "--trace") {
+      trace = true;
+    } else {
+      std::fprintf(stderr, "usage: leasehold_sim [--seeds N] [--first S] [--seed S --trace]\n");
+      return 2;
+    }
+  }
+  uint64_t failed = 0, events = 0, ran = 0;
+  for (uint64_t s = first; s < first + seeds; ++s) {
+    ++ran;
+    leasehold::sim::Sim sim(s, trace);
+    std::string err = sim.run();
+    events += sim.events();
+    if (!err.empty()) {
+      ++failed;
+      std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
+                  err.c_str(), argv[0], s);
+      if (failed >= 5) break;
+    } else if (one) {
+      std::printf("seed %" PRIu64 " ok\n", s);
+    }
+  }
+  std::printf("%" PRIu64 " seeds, %" PRIu64 " events\nsim: %" PRIu64 " passed, %" PRIu64 " failed\n",
+              ran, events, ran - failed, failed);
+  return failed == 0 ? 0 : 1;
+}

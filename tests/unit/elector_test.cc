@@ -1,0 +1,193 @@
+// The driver: Elector + Runtime + mem lock on a simulated clock. Time moves
+// only through SimulatedClock::advance; the test pumps the manual runtime.
+// Callbacks run on real library threads, so the tests wait for them with
+// conditions, never by letting time pass.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "leasehold/elector.h"
+#include "leasehold/mem_lock.h"
+
+namespace leasehold {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::string> events;
+  std::atomic<int> working{0};
+  bool throw_on_start = false;
+
+  Callbacks callbacks(const std::string& id) {
+    Callbacks c;
+    c.on_started_leading = [this, id](const Term& t, std::stop_token stop) {
+      add(id + " started " + t.to_string());
+      if (throw_on_start) throw std::runtime_error("boom");
+      ++working;
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, stop, [] { return false; });
+      --working;
+    };
+    c.on_stopped_leading = [this, id](const Term& t) { add(id + " stopped " + t.to_string()); };
+    c.on_new_leader = [this, id](const std::string& l) { add(id + " sees " + l); };
+    return c;
+  }
+  void add(std::string e) {
+    std::lock_guard<std::mutex> g(mu);
+    events.push_back(std::move(e));
+  }
+  bool has(const std::string& e) {
+    std::lock_guard<std::mutex> g(mu);
+    return std::find(events.begin(), events.end(), e) != events.end();
+  }
+  int count(const std::string& e) {
+    std::lock_guard<std::mutex> g(mu);
+    return static_cast<int>(std::count(events.begin(), events.end(), e));
+  }
+};
+
+class ElectorTest : public ::testing::Test {
+ protected:
+  ElectorTest() : rt_(Runtime::Options{.clock = &clock_, .manual = true, .log = [](auto...) {}}) {}
+
+  std::unique_ptr<Elector> make(const std::string& id, std::shared_ptr<Lock>* lock_out = nullptr) {
+    ElectorConfig c;
+    c.lock = "mem://jobs";
+    c.identity = id;
+    c.callbacks = rec_.callbacks(id);
+    auto lock = rt_.open_lock(c.lock);
+    EXPECT_TRUE(lock.ok());
+    if (lock_out) *lock_out = *lock;
+    auto e = Elector::create(rt_, c, *lock);
+    EXPECT_TRUE(e.ok()) << e.error().message();
+    return std::move(*e);
+  }
+
+  // Runs everything due until `pred` holds (callbacks run on real threads).
+  bool pump_until(const std::function<bool()>& pred) {
+    for (int i = 0; i < 5000; ++i) {
+      rt_.run_ready();
+      rt_.drain_notifications();
+      if (pred()) return true;
+      std::this_thread::yield();
+      std::unique_lock<std::mutex> lk(wait_mu_);
+      wait_cv_.wait_for(lk, 1ms);  // real time: gives library threads a turn
+    }
+    return false;
+  }
+  void advance(Duration d, Duration step = 100ms) {
+    for (Duration t{0}; t < d; t += step) {
+      clock_.advance(step);
+      rt_.run_ready();
+    }
+  }
+
+  SimulatedClock clock_;
+  Runtime rt_;
+  Recorder rec_;
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+};
+
+TEST_F(ElectorTest, OneLeadsTheOtherStandsBy) {
+  auto a = make("a");
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a started 0/a"); }));
+  auto b = make("b");
+  b->start();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("b sees a"); }));
+  EXPECT_TRUE(a->is_leader());
+  EXPECT_FALSE(b->is_leader());
+  EXPECT_EQ(a->term(), (Term{0, "a"}));
+  EXPECT_EQ(b->leader(), "a");
+  advance(60s);  // a keeps renewing; b never takes over
+  EXPECT_TRUE(a->is_leader());
+  EXPECT_FALSE(b->is_leader());
+  EXPECT_EQ(a->status().renewals, 30u);
+  EXPECT_EQ(rec_.working.load(), 1);
+}
+
+TEST_F(ElectorTest, GracefulStopHandsOverAtOnce) {
+  auto a = make("a");
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return a->is_leader(); }));
+  auto b = make("b");
+  b->start();
+  ASSERT_TRUE(pump_until([&] { return b->leader() == "a"; }));
+  a->stop();
+  // No simulated time passes: the release is seen through b's watch.
+  ASSERT_TRUE(pump_until([&] { return rec_.has("b started 1/b"); }));
+  EXPECT_TRUE(rec_.has("a stopped 0/a"));
+  a->wait();
+  EXPECT_EQ(a->status().phase, "stopped");
+  EXPECT_TRUE(b->is_leader());
+}
+
+TEST_F(ElectorTest, APartitionedLeaderStopsBeforeTheOtherStarts) {
+  std::shared_ptr<Lock> lock_a;
+  auto a = make("a", &lock_a);
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return a->is_leader(); }));
+  auto b = make("b");
+  b->start();
+  ASSERT_TRUE(pump_until([&] { return b->leader() == "a"; }));
+  dynamic_cast<MemLock&>(*lock_a).set_faults({.partitioned = true});
+  Instant cut = clock_.now();
+  while (a->is_leader()) advance(100ms);
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a stopped 0/a"); }));
+  EXPECT_LE(clock_.now() - cut, 10s);
+  EXPECT_FALSE(rec_.has("b started 1/b"));
+  while (!b->is_leader()) advance(100ms);
+  ASSERT_TRUE(pump_until([&] { return rec_.has("b started 1/b"); }));
+  EXPECT_GE(clock_.now() - cut, 13s);  // b saw a's last renewal at most 2s before the cut
+  EXPECT_EQ(rec_.working.load(), 1);
+  dynamic_cast<MemLock&>(*lock_a).set_faults({});
+  ASSERT_TRUE(pump_until([&] { return a->leader() == "b"; }));
+  EXPECT_FALSE(a->is_leader());
+}
+
+TEST_F(ElectorTest, AThrowingCallbackStepsDownAndReleases) {
+  rec_.throw_on_start = true;
+  auto a = make("a");
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a stopped 0/a"); }));
+  rec_.throw_on_start = false;
+  auto b = make("b");
+  b->start();
+  ASSERT_TRUE(pump_until([&] { return b->is_leader(); }));
+  EXPECT_EQ(rec_.count("a stopped 0/a"), 1);
+}
+
+TEST_F(ElectorTest, StopTokenStopsTheElector) {
+  std::stop_source src;
+  auto a = make("a");
+  a->start(src.get_token());
+  ASSERT_TRUE(pump_until([&] { return a->is_leader(); }));
+  src.request_stop();
+  a->wait();
+  EXPECT_TRUE(rec_.has("a stopped 0/a"));
+}
+
+TEST_F(ElectorTest, CreateRejectsBadConfigAndLocks) {
+  ElectorConfig c;
+  c.lock = "mem://x";
+  auto e = Elector::create(rt_, c);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().message(), "identity: must not be empty");
+  c.identity = "a";
+  c.lock = "zk://x";
+  e = Elector::create(rt_, c);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("unknown scheme"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace leasehold

@@ -1,0 +1,510 @@
+// Every transition of the election state machine, on a simulated timeline,
+// counting requests exactly: a surprise request fails the test.
+#include "core/state_machine.h"
+
+#include <gtest/gtest.h>
+
+namespace leasehold::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+Versioned rec(std::string version, std::string holder, int32_t transitions, int32_t dur = 15) {
+  Versioned v;
+  v.version = std::move(version);
+  v.record.holder_identity = std::move(holder);
+  v.record.lease_transitions = transitions;
+  v.record.lease_duration_seconds = dur;
+  return v;
+}
+
+ElectorConfig default_config() {
+  ElectorConfig c;
+  c.lock = "mem://t";
+  c.identity = "a";
+  return c;  // 15s / 10s / 2s
+}
+
+class Harness {
+ public:
+  explicit Harness(ElectorConfig cfg = default_config()) : cfg_(cfg), sm_(cfg_, 1) {}
+  static ElectorConfig config() { return default_config(); }
+
+  StateMachine& sm() { return sm_; }
+  Instant now() const { return now_; }
+
+  void start() { sm_.handle_start(now_, wall(), out_); }
+  void stop() { sm_.handle_stop(now_, wall(), out_); }
+  void work_returned() { sm_.handle_work_returned(now_, wall(), out_); }
+  void resign() { sm_.handle_resign(now_, wall(), out_); }
+  void watch(const std::optional<Versioned>& v) { sm_.handle_watch(now_, wall(), v, out_); }
+  void watch_health(bool up) { sm_.handle_watch_health(now_, wall(), up, out_); }
+  // Answers the request in flight (sent at the time it was taken).
+  void respond(const Result<Versioned>& r) { sm_.handle_response(now_, wall(), sent_at_, r, out_); }
+
+  // Moves time forward, firing every wake-up on the way.
+  void advance(Duration d) {
+    Instant end = now_ + d;
+    for (;;) {
+      auto w = sm_.next_wakeup();
+      if (!w || *w > end) break;
+      now_ = std::max(now_, *w);
+      sm_.handle_tick(now_, wall(), out_);
+    }
+    now_ = end;
+  }
+
+  // The one request the last events produced; fails on none or several.
+  SendRequest take_request() {
+    std::vector<SendRequest> reqs;
+    std::vector<Action> rest;
+    for (auto& a : out_) {
+      if (auto* r = std::get_if<SendRequest>(&a)) {
+        reqs.push_back(*r);
+      } else {
+        rest.push_back(a);
+      }
+    }
+    out_ = rest;
+    EXPECT_EQ(reqs.size(), 1u) << "expected exactly one request";
+    sent_at_ = now_;
+    ++requests_;
+    return reqs.empty() ? SendRequest{} : reqs.front();
+  }
+  void expect_no_request() {
+    for (auto& a : out_) {
+      if (auto* r = std::get_if<SendRequest>(&a)) {
+        ADD_FAILURE() << "surprise request: " << op_name(r->op);
+      }
+    }
+  }
+  template <class T>
+  int count() {
+    int n = 0;
+    for (auto& a : out_) n += std::holds_alternative<T>(a);
+    return n;
+  }
+  template <class T>
+  T take() {
+    for (auto it = out_.begin(); it != out_.end(); ++it) {
+      if (auto* t = std::get_if<T>(&*it)) {
+        T v = *t;
+        out_.erase(it);
+        return v;
+      }
+    }
+    ADD_FAILURE() << "expected action missing";
+    return T{};
+  }
+  void clear_notes() { out_.clear(); }
+  int requests() const { return requests_; }
+
+  // Start and win a fresh lease: GET 404, CREATE ok.
+  Term lead(int32_t transitions_seen = -1) {
+    start();
+    EXPECT_EQ(take_request().op, Op::kGet);
+    if (transitions_seen < 0) {
+      respond(Error::not_found("none"));
+      auto c = take_request();
+      EXPECT_EQ(c.op, Op::kCreate);
+      respond(Versioned{"1", c.record});
+    } else {
+      respond(rec("5", "", transitions_seen, 1));
+      auto u = take_request();
+      EXPECT_EQ(u.op, Op::kUpdate);
+      respond(Versioned{"6", u.record});
+    }
+    auto s = take<StartLeading>();
+    clear_notes();
+    return s.term;
+  }
+
+ private:
+  WallTime wall() const { return WallTime{} + (now_.time_since_epoch()); }
+  ElectorConfig cfg_;
+  StateMachine sm_;
+  Instant now_ = Instant{} + 1000s;
+  Instant sent_at_{};
+  std::vector<Action> out_;
+  int requests_ = 0;
+};
+
+TEST(StateMachineTest, AcquiresAFreshLeaseWithTwoRequests) {
+  Harness h;
+  h.start();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Error::not_found("no lease"));
+  auto create = h.take_request();
+  EXPECT_EQ(create.op, Op::kCreate);
+  EXPECT_EQ(create.record.holder_identity, "a");
+  EXPECT_EQ(create.record.lease_duration_seconds, 15);
+  EXPECT_EQ(create.record.lease_transitions, 0);
+  EXPECT_TRUE(create.record.acquire_time && create.record.renew_time);
+  h.respond(Versioned{"1", create.record});
+  EXPECT_EQ(h.take<StartLeading>().term, (Term{0, "a"}));
+  EXPECT_EQ(h.take<NewLeader>().identity, "a");
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+  EXPECT_EQ(h.requests(), 2);
+}
+
+TEST(StateMachineTest, LeaderRenewsEveryRetryPeriodOnTheFastPath) {
+  Harness h;
+  h.lead();
+  h.advance(1999ms);
+  h.expect_no_request();
+  std::string version = "1";
+  for (int i = 0; i < 30; ++i) {
+    h.advance(h.sm().next_wakeup().value() - h.now());
+    auto r = h.take_request();
+    ASSERT_EQ(r.op, Op::kUpdate);
+    EXPECT_EQ(r.purpose, Purpose::kRenew);
+    EXPECT_EQ(r.version, version);  // the cached version: no GET first
+    EXPECT_EQ(r.record.lease_transitions, 0);
+    version = std::to_string(i + 2);
+    h.respond(Versioned{version, r.record});
+  }
+  EXPECT_EQ(h.requests(), 2 + 30);
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+}
+
+TEST(StateMachineTest, RenewConflictTakesTheSlowPath) {
+  Harness h;
+  h.lead();
+  h.advance(2s);
+  auto r = h.take_request();
+  h.respond(Error::conflict("someone edited labels"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("9", "a", 0));
+  auto retry = h.take_request();
+  EXPECT_EQ(retry.op, Op::kUpdate);
+  EXPECT_EQ(retry.version, "9");
+  h.respond(Versioned{"10", retry.record});
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+  EXPECT_EQ(h.count<StopLeading>(), 0);
+}
+
+TEST(StateMachineTest, StepsDownAtOnceWhenAnotherHolderIsSeen) {
+  Harness h;
+  Term t = h.lead();
+  h.advance(2s);
+  h.take_request();
+  h.respond(Error::conflict("stale"));
+  h.take_request();
+  h.respond(rec("9", "b", 1));
+  EXPECT_EQ(h.take<StopLeading>().term, t);
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+  h.advance(30s);
+  h.expect_no_request();  // no campaigning until the work has returned
+}
+
+TEST(StateMachineTest, StepsDownWhenAWatchShowsAnotherHolder) {
+  Harness h;
+  h.lead();
+  h.watch(rec("7", "intruder", 1));
+  EXPECT_EQ(h.count<StopLeading>(), 1);
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+}
+
+TEST(StateMachineTest, StepsDownExactlyAtTheRenewDeadline) {
+  Harness h;
+  h.lead();
+  Instant won = h.now();  // the create was sent (and answered) now
+  // Every renewal fails from here on.
+  for (;;) {
+    auto w = h.sm().next_wakeup().value();
+    h.advance(w - h.now());
+    if (h.count<StopLeading>() > 0) break;
+    auto r = h.take_request();
+    ASSERT_EQ(r.purpose, Purpose::kRenew);
+    h.respond(Error::unavailable("apiserver down"));
+  }
+  EXPECT_EQ(h.now(), won + 10s);
+  EXPECT_EQ(h.requests(), 2 + 4);  // renew attempts at 2, 4, 6, 8s
+}
+
+TEST(StateMachineTest, DeadlineCountsFromWhenTheLastGoodRenewalWasSent) {
+  Harness h;
+  h.lead();
+  h.advance(2s);
+  auto r = h.take_request();
+  Instant sent = h.now();
+  h.advance(3s);  // slow answer: arrives 3s later, still a success
+  h.respond(Versioned{"2", r.record});
+  // Fail everything after it.
+  for (;;) {
+    auto w = h.sm().next_wakeup().value();
+    h.advance(w - h.now());
+    if (h.count<StopLeading>() > 0) break;
+    h.take_request();
+    h.respond(Error::unavailable("down"));
+  }
+  EXPECT_EQ(h.now(), sent + 10s);
+}
+
+TEST(StateMachineTest, FollowerWaitsForExpiryOnItsOwnClockWithoutPollingWhenWatching) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  Instant seen = h.now();
+  h.respond(rec("5", "b", 3));
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  h.advance(15s - 1ms);
+  h.expect_no_request();
+  h.advance(1ms);
+  auto u = h.take_request();
+  EXPECT_EQ(h.now(), seen + 15s);
+  EXPECT_EQ(u.op, Op::kUpdate);
+  EXPECT_EQ(u.version, "5");
+  EXPECT_EQ(u.record.lease_transitions, 4);
+  EXPECT_EQ(u.record.holder_identity, "a");
+  EXPECT_EQ(h.requests(), 2);
+}
+
+TEST(StateMachineTest, ANewVersionRestartsTheExpiryClock) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  h.advance(10s);
+  h.watch(rec("6", "b", 3));  // b renewed
+  Instant renewed = h.now();
+  h.watch(rec("6", "b", 3));  // the same version again does not reset
+  h.advance(5s);
+  h.expect_no_request();
+  h.advance(renewed + 15s - h.now());
+  EXPECT_EQ(h.take_request().version, "6");
+}
+
+TEST(StateMachineTest, FollowerWithoutAWatchPollsWithJitter) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  Instant last = h.now();
+  for (int i = 0; i < 5; ++i) {
+    Instant w = h.sm().next_wakeup().value();
+    EXPECT_GE(w - last, 2s);
+    EXPECT_LT(w - last, 4400ms);  // retry_period * (1 + 1.2)
+    h.advance(w - h.now());
+    EXPECT_EQ(h.take_request().op, Op::kGet);
+    h.respond(rec(std::to_string(6 + i), "b", 3));
+    last = h.now();
+  }
+}
+
+TEST(StateMachineTest, AReleasedLeaseIsTakenAtOnce) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  h.advance(1s);
+  h.watch(rec("6", "", 3, 1));  // b released
+  auto u = h.take_request();
+  EXPECT_EQ(u.op, Op::kUpdate);
+  EXPECT_EQ(u.version, "6");
+  EXPECT_EQ(u.record.lease_transitions, 4);
+}
+
+TEST(StateMachineTest, LosingTheAcquireRaceRereadsAndWaits) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "", 3, 1));
+  h.take_request();
+  h.respond(Error::conflict("c won"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("6", "c", 4));
+  EXPECT_EQ(h.take<NewLeader>().identity, "c");
+  h.advance(14s);
+  h.expect_no_request();
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+}
+
+TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
+  Harness h;
+  Term t = h.lead();
+  h.advance(1s);
+  h.stop();
+  EXPECT_EQ(h.take<StopLeading>().term, t);
+  h.expect_no_request();
+  h.advance(1500ms);  // the work takes its time; no renewals while stopping
+  h.expect_no_request();
+  h.work_returned();
+  auto read = h.take_request();
+  EXPECT_EQ(read.op, Op::kGet);  // a fresh read before releasing
+  LeaseRecord ours = rec("3", "a", 0).record;
+  ours.strategy = "OldestEmulationVersion";
+  h.respond(Versioned{"3", ours});
+  auto rel = h.take_request();
+  EXPECT_EQ(rel.op, Op::kUpdate);
+  EXPECT_EQ(rel.version, "3");
+  EXPECT_EQ(rel.record.holder_identity, "");
+  EXPECT_EQ(rel.record.lease_duration_seconds, 1);
+  EXPECT_EQ(rel.record.lease_transitions, 0);
+  EXPECT_EQ(rel.record.strategy, "OldestEmulationVersion");
+  h.respond(Versioned{"4", rel.record});
+  EXPECT_EQ(h.count<Finished>(), 1);
+  EXPECT_EQ(h.sm().phase(), Phase::kStopped);
+}
+
+TEST(StateMachineTest, NoReleaseWhenTheFreshReadNamesAnother) {
+  Harness h;
+  h.lead();
+  h.stop();
+  h.work_returned();
+  h.take_request();
+  h.respond(rec("3", "b", 1));
+  h.expect_no_request();
+  EXPECT_EQ(h.count<Finished>(), 1);
+}
+
+TEST(StateMachineTest, NoReleaseWhenTheWorkOutlivesTheDeadline) {
+  Harness h;
+  h.lead();
+  h.stop();
+  h.advance(11s);
+  h.work_returned();
+  h.expect_no_request();
+  EXPECT_EQ(h.count<Finished>(), 1);
+}
+
+TEST(StateMachineTest, NoReleaseWhenReleaseOnCancelIsOff) {
+  auto cfg = Harness::config();
+  cfg.release_on_cancel = false;
+  Harness h(cfg);
+  h.lead();
+  h.stop();
+  h.work_returned();
+  h.expect_no_request();
+  EXPECT_EQ(h.count<Finished>(), 1);
+}
+
+TEST(StateMachineTest, CampaignsAgainAfterALossWithAHigherToken) {
+  Harness h;
+  h.watch_health(true);
+  Term first = h.lead();
+  h.watch(rec("8", "b", 1));
+  h.take<StopLeading>();
+  h.work_returned();
+  h.clear_notes();
+  h.advance(15s);  // b never renews
+  auto u = h.take_request();
+  EXPECT_EQ(u.version, "8");
+  h.respond(Versioned{"9", u.record});
+  Term second = h.take<StartLeading>().term;
+  EXPECT_GT(second.transitions, first.transitions);
+  EXPECT_EQ(second, (Term{2, "a"}));
+}
+
+TEST(StateMachineTest, WithoutRecampaignALossEndsTheElector) {
+  auto cfg = Harness::config();
+  cfg.recampaign = false;
+  Harness h(cfg);
+  h.lead();
+  h.watch(rec("8", "b", 1));
+  h.take<StopLeading>();
+  EXPECT_EQ(h.count<Finished>(), 0);
+  h.work_returned();
+  EXPECT_EQ(h.count<Finished>(), 1);
+  h.expect_no_request();
+}
+
+TEST(StateMachineTest, ADeletedUnexpiredLeaseIsRecreatedOnlyAfterItsHolderExpires) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  Instant seen = h.now();
+  h.respond(rec("5", "b", 6));
+  h.advance(3s);
+  h.watch(std::nullopt);  // an admin deleted it while b still leads
+  h.expect_no_request();
+  h.advance(seen + 15s - h.now() - 1ms);
+  h.expect_no_request();
+  h.advance(1ms);
+  auto c = h.take_request();
+  EXPECT_EQ(c.op, Op::kCreate);
+  EXPECT_EQ(c.record.lease_transitions, 7);  // numbering continues past b's term
+}
+
+TEST(StateMachineTest, ALeaderRecreatesADeletedLease) {
+  Harness h;
+  Term t = h.lead();
+  h.watch(std::nullopt);
+  auto c = h.take_request();
+  EXPECT_EQ(c.op, Op::kCreate);
+  EXPECT_EQ(c.record.holder_identity, "a");
+  EXPECT_EQ(c.record.lease_transitions, t.transitions);
+  h.respond(Versioned{"20", c.record});
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+  EXPECT_EQ(h.count<StopLeading>(), 0);
+}
+
+TEST(StateMachineTest, ResignReleasesAndStandsBy) {
+  Harness h;
+  h.watch_health(true);
+  h.lead();
+  h.resign();
+  h.take<StopLeading>();
+  h.work_returned();
+  h.take_request();
+  h.respond(rec("3", "a", 0));
+  auto rel = h.take_request();
+  EXPECT_EQ(rel.record.holder_identity, "");
+  h.respond(Versioned{"4", rel.record});
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+  EXPECT_EQ(h.count<Finished>(), 0);
+  h.advance(1999ms);
+  h.expect_no_request();  // gives the others the first chance
+}
+
+TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "", 2, 1));
+  auto u = h.take_request();
+  h.stop();
+  h.respond(Versioned{"6", u.record});
+  EXPECT_EQ(h.count<StartLeading>(), 0);
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Versioned{"6", u.record});
+  EXPECT_EQ(h.take_request().record.holder_identity, "");
+}
+
+TEST(StateMachineTest, AStopBeforeStartFinishesAtOnce) {
+  Harness h;
+  h.stop();
+  EXPECT_EQ(h.count<Finished>(), 1);
+  h.expect_no_request();
+}
+
+TEST(StateMachineTest, ReacquiringOurOwnStaleRecordStartsANewTerm) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "a", 4));  // a previous incarnation of us
+  auto u = h.take_request();
+  EXPECT_EQ(u.op, Op::kUpdate);
+  EXPECT_EQ(u.record.lease_transitions, 5);
+}
+
+TEST(StateMachineTest, TransientErrorsRetryWithJitter) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(Error::unavailable("connection refused"));
+  Instant w = h.sm().next_wakeup().value();
+  EXPECT_GE(w - h.now(), 2s);
+  EXPECT_LT(w - h.now(), 4400ms);
+  h.advance(w - h.now());
+  EXPECT_EQ(h.take_request().op, Op::kCreate);  // nothing observed yet: try to create
+}
+
+}  // namespace
+}  // namespace leasehold::core
