@@ -12,6 +12,7 @@
 
 #include "leasehold/elector.h"
 #include "leasehold/mem_lock.h"
+#include "leasehold/observer.h"
 
 namespace leasehold {
 namespace {
@@ -187,6 +188,48 @@ TEST_F(ElectorTest, CreateRejectsBadConfigAndLocks) {
   e = Elector::create(rt_, c);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message().find("unknown scheme"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace leasehold
+
+namespace leasehold {
+namespace {
+
+TEST_F(ElectorTest, ObserverFollowsTheLeaderWithoutCompeting) {
+  auto obs = Observer::create(rt_, "mem://jobs");
+  ASSERT_TRUE(obs.ok());
+  std::mutex m;
+  std::vector<std::string> seen;
+  (*obs)->start([&](const LeaseView& v) {
+    std::lock_guard<std::mutex> g(m);
+    seen.push_back(v.exists ? (v.holder.empty() ? (v.expired ? "expired:" + v.named_holder : "free") : v.holder)
+                            : "none");
+  });
+  auto seen_has = [&](const std::string& s) {
+    std::lock_guard<std::mutex> g(m);
+    return std::find(seen.begin(), seen.end(), s) != seen.end();
+  };
+  ASSERT_TRUE(pump_until([&] { return seen_has("none"); }));
+  std::shared_ptr<Lock> lock_a;
+  auto a = make("a", &lock_a);
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return seen_has("a"); }));
+  advance(30s);  // renewals are not news
+  {
+    std::lock_guard<std::mutex> g(m);
+    EXPECT_EQ(seen, (std::vector<std::string>{"none", "a"}));
+  }
+  // a is cut off; its lease runs out on the observer's clock.
+  dynamic_cast<MemLock&>(*lock_a).set_faults({.partitioned = true});
+  advance(20s);
+  ASSERT_TRUE(pump_until([&] { return seen_has("expired:a"); }));
+  EXPECT_EQ((*obs)->current()->named_holder, "a");
+  EXPECT_TRUE((*obs)->current()->expired);
+  dynamic_cast<MemLock&>(*lock_a).set_faults({});
+  ASSERT_TRUE(pump_until([&] { return a->is_leader(); }));
+  ASSERT_TRUE(pump_until([&] { return seen_has("a") && (*obs)->current()->transitions == 1; }));
+  (*obs)->stop();
 }
 
 }  // namespace
