@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 15
 TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc)
 TESTENV_BIN := $(shell testenv/build.sh --print-bin)
@@ -12,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build demo test test-unit test-asan test-tsan bench testenv-up testenv-down clean
+.PHONY: all deps testenv build demo test test-unit test-asan test-tsan test-fuzz fuzz bench testenv-up testenv-down clean
 
 all: build
 
@@ -30,7 +32,7 @@ demo: build
 	scripts/demo.sh $(BUILD)/leasehold
 
 # Everything: unit, sim (10,000 seeds), integration on the real control plane,
-# then unit+sim again under ASan+UBSan.
+# then unit+sim again under ASan+UBSan, then every parser under libFuzzer.
 test: deps testenv
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
 	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
@@ -38,6 +40,7 @@ test: deps testenv
 	trap '$(TESTENV_BIN)/testenv down --dir $(CURDIR)/$(BUILD)/testenv-state >/dev/null 2>&1 || true' EXIT
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -L 'unit|sim'
@@ -47,6 +50,17 @@ test-asan: deps
 	  -DLEASEHOLD_SANITIZE=address,undefined -DLEASEHOLD_SIM_SEEDS=2000 >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -L 'unit|sim'
+
+test-fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DLEASEHOLD_FUZZ=ON -DLEASEHOLD_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j $(JOBS) -L fuzz
+
+# Longer fuzzing: make fuzz [LONG_FUZZ_SECONDS=600]
+LONG_FUZZ_SECONDS ?= 300
+fuzz:
+	$(MAKE) --no-print-directory test-fuzz FUZZ_SECONDS=$(LONG_FUZZ_SECONDS)
 
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLEASEHOLD_SANITIZE=thread \
@@ -66,4 +80,4 @@ testenv-down:
 	$(TESTENV_BIN)/testenv down --dir $(TESTENV_DIR)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

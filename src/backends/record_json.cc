@@ -58,6 +58,8 @@ Result<WallTime> parse_micro_time(std::string_view s) {
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
     return bad("field out of range");
   }
+  // The span a nanosecond system_clock can hold (found by fuzzing).
+  if (y < 1678 || y > 2261) return bad("year outside 1678..2261");
   size_t pos = 19;
   int64_t micros = 0;
   if (pos < s.size() && s[pos] == '.') {

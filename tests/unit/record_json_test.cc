@@ -70,3 +70,14 @@ TEST(FileRecordTest, RejectsTornForeignAndMistypedFiles) {
 
 }  // namespace
 }  // namespace leasehold::backends
+
+namespace leasehold::backends {
+namespace {
+// Found by fuzz_micro_time: years past 2262 overflowed the nanosecond clock.
+TEST(MicroTimeTest, RejectsYearsTheClockCannotHold) {
+  EXPECT_FALSE(parse_micro_time("2423-11-23T10:00:00.123456Z").ok());
+  EXPECT_FALSE(parse_micro_time("0001-01-01T00:00:00Z").ok());
+  EXPECT_TRUE(parse_micro_time("2261-01-01T00:00:00Z").ok());
+}
+}  // namespace
+}  // namespace leasehold::backends
