@@ -32,7 +32,8 @@ demo: build
 	scripts/demo.sh $(BUILD)/leasehold
 
 # Everything: unit, sim (10,000 seeds), integration on the real control plane,
-# then unit+sim again under ASan+UBSan, then every parser under libFuzzer.
+# then unit+sim again under ASan+UBSan, every parser under libFuzzer, and
+# unit+sim under ThreadSanitizer.
 test: deps testenv
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
 	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
@@ -41,6 +42,7 @@ test: deps testenv
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-tsan
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -L 'unit|sim'

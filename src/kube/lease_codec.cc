@@ -1,0 +1,159 @@
+#include "kube/lease_codec.h"
+
+#include "backends/backends.h"
+
+namespace leasehold::kube {
+namespace {
+
+using nlohmann::json;
+using backends::format_micro_time;
+using backends::parse_micro_time;
+
+constexpr size_t kMaxBody = 4 << 20;
+
+Result<void> read_time(const json& spec, const char* key, std::optional<WallTime>& out) {
+  auto it = spec.find(key);
+  if (it == spec.end() || it->is_null()) return {};
+  if (!it->is_string()) return Error::invalid(std::string("spec.") + key + ": not a string");
+  auto t = parse_micro_time(it->get_ref<const std::string&>());
+  if (!t) return Error::invalid(std::string("spec.") + key + ": " + t.error().message());
+  out = *t;
+  return {};
+}
+
+Result<void> read_int(const json& spec, const char* key, int32_t& out) {
+  auto it = spec.find(key);
+  if (it == spec.end() || it->is_null()) return {};
+  if (!it->is_number_integer()) return Error::invalid(std::string("spec.") + key + ": not an integer");
+  auto v = it->get<int64_t>();
+  if (v < 0 || v > INT32_MAX) {
+    return Error::invalid(std::string("spec.") + key + ": " + std::to_string(v) + " out of range");
+  }
+  out = static_cast<int32_t>(v);
+  return {};
+}
+
+Result<void> read_str(const json& spec, const char* key, std::string& out) {
+  auto it = spec.find(key);
+  if (it == spec.end() || it->is_null()) return {};
+  if (!it->is_string()) return Error::invalid(std::string("spec.") + key + ": not a string");
+  out = it->get<std::string>();
+  return {};
+}
+
+void write_spec(json& spec, const LeaseRecord& r) {
+  spec["holderIdentity"] = r.holder_identity;
+  spec["leaseDurationSeconds"] = r.lease_duration_seconds;
+  if (r.acquire_time) spec["acquireTime"] = format_micro_time(*r.acquire_time);
+  else spec.erase("acquireTime");
+  if (r.renew_time) spec["renewTime"] = format_micro_time(*r.renew_time);
+  else spec.erase("renewTime");
+  spec["leaseTransitions"] = r.lease_transitions;
+  if (!r.strategy.empty()) spec["strategy"] = r.strategy;
+  else spec.erase("strategy");
+  if (!r.preferred_holder.empty()) spec["preferredHolder"] = r.preferred_holder;
+  else spec.erase("preferredHolder");
+}
+
+std::string describe(const RequestInfo& r) {
+  std::string what = r.verb + " " + r.resource;
+  if (!r.group.empty()) what += "." + r.group;
+  if (!r.ns.empty() || !r.name.empty()) what += " " + (r.ns.empty() ? "" : r.ns + "/") + r.name;
+  return what;
+}
+
+}  // namespace
+
+Result<Lease> decode_lease(std::string_view body) {
+  if (body.size() > kMaxBody) return Error::invalid("Lease body of " + std::to_string(body.size()) + " bytes is too large");
+  auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Error::invalid("Lease body is not valid JSON");
+  if (!j.is_object()) return Error::invalid("Lease body is not a JSON object");
+  auto kind = j.find("kind");
+  if (kind != j.end() && (!kind->is_string() || kind->get_ref<const std::string&>() != "Lease")) {
+    return Error::invalid("expected kind Lease");
+  }
+  auto meta = j.find("metadata");
+  if (meta == j.end() || !meta->is_object()) return Error::invalid("Lease without metadata");
+  auto rv = meta->find("resourceVersion");
+  if (rv == meta->end() || !rv->is_string() || rv->get_ref<const std::string&>().empty()) {
+    return Error::invalid("Lease without metadata.resourceVersion");
+  }
+  Lease l;
+  l.versioned.version = rv->get<std::string>();
+  auto spec = j.find("spec");
+  if (spec != j.end() && !spec->is_null()) {
+    if (!spec->is_object()) return Error::invalid("Lease spec is not an object");
+    LeaseRecord& r = l.versioned.record;
+    for (auto res : {read_str(*spec, "holderIdentity", r.holder_identity),
+                     read_int(*spec, "leaseDurationSeconds", r.lease_duration_seconds),
+                     read_time(*spec, "acquireTime", r.acquire_time),
+                     read_time(*spec, "renewTime", r.renew_time),
+                     read_int(*spec, "leaseTransitions", r.lease_transitions),
+                     read_str(*spec, "strategy", r.strategy),
+                     read_str(*spec, "preferredHolder", r.preferred_holder)}) {
+      if (!res) return res.error();
+    }
+  }
+  l.object = std::move(j);
+  return l;
+}
+
+std::string encode_lease_update(const json& base, const LeaseRecord& record) {
+  json obj = base;
+  if (!obj.contains("spec") || !obj["spec"].is_object()) obj["spec"] = json::object();
+  write_spec(obj["spec"], record);
+  return obj.dump();
+}
+
+std::string encode_lease_create(const std::string& ns, const std::string& name,
+                                const LeaseRecord& record) {
+  json obj = {{"apiVersion", "coordination.k8s.io/v1"},
+              {"kind", "Lease"},
+              {"metadata", {{"name", name}, {"namespace", ns}}},
+              {"spec", json::object()}};
+  write_spec(obj["spec"], record);
+  return obj.dump();
+}
+
+Error error_from_response(long http_status, std::string_view body, const RequestInfo& req) {
+  std::string server_message;
+  std::string reason;
+  auto j = json::parse(body.substr(0, std::min(body.size(), kMaxBody)), nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    if (auto m = j.find("message"); m != j.end() && m->is_string()) server_message = m->get<std::string>();
+    if (auto r = j.find("reason"); r != j.end() && r->is_string()) reason = r->get<std::string>();
+  }
+  if (server_message.size() > 512) server_message.resize(512);
+  std::string what = describe(req);
+  std::string tail = server_message.empty() ? "" : ": " + server_message;
+  switch (http_status) {
+    case 404: return Error(Code::kNotFound, what + ": not found" + tail);
+    case 409:
+      if (reason == "AlreadyExists" || req.verb == "create") {
+        return Error(Code::kAlreadyExists, what + ": already exists" + tail);
+      }
+      return Error(Code::kConflict, what + ": the object changed since it was read" + tail);
+    case 403: {
+      std::string rule = "RBAC: grant verb \"" + req.verb + "\" on resource \"" + req.resource +
+                         "\" in API group \"" + req.group + "\"" +
+                         (req.ns.empty() ? "" : " in namespace \"" + req.ns + "\"");
+      return Error(Code::kForbidden, what + ": forbidden (" + rule + ")" + tail);
+    }
+    case 401: return Error(Code::kUnauthorized, what + ": unauthorized (credentials missing, expired or rejected)");
+    case 400:
+    case 422: return Error(Code::kInvalid, what + ": rejected as invalid" + tail);
+    case 410: return Error(Code::kGone, what + ": resource version too old (410 Gone)" + tail);
+    case 429: return Error(Code::kTooManyRequests, what + ": too many requests" + tail);
+    case 408:
+    case 504: return Error(Code::kTimeout, what + ": timed out (HTTP " + std::to_string(http_status) + ")" + tail);
+    case 500: return Error(Code::kInternal, what + ": server error" + tail);
+    default:
+      if (http_status >= 500) {
+        return Error(Code::kUnavailable, what + ": unavailable (HTTP " + std::to_string(http_status) + ")" + tail);
+      }
+      return Error(Code::kInternal, what + ": unexpected HTTP " + std::to_string(http_status) + tail);
+  }
+}
+
+}  // namespace leasehold::kube

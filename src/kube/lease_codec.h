@@ -1,0 +1,53 @@
+// Internal: the coordination.k8s.io/v1 Lease as JSON, in exactly the field
+// forms client-go writes, and Kubernetes Status bodies as leasehold Errors.
+//
+// A Lease is kept as the object the server returned; an update rewrites only
+// the spec fields leasehold owns and keeps everything else (labels,
+// annotations, ownerReferences, fields we do not know), so a write back never
+// drops what others wrote.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "leasehold/error.h"
+#include "leasehold/record.h"
+
+namespace leasehold::kube {
+
+struct Lease {
+  Versioned versioned;   // resourceVersion + the spec as a LeaseRecord
+  nlohmann::json object; // the whole object as read
+};
+
+// Parses a Lease. Reads every "free" form others write: a missing, null or
+// empty holderIdentity is free. Errors name the field.
+Result<Lease> decode_lease(std::string_view body);
+
+// The object to PUT: `base` (as read; its metadata.resourceVersion is the
+// compare-and-swap precondition) with the spec replaced by `record` in
+// client-go's forms: holderIdentity, leaseDurationSeconds, acquireTime,
+// renewTime (MicroTime, UTC, 6 fractional digits) and leaseTransitions always
+// written; strategy and preferredHolder only when non-empty.
+std::string encode_lease_update(const nlohmann::json& base, const LeaseRecord& record);
+// The object to POST when the Lease does not exist yet.
+std::string encode_lease_create(const std::string& ns, const std::string& name,
+                                const LeaseRecord& record);
+
+// What a request was, for error messages ("update leases leasehold-test/app").
+struct RequestInfo {
+  std::string verb;      // get, list, watch, create, update, patch, delete
+  std::string group;     // "coordination.k8s.io", "" for core
+  std::string resource;  // "leases"
+  std::string ns;
+  std::string name;
+};
+
+// Maps an HTTP status and its (possibly empty or non-JSON) body to an Error
+// whose message names the verb, resource, namespace and name. A 403 says
+// which RBAC rule is missing.
+Error error_from_response(long http_status, std::string_view body, const RequestInfo& req);
+
+}  // namespace leasehold::kube

@@ -1,0 +1,132 @@
+// The Lease codec: client-go's field forms, every "free" form, preservation
+// of fields written by others, and Status bodies as named errors.
+#include "kube/lease_codec.h"
+
+#include <gtest/gtest.h>
+
+namespace leasehold::kube {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono;
+
+constexpr const char* kServerLease = R"({
+  "kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
+  "metadata": {"name": "app", "namespace": "ns", "resourceVersion": "4711",
+               "labels": {"team": "x"}, "annotations": {"note": "keep me"},
+               "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u1"}]},
+  "spec": {"holderIdentity": "pod-b", "leaseDurationSeconds": 15,
+           "acquireTime": "2026-11-23T10:00:00.000000Z", "renewTime": "2026-11-23T10:00:08.123456Z",
+           "leaseTransitions": 4, "futureField": {"x": 1}},
+  "status": {"somethingNew": true}
+})";
+
+TEST(LeaseCodecTest, DecodesWhatTheServerSends) {
+  auto l = decode_lease(kServerLease);
+  ASSERT_TRUE(l.ok()) << l.error().message();
+  EXPECT_EQ(l->versioned.version, "4711");
+  const LeaseRecord& r = l->versioned.record;
+  EXPECT_EQ(r.holder_identity, "pod-b");
+  EXPECT_EQ(r.lease_duration_seconds, 15);
+  EXPECT_EQ(r.lease_transitions, 4);
+  ASSERT_TRUE(r.renew_time);
+  EXPECT_EQ(r.renew_time->time_since_epoch() % seconds(1), microseconds(123456));
+}
+
+TEST(LeaseCodecTest, ReadsEveryFreeForm) {
+  for (const char* spec : {R"({})", R"({"holderIdentity": null})", R"({"holderIdentity": ""})",
+                           R"({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": "1970-01-01T00:00:00.000000Z"})"}) {
+    std::string body = std::string(R"({"metadata":{"resourceVersion":"1"},"spec":)") + spec + "}";
+    auto l = decode_lease(body);
+    ASSERT_TRUE(l.ok()) << spec << ": " << l.error().message();
+    EXPECT_TRUE(l->versioned.record.is_free()) << spec;
+  }
+  auto nospec = decode_lease(R"({"metadata":{"resourceVersion":"1"}})");
+  ASSERT_TRUE(nospec.ok());
+  EXPECT_TRUE(nospec->versioned.record.is_free());
+}
+
+TEST(LeaseCodecTest, UpdateKeepsWhatOthersWroteAndWritesClientGoForms) {
+  auto l = decode_lease(kServerLease);
+  ASSERT_TRUE(l.ok());
+  LeaseRecord r;
+  r.holder_identity = "pod-a";
+  r.lease_duration_seconds = 15;
+  r.acquire_time = WallTime{} + seconds(1'795'435'200);
+  r.renew_time = WallTime{} + seconds(1'795'435'200) + microseconds(7);
+  r.lease_transitions = 5;
+  json out = json::parse(encode_lease_update(l->object, r));
+  EXPECT_EQ(out["metadata"]["resourceVersion"], "4711");  // the CAS precondition
+  EXPECT_EQ(out["metadata"]["labels"]["team"], "x");
+  EXPECT_EQ(out["metadata"]["annotations"]["note"], "keep me");
+  EXPECT_EQ(out["metadata"]["ownerReferences"][0]["uid"], "u1");
+  EXPECT_EQ(out["spec"]["futureField"]["x"], 1);
+  EXPECT_EQ(out["status"]["somethingNew"], true);
+  EXPECT_EQ(out["spec"]["holderIdentity"], "pod-a");
+  EXPECT_EQ(out["spec"]["leaseDurationSeconds"], 15);
+  EXPECT_EQ(out["spec"]["leaseTransitions"], 5);
+  EXPECT_EQ(out["spec"]["acquireTime"], "2026-11-23T12:00:00.000000Z");
+  EXPECT_EQ(out["spec"]["renewTime"], "2026-11-23T12:00:00.000007Z");
+  EXPECT_FALSE(out["spec"].contains("strategy"));
+  EXPECT_FALSE(out["spec"].contains("preferredHolder"));
+}
+
+TEST(LeaseCodecTest, ReleaseAndCreateForms) {
+  LeaseRecord rel;
+  rel.lease_duration_seconds = 1;
+  rel.lease_transitions = 5;
+  rel.strategy = "OldestEmulationVersion";
+  json out = json::parse(encode_lease_create("ns", "app", rel));
+  EXPECT_EQ(out["apiVersion"], "coordination.k8s.io/v1");
+  EXPECT_EQ(out["metadata"]["namespace"], "ns");
+  EXPECT_EQ(out["spec"]["holderIdentity"], "");  // client-go writes "" rather than omitting
+  EXPECT_EQ(out["spec"]["leaseDurationSeconds"], 1);
+  EXPECT_EQ(out["spec"]["strategy"], "OldestEmulationVersion");
+  EXPECT_FALSE(out["metadata"].contains("resourceVersion"));
+}
+
+TEST(LeaseCodecTest, RejectsMalformedLeasesNamingTheField) {
+  struct {
+    const char* body;
+    const char* says;
+  } cases[] = {
+      {"", "not valid JSON"},
+      {"[]", "not a JSON object"},
+      {R"({"kind":"ConfigMap","metadata":{"resourceVersion":"1"}})", "kind Lease"},
+      {R"({"spec":{}})", "metadata"},
+      {R"({"metadata":{}})", "resourceVersion"},
+      {R"({"metadata":{"resourceVersion":"1"},"spec":{"leaseDurationSeconds":"15"}})", "spec.leaseDurationSeconds"},
+      {R"({"metadata":{"resourceVersion":"1"},"spec":{"leaseTransitions":-1}})", "spec.leaseTransitions"},
+      {R"({"metadata":{"resourceVersion":"1"},"spec":{"renewTime":"yesterday"}})", "spec.renewTime"},
+      {R"({"metadata":{"resourceVersion":"1"},"spec":{"holderIdentity":7}})", "spec.holderIdentity"},
+  };
+  for (const auto& c : cases) {
+    auto l = decode_lease(c.body);
+    ASSERT_FALSE(l.ok()) << c.body;
+    EXPECT_NE(l.error().message().find(c.says), std::string::npos)
+        << "\"" << l.error().message() << "\" should mention " << c.says;
+  }
+}
+
+TEST(LeaseCodecTest, StatusBodiesBecomeNamedErrors) {
+  RequestInfo req{"update", "coordination.k8s.io", "leases", "ns", "app"};
+  auto conflict = error_from_response(409, R"({"kind":"Status","reason":"Conflict","message":"the object has been modified"})", req);
+  EXPECT_EQ(conflict.code(), Code::kConflict);
+  EXPECT_NE(conflict.message().find("update leases.coordination.k8s.io ns/app"), std::string::npos);
+  auto exists = error_from_response(409, R"({"reason":"AlreadyExists"})", {"create", "coordination.k8s.io", "leases", "ns", "app"});
+  EXPECT_EQ(exists.code(), Code::kAlreadyExists);
+  auto forbidden = error_from_response(403, R"({"message":"User \"nobody\" cannot update"})", req);
+  EXPECT_EQ(forbidden.code(), Code::kForbidden);
+  EXPECT_NE(forbidden.message().find("grant verb \"update\" on resource \"leases\" in API group \"coordination.k8s.io\" in namespace \"ns\""),
+            std::string::npos) << forbidden.message();
+  EXPECT_EQ(error_from_response(401, "", req).code(), Code::kUnauthorized);
+  EXPECT_EQ(error_from_response(404, "not json", req).code(), Code::kNotFound);
+  EXPECT_EQ(error_from_response(410, "", req).code(), Code::kGone);
+  EXPECT_EQ(error_from_response(429, "", req).code(), Code::kTooManyRequests);
+  EXPECT_EQ(error_from_response(503, "", req).code(), Code::kUnavailable);
+  EXPECT_EQ(error_from_response(504, "", req).code(), Code::kTimeout);
+  EXPECT_EQ(error_from_response(422, "{}", req).code(), Code::kInvalid);
+}
+
+}  // namespace
+}  // namespace leasehold::kube
