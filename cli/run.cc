@@ -31,7 +31,8 @@ constexpr const char* kUsage = R"(usage:
   leasehold status LOCK [-o json]          show who holds LOCK
   leasehold version
 
-LOCK is a URL: file:///ABS/PATH (one host) or mem://NAME (in-process).
+LOCK is a URL: k8s://NAMESPACE/NAME (a Lease), file:///ABS/PATH (one host)
+or mem://NAME (in-process).
 Run `leasehold run --help` for the flags.
 )";
 
@@ -39,9 +40,11 @@ std::vector<FlagSpec> run_flags() {
   return {
       {"lock", "lock URL, e.g. file:///run/app.lease (short for the resource flags)", ""},
       {"identity", "holder identity (default: $POD_NAME, else hostname-RANDOM)", ""},
-      {"leader-elect-resource-lock", "lock kind: file (leases, configmaps, endpoints: not in this build)", ""},
+      {"leader-elect-resource-lock", "lock kind: leases or file (configmaps, endpoints: not in this build yet)", ""},
       {"leader-elect-resource-name", "lock name; for the file lock, its absolute path", ""},
-      {"leader-elect-resource-namespace", "namespace of the lock object (Kubernetes locks)", ""},
+      {"leader-elect-resource-namespace", "namespace of the Lease (default: $POD_NAMESPACE, else default)", ""},
+      {"kubeconfig", "kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube/config)", ""},
+      {"kube-context", "kubeconfig context (default: current-context)", ""},
       {"leader-elect-lease-duration", "how long a lease lasts without renewal", "15s"},
       {"leader-elect-renew-deadline", "a leader that cannot renew for this long stops its child", "10s"},
       {"leader-elect-retry-period", "wait between attempts to acquire or renew", "2s"},
@@ -126,8 +129,17 @@ Result<std::string> lock_url(const Flags& f) {
     }
     return "file://" + name;
   }
-  if (kind == "leases" || kind == "configmaps" || kind == "endpoints" ||
-      kind == "configmapsleases" || kind == "endpointsleases") {
+  if (kind == "leases") {
+    if (name.empty()) return Error::invalid("--leader-elect-resource-name: the Lease needs a name");
+    std::string ns = f.get("leader-elect-resource-namespace");
+    if (ns.empty()) {
+      const char* pod_ns = std::getenv("POD_NAMESPACE");
+      ns = pod_ns && *pod_ns ? pod_ns : "default";
+    }
+    return "k8s://" + ns + "/" + name;
+  }
+  if (kind == "configmaps" || kind == "endpoints" || kind == "configmapsleases" ||
+      kind == "endpointsleases") {
     return Error::invalid("--leader-elect-resource-lock=" + kind +
                           ": Kubernetes locks are not in this build yet (use file)");
   }
@@ -343,6 +355,8 @@ int run_command(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   Runtime::Options ro;
+  ro.kubeconfig = flags.get("kubeconfig");
+  ro.kube_context = flags.get("kube-context");
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::atomic<int> final_code{0};
@@ -410,12 +424,16 @@ int run_command(const std::vector<std::string>& args) {
 }
 
 int status_command(const std::vector<std::string>& args) {
-  Flags flags({{"output", "table or json", "table"}, {"help", "show help", "", true}});
+  Flags flags({{"output", "table or json", "table"},
+               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
+               {"help", "show help", "", true}});
   if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
   if (flags.positionals().empty()) return usage("status: which lock? e.g. leasehold status file:///tmp/app.lease");
   std::string out = flags.get("output");
   if (out != "table" && out != "json") return usage("-o: \"" + out + "\" is not table or json");
-  Runtime rt;
+  Runtime::Options ro;
+  ro.kubeconfig = flags.get("kubeconfig");
+  Runtime rt(ro);
   auto lock = rt.open_lock(flags.positionals()[0]);
   if (!lock) return usage(lock.error().message());
   std::promise<Result<Versioned>> p;

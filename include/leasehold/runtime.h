@@ -41,6 +41,10 @@ class Runtime final : public LockHost {
     bool manual = false;
     // Where log lines go; default: stderr, warnings and errors only.
     LogSink log;
+    // Kubernetes locks (k8s://NAMESPACE/NAME): the kubeconfig file and context;
+    // empty means discover (KUBECONFIG, in-cluster, ~/.kube/config).
+    std::string kubeconfig;
+    std::string kube_context;
   };
 
   Runtime();
@@ -53,7 +57,8 @@ class Runtime final : public LockHost {
   void post(std::function<void()> fn, Duration delay = Duration::zero()) override;
   void post_at(Instant when, std::function<void()> fn);
 
-  // Opens a lock handle by URL: mem://NAME or file:///ABS/PATH. Each elector
+  // Opens a lock handle by URL: k8s://NAMESPACE/NAME (a Lease), mem://NAME
+  // or file:///ABS/PATH. Each elector
   // needs its own handle. The error names what is wrong with the URL.
   Result<std::shared_ptr<Lock>> open_lock(std::string_view url);
 

@@ -12,6 +12,10 @@
 #include "leasehold/lock.h"
 #include "leasehold/runtime.h"
 
+namespace leasehold::kube {
+class Client;
+}
+
 namespace leasehold::backends {
 
 struct MemStore;
@@ -25,6 +29,8 @@ struct MemRegistry {
 Result<std::shared_ptr<Lock>> open_mem_lock(Runtime& rt, MemRegistry& reg, std::string url,
                                             const std::string& name);
 Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path);
+Result<std::shared_ptr<Lock>> open_kube_lease_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
+                                                   std::string url, std::string ns, std::string name);
 
 // The file lock's on-disk form: one JSON object,
 //   {"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/backends.h"
+#include "kube/client.h"
 
 namespace leasehold {
 
@@ -43,6 +44,8 @@ struct Runtime::Impl {
   std::thread notifier;
 
   backends::MemRegistry mem;
+  std::mutex kube_mu;
+  std::shared_ptr<kube::Client> kube;  // GUARDED_BY(kube_mu); made on first k8s:// lock
 
   // Pops the earliest task if it is due. Caller holds `lk`.
   bool pop_due(std::function<void()>& fn) {
@@ -118,6 +121,12 @@ Runtime::~Runtime() {
     impl_->ncv.notify_all();
   }
   impl_->notifier.join();
+  // The Kubernetes client's thread ends here, on this thread (its pending
+  // completions are posted into a stopped runtime and dropped with the heap).
+  {
+    std::lock_guard<std::mutex> g(impl_->kube_mu);
+    impl_->kube.reset();
+  }
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->heap.clear();
 }
@@ -183,10 +192,33 @@ Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
     }
     return backends::open_file_lock(*this, std::string(url), path);
   }
+  constexpr std::string_view kKube = "k8s://";
+  if (url.starts_with(kKube)) {
+    std::string rest(url.substr(kKube.size()));
+    auto slash = rest.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
+        rest.find('/', slash + 1) != std::string::npos) {
+      return Error::invalid("lock URL \"" + std::string(url) + "\": want k8s://NAMESPACE/NAME");
+    }
+    std::weak_ptr<kube::Client> client;
+    {
+      std::lock_guard<std::mutex> g(impl_->kube_mu);
+      if (!impl_->kube) {
+        auto cfg = kube::load_cluster_config({impl_->opt.kubeconfig, impl_->opt.kube_context});
+        if (!cfg) return cfg.error();
+        auto c = kube::Client::create(std::move(*cfg));
+        if (!c) return c.error();
+        impl_->kube = std::move(*c);
+      }
+      client = impl_->kube;
+    }
+    return backends::open_kube_lease_lock(*this, std::move(client), std::string(url),
+                                          rest.substr(0, slash), rest.substr(slash + 1));
+  }
   auto scheme_end = url.find("://");
   return Error::invalid("lock URL \"" + std::string(url) + "\": unknown scheme \"" +
                         std::string(scheme_end == std::string_view::npos ? url : url.substr(0, scheme_end)) +
-                        "\" (supported: mem://NAME, file:///PATH)");
+                        "\" (supported: k8s://NAMESPACE/NAME, mem://NAME, file:///PATH)");
 }
 
 }  // namespace leasehold

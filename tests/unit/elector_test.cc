@@ -57,7 +57,14 @@ struct Recorder {
 
 class ElectorTest : public ::testing::Test {
  protected:
-  ElectorTest() : rt_(Runtime::Options{.clock = &clock_, .manual = true, .log = [](auto...) {}}) {}
+  ElectorTest() : rt_(options(&clock_)) {}
+  static Runtime::Options options(Clock* clock) {
+    Runtime::Options o;
+    o.clock = clock;
+    o.manual = true;
+    o.log = [](auto...) {};
+    return o;
+  }
 
   std::unique_ptr<Elector> make(const std::string& id, std::shared_ptr<Lock>* lock_out = nullptr) {
     ElectorConfig c;

@@ -53,7 +53,12 @@ class FileLockTest : public ::testing::Test {
 
   fs::path dir_;
   std::string url_;
-  Runtime::Options manual_{.clock = nullptr, .manual = true, .log = {}};
+  static Runtime::Options manual_options() {
+    Runtime::Options o;
+    o.manual = true;
+    return o;
+  }
+  Runtime::Options manual_ = manual_options();
 };
 
 TEST_F(FileLockTest, CompareAndSwap) {

@@ -1,0 +1,195 @@
+// k8s://NAMESPACE/NAME: a coordination.k8s.io/v1 Lease. Writes are PUTs that
+// carry the resourceVersion read (compare-and-swap); a 409 means someone else
+// wrote first. The object last read is kept so an update preserves what
+// others wrote. A watch on the one Lease (fieldSelector) feeds followers;
+// while it is down they poll.
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+#include "backends/backends.h"
+#include "kube/client.h"
+#include "kube/lease_codec.h"
+
+namespace leasehold::backends {
+namespace {
+
+using nlohmann::json;
+
+class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<KubeLeaseLock> {
+ public:
+  KubeLeaseLock(Runtime& rt, std::weak_ptr<kube::Client> client, std::string url, std::string ns,
+                std::string name)
+      : rt_(rt), client_(std::move(client)), url_(std::move(url)), ns_(std::move(ns)), name_(std::move(name)) {
+    collection_ = "/apis/coordination.k8s.io/v1/namespaces/" + ns_ + "/leases";
+    item_ = collection_ + "/" + name_;
+  }
+  ~KubeLeaseLock() override {
+    if (auto c = client_.lock(); c && watch_id_) c->cancel(watch_id_);
+  }
+
+  const std::string& describe() const override { return url_; }
+
+  void get(Completion<Versioned> done) override {
+    call("GET", item_, "", {"get", kGroup, "leases", ns_, name_}, 200, std::move(done));
+  }
+
+  void create(const LeaseRecord& record, Completion<Versioned> done) override {
+    call("POST", collection_, kube::encode_lease_create(ns_, name_, record),
+         {"create", kGroup, "leases", ns_, name_}, 201, std::move(done));
+  }
+
+  void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
+    json base;
+    if (cached_ && cached_version_ == version) {
+      base = *cached_;
+    } else {
+      base = {{"apiVersion", "coordination.k8s.io/v1"},
+              {"kind", "Lease"},
+              {"metadata", {{"name", name_}, {"namespace", ns_}, {"resourceVersion", version}}}};
+    }
+    call("PUT", item_, kube::encode_lease_update(base, record), {"update", kGroup, "leases", ns_, name_}, 200,
+         std::move(done));
+  }
+
+  bool watch(std::function<void(const std::optional<Versioned>&)> on_change,
+             std::function<void(bool)> on_health) override {
+    on_change_ = std::move(on_change);
+    on_health_ = std::move(on_health);
+    start_watch();
+    return true;
+  }
+
+ private:
+  static constexpr const char* kGroup = "coordination.k8s.io";
+
+  // Runs on the Runtime's I/O thread. The client's thread holds only weak
+  // references: it must never drop the last reference to a lock (whose
+  // destruction could end the client on its own thread).
+  void call(const char* method, const std::string& path, std::string body, kube::RequestInfo info,
+            long ok_status, Completion<Versioned> done) {
+    auto client = client_.lock();
+    if (!client) {
+      rt_.post([done = std::move(done), url = url_] { done(Error::unavailable(url + ": runtime shut down")); });
+      return;
+    }
+    std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
+    Runtime* rt = &rt_;
+    auto shared_done = std::make_shared<Completion<Versioned>>(std::move(done));
+    client->request(method, path, std::move(body), std::chrono::seconds(10),
+                    [weak, rt, info, ok_status, shared_done](Result<kube::HttpResponse> r) {
+                      rt->post([weak, info, ok_status, shared_done, r = std::move(r)] {
+                        auto self = weak.lock();
+                        if (!self) return (*shared_done)(Error::unavailable("lock closed"));
+                        (*shared_done)(self->interpret(r, info, ok_status));
+                      });
+                    });
+  }
+
+  Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info, long ok_status) {
+    if (!r) return r.error();
+    if (r->status != ok_status && !(ok_status == 201 && r->status == 200)) {
+      return kube::error_from_response(r->status, r->body, info);
+    }
+    auto lease = kube::decode_lease(r->body);
+    if (!lease) return Error::invalid(url_ + ": " + lease.error().message());
+    cached_ = std::move(lease->object);
+    cached_version_ = lease->versioned.version;
+    return lease->versioned;
+  }
+
+  void start_watch() {
+    std::string path = collection_ + "?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name_;
+    if (!watch_rv_.empty()) path += "&resourceVersion=" + watch_rv_;
+    auto client = client_.lock();
+    if (!client) return;
+    std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
+    Runtime* rt = &rt_;
+    auto first = std::make_shared<bool>(true);
+    watch_id_ = client->stream(
+        path,
+        [weak, rt, first](std::string_view line) {  // on the client's thread: weak refs only
+          auto j = json::parse(line, nullptr, false);
+          if (j.is_discarded() || !j.is_object() || !j.contains("type")) return;
+          std::string type = j["type"].is_string() ? j["type"].get<std::string>() : "";
+          if (type == "ERROR") {
+            rt->post([weak] {
+              if (auto self = weak.lock()) self->watch_rv_.clear();  // 410 Gone: start over
+            });
+            return;
+          }
+          if (!j.contains("object") || !j["object"].is_object()) return;
+          const json& obj = j["object"];
+          std::string rv;
+          if (obj.contains("metadata") && obj["metadata"].contains("resourceVersion") &&
+              obj["metadata"]["resourceVersion"].is_string()) {
+            rv = obj["metadata"]["resourceVersion"].get<std::string>();
+          }
+          bool became_healthy = *first;
+          *first = false;
+          std::optional<Versioned> v;
+          bool deliver = false;
+          if (type == "ADDED" || type == "MODIFIED") {
+            if (auto lease = kube::decode_lease(obj.dump())) {
+              v = lease->versioned;
+              deliver = true;
+            }
+          } else if (type == "DELETED") {
+            deliver = true;
+          }
+          rt->post([weak, rv, v, deliver, became_healthy] {
+            auto self = weak.lock();
+            if (!self) return;
+            if (!rv.empty()) self->watch_rv_ = rv;
+            self->backoff_ = std::chrono::milliseconds(500);
+            if (deliver && self->on_change_) self->on_change_(v);
+            if (became_healthy && self->on_health_) self->on_health_(true);
+          });
+        },
+        [weak, rt](Result<kube::HttpResponse> end) {
+          rt->post([weak, end] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->watch_id_ = 0;
+            if (self->on_health_) self->on_health_(false);
+            if (end.ok() && end->status == 410) self->watch_rv_.clear();
+            if (end.ok() && end->status != 200) {
+              self->rt_.log(LogLevel::kWarning, self->url_,
+                            "watch: " + kube::error_from_response(end->status, end->body,
+                                                                  {"watch", kGroup, "leases", self->ns_, self->name_})
+                                            .to_string());
+            }
+            std::uniform_real_distribution<double> jitter(1.0, 1.5);
+            auto delay = std::chrono::duration_cast<Duration>(self->backoff_ * jitter(self->rng_));
+            self->backoff_ = std::min<Duration>(self->backoff_ * 2, std::chrono::seconds(30));
+            std::weak_ptr<KubeLeaseLock> w = self;
+            self->rt_.post([w] {
+              if (auto s = w.lock()) s->start_watch();
+            }, delay);
+          });
+        });
+  }
+
+  Runtime& rt_;
+  std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
+  std::string url_, ns_, name_, collection_, item_;
+  // I/O thread only.
+  std::optional<json> cached_;
+  std::string cached_version_;
+  std::string watch_rv_;
+  uint64_t watch_id_ = 0;
+  Duration backoff_ = std::chrono::milliseconds(500);
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::function<void(const std::optional<Versioned>&)> on_change_;
+  std::function<void(bool)> on_health_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Lock>> open_kube_lease_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
+                                                   std::string url, std::string ns, std::string name) {
+  return std::shared_ptr<Lock>(
+      std::make_shared<KubeLeaseLock>(rt, std::move(client), std::move(url), std::move(ns), std::move(name)));
+}
+
+}  // namespace leasehold::backends

@@ -1,0 +1,170 @@
+#include "kube/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace leasehold::kube {
+namespace {
+
+Result<std::string> read_file(const std::string& path, const std::string& what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Error::invalid(what + ": cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string resolve(const std::string& dir, const std::string& p) {
+  if (p.empty() || p[0] == '/' || dir.empty()) return p;
+  return dir + "/" + p;
+}
+
+YAML::Node find_named(const YAML::Node& list, const std::string& name) {
+  if (!list || !list.IsSequence()) return YAML::Node();
+  for (const auto& item : list) {
+    if (item["name"] && item["name"].as<std::string>() == name) return item;
+  }
+  return YAML::Node();
+}
+
+std::string str(const YAML::Node& n, const char* key) {
+  return n && n[key] && n[key].IsScalar() ? n[key].as<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string base64_decode(std::string_view in, bool* ok) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  *ok = true;
+  for (char c : in) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string::npos) {
+      *ok = false;
+      return {};
+    }
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::string& dir,
+                                       const std::string& context, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const std::exception& e) {
+    return Error::invalid(source + ": not valid YAML: " + e.what());
+  }
+  try {
+    if (!root.IsMap()) return Error::invalid(source + ": not a kubeconfig (not a mapping)");
+    std::string ctx_name = context.empty() ? str(root, "current-context") : context;
+    if (ctx_name.empty()) return Error::invalid(source + ": no current-context and no context given");
+    YAML::Node ctx = find_named(root["contexts"], ctx_name);
+    if (!ctx || !ctx["context"]) return Error::invalid(source + ": context \"" + ctx_name + "\" not found");
+    std::string cluster_name = str(ctx["context"], "cluster");
+    std::string user_name = str(ctx["context"], "user");
+    YAML::Node cluster = find_named(root["clusters"], cluster_name)["cluster"];
+    if (!cluster) return Error::invalid(source + ": cluster \"" + cluster_name + "\" not found");
+    ClusterConfig c;
+    c.source = source + " (context " + ctx_name + ")";
+    c.server = str(cluster, "server");
+    if (c.server.empty()) return Error::invalid(source + ": cluster \"" + cluster_name + "\" has no server");
+    bool ok = true;
+    if (auto data = str(cluster, "certificate-authority-data"); !data.empty()) {
+      c.ca_pem = base64_decode(data, &ok);
+      if (!ok) return Error::invalid(source + ": certificate-authority-data is not base64");
+    } else if (auto file = str(cluster, "certificate-authority"); !file.empty()) {
+      auto pem = read_file(resolve(dir, file), source + ": certificate-authority");
+      if (!pem) return pem.error();
+      c.ca_pem = *pem;
+    }
+    c.insecure_skip_tls_verify = str(cluster, "insecure-skip-tls-verify") == "true";
+    c.tls_server_name = str(cluster, "tls-server-name");
+    std::string ns = str(ctx["context"], "namespace");
+    if (!ns.empty()) c.ns = ns;
+    YAML::Node user = find_named(root["users"], user_name)["user"];
+    if (user) {
+      c.token = str(user, "token");
+      if (auto f = str(user, "tokenFile"); !f.empty()) c.token_file = resolve(dir, f);
+      for (auto [data_key, file_key, dst] :
+           {std::tuple{"client-certificate-data", "client-certificate", &c.client_cert_pem},
+            std::tuple{"client-key-data", "client-key", &c.client_key_pem}}) {
+        if (auto data = str(user, data_key); !data.empty()) {
+          *dst = base64_decode(data, &ok);
+          if (!ok) return Error::invalid(source + ": " + data_key + " is not base64");
+        } else if (auto file = str(user, file_key); !file.empty()) {
+          auto pem = read_file(resolve(dir, file), source + ": " + file_key);
+          if (!pem) return pem.error();
+          *dst = *pem;
+        }
+      }
+      if (user["exec"]) {
+        return Error::invalid(source + ": user \"" + user_name +
+                              "\" uses an exec credential plugin, which this build does not support yet");
+      }
+    }
+    return c;
+  } catch (const std::exception& e) {
+    return Error::invalid(source + ": malformed kubeconfig: " + e.what());
+  }
+}
+
+Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
+  auto from_file = [&](const std::string& path) -> Result<ClusterConfig> {
+    auto text = read_file(path, "kubeconfig");
+    if (!text) return text.error();
+    auto slash = path.rfind('/');
+    return parse_kubeconfig(*text, slash == std::string::npos ? "." : path.substr(0, slash), o.context, path);
+  };
+  if (!o.kubeconfig.empty()) return from_file(o.kubeconfig);
+  if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
+    std::string list = env;
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(':', start);
+      if (end == std::string::npos) end = list.size();
+      std::string p = list.substr(start, end - start);
+      if (!p.empty() && std::ifstream(p)) return from_file(p);
+      start = end + 1;
+    }
+    return Error::invalid("KUBECONFIG names no readable file: " + list);
+  }
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  if (host && *host && port && *port) {
+    ClusterConfig c;
+    std::string h = host;
+    if (h.find(':') != std::string::npos) h = "[" + h + "]";
+    c.server = "https://" + h + ":" + port;
+    c.token_file = o.sa_dir + "/token";
+    auto ca = read_file(o.sa_dir + "/ca.crt", "in-cluster CA");
+    if (!ca) return ca.error();
+    c.ca_pem = *ca;
+    if (auto ns = read_file(o.sa_dir + "/namespace", "in-cluster namespace"); ns && !ns->empty()) {
+      c.ns = *ns;
+      while (!c.ns.empty() && (c.ns.back() == '\n' || c.ns.back() == ' ')) c.ns.pop_back();
+    }
+    c.source = "in-cluster service account (" + o.sa_dir + ")";
+    return c;
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    std::string p = std::string(home) + "/.kube/config";
+    if (std::ifstream(p)) return from_file(p);
+  }
+  return Error::invalid("no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, run in a "
+                        "cluster, or create ~/.kube/config");
+}
+
+}  // namespace leasehold::kube

@@ -1,0 +1,300 @@
+// The Kubernetes Lease lock against the real kube-apiserver started by the
+// testenv fixture (LEASEHOLD_TESTENV_DIR), and interop with the client-go
+// peer (LEASEHOLD_PEER). No mock server: every request here reaches
+// kube-apiserver and etcd.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "kube/client.h"
+#include "kube/config.h"
+#include "leasehold/elector.h"
+
+namespace leasehold {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+std::string dir() { return env("LEASEHOLD_TESTENV_DIR"); }
+std::string kubeconfig(const std::string& user) { return dir() + "/kubeconfig-" + user; }
+const char* kNs = "leasehold-test";
+
+int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string unique(const std::string& prefix) {
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(mono_ns() % 1'000'000'000);
+}
+
+Runtime::Options opts(const std::string& user) {
+  Runtime::Options o;
+  o.kubeconfig = kubeconfig(user);
+  o.log = [](LogLevel l, std::string_view n, std::string_view m) {
+    if (l >= LogLevel::kWarning) std::fprintf(stderr, "  [%.*s] %.*s\n", int(n.size()), n.data(), int(m.size()), m.data());
+  };
+  return o;
+}
+
+Result<Versioned> call(std::function<void(Completion<Versioned>)> op) {
+  std::promise<Result<Versioned>> p;
+  auto f = p.get_future();
+  op([&p](Result<Versioned> r) { p.set_value(std::move(r)); });
+  if (f.wait_for(20s) != std::future_status::ready) return Error::timeout("test: no completion in 20s");
+  return f.get();
+}
+
+class KubeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (dir().empty()) GTEST_FAIL() << "LEASEHOLD_TESTENV_DIR is not set (run through ctest)";
+  }
+};
+
+TEST_F(KubeTest, EveryVerbTheLockUsesAndConflictOnAStaleVersion) {
+  Runtime rt(opts("elector"));
+  std::string url = "k8s://" + std::string(kNs) + "/" + unique("verbs");
+  auto lock = rt.open_lock(url);
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  auto& l = **lock;
+  auto missing = call([&](auto cb) { l.get(cb); });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Code::kNotFound) << missing.error().message();
+  LeaseRecord rec;
+  rec.holder_identity = "a";
+  rec.lease_duration_seconds = 15;
+  rec.renew_time = rec.acquire_time = std::chrono::system_clock::now();
+  auto created = call([&](auto cb) { l.create(rec, cb); });
+  ASSERT_TRUE(created.ok()) << created.error().message();
+  auto again = call([&](auto cb) { l.create(rec, cb); });
+  EXPECT_EQ(again.error().code(), Code::kAlreadyExists);
+  auto got = call([&](auto cb) { l.get(cb); });
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->record.holder_identity, "a");
+  EXPECT_EQ(got->version, created->version);
+  rec.holder_identity = "b";
+  rec.lease_transitions = 1;
+  auto updated = call([&](auto cb) { l.update(got->version, rec, cb); });
+  ASSERT_TRUE(updated.ok()) << updated.error().message();
+  EXPECT_NE(updated->version, got->version);
+  rec.holder_identity = "c";
+  auto stale = call([&](auto cb) { l.update(got->version, rec, cb); });
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code(), Code::kConflict) << stale.error().message();
+  auto final_ = call([&](auto cb) { l.get(cb); });
+  EXPECT_EQ(final_->record.holder_identity, "b");
+}
+
+TEST_F(KubeTest, NobodyGetsAForbiddenErrorNamingTheRule) {
+  Runtime rt(opts("nobody"));
+  auto lock = rt.open_lock(std::string("k8s://") + kNs + "/anything");
+  ASSERT_TRUE(lock.ok());
+  auto r = call([&](auto cb) { (*lock)->get(cb); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kForbidden);
+  EXPECT_NE(r.error().message().find("grant verb \"get\" on resource \"leases\" in API group "
+                                     "\"coordination.k8s.io\" in namespace \"leasehold-test\""),
+            std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("User \"nobody\""), std::string::npos) << r.error().message();
+}
+
+TEST_F(KubeTest, ClientCertificateAuthWorks) {
+  Runtime rt(opts("cert-admin"));
+  auto lock = rt.open_lock(std::string("k8s://") + kNs + "/" + unique("cert"));
+  ASSERT_TRUE(lock.ok());
+  auto r = call([&](auto cb) { (*lock)->get(cb); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kNotFound) << r.error().message();  // authenticated and authorized
+}
+
+TEST_F(KubeTest, AServerWhoseCaIsNotTrustedIsRefused) {
+  auto cfg = kube::load_cluster_config({kubeconfig("admin"), ""});
+  ASSERT_TRUE(cfg.ok());
+  cfg->ca_pem.clear();  // the system trust store does not know the test CA
+  auto client = kube::Client::create(*cfg);
+  ASSERT_TRUE(client.ok());
+  std::promise<Result<kube::HttpResponse>> p;
+  (*client)->request("GET", "/readyz", "", 10s, [&](Result<kube::HttpResponse> r) { p.set_value(r); });
+  auto r = p.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("TLS"), std::string::npos) << r.error().message();
+}
+
+struct Events {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, int64_t>> log;  // "a started", mono ns
+  void add(const std::string& e) {
+    std::lock_guard<std::mutex> g(mu);
+    log.emplace_back(e, mono_ns());
+    cv.notify_all();
+  }
+  bool wait_for(const std::string& e, std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lk(mu);
+    return cv.wait_for(lk, limit, [&] {
+      for (auto& [n, t] : log) if (n == e) return true;
+      return false;
+    });
+  }
+  int64_t at(const std::string& e) {
+    std::lock_guard<std::mutex> g(mu);
+    for (auto& [n, t] : log) if (n == e) return t;
+    return -1;
+  }
+};
+
+ElectorConfig fast(const std::string& lock, const std::string& id, Events& ev) {
+  ElectorConfig c;
+  c.lock = lock;
+  c.identity = id;
+  c.lease_duration = 3s;
+  c.renew_deadline = 2s;
+  c.retry_period = 500ms;
+  c.callbacks.on_started_leading = [&ev, id](const Term&, std::stop_token stop) {
+    ev.add(id + " started");
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lk(m);
+    cv.wait(lk, stop, [] { return false; });
+  };
+  c.callbacks.on_stopped_leading = [&ev, id](const Term&) { ev.add(id + " stopped"); };
+  return c;
+}
+
+TEST_F(KubeTest, GracefulReleaseIsTakenOverThroughTheWatch) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string lock = "k8s://" + std::string(kNs) + "/" + unique("handover");
+  auto a = Elector::create(rt, fast(lock, "a", ev));
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  (*a)->start();
+  ASSERT_TRUE(ev.wait_for("a started", 20s));
+  auto b = Elector::create(rt, fast(lock, "b", ev));
+  (*b)->start();
+  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ((*b)->leader(), "a");
+  (*a)->stop();
+  ASSERT_TRUE(ev.wait_for("b started", 10s));
+  int64_t gap = ev.at("b started") - ev.at("a stopped");
+  EXPECT_GT(gap, 0) << "b started before a stopped";
+  EXPECT_LT(gap, 1'000'000'000) << "take-over after release took " << gap / 1e6 << " ms";
+  std::printf("release -> take-over: %.1f ms\n", static_cast<double>(gap) / 1e6);
+  (*a)->wait();
+  EXPECT_TRUE((*b)->is_leader());
+}
+
+// ---- interop with the client-go peer ----
+
+struct Peer {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+  std::thread reader;
+  Events& ev;
+  std::string id;
+
+  Peer(Events& e, const std::string& lease, const std::string& ident) : ev(e), id(ident) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    std::string bin = env("LEASEHOLD_PEER"), kc = kubeconfig("elector");
+    pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(fds[1], 1);
+      ::close(fds[0]);
+      ::execl(bin.c_str(), bin.c_str(), "--kubeconfig", kc.c_str(), "--namespace", kNs, "--name", lease.c_str(),
+              "--identity", ident.c_str(), "--lease-duration=3s", "--renew-deadline=2s", "--retry-period=500ms",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    out = ::fdopen(fds[0], "r");
+    reader = std::thread([this] {
+      char line[4096];
+      while (std::fgets(line, sizeof line, out)) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded()) continue;
+        std::string event = j.value("event", "");
+        if (event == "started" || event == "stopped") ev.add(id + " " + event);
+      }
+    });
+  }
+  void signal(int sig) { ::kill(pid, sig); }
+  ~Peer() {
+    ::kill(pid, SIGKILL);
+    int st;
+    ::waitpid(pid, &st, 0);
+    reader.join();
+    std::fclose(out);
+  }
+};
+
+TEST_F(KubeTest, InteropWithClientGoBothDirections) {
+  if (env("LEASEHOLD_PEER").empty()) GTEST_FAIL() << "LEASEHOLD_PEER is not set";
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string name = unique("interop");
+  std::string lock = "k8s://" + std::string(kNs) + "/" + name;
+  {
+    // client-go leads first; leasehold stands by and takes over its release.
+    Peer go(ev, name, "go-1");
+    ASSERT_TRUE(ev.wait_for("go-1 started", 20s));
+    auto lh = Elector::create(rt, fast(lock, "lh-1", ev));
+    ASSERT_TRUE(lh.ok());
+    (*lh)->start();
+    for (int i = 0; i < 200 && (*lh)->leader() != "go-1"; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ((*lh)->leader(), "go-1");
+    EXPECT_FALSE((*lh)->is_leader());
+    go.signal(SIGTERM);  // client-go releases on cancel
+    ASSERT_TRUE(ev.wait_for("lh-1 started", 10s));
+    EXPECT_GT(ev.at("lh-1 started"), ev.at("go-1 stopped"));
+    std::printf("client-go release -> leasehold leads: %.1f ms\n",
+                static_cast<double>(ev.at("lh-1 started") - ev.at("go-1 stopped")) / 1e6);
+
+    // Now client-go stands by and takes over leasehold's release.
+    Peer go2(ev, name, "go-2");
+    std::this_thread::sleep_for(1500ms);  // real time: several client-go retry periods
+    EXPECT_EQ(ev.at("go-2 started"), -1) << "client-go took the lease while leasehold held it";
+    (*lh)->stop();
+    (*lh)->wait();
+    ASSERT_TRUE(ev.wait_for("go-2 started", 10s));
+    EXPECT_GT(ev.at("go-2 started"), ev.at("lh-1 stopped"));
+    std::printf("leasehold release -> client-go leads: %.1f ms\n",
+                static_cast<double>(ev.at("go-2 started") - ev.at("lh-1 stopped")) / 1e6);
+
+    // client-go is killed; leasehold waits out the lease, then leads.
+    auto lh2 = Elector::create(rt, fast(lock, "lh-2", ev));
+    (*lh2)->start();
+    for (int i = 0; i < 200 && (*lh2)->leader() != "go-2"; ++i) std::this_thread::sleep_for(20ms);
+    int64_t killed = mono_ns();
+    go2.signal(SIGKILL);
+    ASSERT_TRUE(ev.wait_for("lh-2 started", 15s));
+    double after = static_cast<double>(ev.at("lh-2 started") - killed) / 1e9;
+    EXPECT_GT(after, 1.0) << "took over before client-go's lease could have expired";
+    std::printf("SIGKILL of client-go -> leasehold leads: %.2f s (lease 3s)\n", after);
+    (*lh2)->stop();
+    (*lh2)->wait();
+  }
+}
+
+}  // namespace
+}  // namespace leasehold
