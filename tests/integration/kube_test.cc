@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -69,6 +70,8 @@ class KubeTest : public ::testing::Test {
     if (dir().empty()) GTEST_FAIL() << "LEASEHOLD_TESTENV_DIR is not set (run through ctest)";
   }
 };
+// Tests that restart the shared control plane (run alone: RESOURCE_LOCK).
+using KubeTestRestart = KubeTest;
 
 TEST_F(KubeTest, EveryVerbTheLockUsesAndConflictOnAStaleVersion) {
   Runtime rt(opts("elector"));
@@ -294,6 +297,153 @@ TEST_F(KubeTest, InteropWithClientGoBothDirections) {
     (*lh2)->stop();
     (*lh2)->wait();
   }
+}
+
+
+// ---- faults on the real control plane ----
+
+// Admin access to the Lease, beside the electors.
+struct Admin {
+  std::shared_ptr<kube::Client> client;
+  Admin() {
+    auto cfg = kube::load_cluster_config({kubeconfig("admin"), ""});
+    EXPECT_TRUE(cfg.ok());
+    client = *kube::Client::create(*cfg);
+  }
+  kube::HttpResponse send(const std::string& method, const std::string& path, const std::string& body = "") {
+    std::promise<Result<kube::HttpResponse>> p;
+    client->request(method, path, body, 10s, [&](Result<kube::HttpResponse> r) { p.set_value(r); });
+    auto r = p.get_future().get();
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? *r : kube::HttpResponse{};
+  }
+};
+
+std::string lease_path(const std::string& name) {
+  return std::string("/apis/coordination.k8s.io/v1/namespaces/") + kNs + "/leases/" + name;
+}
+
+// No two identities' [started, stopped] intervals overlap.
+void expect_no_overlap(Events& ev) {
+  std::lock_guard<std::mutex> g(ev.mu);
+  std::map<std::string, int64_t> open;
+  std::vector<std::tuple<std::string, int64_t, int64_t>> spans;
+  for (auto& [e, t] : ev.log) {
+    auto sp = e.rfind(' ');
+    std::string id = e.substr(0, sp), what = e.substr(sp + 1);
+    if (what == "started") open[id] = t;
+    if (what == "stopped" && open.count(id)) {
+      spans.emplace_back(id, open[id], t);
+      open.erase(id);
+    }
+  }
+  for (auto& [id, t] : open) spans.emplace_back(id, t, INT64_MAX);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    for (size_t j = i + 1; j < spans.size(); ++j) {
+      auto& [a, a0, a1] = spans[i];
+      auto& [b, b0, b1] = spans[j];
+      if (a != b) EXPECT_TRUE(a1 <= b0 || b1 <= a0) << a << " and " << b << " led at the same time";
+    }
+  }
+}
+
+TEST_F(KubeTest, AnAdminEditToAnotherHolderStopsTheLeaderAtOnce) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string name = unique("edited");
+  auto a = Elector::create(rt, fast("k8s://" + std::string(kNs) + "/" + name, "a", ev));
+  (*a)->start();
+  ASSERT_TRUE(ev.wait_for("a started", 20s));
+  Admin admin;
+  auto got = admin.send("GET", lease_path(name));
+  auto obj = nlohmann::json::parse(got.body);
+  obj["spec"]["holderIdentity"] = "intruder";
+  int64_t edited = mono_ns();
+  auto put = admin.send("PUT", lease_path(name), obj.dump());
+  ASSERT_EQ(put.status, 200) << put.body;
+  ASSERT_TRUE(ev.wait_for("a stopped", 5s));
+  double took_ms = static_cast<double>(ev.at("a stopped") - edited) / 1e6;
+  EXPECT_LT(took_ms, 1000) << "the leader kept leading " << took_ms << " ms after another holder was written";
+  std::printf("admin edit -> leader stopped: %.1f ms\n", took_ms);
+  EXPECT_FALSE((*a)->is_leader());
+  EXPECT_EQ((*a)->leader(), "intruder");
+}
+
+TEST_F(KubeTest, ALeaseDeletedWhileHeldIsRecreatedByItsLeader) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string name = unique("deleted");
+  std::string lock = "k8s://" + std::string(kNs) + "/" + name;
+  auto a = Elector::create(rt, fast(lock, "a", ev));
+  (*a)->start();
+  ASSERT_TRUE(ev.wait_for("a started", 20s));
+  auto b = Elector::create(rt, fast(lock, "b", ev));
+  (*b)->start();
+  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
+  Admin admin;
+  auto del = admin.send("DELETE", lease_path(name));
+  ASSERT_EQ(del.status, 200) << del.body;
+  std::this_thread::sleep_for(4s);  // real time: longer than the lease
+  EXPECT_TRUE((*a)->is_leader());
+  EXPECT_EQ(ev.at("b started"), -1) << "a follower took a lease whose holder was still valid";
+  auto now = admin.send("GET", lease_path(name));
+  ASSERT_EQ(now.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(now.body)["spec"]["holderIdentity"], "a");
+  expect_no_overlap(ev);
+}
+
+TEST_F(KubeTest, TwentyCandidatesRaceAndExactlyOneWins) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string lock = "k8s://" + std::string(kNs) + "/" + unique("race");
+  std::vector<std::unique_ptr<Elector>> es;
+  for (int i = 0; i < 20; ++i) {
+    auto e = Elector::create(rt, fast(lock, "c" + std::to_string(i), ev));
+    ASSERT_TRUE(e.ok());
+    es.push_back(std::move(*e));
+  }
+  for (auto& e : es) e->start();
+  std::this_thread::sleep_for(3s);  // real time: several retry periods
+  int leaders = 0;
+  for (auto& e : es) leaders += e->is_leader();
+  EXPECT_EQ(leaders, 1);
+  {
+    std::lock_guard<std::mutex> g(ev.mu);
+    EXPECT_EQ(ev.log.size(), 1u) << "exactly one start, no stop";
+  }
+  std::string winner = es[0]->leader();
+  for (auto& e : es) EXPECT_EQ(e->leader(), winner);
+}
+
+TEST_F(KubeTestRestart, ApiserverRestartNeverGivesTwoLeaders) {
+  std::string bin = env("LEASEHOLD_TESTENV_BIN");
+  ASSERT_FALSE(bin.empty()) << "LEASEHOLD_TESTENV_BIN is not set";
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string lock = "k8s://" + std::string(kNs) + "/" + unique("restart");
+  auto a = Elector::create(rt, fast(lock, "a", ev));
+  (*a)->start();
+  ASSERT_TRUE(ev.wait_for("a started", 20s));
+  auto b = Elector::create(rt, fast(lock, "b", ev));
+  (*b)->start();
+  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
+  std::string cmd = bin + "/testenv restart --dir " + dir() + " kube-apiserver";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  int64_t ready = mono_ns();
+  // After /readyz: a leader within lease_duration + 2 * retry_period.
+  bool led = false;
+  for (int i = 0; i < 80 && !led; ++i) {
+    led = (*a)->is_leader() || (*b)->is_leader();
+    if (!led) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(led) << "no leader " << (mono_ns() - ready) / 1e6 << " ms after kube-apiserver came back";
+  std::this_thread::sleep_for(2s);  // real time: let the watches resume
+  EXPECT_NE((*a)->is_leader(), (*b)->is_leader());
+  (*a)->stop();
+  (*b)->stop();
+  (*a)->wait();
+  (*b)->wait();
+  expect_no_overlap(ev);
 }
 
 }  // namespace
