@@ -184,26 +184,32 @@ ElectorConfig fast(const std::string& lock, const std::string& id, Events& ev) {
   return c;
 }
 
-TEST_F(KubeTest, GracefulReleaseIsTakenOverThroughTheWatch) {
-  Runtime rt(opts("elector"));
-  Events ev;
-  std::string lock = "k8s://" + std::string(kNs) + "/" + unique("handover");
+// Starts `a`, waits until it leads, then starts `b` and waits until b sees a.
+std::pair<std::unique_ptr<Elector>, std::unique_ptr<Elector>> lead_and_follow(Runtime& rt, const std::string& lock,
+                                                                               Events& ev) {
   auto a = Elector::create(rt, fast(lock, "a", ev));
-  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_TRUE(a.ok()) << a.error().message();
   (*a)->start();
-  ASSERT_TRUE(ev.wait_for("a started", 20s));
+  EXPECT_TRUE(ev.wait_for("a started", 20s));
   auto b = Elector::create(rt, fast(lock, "b", ev));
   (*b)->start();
   for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
-  ASSERT_EQ((*b)->leader(), "a");
-  (*a)->stop();
+  EXPECT_EQ((*b)->leader(), "a");
+  return {std::move(*a), std::move(*b)};
+}
+
+TEST_F(KubeTest, GracefulReleaseIsTakenOverThroughTheWatch) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  auto [a, b] = lead_and_follow(rt, "k8s://" + std::string(kNs) + "/" + unique("handover"), ev);
+  a->stop();
   ASSERT_TRUE(ev.wait_for("b started", 10s));
   int64_t gap = ev.at("b started") - ev.at("a stopped");
   EXPECT_GT(gap, 0) << "b started before a stopped";
   EXPECT_LT(gap, 1'000'000'000) << "take-over after release took " << gap / 1e6 << " ms";
   std::printf("release -> take-over: %.1f ms\n", static_cast<double>(gap) / 1e6);
-  (*a)->wait();
-  EXPECT_TRUE((*b)->is_leader());
+  a->wait();
+  EXPECT_TRUE(b->is_leader());
 }
 
 // ---- interop with the client-go peer ----
@@ -373,18 +379,12 @@ TEST_F(KubeTest, ALeaseDeletedWhileHeldIsRecreatedByItsLeader) {
   Runtime rt(opts("elector"));
   Events ev;
   std::string name = unique("deleted");
-  std::string lock = "k8s://" + std::string(kNs) + "/" + name;
-  auto a = Elector::create(rt, fast(lock, "a", ev));
-  (*a)->start();
-  ASSERT_TRUE(ev.wait_for("a started", 20s));
-  auto b = Elector::create(rt, fast(lock, "b", ev));
-  (*b)->start();
-  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
+  auto [a, b] = lead_and_follow(rt, "k8s://" + std::string(kNs) + "/" + name, ev);
   Admin admin;
   auto del = admin.send("DELETE", lease_path(name));
   ASSERT_EQ(del.status, 200) << del.body;
   std::this_thread::sleep_for(4s);  // real time: longer than the lease
-  EXPECT_TRUE((*a)->is_leader());
+  EXPECT_TRUE(a->is_leader());
   EXPECT_EQ(ev.at("b started"), -1) << "a follower took a lease whose holder was still valid";
   auto now = admin.send("GET", lease_path(name));
   ASSERT_EQ(now.status, 200);
@@ -420,29 +420,23 @@ TEST_F(KubeTestRestart, ApiserverRestartNeverGivesTwoLeaders) {
   ASSERT_FALSE(bin.empty()) << "LEASEHOLD_TESTENV_BIN is not set";
   Runtime rt(opts("elector"));
   Events ev;
-  std::string lock = "k8s://" + std::string(kNs) + "/" + unique("restart");
-  auto a = Elector::create(rt, fast(lock, "a", ev));
-  (*a)->start();
-  ASSERT_TRUE(ev.wait_for("a started", 20s));
-  auto b = Elector::create(rt, fast(lock, "b", ev));
-  (*b)->start();
-  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
+  auto [a, b] = lead_and_follow(rt, "k8s://" + std::string(kNs) + "/" + unique("restart"), ev);
   std::string cmd = bin + "/testenv restart --dir " + dir() + " kube-apiserver";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   int64_t ready = mono_ns();
   // After /readyz: a leader within lease_duration + 2 * retry_period.
   bool led = false;
   for (int i = 0; i < 80 && !led; ++i) {
-    led = (*a)->is_leader() || (*b)->is_leader();
+    led = a->is_leader() || b->is_leader();
     if (!led) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(led) << "no leader " << (mono_ns() - ready) / 1e6 << " ms after kube-apiserver came back";
   std::this_thread::sleep_for(2s);  // real time: let the watches resume
-  EXPECT_NE((*a)->is_leader(), (*b)->is_leader());
-  (*a)->stop();
-  (*b)->stop();
-  (*a)->wait();
-  (*b)->wait();
+  EXPECT_NE(a->is_leader(), b->is_leader());
+  a->stop();
+  b->stop();
+  a->wait();
+  b->wait();
   expect_no_overlap(ev);
 }
 

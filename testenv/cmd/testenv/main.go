@@ -208,7 +208,7 @@ func up(dir, bin string) error {
 		return fmt.Errorf("kube-apiserver did not become ready: %w (see %s)", err, api.Log)
 	}
 	for _, u := range users {
-		if err := writeKubeconfig(dir, u.name, server, tokens[u.name]); err != nil {
+		if err := writeKubeconfig(dir, u.name, server, "    token: "+tokens[u.name]+"\n"); err != nil {
 			return err
 		}
 	}
@@ -464,7 +464,9 @@ func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
 
-func writeKubeconfig(dir, user, server, token string) error {
+// writeKubeconfig writes DIR/kubeconfig-NAME for one user; `auth` is the
+// YAML of its credentials (token, or client certificate and key).
+func writeKubeconfig(dir, name, server, auth string) error {
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -482,34 +484,14 @@ current-context: %s
 users:
 - name: %s
   user:
-    token: %s
-`, server, filepath.Join(dir, "pki", "ca.crt"), user, user, defaultNamespace, user, user, token)
-	return os.WriteFile(filepath.Join(dir, "kubeconfig-"+user), []byte(cfg), 0o600)
+%s`, server, filepath.Join(dir, "pki", "ca.crt"), name, name, defaultNamespace, name, name, auth)
+	return os.WriteFile(filepath.Join(dir, "kubeconfig-"+name), []byte(cfg), 0o600)
 }
 
 func writeCertKubeconfig(dir, server string) error {
 	p := func(f string) string { return filepath.Join(dir, "pki", f) }
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: testenv
-  cluster:
-    server: %s
-    certificate-authority: %s
-contexts:
-- name: cert-admin
-  context:
-    cluster: testenv
-    user: cert-admin
-    namespace: %s
-current-context: cert-admin
-users:
-- name: cert-admin
-  user:
-    client-certificate: %s
-    client-key: %s
-`, server, p("ca.crt"), defaultNamespace, p("client-admin.crt"), p("client-admin.key"))
-	return os.WriteFile(filepath.Join(dir, "kubeconfig-cert-admin"), []byte(cfg), 0o600)
+	auth := fmt.Sprintf("    client-certificate: %s\n    client-key: %s\n", p("client-admin.crt"), p("client-admin.key"))
+	return writeKubeconfig(dir, "cert-admin", server, auth)
 }
 
 func adminClient(dir string) (*kubernetes.Clientset, error) {
