@@ -1,6 +1,14 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backends/backends.h"
 
 #include <atomic>
 #include <deque>
@@ -9,6 +17,9 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <cstring>
+
+extern char** environ;
 
 namespace leasehold::kube {
 namespace {
@@ -114,7 +125,73 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     return len;
   }
 
+  // Runs the exec plugin (on the client thread) and caches its token until
+  // its expirationTimestamp. Errors are logged into the token: the request
+  // then goes out without one and fails with a readable 401.
+  std::string exec_token() {
+    auto now = std::chrono::system_clock::now();
+    if (!exec_token_.empty() && (!exec_expiry_ || now + std::chrono::seconds(1) < *exec_expiry_)) return exec_token_;
+    exec_token_.clear();
+    exec_expiry_.reset();
+    const ExecConfig& e = *cfg_.exec;
+    int out[2];
+    if (::pipe(out) != 0) return {};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    std::vector<std::string> argv_s{e.command};
+    argv_s.insert(argv_s.end(), e.args.begin(), e.args.end());
+    std::vector<std::string> env_s;
+    for (char** p = environ; *p; ++p) env_s.emplace_back(*p);
+    for (const auto& [k, v] : e.env) env_s.push_back(k + "=" + v);
+    env_s.push_back(R"(KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}})");
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& a : env_s) envp.push_back(a.data());
+    envp.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, e.command.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    if (rc != 0) {
+      ::close(out[0]);
+      exec_error_ = "exec plugin " + e.command + ": " + std::strerror(rc);
+      return {};
+    }
+    std::string text;
+    char buf[4096];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd pfd{out[0], POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0 || text.size() > (1 << 20)) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(out[0]);
+    ::kill(pid, SIGKILL);  // no-op if it already exited
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("status") || !j["status"].is_object() ||
+        !j["status"].contains("token") || !j["status"]["token"].is_string()) {
+      exec_error_ = "exec plugin " + e.command + ": output is not an ExecCredential with status.token";
+      return {};
+    }
+    exec_token_ = j["status"]["token"].get<std::string>();
+    if (j["status"].contains("expirationTimestamp") && j["status"]["expirationTimestamp"].is_string()) {
+      if (auto t = backends::parse_micro_time(j["status"]["expirationTimestamp"].get<std::string>())) exec_expiry_ = *t;
+    }
+    exec_error_.clear();
+    return exec_token_;
+  }
+
   std::string bearer() {
+    if (cfg_.exec) return exec_token();
     if (!cfg_.token_file.empty()) {
       std::ifstream f(cfg_.token_file);
       std::stringstream ss;
@@ -218,7 +295,12 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
         active_.erase(it);
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 401 && cfg_.exec) exec_token_.clear();  // run the plugin again next time
         std::string what = t->method + " " + cfg_.server + t->path;
+        if (status == 401 && !exec_error_.empty()) {
+          finish(*t, Error(Code::kUnauthorized, what + ": " + exec_error_));
+          continue;
+        }
         if (t->too_large) {
           finish(*t, Error::invalid(what + ": response larger than " + std::to_string(kMaxBody) + " bytes"));
         } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
@@ -245,6 +327,10 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
   std::vector<uint64_t> cancels_;                 // GUARDED_BY(mu_)
   uint64_t next_id_ = 0;                          // GUARDED_BY(mu_)
   std::map<CURL*, std::unique_ptr<Transfer>> active_;  // loop thread only
+  // Exec plugin state, loop thread only.
+  std::string exec_token_;
+  std::optional<WallTime> exec_expiry_;
+  std::string exec_error_;
 };
 
 }  // namespace

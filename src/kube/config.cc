@@ -110,9 +110,24 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
           *dst = *pem;
         }
       }
-      if (user["exec"]) {
-        return Error::invalid(source + ": user \"" + user_name +
-                              "\" uses an exec credential plugin, which this build does not support yet");
+      if (YAML::Node ex = user["exec"]; ex) {
+        ExecConfig e;
+        e.command = str(ex, "command");
+        if (e.command.empty()) return Error::invalid(source + ": user \"" + user_name + "\": exec without command");
+        // kubectl resolves a command with a path separator against the file's directory.
+        if (e.command.find('/') != std::string::npos) e.command = resolve(dir, e.command);
+        std::string api = str(ex, "apiVersion");
+        if (!api.empty() && api != "client.authentication.k8s.io/v1" &&
+            api != "client.authentication.k8s.io/v1beta1") {
+          return Error::invalid(source + ": exec apiVersion \"" + api + "\" is not supported");
+        }
+        if (ex["args"] && ex["args"].IsSequence()) {
+          for (const auto& a : ex["args"]) e.args.push_back(a.as<std::string>());
+        }
+        if (ex["env"] && ex["env"].IsSequence()) {
+          for (const auto& kv : ex["env"]) e.env.emplace_back(str(kv, "name"), str(kv, "value"));
+        }
+        c.exec = std::move(e);
       }
     }
     return c;

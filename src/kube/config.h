@@ -6,11 +6,21 @@
 // ~/.kube/config. Errors name the file and the field.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "leasehold/error.h"
 
 namespace leasehold::kube {
+
+// A client.authentication.k8s.io/v1 exec credential plugin.
+struct ExecConfig {
+  std::string command;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;
+};
 
 struct ClusterConfig {
   std::string server;  // https://host:port
@@ -19,6 +29,9 @@ struct ClusterConfig {
   std::string tls_server_name;
   std::string token;       // a static bearer token
   std::string token_file;  // re-read on every request (bound tokens rotate)
+  // Run for a token; its answer is cached until expirationTimestamp, and run
+  // again after a 401.
+  std::optional<ExecConfig> exec;
   std::string client_cert_pem;
   std::string client_key_pem;
   std::string ns = "default";
