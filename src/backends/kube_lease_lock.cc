@@ -109,35 +109,24 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     watch_id_ = client->stream(
         path,
         [weak, rt, first](std::string_view line) {  // on the client's thread: weak refs only
-          auto j = json::parse(line, nullptr, false);
-          if (j.is_discarded() || !j.is_object() || !j.contains("type")) return;
-          std::string type = j["type"].is_string() ? j["type"].get<std::string>() : "";
-          if (type == "ERROR") {
-            rt->post([weak] {
-              if (auto self = weak.lock()) self->watch_rv_.clear();  // 410 Gone: start over
-            });
+          auto ev = kube::parse_watch_event(line);
+          if (!ev) {
+            rt->log(LogLevel::kWarning, "watch", ev.error().message());
             return;
           }
-          if (!j.contains("object") || !j["object"].is_object()) return;
-          const json& obj = j["object"];
-          std::string rv;
-          if (obj.contains("metadata") && obj["metadata"].contains("resourceVersion") &&
-              obj["metadata"]["resourceVersion"].is_string()) {
-            rv = obj["metadata"]["resourceVersion"].get<std::string>();
+          using T = kube::WatchEvent::Type;
+          if (ev->type == T::kError) {
+            rt->post([weak] {
+              if (auto self = weak.lock()) self->watch_rv_.clear();  // e.g. 410 Gone: start over
+            });
+            return;
           }
           bool became_healthy = *first;
           *first = false;
           std::optional<Versioned> v;
-          bool deliver = false;
-          if (type == "ADDED" || type == "MODIFIED") {
-            if (auto lease = kube::decode_lease(obj.dump())) {
-              v = lease->versioned;
-              deliver = true;
-            }
-          } else if (type == "DELETED") {
-            deliver = true;
-          }
-          rt->post([weak, rv, v, deliver, became_healthy] {
+          if (ev->type == T::kAdded || ev->type == T::kModified) v = ev->lease->versioned;
+          bool deliver = ev->type != T::kBookmark;
+          rt->post([weak, rv = ev->resource_version, v, deliver, became_healthy] {
             auto self = weak.lock();
             if (!self) return;
             if (!rv.empty()) self->watch_rv_ = rv;

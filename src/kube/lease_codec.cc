@@ -99,6 +99,38 @@ Result<Lease> decode_lease(std::string_view body) {
   return l;
 }
 
+Result<WatchEvent> parse_watch_event(std::string_view line) {
+  if (line.size() > kMaxBody) return Error::invalid("watch event too large");
+  auto j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid("watch event is not a JSON object");
+  auto type = j.find("type");
+  auto obj = j.find("object");
+  if (type == j.end() || !type->is_string()) return Error::invalid("watch event without type");
+  if (obj == j.end() || !obj->is_object()) return Error::invalid("watch event without object");
+  const std::string& t = type->get_ref<const std::string&>();
+  WatchEvent ev{};
+  if (t == "ERROR") {
+    ev.type = WatchEvent::Type::kError;
+    if (auto c = obj->find("code"); c != obj->end() && c->is_number_integer()) ev.error_code = c->get<long>();
+    return ev;
+  }
+  if (auto m = obj->find("metadata"); m != obj->end() && m->is_object()) {
+    if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) ev.resource_version = rv->get<std::string>();
+  }
+  if (t == "BOOKMARK") {
+    ev.type = WatchEvent::Type::kBookmark;
+    return ev;
+  }
+  if (t == "ADDED") ev.type = WatchEvent::Type::kAdded;
+  else if (t == "MODIFIED") ev.type = WatchEvent::Type::kModified;
+  else if (t == "DELETED") ev.type = WatchEvent::Type::kDeleted;
+  else return Error::invalid("watch event of unknown type \"" + t.substr(0, 32) + "\"");
+  auto lease = decode_lease(obj->dump());
+  if (!lease) return Error::invalid("watch event: " + lease.error().message());
+  ev.lease = std::move(*lease);
+  return ev;
+}
+
 std::string encode_lease_update(const json& base, const LeaseRecord& record) {
   json obj = base;
   if (!obj.contains("spec") || !obj["spec"].is_object()) obj["spec"] = json::object();

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,17 @@ std::string encode_lease_update(const nlohmann::json& base, const LeaseRecord& r
 // The object to POST when the Lease does not exist yet.
 std::string encode_lease_create(const std::string& ns, const std::string& name,
                                 const LeaseRecord& record);
+
+// One line of a watch stream.
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
+  Type type;
+  std::string resource_version;  // of the object (or bookmark); may be empty
+  std::optional<Lease> lease;    // kAdded / kModified / kDeleted
+  long error_code = 0;           // kError: the Status code (410: start over)
+};
+// Parses one newline-delimited watch event; malformed lines are errors.
+Result<WatchEvent> parse_watch_event(std::string_view line);
 
 // What a request was, for error messages ("update leases leasehold-test/app").
 struct RequestInfo {

@@ -130,3 +130,33 @@ TEST(LeaseCodecTest, StatusBodiesBecomeNamedErrors) {
 
 }  // namespace
 }  // namespace leasehold::kube
+
+namespace leasehold::kube {
+namespace {
+
+TEST(WatchEventTest, ParsesEveryType) {
+  auto added = parse_watch_event(
+      R"({"type":"ADDED","object":{"kind":"Lease","metadata":{"resourceVersion":"9"},"spec":{"holderIdentity":"a"}}})");
+  ASSERT_TRUE(added.ok()) << added.error().message();
+  EXPECT_EQ(added->type, WatchEvent::Type::kAdded);
+  EXPECT_EQ(added->resource_version, "9");
+  EXPECT_EQ(added->lease->versioned.record.holder_identity, "a");
+  auto deleted = parse_watch_event(R"({"type":"DELETED","object":{"metadata":{"resourceVersion":"10"}}})");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->type, WatchEvent::Type::kDeleted);
+  auto bookmark = parse_watch_event(R"({"type":"BOOKMARK","object":{"kind":"Lease","metadata":{"resourceVersion":"12"}}})");
+  ASSERT_TRUE(bookmark.ok());
+  EXPECT_EQ(bookmark->type, WatchEvent::Type::kBookmark);
+  EXPECT_EQ(bookmark->resource_version, "12");
+  auto error = parse_watch_event(R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})");
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->type, WatchEvent::Type::kError);
+  EXPECT_EQ(error->error_code, 410);
+  for (const char* bad : {"", "{", "[]", R"({"type":"ADDED"})", R"({"object":{}})", R"({"type":"NEW","object":{}})",
+                          R"({"type":"MODIFIED","object":{"metadata":{}}})"}) {
+    EXPECT_FALSE(parse_watch_event(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace leasehold::kube
