@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 namespace leasehold::kube {
 namespace {
@@ -32,6 +34,61 @@ YAML::Node find_named(const YAML::Node& list, const std::string& name) {
 
 std::string str(const YAML::Node& n, const char* key) {
   return n && n[key] && n[key].IsScalar() ? n[key].as<std::string>() : std::string();
+}
+
+// Rewrites the relative paths of one kubeconfig's entries against its own
+// directory, so entries from several files can be merged.
+void absolutize(YAML::Node list, const char* inner, const std::string& dir) {
+  if (!list || !list.IsSequence()) return;
+  for (auto item : list) {
+    YAML::Node n = item[inner];
+    if (!n || !n.IsMap()) continue;
+    for (const char* key : {"certificate-authority", "client-certificate", "client-key", "tokenFile"}) {
+      if (n[key] && n[key].IsScalar()) n[key] = resolve(dir, n[key].as<std::string>());
+    }
+    if (n["exec"] && n["exec"]["command"] && n["exec"]["command"].IsScalar()) {
+      std::string cmd = n["exec"]["command"].as<std::string>();
+      if (cmd.find('/') != std::string::npos) n["exec"]["command"] = resolve(dir, cmd);
+    }
+  }
+}
+
+// Merges KUBECONFIG files as kubectl does: the first file to define a name
+// (cluster, user, context) or current-context wins.
+Result<std::string> merge_kubeconfigs(const std::vector<std::string>& paths) {
+  YAML::Node merged;
+  merged["apiVersion"] = "v1";
+  merged["kind"] = "Config";
+  std::set<std::string> seen[3];
+  const char* lists[3] = {"clusters", "users", "contexts"};
+  const char* inner[3] = {"cluster", "user", "context"};
+  for (const auto& path : paths) {
+    auto text = read_file(path, "KUBECONFIG");
+    if (!text) return text.error();
+    YAML::Node doc;
+    try {
+      doc = YAML::Load(*text);
+      if (!doc.IsMap()) return Error::invalid(path + ": not a kubeconfig (not a mapping)");
+      auto slash = path.rfind('/');
+      std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+      if (!merged["current-context"] && doc["current-context"] && !doc["current-context"].as<std::string>().empty()) {
+        merged["current-context"] = doc["current-context"];
+      }
+      for (int i = 0; i < 3; ++i) {
+        YAML::Node list = doc[lists[i]];
+        if (!list || !list.IsSequence()) continue;
+        absolutize(list, inner[i], dir);
+        for (const auto& item : list) {
+          std::string name = item["name"] ? item["name"].as<std::string>() : "";
+          if (name.empty() || !seen[i].insert(name).second) continue;
+          merged[lists[i]].push_back(item);
+        }
+      }
+    } catch (const std::exception& e) {
+      return Error::invalid(path + ": malformed kubeconfig: " + e.what());
+    }
+  }
+  return YAML::Dump(merged);
 }
 
 }  // namespace
@@ -146,15 +203,20 @@ Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
   if (!o.kubeconfig.empty()) return from_file(o.kubeconfig);
   if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
     std::string list = env;
+    std::vector<std::string> files;
     size_t start = 0;
     while (start <= list.size()) {
       size_t end = list.find(':', start);
       if (end == std::string::npos) end = list.size();
       std::string p = list.substr(start, end - start);
-      if (!p.empty() && std::ifstream(p)) return from_file(p);
+      if (!p.empty() && std::ifstream(p)) files.push_back(p);  // missing files are skipped, as kubectl does
       start = end + 1;
     }
-    return Error::invalid("KUBECONFIG names no readable file: " + list);
+    if (files.empty()) return Error::invalid("KUBECONFIG names no readable file: " + list);
+    if (files.size() == 1) return from_file(files[0]);
+    auto merged = merge_kubeconfigs(files);
+    if (!merged) return merged.error();
+    return parse_kubeconfig(*merged, "", o.context, "KUBECONFIG=" + list);
   }
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");

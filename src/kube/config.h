@@ -1,7 +1,8 @@
 // Internal: where the Kubernetes API server is and how to authenticate.
 //
 // Discovery order (load_cluster_config): an explicit kubeconfig path; the
-// KUBECONFIG variable (the first file that exists; merging is not done yet);
+// KUBECONFIG variable (colon-separated files merged as kubectl merges them:
+// the first to define a name or current-context wins);
 // in-cluster (KUBERNETES_SERVICE_HOST/_PORT and the service-account files);
 // ~/.kube/config. Errors name the file and the field.
 #pragma once
