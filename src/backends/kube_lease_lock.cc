@@ -31,12 +31,12 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   const std::string& describe() const override { return url_; }
 
   void get(Completion<Versioned> done) override {
-    call("GET", item_, "", {"get", kGroup, "leases", ns_, name_}, 200, std::move(done));
+    call("GET", item_, "", info("get"), 200, std::move(done));
   }
 
   void create(const LeaseRecord& record, Completion<Versioned> done) override {
     call("POST", collection_, kube::encode_lease_create(ns_, name_, record),
-         {"create", kGroup, "leases", ns_, name_}, 201, std::move(done));
+         info("create"), 201, std::move(done));
   }
 
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
@@ -48,7 +48,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
               {"kind", "Lease"},
               {"metadata", {{"name", name_}, {"namespace", ns_}, {"resourceVersion", version}}}};
     }
-    call("PUT", item_, kube::encode_lease_update(base, record), {"update", kGroup, "leases", ns_, name_}, 200,
+    call("PUT", item_, kube::encode_lease_update(base, record), info("update"), 200,
          std::move(done));
   }
 
@@ -62,6 +62,9 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
 
  private:
   static constexpr const char* kGroup = "coordination.k8s.io";
+
+  // What a request on this Lease is, for error messages.
+  kube::RequestInfo info(const char* verb) const { return {verb, kGroup, "leases", ns_, name_}; }
 
   // Runs on the Runtime's I/O thread. The client's thread holds only weak
   // references: it must never drop the last reference to a lock (whose
@@ -145,7 +148,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
             if (end.ok() && end->status != 200) {
               self->rt_.log(LogLevel::kWarning, self->url_,
                             "watch: " + kube::error_from_response(end->status, end->body,
-                                                                  {"watch", kGroup, "leases", self->ns_, self->name_})
+                                                                  self->info("watch"))
                                             .to_string());
             }
             std::uniform_real_distribution<double> jitter(1.0, 1.5);

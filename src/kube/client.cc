@@ -1,23 +1,23 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backends/backends.h"
-
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-#include <cstring>
+
+#include "backends/backends.h"
 
 extern char** environ;
 
@@ -54,7 +54,7 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     thread_.join();
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
-      finish(*t, Error::unavailable("client shut down"), false);
+      finish(*t, Error::unavailable("client shut down"));
     }
     curl_multi_cleanup(multi_);
   }
@@ -250,12 +250,10 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     active_[e] = std::move(t);
   }
 
-  void finish(Transfer& t, Result<HttpResponse> r, bool cleanup = true) {
+  void finish(Transfer& t, Result<HttpResponse> r) {
     auto done = std::move(t.done);
-    if (cleanup) {
-      curl_slist_free_all(t.headers);
-      curl_easy_cleanup(t.easy);
-    }
+    curl_slist_free_all(t.headers);
+    curl_easy_cleanup(t.easy);
     if (done) done(std::move(r));
   }
 

@@ -19,6 +19,12 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   return ss.str();
 }
 
+// The folder a kubeconfig's relative paths are resolved against.
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
 std::string resolve(const std::string& dir, const std::string& p) {
   if (p.empty() || p[0] == '/' || dir.empty()) return p;
   return dir + "/" + p;
@@ -69,8 +75,7 @@ Result<std::string> merge_kubeconfigs(const std::vector<std::string>& paths) {
     try {
       doc = YAML::Load(*text);
       if (!doc.IsMap()) return Error::invalid(path + ": not a kubeconfig (not a mapping)");
-      auto slash = path.rfind('/');
-      std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+      std::string dir = dir_of(path);
       if (!merged["current-context"] && doc["current-context"] && !doc["current-context"].as<std::string>().empty()) {
         merged["current-context"] = doc["current-context"];
       }
@@ -197,8 +202,7 @@ Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
   auto from_file = [&](const std::string& path) -> Result<ClusterConfig> {
     auto text = read_file(path, "kubeconfig");
     if (!text) return text.error();
-    auto slash = path.rfind('/');
-    return parse_kubeconfig(*text, slash == std::string::npos ? "." : path.substr(0, slash), o.context, path);
+    return parse_kubeconfig(*text, dir_of(path), o.context, path);
   };
   if (!o.kubeconfig.empty()) return from_file(o.kubeconfig);
   if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
