@@ -19,7 +19,9 @@ fi
 mkdir -p "$bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 step=0
-total=5
+cmds=("$here"/cmd/*/)
+# kube-apiserver, etcd, peer, every testenv/cmd/*, and the extra lines below.
+total=$((3 + ${#cmds[@]}))
 build() { # name, module dir, package, ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -46,6 +48,8 @@ kv="$kv -X k8s.io/client-go/pkg/version.gitVersion=$K8S"
 build kube-apiserver "$here" k8s.io/kubernetes/cmd/kube-apiserver "-s -w $kv"
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=leasehold"
 build peer "$here" ./peer "-s -w"
-build testenv "$here" ./cmd/testenv "-s -w"
-build smoke "$here" ./cmd/smoke "-s -w"
+for c in "${cmds[@]}"; do
+  c=${c%/}
+  build "$(basename "$c")" "$here" "./cmd/$(basename "$c")" "-s -w"
+done
 echo "$bin"
