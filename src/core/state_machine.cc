@@ -93,8 +93,12 @@ void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
 LeaseRecord StateMachine::acquire_record(WallTime wall) const {
   LeaseRecord r;
   if (observed_) {
-    r = observed_->record;  // keeps strategy, preferredHolder
+    r = observed_->record;  // keeps strategy (and preferredHolder under a strategy)
     r.lease_transitions = observed_->record.lease_transitions + 1;
+    // Outside coordinated election preferredHolder is a hand-off request:
+    // taking the lease either fulfils it or overrides a stale one, so it must
+    // not outlive the acquisition (a stale name would bounce every new leader).
+    if (r.strategy.empty()) r.preferred_holder.clear();
   } else {
     // Creating: continue the numbering we saw before a deletion, so fencing
     // tokens keep increasing.
@@ -187,6 +191,7 @@ void StateMachine::begin_release(Instant now, std::vector<Action>& out) {
 void StateMachine::after_release(Instant now, std::vector<Action>& out) {
   holding_ = false;
   release_after_work_ = false;
+  handoff_to_.clear();
   if (stop_requested_ || !recampaign_ || phase_ == Phase::kStopping) {
     finish(out);
   } else {
@@ -327,6 +332,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
         observed_at_ = now;
         if (holding_) last_renew_sent_ = std::max(last_renew_sent_, sent_at);
         next_renew_ = now + t_.renew_interval;
+        if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
       } else if (phase_ == Phase::kLeading) {
         if (conflict) {
           out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
@@ -344,11 +350,19 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       if (r.ok() && r.value().record.holder_identity == identity_ &&
           r.value().record.lease_transitions == term_.transitions) {
         LeaseRecord rel = r.value().record;  // keeps strategy
-        rel.holder_identity.clear();
         rel.preferred_holder.clear();
-        rel.lease_duration_seconds = 1;
         rel.acquire_time = wall;
         rel.renew_time = wall;
+        if (handoff_to_.empty()) {
+          rel.holder_identity.clear();
+          rel.lease_duration_seconds = 1;
+        } else {
+          // The target finds itself named and confirms with its own write;
+          // everyone else sees a lease held for a full duration.
+          rel.holder_identity = handoff_to_;
+          rel.lease_transitions = r.value().record.lease_transitions + 1;
+          rel.lease_duration_seconds = whole_seconds(t_.lease_duration);
+        }
         send(now, Op::kUpdate, Purpose::kRelease, r.value().version, rel, out);
       } else {
         out.push_back(Note{r.ok() ? "not releasing: lease now held by " +
@@ -360,7 +374,9 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
 
     case Purpose::kRelease:
       if (r.ok()) {
-        out.push_back(Note{"released the lease", false});
+        out.push_back(Note{handoff_to_.empty() ? "released the lease"
+                                               : "handed the lease to " + handoff_to_,
+                           false});
         observed_ = r.value();
         observed_at_ = now;
       } else {
@@ -384,8 +400,12 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
         lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
         observe(now, v, out);
       }
-      // Otherwise our own write echoed back (or an edit that kept us holder,
-      // which the next renewal's conflict will pick up).
+      // Otherwise our own write echoed back, or an edit that kept us holder
+      // (the next renewal's conflict picks it up) — unless the edit asks us
+      // to hand over.
+      else {
+        maybe_hand_off(now, wall, *v, out);
+      }
       return;
     case Phase::kFollowing:
       observe(now, v, out);
@@ -434,6 +454,29 @@ void StateMachine::handle_resign(Instant, WallTime, std::vector<Action>& out) {
   release_after_work_ = true;
 }
 
+bool StateMachine::handle_handoff(Instant now, WallTime wall, const std::string& target,
+                                  std::vector<Action>& out) {
+  (void)now;
+  (void)wall;
+  if (phase_ != Phase::kLeading || target.empty() || target == identity_) return false;
+  out.push_back(Note{"handing term " + term_.to_string() + " to " + target +
+                         ": stopping the work first", false});
+  out.push_back(StopLeading{term_});
+  phase_ = Phase::kFollowing;
+  release_after_work_ = true;
+  handoff_to_ = target;
+  return true;
+}
+
+void StateMachine::maybe_hand_off(Instant now, WallTime wall, const Versioned& v,
+                                  std::vector<Action>& out) {
+  const LeaseRecord& r = v.record;
+  if (r.strategy.empty() && !r.preferred_holder.empty() && r.preferred_holder != identity_ &&
+      r.holder_identity == identity_) {
+    handle_handoff(now, wall, r.preferred_holder, out);
+  }
+}
+
 void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<Action>& out) {
   if (!work_running_) return;
   work_running_ = false;
@@ -453,6 +496,7 @@ void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<
         return;
       }
       release_after_work_ = false;
+      handoff_to_.clear();
       holding_ = false;
       evaluate(now, wall, out);
       break;

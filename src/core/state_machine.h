@@ -106,6 +106,15 @@ class StateMachine {
   // Give up leadership voluntarily (the work failed, or the owner asked):
   // stop the work, release once it returned, then campaign again.
   void handle_resign(Instant now, WallTime wall, std::vector<Action>& out);
+  // Hand the lease to `target` (a standby's identity) with no leaderless
+  // gap: stop the work, and once it returned write `target` as holder (CAS
+  // on a fresh read that still names us for this term; transitions + 1), then
+  // campaign again (or finish, like a release). Also started by a record
+  // whose preferredHolder names another identity while no coordinated
+  // strategy is set. Returns false (and does nothing) when not leading or
+  // when target is empty or ourselves.
+  bool handle_handoff(Instant now, WallTime wall, const std::string& target,
+                      std::vector<Action>& out);
   // The term's work is over: on_started_leading and on_stopped_leading returned.
   void handle_work_returned(Instant now, WallTime wall, std::vector<Action>& out);
 
@@ -149,6 +158,8 @@ class StateMachine {
   LeaseRecord renew_record(WallTime wall) const;
   Duration jittered_retry();
   bool can_campaign() const;
+  // preferredHolder asks for someone else while no coordinated strategy runs.
+  void maybe_hand_off(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out);
 
   std::string identity_;
   Timing t_;
@@ -174,6 +185,7 @@ class StateMachine {
   bool stop_requested_ = false;
   bool release_after_work_ = false;  // step down voluntarily once work returns
   bool release_pending_ = false;     // release once the request in flight is answered
+  std::string handoff_to_;           // non-empty: the release writes this holder
   bool holding_ = false;             // the store names us for term_ (as far as we know)
   int64_t max_transitions_seen_ = -1;
   std::string reported_leader_;

@@ -366,7 +366,7 @@ class Sim {
     for (int k = 0; k < faults; ++k) {
       Time t = static_cast<Time>(uniform(5, static_cast<double>(p_.fault_end / kSec) - 5)) * kSec;
       int i = static_cast<int>(rng_() % static_cast<uint64_t>(p_.nodes));
-      int kind = static_cast<int>(rng_() % 6);
+      int kind = static_cast<int>(rng_() % 7);
       at(t, [this, i, kind] { fault(i, kind); });
     }
   }
@@ -421,6 +421,15 @@ class Sim {
           m.handle_resign(t, w, o);
         }, now_);
         return;
+      case 6: {  // the leader hands off to another node (maybe a dead one)
+        std::string to = nodes_[(static_cast<size_t>(i) + 1 + rng_() % static_cast<uint64_t>(p_.nodes - 1)) %
+                                static_cast<size_t>(p_.nodes)].id;
+        log("%s asked to hand off to %s", n.id, to);
+        deliver(i, [to](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          m.handle_handoff(t, w, to, o);
+        }, now_);
+        return;
+      }
     }
   }
 

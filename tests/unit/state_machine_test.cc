@@ -37,6 +37,7 @@ class Harness {
   void stop() { sm_.handle_stop(now_, wall(), out_); }
   void work_returned() { sm_.handle_work_returned(now_, wall(), out_); }
   void resign() { sm_.handle_resign(now_, wall(), out_); }
+  bool handoff(const std::string& to) { return sm_.handle_handoff(now_, wall(), to, out_); }
   void watch(const std::optional<Versioned>& v) { sm_.handle_watch(now_, wall(), v, out_); }
   void watch_health(bool up) { sm_.handle_watch_health(now_, wall(), up, out_); }
   // Answers the request in flight (sent at the time it was taken).
@@ -461,6 +462,113 @@ TEST(StateMachineTest, ResignReleasesAndStandsBy) {
   EXPECT_EQ(h.count<Finished>(), 0);
   h.advance(1999ms);
   h.expect_no_request();  // gives the others the first chance
+}
+
+TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
+  Harness h;
+  h.watch_health(true);
+  Term t = h.lead();
+  EXPECT_FALSE(h.handoff(""));
+  EXPECT_FALSE(h.handoff("a"));  // ourselves
+  ASSERT_TRUE(h.handoff("b"));
+  EXPECT_EQ(h.take<StopLeading>().term, t);
+  h.expect_no_request();  // nothing is written while the work may still run
+  h.advance(1s);
+  h.expect_no_request();
+  h.work_returned();
+  auto read = h.take_request();
+  EXPECT_EQ(read.op, Op::kGet);
+  Versioned fresh = rec("3", "a", static_cast<int32_t>(t.transitions));
+  fresh.record.strategy = "";
+  h.respond(fresh);
+  auto w = h.take_request();
+  EXPECT_EQ(w.op, Op::kUpdate);
+  EXPECT_EQ(w.version, "3");
+  EXPECT_EQ(w.record.holder_identity, "b");
+  EXPECT_EQ(w.record.lease_transitions, t.transitions + 1);
+  EXPECT_EQ(w.record.lease_duration_seconds, 15);  // held, not released
+  EXPECT_TRUE(w.record.preferred_holder.empty());
+  h.respond(Versioned{"4", w.record});
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+  EXPECT_EQ(h.count<Finished>(), 0);
+  // b holds it for a full lease on our clock: one look after a retry period
+  // (as after any release), then nothing until it would expire.
+  h.advance(5s);
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Versioned{"5", w.record});
+  h.advance(9s);
+  h.expect_no_request();
+}
+
+TEST(StateMachineTest, HandoffIsNotWrittenWhenTheLeaseChangedMeanwhile) {
+  Harness h;
+  h.watch_health(true);
+  h.lead();
+  ASSERT_TRUE(h.handoff("b"));
+  h.take<StopLeading>();
+  h.work_returned();
+  h.take_request();
+  h.respond(rec("9", "c", 7));  // someone else holds it now
+  h.expect_no_request();
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+}
+
+TEST(StateMachineTest, APreferredHolderNamingAnotherStartsAHandoff) {
+  Harness h;
+  h.watch_health(true);
+  Term t = h.lead();
+  Versioned edited = rec("7", "a", static_cast<int32_t>(t.transitions));
+  edited.record.preferred_holder = "b";
+  h.watch(edited);
+  EXPECT_EQ(h.take<StopLeading>().term, t);
+  h.work_returned();
+  h.take_request();
+  h.respond(edited);
+  auto w = h.take_request();
+  EXPECT_EQ(w.record.holder_identity, "b");
+  EXPECT_TRUE(w.record.preferred_holder.empty());
+}
+
+TEST(StateMachineTest, APreferredHolderUnderACoordinatedStrategyIsNotAHandoffRequest) {
+  Harness h;
+  h.watch_health(true);
+  Term t = h.lead();
+  Versioned edited = rec("7", "a", static_cast<int32_t>(t.transitions));
+  edited.record.preferred_holder = "b";
+  edited.record.strategy = "OldestEmulationVersion";
+  h.watch(edited);
+  EXPECT_EQ(h.count<StopLeading>(), 0);
+}
+
+TEST(StateMachineTest, AFollowerNamedHolderByAHandoffConfirmsWithItsOwnWrite) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("3", "z", 4));
+  h.expect_no_request();
+  Versioned handed = rec("4", "a", 5);
+  handed.record.preferred_holder = "a";
+  h.watch(handed);
+  auto w = h.take_request();
+  EXPECT_EQ(w.op, Op::kUpdate);
+  EXPECT_EQ(w.version, "4");
+  EXPECT_EQ(w.record.holder_identity, "a");
+  EXPECT_TRUE(w.record.preferred_holder.empty());
+  EXPECT_EQ(h.count<StartLeading>(), 0);  // only after our own write landed
+  h.respond(Versioned{"5", w.record});
+  EXPECT_EQ(h.take<StartLeading>().term.transitions, 6);
+}
+
+TEST(StateMachineTest, AcquiringClearsAStalePreferredHolder) {
+  Harness h;
+  h.start();
+  h.take_request();
+  Versioned free = rec("3", "", 4, 1);
+  free.record.preferred_holder = "gone-pod";
+  h.respond(free);
+  auto w = h.take_request();
+  EXPECT_TRUE(w.record.preferred_holder.empty());
 }
 
 TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {
