@@ -1,6 +1,7 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,11 +14,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include "backends/backends.h"
 
 extern char** environ;
 
@@ -25,6 +23,10 @@ namespace leasehold::kube {
 namespace {
 
 constexpr size_t kMaxBody = 8 << 20;
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kExecTimeout = std::chrono::seconds(10);
+constexpr auto kExecRetryAfterFailure = std::chrono::seconds(1);
+constexpr auto kQueueSweep = std::chrono::milliseconds(100);
 
 struct Transfer {
   uint64_t id = 0;
@@ -32,17 +34,70 @@ struct Transfer {
   curl_slist* headers = nullptr;
   std::string method, path, req_body, resp_body, line_buf;
   bool streaming = false;
-  long timeout_ms = 0;
+  Priority priority = Priority::kLease;
+  Instant enqueued{};
+  Instant deadline = Instant::max();  // streams: none
   bool too_large = false;
+  char errbuf[CURL_ERROR_SIZE] = {};
   std::function<void(Result<HttpResponse>)> done;
   std::function<void(std::string_view)> on_line;
 };
+using TransferPtr = std::unique_ptr<Transfer>;
 
-class CurlClient final : public Client, public std::enable_shared_from_this<CurlClient> {
+long ms_of(Duration d) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+// The server URL split for tls-server-name: scheme://authority/prefix.
+struct ServerUrl {
+  std::string scheme, host, port, prefix;  // host keeps IPv6 brackets
+};
+
+ServerUrl split_server(const std::string& server) {
+  ServerUrl u;
+  auto se = server.find("://");
+  u.scheme = server.substr(0, se);
+  size_t hs = se + 3;
+  size_t he = server.find('/', hs);
+  std::string authority = server.substr(hs, he == std::string::npos ? std::string::npos : he - hs);
+  u.prefix = he == std::string::npos ? "" : server.substr(he);
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+    u.host = authority.substr(0, colon);
+    u.port = authority.substr(colon + 1);
+  } else {
+    u.host = authority;
+    u.port = u.scheme == "https" ? "443" : "80";
+  }
+  return u;
+}
+
+class CurlClient final : public Client {
  public:
-  explicit CurlClient(ClusterConfig c) : cfg_(std::move(c)) {
+  CurlClient(ClusterConfig c, ClientOptions o)
+      : cfg_(std::move(c)),
+        clock_(o.clock ? o.clock : &real_clock_),
+        limiter_(o.rate, clock_->now()),
+        server_for_messages_(redact_url(cfg_.server)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    url_base_ = cfg_.server;
+    if (!cfg_.tls_server_name.empty()) {
+      // Ask curl for https://NAME:PORT (so SNI and certificate verification use
+      // NAME) but connect to the server URL's host, and keep its Host header,
+      // as client-go's TLSClientConfig.ServerName does.
+      ServerUrl u = split_server(cfg_.server);
+      std::string name = cfg_.tls_server_name;
+      if (name.find(':') != std::string::npos && name.front() != '[') name = "[" + name + "]";
+      url_base_ = u.scheme + "://" + name + ":" + u.port + u.prefix;
+      connect_to_ = curl_slist_append(nullptr, (name + ":" + u.port + ":" + u.host + ":" + u.port).c_str());
+      host_header_ = "Host: " + u.host + ":" + u.port;
+    }
+    if (!cfg_.proxy_url.empty()) {
+      // client-go's socks5 dialer lets the proxy resolve names: curl's socks5h.
+      proxy_ = cfg_.proxy_url.rfind("socks5://", 0) == 0 ? "socks5h://" + cfg_.proxy_url.substr(9) : cfg_.proxy_url;
+    }
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     thread_ = std::thread([this] { loop(); });
@@ -52,32 +107,45 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     stop_ = true;
     curl_multi_wakeup(multi_);
     thread_.join();
+    if (exec_thread_.joinable()) {
+      if (pid_t pid = exec_pid_.load(); pid > 0) ::kill(pid, SIGKILL);
+      exec_thread_.join();
+    }
+    for (auto& t : exec_waiting_) finish(*t, Error::unavailable("client shut down"));
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
       finish(*t, Error::unavailable("client shut down"));
     }
+    active_.clear();
+    for (auto& t : limiter_.take_all()) finish(*t, Error::unavailable("client shut down"));
+    for (auto& t : pending_) finish(*t, Error::unavailable("client shut down"));
     curl_multi_cleanup(multi_);
+    curl_slist_free_all(connect_to_);
   }
 
   const ClusterConfig& config() const override { return cfg_; }
 
   void request(std::string method, std::string path, std::string body, Duration timeout,
-               std::function<void(Result<HttpResponse>)> done) override {
+               std::function<void(Result<HttpResponse>)> done, Priority priority) override {
     auto t = std::make_unique<Transfer>();
     t->method = std::move(method);
     t->path = std::move(path);
     t->req_body = std::move(body);
-    t->timeout_ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    t->priority = priority;
+    t->enqueued = clock_->now();
+    if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
     t->done = std::move(done);
     enqueue(std::move(t));
   }
 
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
-                  std::function<void(Result<HttpResponse>)> on_end) override {
+                  std::function<void(Result<HttpResponse>)> on_end, Priority priority) override {
     auto t = std::make_unique<Transfer>();
     t->method = "GET";
     t->path = std::move(path);
     t->streaming = true;
+    t->priority = priority;
+    t->enqueued = clock_->now();
     t->on_line = std::move(on_line);
     t->done = std::move(on_end);
     return enqueue(std::move(t));
@@ -89,8 +157,21 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     curl_multi_wakeup(multi_);
   }
 
+  ClientStats stats() const override {
+    ClientStats s;
+    s.started = started_;
+    s.completed = completed_;
+    s.connections = connections_;
+    s.http2 = http2_;
+    s.waited = waited_;
+    s.expired_in_queue = expired_in_queue_;
+    s.queued_lease = queued_lease_;
+    s.queued_background = queued_background_;
+    return s;
+  }
+
  private:
-  uint64_t enqueue(std::unique_ptr<Transfer> t) {
+  uint64_t enqueue(TransferPtr t) {
     std::lock_guard<std::mutex> g(mu_);
     t->id = ++next_id_;
     uint64_t id = t->id;
@@ -98,6 +179,8 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     curl_multi_wakeup(multi_);
     return id;
   }
+
+  std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
 
   static size_t on_data(char* ptr, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
@@ -125,27 +208,61 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     return len;
   }
 
-  // Runs the exec plugin (on the client thread) and caches its token until
-  // its expirationTimestamp. Errors are logged into the token: the request
-  // then goes out without one and fails with a readable 401.
-  std::string exec_token() {
-    auto now = std::chrono::system_clock::now();
-    if (!exec_token_.empty() && (!exec_expiry_ || now + std::chrono::seconds(1) < *exec_expiry_)) return exec_token_;
-    exec_token_.clear();
-    exec_expiry_.reset();
+  // The exec plugin's credential, if one is cached and not about to expire.
+  const ExecCredential* exec_valid() const {
+    if (!exec_cred_) return nullptr;
+    if (exec_cred_->expiry && clock_->wall_now() + std::chrono::seconds(1) >= *exec_cred_->expiry) return nullptr;
+    return &*exec_cred_;
+  }
+
+  // Runs the plugin on a thread of its own (one run at a time, at most
+  // kExecTimeout), so a slow plugin never holds up requests that need no new
+  // credential. The result comes back to the loop through exec_done_.
+  void begin_exec() {
+    if (exec_running_) return;
+    if (exec_thread_.joinable()) exec_thread_.join();
+    exec_running_ = true;
+    exec_thread_ = std::thread([this] {
+      auto r = run_exec_plugin();
+      std::lock_guard<std::mutex> g(mu_);
+      exec_done_ = std::move(r);
+      curl_multi_wakeup(multi_);
+    });
+  }
+
+  // Loop thread: takes the plugin's answer and starts the requests that waited for it.
+  void end_exec(Result<ExecCredential> r, Instant now) {
+    exec_thread_.join();
+    exec_running_ = false;
+    if (r) {
+      exec_cred_ = std::move(*r);
+      exec_error_.reset();
+    } else {
+      exec_cred_.reset();
+      exec_error_ = r.error();  // remembered so that a broken plugin is not run per request
+      exec_retry_at_ = now + kExecRetryAfterFailure;
+    }
+    std::deque<TransferPtr> waiting;
+    waiting.swap(exec_waiting_);
+    for (auto& t : waiting) start(t, now);
+  }
+
+  Result<ExecCredential> run_exec_plugin() {
     const ExecConfig& e = *cfg_.exec;
+    auto fail = [&](const std::string& why) { return Error(Code::kUnauthorized, "exec plugin " + e.command + ": " + why); };
     int out[2];
-    if (::pipe(out) != 0) return {};
+    if (::pipe2(out, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);  // never interactive
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
     std::vector<std::string> argv_s{e.command};
     argv_s.insert(argv_s.end(), e.args.begin(), e.args.end());
     std::vector<std::string> env_s;
     for (char** p = environ; *p; ++p) env_s.emplace_back(*p);
     for (const auto& [k, v] : e.env) env_s.push_back(k + "=" + v);
-    env_s.push_back(R"(KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}})");
+    env_s.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + e.api_version +
+                    "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
     std::vector<char*> argv, envp;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -153,45 +270,53 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     envp.push_back(nullptr);
     pid_t pid = -1;
     int rc = posix_spawnp(&pid, e.command.c_str(), &fa, nullptr, argv.data(), envp.data());
+    if (rc == 0) exec_pid_ = pid;
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     if (rc != 0) {
       ::close(out[0]);
-      exec_error_ = "exec plugin " + e.command + ": " + std::strerror(rc);
-      return {};
+      return fail(std::string("cannot run: ") + std::strerror(rc));
     }
     std::string text;
     char buf[4096];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool eof = false, too_big = false;
+    Instant deadline = clock_->now() + kExecTimeout;
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
+      long left = ms_of(deadline - clock_->now());
+      if (left <= 0) break;
       pollfd pfd{out[0], POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+      int pr = ::poll(&pfd, 1, static_cast<int>(left));
+      if (pr < 0 && errno == EINTR) continue;
+      if (pr <= 0) break;
       ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n <= 0 || text.size() > (1 << 20)) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof = n == 0;
+        break;
+      }
       text.append(buf, static_cast<size_t>(n));
+      if (text.size() > (1 << 20)) {
+        too_big = true;
+        break;
+      }
     }
     ::close(out[0]);
-    ::kill(pid, SIGKILL);  // no-op if it already exited
+    if (!eof) ::kill(pid, SIGKILL);
     int st = 0;
-    ::waitpid(pid, &st, 0);
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("status") || !j["status"].is_object() ||
-        !j["status"].contains("token") || !j["status"]["token"].is_string()) {
-      exec_error_ = "exec plugin " + e.command + ": output is not an ExecCredential with status.token";
-      return {};
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
-    exec_token_ = j["status"]["token"].get<std::string>();
-    if (j["status"].contains("expirationTimestamp") && j["status"]["expirationTimestamp"].is_string()) {
-      if (auto t = backends::parse_micro_time(j["status"]["expirationTimestamp"].get<std::string>())) exec_expiry_ = *t;
+    exec_pid_ = -1;
+    if (too_big) return fail("output larger than 1 MiB");
+    if (!eof) return fail("no complete answer within " + std::to_string(kExecTimeout.count()) + "s");
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      return fail(WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
+                                : "killed by signal " + std::to_string(WTERMSIG(st)));
     }
-    exec_error_.clear();
-    return exec_token_;
+    return parse_exec_credential(text, e.command);
   }
 
-  std::string bearer() {
-    if (cfg_.exec) return exec_token();
+  // The bearer token for the next request (may be empty).
+  std::string file_or_static_token() {
     if (!cfg_.token_file.empty()) {
       std::ifstream f(cfg_.token_file);
       std::stringstream ss;
@@ -203,142 +328,259 @@ class CurlClient final : public Client, public std::enable_shared_from_this<Curl
     return cfg_.token;
   }
 
-  void start(std::unique_ptr<Transfer> t) {
+  static void set_blob(CURL* e, CURLoption opt, const std::string& data) {
+    curl_blob blob{const_cast<char*>(data.data()), data.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(e, opt, &blob);
+  }
+
+  // Hands one transfer to curl. Returns false (and completes it) when it
+  // cannot start: no token is spent on it then. A transfer that needs a new
+  // exec credential waits in exec_waiting_ (its token spent) and starts when
+  // the plugin has answered.
+  bool start(TransferPtr& owned, Instant now) {
+    Transfer& t = *owned;
+    if (now >= t.deadline) {
+      ++expired_in_queue_;
+      finish(t, Error::timeout(what(t) + ": timed out after waiting " + std::to_string(ms_of(now - t.enqueued)) +
+                               " ms before it could be sent (for the client's request budget, kube_qps, or the "
+                               "exec credential plugin)"));
+      return false;
+    }
+    std::string token = cfg_.token;
+    const std::string* cert = &cfg_.client_cert_pem;
+    const std::string* key = &cfg_.client_key_pem;
+    if (cfg_.exec) {
+      const ExecCredential* cred = exec_valid();
+      if (!cred && exec_error_ && now < exec_retry_at_) {
+        finish(t, Error(Code::kUnauthorized, what(t) + ": " + exec_error_->message()));
+        return false;
+      }
+      if (!cred) {
+        begin_exec();
+        exec_waiting_.push_back(std::move(owned));
+        return true;
+      }
+      token = cred->token;
+      if (!cred->client_cert_pem.empty()) {
+        cert = &cred->client_cert_pem;
+        key = &cred->client_key_pem;
+      }
+    } else {
+      token = file_or_static_token();
+    }
     CURL* e = curl_easy_init();
-    t->easy = e;
-    std::string url = cfg_.server + t->path;
+    t.easy = e;
+    std::string url = url_base_ + t.path;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method.c_str());
-    if (!t->req_body.empty() || t->method == "POST" || t->method == "PUT") {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body.c_str());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->req_body.size()));
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t.method.c_str());
+    if (!t.req_body.empty() || t.method == "POST" || t.method == "PUT") {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.req_body.c_str());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(t.req_body.size()));
     }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlClient::on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "leasehold/" LEASEHOLD_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // multiplex on the one connection being made
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    if (!t->streaming && t->timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->timeout_ms);
-    if (t->streaming) {
-      // A watch is long-lived; a dead peer is noticed by low-speed limits.
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    Duration connect = kConnectTimeout;
+    if (!t.streaming) {
+      Duration left = t.deadline - now;
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, ms_of(left)));
+      connect = std::min(connect, left);
+    } else {
+      // A watch is long-lived; a dead peer is noticed by TCP keepalive.
       curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     }
-    if (!cfg_.ca_pem.empty()) {
-      curl_blob blob{const_cast<char*>(cfg_.ca_pem.data()), cfg_.ca_pem.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
-    }
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, ms_of(connect)));
+    if (!cfg_.ca_pem.empty()) set_blob(e, CURLOPT_CAINFO_BLOB, cfg_.ca_pem);
     if (cfg_.insecure_skip_tls_verify) {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (!cfg_.client_cert_pem.empty()) {
-      curl_blob cert{const_cast<char*>(cfg_.client_cert_pem.data()), cfg_.client_cert_pem.size(), CURL_BLOB_COPY};
-      curl_blob key{const_cast<char*>(cfg_.client_key_pem.data()), cfg_.client_key_pem.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+    if (connect_to_) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_);
+    if (!proxy_.empty()) curl_easy_setopt(e, CURLOPT_PROXY, proxy_.c_str());
+    if (!cert->empty()) {
+      set_blob(e, CURLOPT_SSLCERT_BLOB, *cert);
       curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-      curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+      set_blob(e, CURLOPT_SSLKEY_BLOB, *key);
       curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    t->headers = curl_slist_append(t->headers, "Accept: application/json");
-    if (!t->req_body.empty()) t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
-    if (std::string tok = bearer(); !tok.empty()) {
-      t->headers = curl_slist_append(t->headers, ("Authorization: Bearer " + tok).c_str());
+    t.headers = curl_slist_append(t.headers, "Accept: application/json");
+    if (!t.req_body.empty()) {
+      // PATCH bodies are JSON merge patches (RFC 7386); everything else is an object.
+      t.headers = curl_slist_append(t.headers, t.method == "PATCH" ? "Content-Type: application/merge-patch+json"
+                                                                   : "Content-Type: application/json");
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    if (!host_header_.empty()) t.headers = curl_slist_append(t.headers, host_header_.c_str());
+    if (!token.empty()) t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
     curl_multi_add_handle(multi_, e);
-    active_[e] = std::move(t);
+    ++started_;
+    if (now > t.enqueued + std::chrono::milliseconds(1)) ++waited_;
+    active_[e] = std::move(owned);
+    return true;
   }
 
   void finish(Transfer& t, Result<HttpResponse> r) {
     auto done = std::move(t.done);
     curl_slist_free_all(t.headers);
-    curl_easy_cleanup(t.easy);
+    t.headers = nullptr;
+    if (t.easy) curl_easy_cleanup(t.easy);
+    t.easy = nullptr;
+    ++completed_;
     if (done) done(std::move(r));
   }
 
+  // curl's own explanation when it wrote one (names the host or the
+  // certificate problem; never headers), else the generic text of `code`.
+  static std::string reason(const Transfer& t, CURLcode code) {
+    std::string detail = t.errbuf;
+    while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+    return detail.empty() ? curl_easy_strerror(code) : detail;
+  }
+
+  void complete(CURL* e, CURLcode code) {
+    curl_multi_remove_handle(multi_, e);
+    auto it = active_.find(e);
+    if (it == active_.end()) return;
+    auto t = std::move(it->second);
+    active_.erase(it);
+    long status = 0, version = 0, conns = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
+    connections_ += static_cast<uint64_t>(conns);
+    if (version == CURL_HTTP_VERSION_2_0 && status != 0) ++http2_;
+    if (status == 401 && cfg_.exec) exec_cred_.reset();  // run the plugin again next time
+    std::string w = what(*t);
+    if (t->too_large) {
+      finish(*t, Error::invalid(w + ": response larger than " + std::to_string(kMaxBody) + " bytes"));
+    } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
+      finish(*t, HttpResponse{status, std::move(t->resp_body)});
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      finish(*t, Error::timeout(w + ": " + reason(*t, code)));
+    } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
+               code == CURLE_SSL_CERTPROBLEM) {
+      std::string name = cfg_.tls_server_name.empty() ? "" : " (tls-server-name " + cfg_.tls_server_name + ")";
+      finish(*t, Error(Code::kUnauthorized, w + name + ": TLS verification failed: " + reason(*t, code)));
+    } else {
+      std::string via = proxy_.empty() ? "" : " (via proxy " + redact_url(cfg_.proxy_url) + ")";
+      finish(*t, Error::unavailable(w + via + ": " + reason(*t, code)));
+    }
+  }
+
   void loop() {
+    Instant next_sweep = clock_->now();
     while (!stop_) {
-      std::deque<std::unique_ptr<Transfer>> add;
+      std::deque<TransferPtr> add;
       std::vector<uint64_t> cancels;
+      std::optional<Result<ExecCredential>> exec_done;
       {
         std::lock_guard<std::mutex> g(mu_);
         add.swap(pending_);
         cancels.swap(cancels_);
+        exec_done.swap(exec_done_);
       }
-      for (auto& t : add) start(std::move(t));
-      for (uint64_t id : cancels) {
-        for (auto it = active_.begin(); it != active_.end(); ++it) {
-          if (it->second->id != id) continue;
-          curl_multi_remove_handle(multi_, it->first);
-          auto t = std::move(it->second);
-          active_.erase(it);
-          t->done = nullptr;  // cancelled: no callback
-          finish(*t, Error::unavailable("cancelled"));
-          break;
-        }
+      if (exec_done) end_exec(std::move(*exec_done), clock_->now());
+      for (auto& t : add) {
+        Priority p = t->priority;
+        limiter_.push(p, std::move(t));
       }
+      for (uint64_t id : cancels) cancel_now(id);
+      Instant now = clock_->now();
+      if (now >= next_sweep) {
+        // Queued requests whose timeout passed fail now, not when a token frees.
+        for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return now >= t->deadline; })) start(t, now);
+        next_sweep = now + kQueueSweep;
+      }
+      limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); });
+      queued_lease_ = limiter_.queued(Priority::kLease);
+      queued_background_ = limiter_.queued(Priority::kBackground);
       int running = 0;
       curl_multi_perform(multi_, &running);
       CURLMsg* msg;
       int left;
       while ((msg = curl_multi_info_read(multi_, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        CURL* e = msg->easy_handle;
-        CURLcode code = msg->data.result;
-        curl_multi_remove_handle(multi_, e);
-        auto it = active_.find(e);
-        if (it == active_.end()) continue;
-        auto t = std::move(it->second);
-        active_.erase(it);
-        long status = 0;
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-        if (status == 401 && cfg_.exec) exec_token_.clear();  // run the plugin again next time
-        std::string what = t->method + " " + cfg_.server + t->path;
-        if (status == 401 && !exec_error_.empty()) {
-          finish(*t, Error(Code::kUnauthorized, what + ": " + exec_error_));
-          continue;
-        }
-        if (t->too_large) {
-          finish(*t, Error::invalid(what + ": response larger than " + std::to_string(kMaxBody) + " bytes"));
-        } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
-          finish(*t, HttpResponse{status, std::move(t->resp_body)});
-        } else if (code == CURLE_OPERATION_TIMEDOUT) {
-          finish(*t, Error::timeout(what + ": " + curl_easy_strerror(code)));
-        } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
-                   code == CURLE_SSL_CERTPROBLEM) {
-          finish(*t, Error(Code::kUnauthorized, what + ": TLS verification failed: " + curl_easy_strerror(code)));
-        } else {
-          finish(*t, Error::unavailable(what + ": " + curl_easy_strerror(code)));
-        }
+        if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
       }
-      curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+      long wait_ms = 1000;
+      if (auto next = limiter_.next_ready(clock_->now())) {
+        wait_ms = std::min(wait_ms, ms_of(*next - clock_->now()) + 1);
+        wait_ms = std::min(wait_ms, ms_of(kQueueSweep));
+      }
+      if (wait_ms > 0) curl_multi_poll(multi_, nullptr, 0, static_cast<int>(wait_ms), nullptr);
+    }
+  }
+
+  void cancel_now(uint64_t id) {
+    for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return t->id == id; })) {
+      t->done = nullptr;  // cancelled: no callback
+      finish(*t, Error::unavailable("cancelled"));
+    }
+    for (auto it = exec_waiting_.begin(); it != exec_waiting_.end(); ++it) {
+      if ((*it)->id != id) continue;
+      (*it)->done = nullptr;
+      finish(**it, Error::unavailable("cancelled"));
+      exec_waiting_.erase(it);
+      break;
+    }
+    for (auto it = active_.begin(); it != active_.end(); ++it) {
+      if (it->second->id != id) continue;
+      curl_multi_remove_handle(multi_, it->first);
+      auto t = std::move(it->second);
+      active_.erase(it);
+      t->done = nullptr;
+      finish(*t, Error::unavailable("cancelled"));
+      break;
     }
   }
 
   ClusterConfig cfg_;
+  RealClock real_clock_;
+  Clock* clock_;
+  std::string url_base_;               // cfg_.server, or its tls-server-name form
+  curl_slist* connect_to_ = nullptr;   // tls-server-name: NAME:PORT:HOST:PORT
+  std::string host_header_;            // tls-server-name: the server URL's authority
+  std::string proxy_;                  // as curl wants it
   CURLM* multi_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
-  std::deque<std::unique_ptr<Transfer>> pending_;  // GUARDED_BY(mu_)
-  std::vector<uint64_t> cancels_;                 // GUARDED_BY(mu_)
-  uint64_t next_id_ = 0;                          // GUARDED_BY(mu_)
-  std::map<CURL*, std::unique_ptr<Transfer>> active_;  // loop thread only
-  // Exec plugin state, loop thread only.
-  std::string exec_token_;
-  std::optional<WallTime> exec_expiry_;
-  std::string exec_error_;
+  std::deque<TransferPtr> pending_;  // GUARDED_BY(mu_)
+  std::vector<uint64_t> cancels_;    // GUARDED_BY(mu_)
+  uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
+  // Loop thread only:
+  PriorityLimiter<TransferPtr> limiter_;
+  std::map<CURL*, TransferPtr> active_;
+  std::optional<ExecCredential> exec_cred_;
+  std::optional<Error> exec_error_;
+  Instant exec_retry_at_{};
+  bool exec_running_ = false;
+  std::thread exec_thread_;                 // the plugin's run, if one is under way
+  std::deque<TransferPtr> exec_waiting_;    // requests waiting for its answer
+  std::atomic<pid_t> exec_pid_{-1};         // the plugin's process while it runs
+  std::optional<Result<ExecCredential>> exec_done_;  // GUARDED_BY(mu_): its answer
+  std::string server_for_messages_;
+  // Counters (written by the loop thread, read by stats()).
+  std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
+      queued_lease_{0}, queued_background_{0};
 };
 
 }  // namespace
 
-Result<std::shared_ptr<Client>> Client::create(ClusterConfig config) {
+Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptions options) {
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
-    return Error::invalid(config.source + ": server \"" + config.server + "\" is not an http(s) URL");
+    return Error::invalid(config.source + ": server \"" + redact_url(config.server) + "\" is not an http(s) URL");
   }
+  if (config.server.size() <= config.server.find("://") + 3) {
+    return Error::invalid(config.source + ": server \"" + config.server + "\" names no host");
+  }
+  if (auto v = validate_rate_limit(options.rate, "kube_"); !v) return v.error();
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
-  return std::shared_ptr<Client>(std::make_shared<CurlClient>(std::move(config)));
+  return std::shared_ptr<Client>(std::make_shared<CurlClient>(std::move(config), std::move(options)));
 }
 
 }  // namespace leasehold::kube

@@ -1,18 +1,39 @@
 // Internal: a thin HTTPS client for the Kubernetes API on libcurl.
 //
 // One thread per client runs a curl multi handle that drives every request
-// and watch stream of the process (HTTP/2 where offered, connections reused);
-// there is no thread per request or per elector. Completions run on that
-// thread and must be short (the lock backends post them to the Runtime).
+// and watch stream of the process; there is no thread per request or per
+// elector. Transport: HTTP/2 where the server offers it (ALPN), one
+// connection shared by all requests (multiplexed; curl waits for the first
+// connection rather than opening more), TLS verification on unless the
+// kubeconfig says insecure-skip-tls-verify: true, tls-server-name, proxy-url,
+// User-Agent "leasehold/VERSION", a per-request timeout.
 //
-// Threading: request/stream/cancel are safe from any thread.
+// Credentials are taken per request: a token file is re-read every time
+// (bound service-account tokens rotate); an exec plugin's token or client
+// certificate is cached until its expirationTimestamp and fetched again after
+// a 401. The plugin runs on a short-lived thread of its own (one run at a
+// time, at most 10 s): only requests that need its answer wait for it. A
+// failed run is reported to the requests of the next second without running
+// it again. No credential ever appears in an error message.
+//
+// Budget: a token bucket (ClientOptions::rate) in front of two queues. Lock
+// traffic (Priority::kLease, the default of request()) always starts before
+// everything else; requests over budget wait in their queue (never dropped)
+// until a token frees or their own timeout passes (then done gets Timeout).
+//
+// Threading: request/stream/cancel/stats are safe from any thread.
+// Completions (`done`, `on_line`, `on_end`) run on the client's thread and
+// must be short; the lock backends post them to the Runtime.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kube/config.h"
+#include "kube/rate_limiter.h"
 #include "leasehold/clock.h"
 #include "leasehold/error.h"
 
@@ -23,21 +44,46 @@ struct HttpResponse {
   std::string body;
 };
 
+struct ClientOptions {
+  RateLimit rate;            // see rate_limiter.h for units, defaults and limits
+  Clock* clock = nullptr;    // time for the budget and exec expiry; nullptr: the real clock
+};
+
+// Counters since the client was made (a snapshot; for tests and metrics).
+struct ClientStats {
+  uint64_t started = 0;          // transfers handed to curl
+  uint64_t completed = 0;        // transfers that finished (any outcome)
+  uint64_t connections = 0;      // new TCP connections opened (CURLINFO_NUM_CONNECTS summed)
+  uint64_t http2 = 0;            // responses that came over HTTP/2
+  uint64_t waited = 0;           // requests that had to wait in the budget queue
+  uint64_t expired_in_queue = 0; // requests whose timeout passed while queued
+  uint64_t queued_lease = 0;     // waiting now, lease class
+  uint64_t queued_background = 0;  // waiting now, background class
+};
+
 class Client {
  public:
-  static Result<std::shared_ptr<Client>> create(ClusterConfig config);
+  // Errors: the server is not an http(s) URL, the rate limit is out of range.
+  static Result<std::shared_ptr<Client>> create(ClusterConfig config, ClientOptions options = {});
   virtual ~Client() = default;
   virtual const ClusterConfig& config() const = 0;
-  // One request; `done` gets the response for any HTTP status, or an error
-  // (Timeout, Unavailable) when no response came.
+  // One request (a PATCH body is sent as application/merge-patch+json, any
+  // other body as application/json); `done` gets the response for any HTTP status, or an error
+  // (Timeout, Unavailable; Unauthorized when TLS verification or the exec
+  // plugin failed) when no response came. `timeout` counts from this call,
+  // time spent waiting for the budget included. Pass Priority::kBackground
+  // for anything that is not a lock's get/create/update.
   virtual void request(std::string method, std::string path, std::string body, Duration timeout,
-                       std::function<void(Result<HttpResponse>)> done) = 0;
+                       std::function<void(Result<HttpResponse>)> done, Priority priority = Priority::kLease) = 0;
   // A streaming GET (watch): `on_line` for each newline-terminated line of a
   // 200 response; `on_end` once, with the HTTP error or transport failure.
-  // Returns an id for cancel().
+  // Its start takes a token of the budget at `priority`. Returns an id for cancel().
   virtual uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
-                          std::function<void(Result<HttpResponse>)> on_end) = 0;
+                          std::function<void(Result<HttpResponse>)> on_end,
+                          Priority priority = Priority::kBackground) = 0;
+  // Ends a stream (or a queued request) without calling its callbacks.
   virtual void cancel(uint64_t id) = 0;
+  virtual ClientStats stats() const = 0;
 };
 
 }  // namespace leasehold::kube

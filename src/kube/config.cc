@@ -1,5 +1,6 @@
 #include "kube/config.h"
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -7,6 +8,8 @@
 #include <set>
 #include <sstream>
 #include <vector>
+
+#include "backends/backends.h"
 
 namespace leasehold::kube {
 namespace {
@@ -152,8 +155,32 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
       if (!pem) return pem.error();
       c.ca_pem = *pem;
     }
-    c.insecure_skip_tls_verify = str(cluster, "insecure-skip-tls-verify") == "true";
+    if (YAML::Node n = cluster["insecure-skip-tls-verify"]; n && !n.IsNull()) {
+      bool v = false;
+      if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+        return Error::invalid(source + ": cluster \"" + cluster_name +
+                              "\": insecure-skip-tls-verify: want true or false");
+      }
+      c.insecure_skip_tls_verify = v;
+    }
+    if (c.insecure_skip_tls_verify && !c.ca_pem.empty()) {
+      return Error::invalid(source + ": cluster \"" + cluster_name +
+                            "\": insecure-skip-tls-verify: true may not be combined with a certificate-authority");
+    }
     c.tls_server_name = str(cluster, "tls-server-name");
+    c.proxy_url = str(cluster, "proxy-url");
+    if (!c.proxy_url.empty()) {
+      auto scheme_end = c.proxy_url.find("://");
+      std::string scheme = scheme_end == std::string::npos ? "" : c.proxy_url.substr(0, scheme_end);
+      if (scheme != "http" && scheme != "https" && scheme != "socks5") {
+        return Error::invalid(source + ": cluster \"" + cluster_name + "\": proxy-url \"" +
+                              redact_url(c.proxy_url) + "\": want an http://, https:// or socks5:// URL");
+      }
+      if (c.proxy_url.size() == scheme_end + 3) {
+        return Error::invalid(source + ": cluster \"" + cluster_name + "\": proxy-url \"" +
+                              redact_url(c.proxy_url) + "\" names no host");
+      }
+    }
     std::string ns = str(ctx["context"], "namespace");
     if (!ns.empty()) c.ns = ns;
     YAML::Node user = find_named(root["users"], user_name)["user"];
@@ -183,6 +210,7 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
             api != "client.authentication.k8s.io/v1beta1") {
           return Error::invalid(source + ": exec apiVersion \"" + api + "\" is not supported");
         }
+        if (!api.empty()) e.api_version = api;
         if (ex["args"] && ex["args"].IsSequence()) {
           for (const auto& a : ex["args"]) e.args.push_back(a.as<std::string>());
         }
@@ -196,6 +224,61 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
   } catch (const std::exception& e) {
     return Error::invalid(source + ": malformed kubeconfig: " + e.what());
   }
+}
+
+std::string redact_url(const std::string& url) {
+  auto scheme_end = url.find("://");
+  size_t host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  size_t host_end = url.find_first_of("/?#", host_start);
+  if (host_end == std::string::npos) host_end = url.size();
+  auto at = url.rfind('@', host_end);
+  if (at == std::string::npos || at < host_start) return url;
+  return url.substr(0, host_start) + "REDACTED@" + url.substr(at + 1);
+}
+
+Result<ExecCredential> parse_exec_credential(std::string_view json, const std::string& command) {
+  std::string what = "exec plugin " + command + ": ";
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Error(Code::kUnauthorized, what + "output is not a JSON ExecCredential (" + std::to_string(json.size()) +
+                                          " bytes)");
+  }
+  if (auto k = j.find("kind"); k != j.end() && (!k->is_string() || *k != "ExecCredential")) {
+    return Error(Code::kUnauthorized, what + "output kind is not ExecCredential");
+  }
+  if (auto a = j.find("apiVersion"); a != j.end() && (!a->is_string() || (*a != "client.authentication.k8s.io/v1" &&
+                                                                           *a != "client.authentication.k8s.io/v1beta1"))) {
+    return Error(Code::kUnauthorized, what + "output apiVersion is not client.authentication.k8s.io/v1 or v1beta1");
+  }
+  auto st = j.find("status");
+  if (st == j.end() || !st->is_object()) return Error(Code::kUnauthorized, what + "output has no status");
+  ExecCredential c;
+  for (auto [key, dst] : {std::pair{"token", &c.token}, std::pair{"clientCertificateData", &c.client_cert_pem},
+                          std::pair{"clientKeyData", &c.client_key_pem}}) {
+    auto f = st->find(key);
+    if (f == st->end() || f->is_null()) continue;
+    if (!f->is_string()) return Error(Code::kUnauthorized, what + "status." + key + " is not a string");
+    *dst = f->get<std::string>();
+  }
+  if (c.client_cert_pem.empty() != c.client_key_pem.empty()) {
+    return Error(Code::kUnauthorized, what + (c.client_cert_pem.empty() ? "status.clientKeyData without clientCertificateData"
+                                                                        : "status.clientCertificateData without clientKeyData"));
+  }
+  if (c.token.empty() && c.client_cert_pem.empty()) {
+    return Error(Code::kUnauthorized, what + "status has neither token nor clientCertificateData/clientKeyData");
+  }
+  if (!c.client_cert_pem.empty() && c.client_cert_pem.find("-----BEGIN") == std::string::npos) {
+    return Error(Code::kUnauthorized, what + "status.clientCertificateData is not PEM");
+  }
+  if (!c.client_key_pem.empty() && c.client_key_pem.find("-----BEGIN") == std::string::npos) {
+    return Error(Code::kUnauthorized, what + "status.clientKeyData is not PEM");
+  }
+  if (auto e = st->find("expirationTimestamp"); e != st->end() && !e->is_null()) {
+    auto t = e->is_string() ? backends::parse_micro_time(e->get<std::string>()) : Result<WallTime>(Error::invalid(""));
+    if (!t) return Error(Code::kUnauthorized, what + "status.expirationTimestamp is not an RFC 3339 time");
+    c.expiry = *t;
+  }
+  return c;
 }
 
 Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
@@ -230,6 +313,10 @@ Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
     if (h.find(':') != std::string::npos) h = "[" + h + "]";
     c.server = "https://" + h + ":" + port;
     c.token_file = o.sa_dir + "/token";
+    if (!std::ifstream(c.token_file)) {
+      return Error::invalid("in-cluster config (KUBERNETES_SERVICE_HOST is set): cannot read the service-account token " +
+                            c.token_file);
+    }
     auto ca = read_file(o.sa_dir + "/ca.crt", "in-cluster CA");
     if (!ca) return ca.error();
     c.ca_pem = *ca;

@@ -4,34 +4,63 @@
 // KUBECONFIG variable (colon-separated files merged as kubectl merges them:
 // the first to define a name or current-context wins);
 // in-cluster (KUBERNETES_SERVICE_HOST/_PORT and the service-account files);
-// ~/.kube/config. Errors name the file and the field.
+// ~/.kube/config. Errors name the file and the field, never a credential.
+//
+// Threading: plain functions and values; safe from any thread (discovery reads
+// the environment: do not change it concurrently).
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "leasehold/clock.h"
 #include "leasehold/error.h"
 
 namespace leasehold::kube {
 
 // A client.authentication.k8s.io/v1 exec credential plugin.
 struct ExecConfig {
+  std::string api_version = "client.authentication.k8s.io/v1";  // or v1beta1
   std::string command;
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;
 };
 
+// What an exec plugin printed: a token, or a client certificate and key
+// (PEM), or both; cached until `expiry` (none: until a 401).
+struct ExecCredential {
+  std::string token;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  std::optional<WallTime> expiry;
+};
+
+// Parses a client.authentication.k8s.io/v1 or v1beta1 ExecCredential as the
+// plugin `command` printed it. Errors name the command and the field, never
+// the output (it holds secrets).
+Result<ExecCredential> parse_exec_credential(std::string_view json, const std::string& command);
+
 struct ClusterConfig {
-  std::string server;  // https://host:port
+  std::string server;  // https://host:port[/prefix]
   std::string ca_pem;  // empty: the system trust store
+  // kubeconfig insecure-skip-tls-verify: only an explicit YAML true turns
+  // verification off; it may not be combined with a CA (as client-go refuses).
   bool insecure_skip_tls_verify = false;
+  // kubeconfig tls-server-name: the name the server certificate is verified
+  // against (and sent as SNI) while connecting to the server URL's host.
   std::string tls_server_name;
+  // kubeconfig proxy-url: http://, https:// (CONNECT tunnel) or socks5://
+  // (the proxy resolves the name); may carry user:password. Empty: curl's
+  // https_proxy / no_proxy environment variables apply, as in client-go.
+  std::string proxy_url;
   std::string token;       // a static bearer token
   std::string token_file;  // re-read on every request (bound tokens rotate)
-  // Run for a token; its answer is cached until expirationTimestamp, and run
-  // again after a 401.
+  // Run for a token or a client certificate and key; its answer is cached
+  // until expirationTimestamp, and it runs again after a 401. Its
+  // certificate replaces client_cert_pem/client_key_pem.
   std::optional<ExecConfig> exec;
   std::string client_cert_pem;
   std::string client_key_pem;
@@ -42,9 +71,12 @@ struct ClusterConfig {
 struct ConfigOptions {
   std::string kubeconfig;  // explicit path; empty: discover
   std::string context;     // empty: current-context
-  // In-cluster file locations (overridable for tests).
+  // In-cluster file locations (overridable for tests): token, ca.crt, namespace.
   std::string sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
 };
+
+// `url` without its user:password, for messages.
+std::string redact_url(const std::string& url);
 
 Result<ClusterConfig> load_cluster_config(const ConfigOptions& options);
 // Parses one kubeconfig document; `dir` resolves relative paths.
