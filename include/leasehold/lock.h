@@ -6,6 +6,11 @@
 // chosen by URL through Runtime::open_lock:
 //   mem://NAME          in-process (shared by every handle of one Runtime)
 //   file:///ABS/PATH    a JSON record in a file, compare-and-swap under flock
+//   k8s://NS/NAME       a coordination.k8s.io/v1 Lease
+//   configmap://NS/NAME, endpoints://NS/NAME
+//                       client-go's legacy annotation locks
+//   configmapsleases://NS/NAME, endpointsleases://NS/NAME
+//                       migration: the legacy lock and the Lease NS/NAME together
 //
 // Threading: every method is called on the Runtime's I/O thread only.
 #pragma once
@@ -52,6 +57,15 @@ class Lock {
     (void)on_change;
     (void)on_health;
     return false;
+  }
+  // Told when the elector using this handle starts (`leading` true) or stops
+  // leading, so a backend can record it: the Kubernetes locks post a
+  // "LeaderElection" Event on their object ("ID became leader" / "ID stopped
+  // leading"), asynchronously and rate-limited. Must return at once and never
+  // fail the election. Default: nothing.
+  virtual void leadership_changed(const std::string& identity, bool leading) {
+    (void)identity;
+    (void)leading;
   }
 };
 

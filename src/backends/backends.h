@@ -14,6 +14,8 @@
 
 namespace leasehold::kube {
 class Client;
+class EventRecorder;
+enum class LegacyKind;
 }
 
 namespace leasehold::backends {
@@ -31,6 +33,25 @@ Result<std::shared_ptr<Lock>> open_mem_lock(Runtime& rt, MemRegistry& reg, std::
 Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path);
 Result<std::shared_ptr<Lock>> open_kube_lease_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
                                                    std::string url, std::string ns, std::string name);
+// True for the schemes open_kube_lock takes: k8s, configmap, endpoints,
+// configmapsleases, endpointsleases.
+bool is_kube_scheme(std::string_view scheme);
+// The Kubernetes lock for `scheme` on NS/NAME, with LeaderElection Events on
+// its object(s) (the elector decides whether to ask for them).
+Result<std::shared_ptr<Lock>> open_kube_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
+                                             std::string_view scheme, std::string url, std::string ns,
+                                             std::string name);
+// configmap:// and endpoints://: the legacy annotation lock on a ConfigMap or
+// Endpoints. `events` (may be null) records LeaderElection Events on it.
+Result<std::shared_ptr<Lock>> open_kube_annotation_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
+                                                        std::string url, kube::LegacyKind kind,
+                                                        std::string ns, std::string name,
+                                                        std::shared_ptr<kube::EventRecorder> events);
+// configmapsleases:// and endpointsleases://: `primary` (the legacy lock) and
+// `secondary` (the Lease) held together, with client-go's MultiLock semantics
+// (see multi_lock.cc).
+Result<std::shared_ptr<Lock>> open_multi_lock(Runtime& rt, std::string url, std::shared_ptr<Lock> primary,
+                                              std::shared_ptr<Lock> secondary);
 
 // The file lock's on-disk form: one JSON object,
 //   {"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,
