@@ -5,8 +5,10 @@
 //	{"event":"started","identity":"b","leader":"b","transitions":3,"mono_ns":123}
 //
 // mono_ns is CLOCK_MONOTONIC, the same clock leasehold reports, so one checker
-// can order both. On SIGTERM or SIGINT it cancels, releases the Lease when
-// --release-on-cancel is set, and exits 0.
+// can order both. On SIGTERM or SIGINT it ends its term ("stopped"), then
+// cancels, releases the Lease when --release-on-cancel is set, prints
+// "exited" and exits 0. --user-agent sets the HTTP User-Agent, so the
+// kube-apiserver audit log can tell candidates apart.
 package main
 
 import (
@@ -81,6 +83,7 @@ func main() {
 	retryPeriod := flag.Duration("retry-period", 2*time.Second, "retry period")
 	releaseOnCancel := flag.Bool("release-on-cancel", true, "release the Lease on SIGTERM")
 	qps := flag.Float64("qps", 50, "client QPS")
+	userAgent := flag.String("user-agent", "leasehold-interop-peer", "HTTP User-Agent")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 	if *name == "" || *identity == "" {
@@ -93,7 +96,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.QPS, cfg.Burst = float32(*qps), int(*qps)*2
-	cfg.UserAgent = "leasehold-interop-peer"
+	cfg.UserAgent = *userAgent
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
@@ -105,12 +108,33 @@ func main() {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: *identity},
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
+	// The term as this process reports it, under termMu: "started" is
+	// printed only while not stopping and before the work context ends, and
+	// "stopped" exactly once per "started".
+	var termMu sync.Mutex
+	var leading, stopping bool
+	var term atomic.Int64
+	endTerm := func() {
+		if leading {
+			leading = false
+			emit("stopped", *identity, "", int(term.Load()))
+		}
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sigs; cancel() }()
+	go func() {
+		<-sigs
+		// client-go releases the Lease inside Run, before OnStoppedLeading,
+		// and does not wait for the work: ReleaseOnCancel is only safe when the
+		// work has ended before cancel. So the term ends here ("stopped"),
+		// before cancel and therefore before the release is written.
+		termMu.Lock()
+		stopping = true
+		endTerm()
+		termMu.Unlock()
+		cancel()
+	}()
 
-	var leading atomic.Bool
-	var term atomic.Int64
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   *leaseDuration,
@@ -119,20 +143,25 @@ func main() {
 		ReleaseOnCancel: *releaseOnCancel,
 		Name:            *name,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) {
+			OnStartedLeading: func(workCtx context.Context) {
+				termMu.Lock()
+				defer termMu.Unlock()
+				if stopping || workCtx.Err() != nil {
+					return // the term ended before this goroutine ran
+				}
 				t := 0
 				if r := lock.last.Load(); r != nil {
 					t = r.LeaderTransitions
 				}
 				term.Store(int64(t))
-				leading.Store(true)
+				leading = true
 				emit("started", *identity, *identity, t)
 			},
 			OnStoppedLeading: func() {
 				// client-go calls this whenever Run returns, led or not.
-				if leading.Swap(false) {
-					emit("stopped", *identity, "", int(term.Load()))
-				}
+				termMu.Lock()
+				defer termMu.Unlock()
+				endTerm()
 			},
 			OnNewLeader: func(id string) { emit("new_leader", *identity, id, 0) },
 		},

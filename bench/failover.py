@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""Failover and API-cost benchmark: leasehold against client-go, one run, one
+control plane (`make bench-failover`).
+
+Both implementations run as processes side by side: leasehold_candidate
+(tests/integration/candidate.cc) and the client-go peer (testenv/peer), as two
+candidates of each on two Leases, with the same timings. Every number comes from
+the candidates' CLOCK_MONOTONIC event lines or from the kube-apiserver audit log.
+
+  graceful  SIGTERM to the leader (it stops its work and releases the Lease)
+            -> the other candidate printed "started". --graceful-trials per
+            implementation, at the defaults 15s/10s/2s.
+  crash     SIGKILL of the leader at a random phase of its renewals -> the other
+            started, minus the lease duration. --crash-trials at
+            --crash-timings (default 3s/2s/500ms), and --default-crash-trials at
+            15s/10s/2s.
+  requests  kube-apiserver requests per minute from a leader and from a
+            follower, counted from DIR/audit.log (every candidate has its own
+            user and token, so the audit log tells them apart), over
+            --rate-seconds of steady state at 15s/10s/2s.
+
+Writes --out (default bench/results/failover.json): a `leasehold` and a
+`client_go` object with the same keys, plus the raw samples; prints a table.
+Percentiles are nearest-rank (p99 of 50 samples is the largest but none).
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import fleet as F  # noqa: E402  (the shared candidate and event-log code)
+
+DEFAULTS = F.Timings(15000, 10000, 2000)
+IMPLS = {"leasehold": ("lh-a", "lh-b"), "client_go": ("go-a", "go-b")}
+IMPL_KIND = {"leasehold": "leasehold", "client_go": "client-go"}
+
+
+def pct(xs, p):
+    """Nearest-rank percentile."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+    return round(s[k], 1)
+
+
+# ---------------------------------------------------------------- control plane
+
+class ControlPlane:
+    def __init__(self, args):
+        self.args, self.dir = args, args.dir
+        self.server, self.admin_token = None, None
+
+    def up(self):
+        te = os.path.join(self.args.bin, "testenv")
+        subprocess.check_call([te, "up", "--dir", self.dir, "--bin", self.args.bin], stdout=subprocess.DEVNULL)
+        self.server, self.admin_token = F.kube_admin(self.args)
+
+    def down(self):
+        subprocess.call([os.path.join(self.args.bin, "testenv"), "down", "--dir", self.dir],
+                        stdout=subprocess.DEVNULL)
+
+    def request(self, method, path, body=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "pki", "ca.crt"))
+        req = urllib.request.Request(self.server + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + self.admin_token,
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+            return json.loads(r.read() or b"{}")
+
+    def add_users(self, names):
+        """One static-token user per candidate, bound to the elector Role.
+        kube-apiserver reads --token-auth-file at start, so it is restarted."""
+        tokens = {n: os.urandom(24).hex() for n in names}
+        with open(os.path.join(self.dir, "pki", "tokens.csv"), "a") as f:
+            for i, n in enumerate(names):
+                f.write("%s,%s,uid-bench-%d\n" % (tokens[n], n, i))
+        subprocess.check_call([os.path.join(self.args.bin, "testenv"), "restart", "--dir", self.dir,
+                               "kube-apiserver"], stdout=subprocess.DEVNULL)
+        self.server, self.admin_token = F.kube_admin(self.args)
+        self.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings" % F.NS, {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "bench-candidates"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leasehold-elector"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": n} for n in names]})
+        src = open(os.path.join(self.dir, "kubeconfig-elector")).read()
+        elector_token = F.token_of(self.args, "elector")
+        for n in names:
+            path = os.path.join(self.dir, "kubeconfig-" + n)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(src.replace(elector_token, tokens[n]))
+
+
+# ---------------------------------------------------------------- one pair
+
+class Pair:
+    """Two candidates of one implementation on their own Lease."""
+
+    def __init__(self, args, impl, timings, tag):
+        self.args, self.impl, self.timings = args, impl, timings
+        self.log = F.EventLog(os.path.join(args.dir, "bench-%s-%s.jsonl" % (tag, impl)))
+        self.fleet = F.Fleet(args, F.unique_lease("bench-%s-%s" % (tag, impl.replace("_", ""))), timings, self.log,
+                             kubeconfig_for=lambda base: os.path.join(args.dir, "kubeconfig-bench-" + base))
+        for base in IMPLS[impl]:
+            self.fleet.spawn(base, IMPL_KIND[impl])
+
+    def settle(self, timeout_s=60):
+        return self.log.wait(lambda evs: F.settled(self.fleet, evs), timeout_s)
+
+    def leader_base(self, leader):
+        return [b for b, c in self.fleet.running.items() if c.proc == leader][0]
+
+    def started_after(self, not_proc, t0, timeout_s):
+        def pred(evs):
+            for e in reversed(evs):
+                if e["mono_ns"] < t0:
+                    break
+                if e["event"] == "started" and e["proc"] != not_proc:
+                    return e
+            return None
+        return self.log.wait(pred, timeout_s)
+
+    def close(self):
+        self.fleet.stop_all()
+        self.log.close()
+
+
+def run_trials(args, pair, kind, n, rng, out, errors):
+    """graceful: SIGTERM the leader; crash: SIGKILL it. Appends ms to out."""
+    t = pair.timings
+    for i in range(n):
+        leader = pair.settle()
+        if not leader:
+            errors.append("%s %s trial %d: no settled leader within 60 s" % (pair.impl, kind, i + 1))
+            return
+        # A random phase against the renewals and the followers' polls.
+        time.sleep(rng.uniform(0.2, 0.2 + 2.2 * t.retry_ms / 1e3))
+        base = pair.leader_base(leader)
+        victim = pair.fleet.running[base]
+        ev = victim.signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
+        limit = (t.lease_ms + 6 * t.retry_ms) / 1e3 + 10
+        got = pair.started_after(leader, ev["mono_ns"], limit)
+        if not got:
+            errors.append("%s %s trial %d: nobody started within %.0f s" % (pair.impl, kind, i + 1, limit))
+            return
+        gap_ms = F.ms(got["mono_ns"] - ev["mono_ns"])
+        out.append(round(gap_ms - (t.lease_ms if kind == "crash" else 0), 2))
+        if not victim.wait_exit(30):
+            victim.kill_now()
+        pair.fleet.spawn(base, IMPL_KIND[pair.impl])
+        print("  %-9s %-8s trial %2d/%d: %8.1f ms" % (pair.impl, kind, i + 1, n, out[-1]), flush=True)
+
+
+def side_by_side(args, tag, timings, kind, n, seed):
+    """Runs n trials of kind for both implementations at once (same load)."""
+    pairs = {impl: Pair(args, impl, timings, tag) for impl in IMPLS}
+    samples = {impl: [] for impl in IMPLS}
+    errors = []
+    threads = [threading.Thread(target=run_trials, args=(args, pairs[impl], kind, n,
+                                                        random.Random(seed + k), samples[impl], errors))
+               for k, impl in enumerate(IMPLS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for p in pairs.values():
+        p.close()
+    # The fleet checker over each pair's log: no two leaders in any trial.
+    for impl, p in pairs.items():
+        report, violations = F.check(p.log.events, timings.bound_ns(10000))
+        for v in violations:
+            if "two leaders" in v:
+                errors.append("%s %s: %s" % (impl, kind, v))
+    return samples, errors
+
+
+# ---------------------------------------------------------------- request rates
+
+def audit_counts(path, users, wall0, wall1):
+    """Requests per user between two wall times, from the audit log (one
+    ResponseComplete per request; a watch still open counts at ResponseStarted)."""
+    seen = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            user = e.get("user", {}).get("username")
+            if user not in users:
+                continue
+            ts = e.get("requestReceivedTimestamp", "")
+            try:
+                t = datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+            except ValueError:
+                continue
+            if not wall0 <= t.timestamp() < wall1:
+                continue
+            seen[e["auditID"]] = (user, e.get("verb"), e.get("userAgent", ""))
+    counts = {u: {} for u in users}
+    agents = {u: set() for u in users}
+    for user, verb, ua in seen.values():
+        counts[user][verb] = counts[user].get(verb, 0) + 1
+        agents[user].add(ua.split(" ")[0])
+    return counts, agents
+
+
+def request_rates(args, seconds):
+    pairs = {impl: Pair(args, impl, DEFAULTS, "rates") for impl in IMPLS}
+    roles = {}
+    for impl, p in pairs.items():
+        leader = p.settle(60)
+        if not leader:
+            raise RuntimeError("%s: no settled leader for the request-rate window" % impl)
+    time.sleep(2 * DEFAULTS.retry_ms / 1e3)  # past the start-up requests
+    terms_before = {impl: sum(e["event"] == "started" for e in p.log.snapshot()) for impl, p in pairs.items()}
+    for impl, p in pairs.items():
+        leader = F.current_leader(p.log.snapshot())
+        lb = p.leader_base(leader)
+        fb = [b for b in IMPLS[impl] if b != lb][0]
+        roles[impl] = {"leader": "bench-" + lb, "follower": "bench-" + fb}
+    wall0 = time.time()
+    print("  counting kube-apiserver requests for %d s (leaders %s)" %
+          (seconds, ", ".join(r["leader"] for r in roles.values())), flush=True)
+    time.sleep(seconds)  # real time: the window
+    wall1 = time.time()
+    changed = [impl for impl, p in pairs.items()
+               if sum(e["event"] == "started" for e in p.log.snapshot()) != terms_before[impl]]
+    for p in pairs.values():
+        p.close()
+    time.sleep(2.5)  # audit batches are flushed every second
+    users = [u for r in roles.values() for u in r.values()]
+    counts, agents = audit_counts(os.path.join(args.dir, "audit.log"), users, wall0, wall1)
+    out = {}
+    for impl, r in roles.items():
+        for role, user in r.items():
+            c = counts[user]
+            out.setdefault(impl, {})[role] = {
+                "per_min": round(sum(c.values()) * 60.0 / (wall1 - wall0), 1),
+                "by_verb": c, "user": user, "user_agent": sorted(agents[user])}
+    return out, (wall1 - wall0), changed
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="testenv bin dir (testenv, peer)")
+    ap.add_argument("--candidate", required=True, help="path of leasehold_candidate")
+    ap.add_argument("--dir", default="build/bench-testenv", help="state dir of the control plane this run starts")
+    ap.add_argument("--out", default="bench/results/failover.json")
+    ap.add_argument("--graceful-trials", type=int, default=50, help="per implementation; 0 skips")
+    ap.add_argument("--crash-trials", type=int, default=20, help="per implementation, at --crash-timings; 0 skips")
+    ap.add_argument("--crash-timings", type=F.Timings.parse, default=F.Timings(3000, 2000, 500))
+    ap.add_argument("--default-crash-trials", type=int, default=5,
+                    help="SIGKILL trials at 15s/10s/2s (~20 s each, both implementations at once); 0 skips")
+    ap.add_argument("--rate-seconds", type=int, default=120, help="0 skips the request count")
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args()
+    args.dir = os.path.abspath(args.dir)
+    args.candidate = os.path.abspath(args.candidate)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
+    for path in (args.candidate, os.path.join(args.bin, "peer"), os.path.join(args.bin, "testenv")):
+        if not os.access(path, os.X_OK):
+            print("failover bench: %s is missing (make build; testenv/build.sh)" % path)
+            return 1
+    t_start = time.monotonic()
+    load_before = os.getloadavg()
+    cp = ControlPlane(args)
+    print("failover bench: seed %d, control plane in %s" % (seed, args.dir), flush=True)
+    cp.up()
+    errors = []
+    result = {}
+    try:
+        cp.add_users(["bench-" + b for bases in IMPLS.values() for b in bases])
+        graceful, e1 = {i: [] for i in IMPLS}, []
+        if args.graceful_trials:
+            print("graceful release -> other started, %d trials each at %s" % (args.graceful_trials, DEFAULTS),
+                  flush=True)
+            graceful, e1 = side_by_side(args, "graceful", DEFAULTS, "graceful", args.graceful_trials, seed)
+        crash, e2 = {i: [] for i in IMPLS}, []
+        if args.crash_trials:
+            print("SIGKILL -> other started, minus the lease: %d trials each at %s" %
+                  (args.crash_trials, args.crash_timings), flush=True)
+            crash, e2 = side_by_side(args, "crash", args.crash_timings, "crash", args.crash_trials, seed + 10)
+        crash_def, e3 = {i: [] for i in IMPLS}, []
+        if args.default_crash_trials:
+            print("SIGKILL at the defaults %s: %d trials each" % (DEFAULTS, args.default_crash_trials), flush=True)
+            crash_def, e3 = side_by_side(args, "crashdef", DEFAULTS, "crash", args.default_crash_trials, seed + 20)
+        rates, window, changed = {i: {r: {"per_min": None, "by_verb": {}} for r in ("leader", "follower")}
+                                  for i in IMPLS}, 0.0, []
+        if args.rate_seconds:
+            print("kube-apiserver requests per minute (audit log), %s" % DEFAULTS, flush=True)
+            rates, window, changed = request_rates(args, args.rate_seconds)
+        errors += e1 + e2 + e3
+        for impl in changed:
+            errors.append("%s: leadership changed during the request-rate window" % impl)
+        for impl in IMPLS:
+            result[impl] = {
+                "graceful_failover_p50_ms": pct(graceful[impl], 50),
+                "graceful_failover_p99_ms": pct(graceful[impl], 99),
+                "graceful_trials": len(graceful[impl]),
+                "crash_failover_over_lease_p50_ms": pct(crash[impl], 50),
+                "crash_failover_over_lease_p99_ms": pct(crash[impl], 99),
+                "crash_trials": len(crash[impl]),
+                "crash_timings": str(args.crash_timings),
+                "crash_failover_over_lease_defaults_p50_ms": pct(crash_def[impl], 50),
+                "crash_failover_over_lease_defaults_p99_ms": pct(crash_def[impl], 99),
+                "crash_trials_defaults": len(crash_def[impl]),
+                "leader_requests_per_min": rates[impl]["leader"]["per_min"],
+                "follower_requests_per_min": rates[impl]["follower"]["per_min"],
+                "leader_requests_by_verb": rates[impl]["leader"]["by_verb"],
+                "follower_requests_by_verb": rates[impl]["follower"]["by_verb"],
+                "raw": {"graceful_ms": graceful[impl], "crash_over_lease_ms": crash[impl],
+                        "crash_over_lease_defaults_ms": crash_def[impl]},
+            }
+    finally:
+        cp.down()
+    doc = {
+        "leasehold": result.get("leasehold"),
+        "client_go": result.get("client_go"),
+        "meta": {
+            "timings": str(DEFAULTS), "rate_window_s": round(window, 1), "seed": seed,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "took_s": round(time.monotonic() - t_start, 1),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count(),
+            "kube_apiserver": "v1.36.3 (testenv)", "errors": errors,
+            "definitions": {
+                "graceful": "SIGTERM to the leader (work stops, Lease released) -> other candidate's started event",
+                "crash": "SIGKILL of the leader at a random renewal phase -> other started, minus lease duration",
+                "requests": "kube-apiserver audit events (unique auditID) by the candidate's own user, per minute",
+            },
+        },
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+    lh, go = doc["leasehold"], doc["client_go"]
+    rows = [("graceful release -> started p50 (ms)", "graceful_failover_p50_ms"),
+            ("graceful release -> started p99 (ms)", "graceful_failover_p99_ms"),
+            ("SIGKILL -> started - lease p50 (ms) @%s" % args.crash_timings, "crash_failover_over_lease_p50_ms"),
+            ("SIGKILL -> started - lease p99 (ms) @%s" % args.crash_timings, "crash_failover_over_lease_p99_ms"),
+            ("SIGKILL -> started - lease p50 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p50_ms"),
+            ("SIGKILL -> started - lease p99 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p99_ms"),
+            ("leader requests/min", "leader_requests_per_min"),
+            ("follower requests/min", "follower_requests_per_min")]
+    print()
+    print("%-50s %12s %12s" % ("", "leasehold", "client-go"))
+    for label, key in rows:
+        print("%-50s %12s %12s" % (label, lh[key], go[key]))
+    print("trials: graceful %d/%d, crash %d/%d, crash at defaults %d/%d; request window %.0f s" %
+          (lh["graceful_trials"], go["graceful_trials"], lh["crash_trials"], go["crash_trials"],
+           lh["crash_trials_defaults"], go["crash_trials_defaults"], window))
+    print("leader by verb: leasehold %s, client-go %s" % (lh["leader_requests_by_verb"], go["leader_requests_by_verb"]))
+    print("follower by verb: leasehold %s, client-go %s" %
+          (lh["follower_requests_by_verb"], go["follower_requests_by_verb"]))
+    print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
+          (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"],
+           args.out))
+    for e in errors:
+        print("ERROR " + e)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
