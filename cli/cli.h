@@ -10,7 +10,11 @@ namespace leasehold::cli {
 // Each returns the process exit status. Errors are one line on stderr naming
 // the problem; status 2 for bad usage.
 int run_command(const std::vector<std::string>& args);     // leasehold run ... -- CMD
+int serve_command(const std::vector<std::string>& args);   // leasehold serve (no child)
 int status_command(const std::vector<std::string>& args);  // leasehold status LOCK
+int observe_command(const std::vector<std::string>& args); // leasehold observe LOCK
+int release_command(const std::vector<std::string>& args); // leasehold release LOCK --force
+int handoff_command(const std::vector<std::string>& args); // leasehold handoff LOCK --to ID
 int usage(const std::string& error);
 
 }  // namespace leasehold::cli

@@ -1,7 +1,9 @@
-// leasehold run / status.
+// leasehold run (a child while leading) and leasehold serve (no child: the
+// endpoints only). status, observe and release are in admin.cc.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +20,11 @@
 
 #include "backends/backends.h"
 #include "cli.h"
+#include "endpoints.h"
 #include "flags.h"
+#include "http_server.h"
 #include "leasehold/elector.h"
+#include "leasehold/for_life.h"
 
 extern char** environ;
 
@@ -28,19 +33,23 @@ namespace {
 
 constexpr const char* kUsage = R"(usage:
   leasehold run [flags] -- CMD [ARGS...]   run CMD only while this replica leads
+  leasehold serve [flags]                  campaign without a child; /healthz /readyz /leader /metrics
   leasehold status LOCK [-o json]          show who holds LOCK
+  leasehold observe LOCK [-o json]         print a line for every change of holder (does not campaign)
+  leasehold release LOCK --force           admin: mark the lease free so another replica takes it
+  leasehold handoff LOCK --to ID           ask the leader to hand the lease to standby ID (no gap)
   leasehold version
 
 LOCK is a URL: k8s://NAMESPACE/NAME (a Lease), file:///ABS/PATH (one host)
 or mem://NAME (in-process).
-Run `leasehold run --help` for the flags.
+Run `leasehold run --help` (or serve, status, observe, release) for the flags.
 )";
 
-std::vector<FlagSpec> run_flags() {
-  return {
+std::vector<FlagSpec> run_flags(bool serve) {
+  std::vector<FlagSpec> all = {
       {"lock", "lock URL, e.g. file:///run/app.lease (short for the resource flags)", ""},
       {"identity", "holder identity (default: $POD_NAME, else hostname-RANDOM)", ""},
-      {"leader-elect-resource-lock", "lock kind: leases or file (configmaps, endpoints: not in this build yet)", ""},
+      {"leader-elect-resource-lock", "lock kind: leases, file, configmaps, endpoints, configmapsleases or endpointsleases", ""},
       {"leader-elect-resource-name", "lock name; for the file lock, its absolute path", ""},
       {"leader-elect-resource-namespace", "namespace of the Lease (default: $POD_NAMESPACE, else default)", ""},
       {"kubeconfig", "kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube/config)", ""},
@@ -53,8 +62,33 @@ std::vector<FlagSpec> run_flags() {
       {"grace-period", "after SIGTERM, wait this long before SIGKILL of the child", "10s"},
       {"on-child-exit", "when CMD exits by itself while leading: exit, restart or release", "exit"},
       {"log-format", "text or json", "text"},
+      {"http-address",
+       "serve /healthz, /readyz (200 only while leading), /leader and /metrics on HOST:PORT, "
+       ":PORT or [IPV6]:PORT (port 0: any free one); empty: no endpoints",
+       serve ? ":8090" : ""},
+      {"name", "name of this election in the metrics' name label and in JSON logs (default: the lock URL)", ""},
+      {"coordinated", "coordinated leader election (KEP-4355): keep a LeaseCandidate and lead only when "
+                      "kube-apiserver names us holder (k8s:// locks; needs --binary-version)", "false", true},
+      {"binary-version", "coordinated: this binary's version, MAJOR.MINOR.PATCH", ""},
+      {"emulation-version", "coordinated: the version it emulates, MAJOR.MINOR (default: the binary's)", ""},
       {"help", "show this help", "", true},
   };
+  if (!serve) {
+    all.insert(all.end() - 1,
+               {"mode",
+                "lease (renewed lease, the default) or for-life (operator-lib leader-for-life: a ConfigMap "
+                "named --leader-elect-resource-name owned by this Pod ($POD_NAME) until the Pod is gone)",
+                "lease"});
+    all.insert(all.end() - 1, {"node-not-ready-grace",
+                               "for-life: treat a holder whose Node is NotReady this long as stale (0: never)",
+                               "0s"});
+  }
+  if (serve) {  // no child: drop the flags about it
+    std::erase_if(all, [](const FlagSpec& f) {
+      return f.name == "enable-leader-election" || f.name == "grace-period" || f.name == "on-child-exit";
+    });
+  }
+  return all;
 }
 
 // ---- logging ----
@@ -129,22 +163,22 @@ Result<std::string> lock_url(const Flags& f) {
     }
     return "file://" + name;
   }
-  if (kind == "leases") {
-    if (name.empty()) return Error::invalid("--leader-elect-resource-name: the Lease needs a name");
+  // client-go's kinds: a Lease, the legacy annotation locks, the migration pairs.
+  static const std::pair<std::string_view, std::string_view> kKube[] = {
+      {"leases", "k8s"}, {"configmaps", "configmap"}, {"endpoints", "endpoints"},
+      {"configmapsleases", "configmapsleases"}, {"endpointsleases", "endpointsleases"}};
+  for (const auto& [k, scheme] : kKube) {
+    if (kind != k) continue;
+    if (name.empty()) return Error::invalid("--leader-elect-resource-name: the " + kind + " lock needs a name");
     std::string ns = f.get("leader-elect-resource-namespace");
     if (ns.empty()) {
       const char* pod_ns = std::getenv("POD_NAMESPACE");
       ns = pod_ns && *pod_ns ? pod_ns : "default";
     }
-    return "k8s://" + ns + "/" + name;
-  }
-  if (kind == "configmaps" || kind == "endpoints" || kind == "configmapsleases" ||
-      kind == "endpointsleases") {
-    return Error::invalid("--leader-elect-resource-lock=" + kind +
-                          ": Kubernetes locks are not in this build yet (use file)");
+    return std::string(scheme) + "://" + ns + "/" + name;
   }
   return Error::invalid("--leader-elect-resource-lock: unknown kind \"" + kind +
-                        "\" (want file, leases, configmaps or endpoints)");
+                        "\" (want file, leases, configmaps, endpoints, configmapsleases or endpointsleases)");
 }
 
 // ---- the child ----
@@ -157,6 +191,10 @@ struct ChildSpec {
 // Finds CMD the way execvp would, so a typo is reported before campaigning.
 Result<std::string> resolve_program(const std::string& name) {
   if (name.find('/') != std::string::npos) {
+    struct stat st {};
+    if (::stat(name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return Error::invalid("cannot start \"" + name + "\": it is a directory");
+    }
     if (::access(name.c_str(), X_OK) != 0) {
       return Error::invalid("cannot start \"" + name + "\": " + std::strerror(errno));
     }
@@ -272,40 +310,18 @@ std::string describe_status(int status) {
 }  // namespace
 
 int usage(const std::string& error) {
-  if (!error.empty()) {
+  if (!error.empty()) {  // one line: the problem, not a page of usage
     std::fprintf(stderr, "leasehold: %s\n", error.c_str());
-    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   std::printf("%s", kUsage);
   return 0;
 }
 
-int run_command(const std::vector<std::string>& args) {
-  Flags flags(run_flags());
-  if (auto r = flags.parse(args, 0); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") {
-    std::printf("usage: leasehold run [flags] -- CMD [ARGS...]\n\nflags:\n%s", flags.help().c_str());
-    return 0;
-  }
-  if (flags.rest().empty()) return usage("run: no command given after --");
-  auto enabled = flags.get_bool("enable-leader-election");
-  if (!enabled) return usage(enabled.error().message());
-  if (!*enabled) {
-    // The opt-in switch is off: become CMD, no election.
-    std::vector<std::string> a = flags.rest();
-    std::vector<char*> argv;
-    for (auto& s : a) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "leasehold: cannot start \"%s\": %s\n", argv[0], std::strerror(errno));
-    return 127;
-  }
+namespace {
 
-  if (auto prog = resolve_program(flags.rest()[0]); !prog) {
-    std::fprintf(stderr, "leasehold: %s\n", prog.error().message().c_str());
-    return 127;
-  }
+// Campaigns with the parsed flags: with a child (run) or without (serve).
+int campaign_with(const Flags& flags, bool serve) {
   Logger logger;
   std::string format = flags.get("log-format");
   if (format != "text" && format != "json") {
@@ -325,23 +341,38 @@ int run_command(const std::vector<std::string>& args) {
     if (!d) return usage(d.error().message());
     *field = *d;
   }
-  auto grace = flags.get_duration("grace-period");
-  if (!grace) return usage(grace.error().message());
+  Duration grace{};
+  std::string on_exit;
+  if (!serve) {
+    auto g = flags.get_duration("grace-period");
+    if (!g) return usage(g.error().message());
+    grace = *g;
+    on_exit = flags.get("on-child-exit");
+    if (on_exit != "exit" && on_exit != "restart" && on_exit != "release") {
+      return usage("--on-child-exit: \"" + on_exit + "\" is not exit, restart or release");
+    }
+  }
   auto release = flags.get_bool("release-on-cancel");
   if (!release) return usage(release.error().message());
   cfg.release_on_cancel = *release;
-  std::string on_exit = flags.get("on-child-exit");
-  if (on_exit != "exit" && on_exit != "restart" && on_exit != "release") {
-    return usage("--on-child-exit: \"" + on_exit + "\" is not exit, restart or release");
-  }
+  cfg.name = flags.get("name");
+  auto coordinated = flags.get_bool("coordinated");
+  if (!coordinated) return usage(coordinated.error().message());
+  cfg.coordinated.enabled = *coordinated;
+  cfg.coordinated.binary_version = flags.get("binary-version");
+  cfg.coordinated.emulation_version = flags.get("emulation-version");
   if (auto v = cfg.validate(); !v) {
     // Name the flag rather than the library field.
     std::string m = v.error().message();
     for (auto [field, flag] : {std::pair{"lease_duration", "--leader-elect-lease-duration"},
                                std::pair{"renew_deadline", "--leader-elect-renew-deadline"},
                                std::pair{"retry_period", "--leader-elect-retry-period"},
+                               std::pair{"coordinated.binary_version", "--binary-version"},
+                               std::pair{"coordinated.emulation_version", "--emulation-version"},
                                std::pair{"identity", "--identity"}}) {
-      if (m.starts_with(field)) m = flag + m.substr(std::strlen(field));
+      for (size_t at = m.find(field); at != std::string::npos; at = m.find(field, at + 1)) {
+        m.replace(at, std::strlen(field), flag);
+      }
     }
     return usage(m);
   }
@@ -365,6 +396,13 @@ int run_command(const std::vector<std::string>& args) {
   ChildSpec child{flags.rest(), {}};
 
   cfg.callbacks.on_started_leading = [&](const Term& term, std::stop_token stop) {
+    if (serve) {  // nothing to run: the endpoints say we lead; wait for the term to end
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, stop, [] { return false; });
+      return;
+    }
     for (;;) {
       ChildSpec spec = child;
       spec.env = {"LEASEHOLD_IDENTITY=" + cfg.identity, "LEASEHOLD_LEASE=" + cfg.lock,
@@ -379,7 +417,7 @@ int run_command(const std::vector<std::string>& args) {
       logger.write(LogLevel::kInfo, cfg.lock,
                    "leading (term " + term.to_string() + "): started " + child.argv[0] +
                        " as pid " + std::to_string(*pid));
-      int status = supervise(*pid, stop, *grace);
+      int status = supervise(*pid, stop, grace);
       logger.write(LogLevel::kInfo, cfg.lock, child.argv[0] + " " + describe_status(status));
       final_code = exit_code(status);
       if (stop.stop_requested()) return;
@@ -403,79 +441,168 @@ int run_command(const std::vector<std::string>& args) {
     if (id != cfg.identity) logger.write(LogLevel::kInfo, cfg.lock, "standing by; leader is " + id);
   };
 
+  // Bind before campaigning, so a taken port fails fast and campaigns never.
+  std::optional<Endpoints> endpoints;
+  std::unique_ptr<HttpServer> server;
+  if (std::string addr = flags.get("http-address"); !addr.empty()) {
+    auto s = HttpServer::listen(addr, [&endpoints](const HttpRequest& r) { return endpoints->handle(r); });
+    if (!s) {
+      std::fprintf(stderr, "leasehold: %s\n", s.error().message().c_str());
+      return 1;
+    }
+    server = std::move(*s);
+  }
   auto elector = Elector::create(rt, cfg);
   if (!elector) return usage(elector.error().message());
   elector_ptr = elector->get();
+  if (server) {
+    endpoints.emplace(rt, **elector, cfg.identity, cfg.lock, cfg.lease_duration, cfg.renew_deadline);
+    server->start();  // after endpoints is set: the thread start orders the two
+    logger.write(LogLevel::kInfo, cfg.lock,
+                 "serving /healthz /readyz /leader /metrics on http://" + server->bound());
+  }
   std::jthread signals([&] {
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {
       if (sig == SIGUSR1) return;
       logger.write(LogLevel::kInfo, cfg.lock,
-                   std::string("received ") + strsignal(sig) + ": stopping the child, then releasing");
+                   std::string("received ") + strsignal(sig) +
+                       (serve ? ": releasing the lease if held" : ": stopping the child, then releasing"));
       program_stop.request_stop();
     }
   });
   logger.write(LogLevel::kInfo, cfg.lock, "campaigning as " + cfg.identity);
   (*elector)->start(program_stop.get_token());
   (*elector)->wait();
+  if (server) server->stop();  // before the elector its handler reads goes away
   elector->reset();
   pthread_kill(signals.native_handle(), SIGUSR1);
   return final_code.load();
 }
 
-int status_command(const std::vector<std::string>& args) {
-  Flags flags({{"output", "table or json", "table"},
-               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
-               {"help", "show help", "", true}});
-  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
-  if (flags.positionals().empty()) return usage("status: which lock? e.g. leasehold status file:///tmp/app.lease");
-  std::string out = flags.get("output");
-  if (out != "table" && out != "json") return usage("-o: \"" + out + "\" is not table or json");
+// run --mode=for-life: wait to own the ConfigMap, run the child until it
+// exits, we are signalled, or the lock is lost; then release it.
+int run_for_life(const Flags& flags) {
+  Logger logger;
+  logger.json = flags.get("log-format") == "json";
+  ForLifeConfig fl;
+  fl.lock_name = flags.get("leader-elect-resource-name");
+  fl.ns = flags.get("leader-elect-resource-namespace");
+  if (fl.lock_name.empty()) {
+    return usage("--mode=for-life: --leader-elect-resource-name (the ConfigMap) is required");
+  }
+  if (!flags.get("lock").empty()) return usage("--mode=for-life: use --leader-elect-resource-name, not --lock");
+  auto grace_nr = flags.get_duration("node-not-ready-grace");
+  if (!grace_nr) return usage(grace_nr.error().message());
+  if (*grace_nr > Duration::zero()) fl.node_not_ready_grace = *grace_nr;
+  auto grace = flags.get_duration("grace-period");
+  if (!grace) return usage(grace.error().message());
+  auto release = flags.get_bool("release-on-cancel");
+  if (!release) return usage(release.error().message());
+  logger.identity = std::getenv("POD_NAME") ? std::getenv("POD_NAME") : "";
+  if (auto v = fl.validate(); !v) return usage(v.error().message());
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   Runtime::Options ro;
   ro.kubeconfig = flags.get("kubeconfig");
+  ro.kube_context = flags.get("kube-context");
+  ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
-  auto lock = rt.open_lock(flags.positionals()[0]);
-  if (!lock) return usage(lock.error().message());
-  std::promise<Result<Versioned>> p;
-  auto f = p.get_future();
-  (*lock)->get([&p](Result<Versioned> r) { p.set_value(std::move(r)); });
-  Result<Versioned> r = f.get();
-  if (!r && !r.error().is(Code::kNotFound)) {
-    std::fprintf(stderr, "leasehold: %s\n", r.error().to_string().c_str());
-    return 1;
+  std::stop_source program_stop;
+  std::jthread signals([&] {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0) {
+      if (sig == SIGUSR1) return;
+      logger.write(LogLevel::kInfo, "for-life", std::string("received ") + strsignal(sig));
+      program_stop.request_stop();
+    }
+  });
+  auto wake_signals = [&] { pthread_kill(signals.native_handle(), SIGUSR1); };
+  logger.write(LogLevel::kInfo, "for-life", "waiting to own ConfigMap " + fl.lock_name);
+  auto leader = become_leader(rt, fl, program_stop.get_token());
+  if (!leader) {
+    logger.write(LogLevel::kError, "for-life", leader.error().to_string());
+    wake_signals();
+    return program_stop.stop_requested() ? 0 : 1;
   }
-  auto fmt = [](const std::optional<WallTime>& t) {
-    return t ? backends::format_micro_time(*t) : std::string("-");
-  };
-  if (!r) {
-    if (out == "json") std::printf("{\"lock\":%s,\"exists\":false}\n", Logger::quote(flags.positionals()[0]).c_str());
-    else std::printf("LOCK %s: no record (never held)\n", flags.positionals()[0].c_str());
+  ChildSpec spec{flags.rest(),
+                 {"LEASEHOLD_IDENTITY=" + (*leader)->pod(), "LEASEHOLD_LEASE=configmap-for-life://" + (*leader)->lock(),
+                  "LEASEHOLD_TERM=0"}};
+  auto pid = spawn_child(spec);
+  int code = 127;
+  if (!pid) {
+    logger.write(LogLevel::kError, (*leader)->lock(), pid.error().message());
+  } else {
+    logger.write(LogLevel::kInfo, (*leader)->lock(),
+                 "leader for life: started " + spec.argv[0] + " as pid " + std::to_string(*pid));
+    std::stop_source child_stop;
+    std::stop_callback a(program_stop.get_token(), [&] { child_stop.request_stop(); });
+    std::stop_callback b((*leader)->lost(), [&] { child_stop.request_stop(); });
+    int status = supervise(*pid, child_stop.get_token(), *grace);
+    logger.write(LogLevel::kInfo, (*leader)->lock(), spec.argv[0] + " " + describe_status(status));
+    code = exit_code(status);
+  }
+  if (*release && !(*leader)->lost().stop_requested()) {
+    if (auto r = (*leader)->release(); !r) {
+      logger.write(LogLevel::kWarning, (*leader)->lock(), "could not release: " + r.error().to_string());
+    } else {
+      logger.write(LogLevel::kInfo, (*leader)->lock(), "released: deleted the ConfigMap");
+    }
+  }
+  leader->reset();
+  wake_signals();
+  return code;
+}
+
+// run (serve = false) and serve (serve = true).
+int campaign(const std::vector<std::string>& args, bool serve) {
+  Flags flags(run_flags(serve));
+  if (auto r = flags.parse(args, 0); !r) return usage(r.error().message());
+  if (flags.get("help") == "true") {
+    std::printf(serve ? "usage: leasehold serve [flags]\n\nCampaign for the lease without running a "
+                        "child, and serve the endpoints.\n\nflags:\n%s"
+                      : "usage: leasehold run [flags] -- CMD [ARGS...]\n\nflags:\n%s",
+                flags.help().c_str());
     return 0;
   }
-  const LeaseRecord& rec = r->record;
-  // Expiry estimated from the holder's renewTime on our wall clock: for
-  // humans only; electors never compare remote timestamps.
-  double expires_in = 0;
-  if (rec.renew_time && !rec.is_free()) {
-    auto end = *rec.renew_time + std::chrono::seconds(rec.lease_duration_seconds);
-    expires_in = std::chrono::duration<double>(end - std::chrono::system_clock::now()).count();
+  if (serve) {
+    if (flags.has_separator()) return usage("serve: runs no command (use leasehold run -- CMD for that)");
+    return campaign_with(flags, true);
   }
-  if (out == "json") {
-    std::printf("{\"lock\":%s,\"exists\":true,\"holder\":%s,\"acquired\":%s,\"renewed\":%s,"
-                "\"lease_duration_seconds\":%d,\"expires_in_seconds\":%.3f,\"transitions\":%d,"
-                "\"version\":%s}\n",
-                Logger::quote(flags.positionals()[0]).c_str(), Logger::quote(rec.holder_identity).c_str(),
-                Logger::quote(fmt(rec.acquire_time)).c_str(), Logger::quote(fmt(rec.renew_time)).c_str(),
-                rec.lease_duration_seconds, expires_in, rec.lease_transitions,
-                Logger::quote(r->version).c_str());
-  } else {
-    std::printf("%-12s %-28s %-28s %-11s %s\n", "HOLDER", "ACQUIRED", "RENEWED", "EXPIRES IN", "TRANSITIONS");
-    char exp[32];
-    std::snprintf(exp, sizeof exp, rec.is_free() ? "-" : "%.1fs", expires_in);
-    std::printf("%-12s %-28s %-28s %-11s %d\n", rec.is_free() ? "(free)" : rec.holder_identity.c_str(),
-                fmt(rec.acquire_time).c_str(), fmt(rec.renew_time).c_str(), exp, rec.lease_transitions);
+  if (flags.rest().empty()) return usage("run: no command given after --");
+  auto enabled = flags.get_bool("enable-leader-election");
+  if (!enabled) return usage(enabled.error().message());
+  if (!*enabled) {
+    // The opt-in switch is off: become CMD, no election.
+    std::vector<std::string> a = flags.rest();
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "leasehold: cannot start \"%s\": %s\n", argv[0], std::strerror(errno));
+    return 127;
   }
-  return 0;
+
+  if (auto prog = resolve_program(flags.rest()[0]); !prog) {
+    std::fprintf(stderr, "leasehold: %s\n", prog.error().message().c_str());
+    return 127;
+  }
+  if (std::string mode = flags.get("mode"); mode == "for-life") {
+    return run_for_life(flags);
+  } else if (mode != "lease") {
+    return usage("--mode: \"" + mode + "\" is not lease or for-life");
+  }
+  return campaign_with(flags, false);
 }
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args) { return campaign(args, false); }
+int serve_command(const std::vector<std::string>& args) { return campaign(args, true); }
 
 }  // namespace leasehold::cli

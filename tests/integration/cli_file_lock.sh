@@ -22,7 +22,7 @@ expect_error() { # expected-substring, args...
 }
 expect_error "unknown flag --bogus" run --bogus -- true
 expect_error "not a duration" run --lock "$lock" --leader-elect-lease-duration=fast -- true
-expect_error "--leader-elect-lease-duration: must be greater than renew_deadline" run --lock "$lock" --leader-elect-lease-duration=5s -- true
+expect_error "--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline" run --lock "$lock" --leader-elect-lease-duration=5s -- true
 expect_error "unknown scheme" run --lock "zk://x" -- true
 expect_error "does not exist" run --lock "file:///no/such/dir/x" -- true
 expect_error "no command given" run --lock "$lock"
