@@ -5,6 +5,12 @@
 //	testenv down    --dir DIR                stop every process this DIR started
 //	testenv restart --dir DIR NAME           restart "etcd" or "kube-apiserver" in place
 //	testenv bind    --dir DIR NAMESPACE      give user "elector" the lease role in NAMESPACE
+//	testenv apply   --dir DIR --namespace NS [--dry-run] FILE...
+//	                                         server-side apply YAML manifests as admin
+//	testenv token   --dir DIR --namespace NS --sa NAME --out FILE [--ttl 1h]
+//	                                         a TokenRequest for a ServiceAccount, as a kubeconfig
+//	testenv can-i   --kubeconfig FILE --namespace NS [--name N] VERB GROUP/RESOURCE
+//	                                         SelfSubjectAccessReview: prints yes/no, exit 0/3
 //
 // Every child runs in its own process group and its pgid is written to
 // DIR/pids before `up` returns, so `down` (and the next `up` on the same DIR)
@@ -63,7 +69,29 @@ func main() {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	dir := fs.String("dir", "", "state directory (certs, data, kubeconfigs, pids)")
 	bin := fs.String("bin", "", "directory holding etcd and kube-apiserver")
+	ns := fs.String("namespace", defaultNamespace, "apply, token, can-i: the namespace")
+	dryRun := fs.Bool("dry-run", false, "apply: validate on the server (strict field validation), store nothing")
+	sa := fs.String("sa", "", "token: the ServiceAccount")
+	out := fs.String("out", "", "token: the kubeconfig file to write")
+	ttl := fs.Duration("ttl", time.Hour, "token: requested token lifetime (the server may shorten it)")
+	kubeconfig := fs.String("kubeconfig", "", "can-i: whose permissions to ask about")
+	name := fs.String("name", "", "can-i: the object's name (empty: any)")
 	_ = fs.Parse(os.Args[2:])
+	if cmd == "can-i" {
+		if *kubeconfig == "" || fs.NArg() != 2 {
+			fail("usage: testenv can-i --kubeconfig FILE --namespace NS [--name NAME] VERB GROUP/RESOURCE")
+		}
+		allowed, err := canI(*kubeconfig, *ns, fs.Arg(0), fs.Arg(1), *name)
+		if err != nil {
+			fail(err.Error())
+		}
+		if allowed {
+			fmt.Println("yes")
+			return
+		}
+		fmt.Println("no")
+		os.Exit(3)
+	}
 	if *dir == "" {
 		fail("--dir is required")
 	}
@@ -86,6 +114,16 @@ func main() {
 			fail("bind needs a namespace")
 		}
 		err = bindElector(*dir, fs.Arg(0))
+	case "apply":
+		if fs.NArg() == 0 {
+			fail("apply needs at least one manifest file")
+		}
+		err = apply(*dir, *ns, *dryRun, fs.Args())
+	case "token":
+		if *sa == "" || *out == "" {
+			fail("token needs --sa NAME and --out FILE")
+		}
+		err = tokenKubeconfig(*dir, *ns, *sa, *out, *ttl)
 	default:
 		usage()
 	}
@@ -95,7 +133,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testenv up|down|restart|bind --dir DIR [--bin BINDIR] [ARG]")
+	fmt.Fprintln(os.Stderr, "usage: testenv up|down|restart|bind|apply|token|can-i --dir DIR [flags] [ARG...]")
 	os.Exit(2)
 }
 
