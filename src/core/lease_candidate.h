@@ -1,0 +1,35 @@
+// Internal: keeps one LeaseCandidate (coordination.k8s.io/v1beta1, falling
+// back to v1alpha2 when v1beta1 is not served) for an elector in coordinated
+// leader election (KEP-4355).
+//
+// start() creates NAMESPACE/IDENTITY with spec leaseName, binaryVersion,
+// emulationVersion, strategy OldestEmulationVersion and renewTime (or
+// rewrites an existing one, keeping what others wrote). renewTime is
+// refreshed every renew_interval, and at once when a watch on the candidate
+// shows a pingTime newer than renewTime (kube-apiserver asking who is still
+// there). stop() deletes the candidate, so kube-apiserver stops considering
+// us at once. Failures are logged and retried; they never affect the Lease.
+//
+// Threading: create/start/stop from any thread; the work runs on the
+// Runtime's I/O thread (state) and the client's thread (parsing only).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "leasehold/config.h"
+#include "leasehold/runtime.h"
+
+namespace leasehold::core {
+
+class LeaseCandidateKeeper {
+ public:
+  // `ns`/`lease` from the k8s:// lock URL; identity and versions from cfg.
+  static Result<std::shared_ptr<LeaseCandidateKeeper>> create(Runtime& rt, const ElectorConfig& cfg,
+                                                              std::string ns, std::string lease);
+  virtual ~LeaseCandidateKeeper() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+}  // namespace leasehold::core
