@@ -14,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build demo test test-unit test-asan test-tsan test-fuzz fuzz bench testenv-up testenv-down clean
+.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover testenv-up testenv-down clean
 
 all: build
 
@@ -27,6 +27,12 @@ testenv: deps
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The command, headers, static library, CMake package and pkg-config file:
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
+PREFIX      ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 
 demo: build
 	scripts/demo.sh $(BUILD)/leasehold
@@ -70,9 +76,26 @@ test-tsan: deps
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim'
 
-bench: build
+# Electors per process (mem lock), then leasehold's Kubernetes client beside
+# client-go on a control plane of its own (~1 min): Lease encode+decode, GET
+# and PUT round trips; writes bench/results/kube_client.json, prints ratios.
+bench: build testenv
 	mkdir -p bench/results
 	$(BUILD)/bench/leasehold_electors_bench --out bench/results/electors.json
+	$(BUILD)/bench/leasehold_kube_client_bench --testenv-bin $(TESTENV_BIN) --out bench/results/kube_client.json
+
+# leasehold against the client-go peer on the real control plane, in one run
+# (~12 min): failover after release and after SIGKILL, apiserver requests per
+# minute (audit log). Writes bench/results/failover.json and prints a table.
+# Fewer trials: make bench-failover FAILOVER_FLAGS="--graceful-trials 20".
+FAILOVER_FLAGS ?=
+bench-failover: deps testenv
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
+	mkdir -p bench/results
+	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --dir $(CURDIR)/$(BUILD)/bench-testenv --out bench/results/failover.json $(FAILOVER_FLAGS)
 
 testenv-up: testenv
 	$(TESTENV_BIN)/testenv up --dir $(TESTENV_DIR) --bin $(TESTENV_BIN)

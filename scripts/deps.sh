@@ -3,7 +3,8 @@
 # installs only what is missing and says what it installs.
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev nlohmann-json3-dev
-          libcurl4-openssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev)
+          libcurl4-openssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev
+          libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -20,8 +20,8 @@ mkdir -p "$bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 step=0
 cmds=("$here"/cmd/*/)
-# kube-apiserver, etcd, peer, every testenv/cmd/*, and the extra lines below.
-total=$((3 + ${#cmds[@]}))
+# kube-apiserver, etcd, peer, legacypeer, every testenv/cmd/*, and the extra lines below.
+total=$((4 + ${#cmds[@]}))
 build() { # name, module dir, package, ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -48,6 +48,8 @@ kv="$kv -X k8s.io/client-go/pkg/version.gitVersion=$K8S"
 build kube-apiserver "$here" k8s.io/kubernetes/cmd/kube-apiserver "-s -w $kv"
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=leasehold"
 build peer "$here" ./peer "-s -w"
+# client-go v0.23 (its own module): the last with the ConfigMap/Endpoints locks.
+build legacypeer "$here/legacypeer" ./ "-s -w"
 for c in "${cmds[@]}"; do
   c=${c%/}
   build "$(basename "$c")" "$here" "./cmd/$(basename "$c")" "-s -w"

@@ -55,6 +55,33 @@ struct ElectorConfig {
   bool release_on_cancel = true;
   // Campaign again after losing leadership (client-go stops instead).
   bool recampaign = true;
+  // Record a Kubernetes Event (reason "LeaderElection", "ID became leader" /
+  // "ID stopped leading", type Normal) on the lock's object when a term starts
+  // and stops, as client-go does. Sent asynchronously and rate-limited; a
+  // failure (e.g. no RBAC "create events") is only logged. Only Kubernetes
+  // locks record Events. Default true.
+  bool record_events = true;
+  // Coordinated leader election (KEP-4355; Kubernetes 1.33+ with the
+  // CoordinatedLeaderElection gate and coordination.k8s.io/v1beta1 served).
+  // When enabled, this elector never takes the Lease itself: it keeps a
+  // LeaseCandidate (NAMESPACE/IDENTITY) describing its versions, kube-apiserver
+  // picks the holder (strategy OldestEmulationVersion), and the elector leads
+  // only once the Lease names it, renews it like any leader, and steps down
+  // (releases) when the Lease's preferredHolder names another candidate.
+  // Only k8s:// locks; identity must be a valid object name.
+  struct Coordinated {
+    bool enabled = false;
+    // spec.binaryVersion, "MAJOR.MINOR.PATCH" (e.g. "1.36.3"). Required when enabled.
+    std::string binary_version;
+    // spec.emulationVersion, "MAJOR.MINOR" (e.g. "1.35", written as "1.35.0")
+    // or "MAJOR.MINOR.PATCH"; "" = binary_version's MAJOR.MINOR.
+    std::string emulation_version;
+    // How often the LeaseCandidate's renewTime is refreshed (it is also
+    // refreshed at once when kube-apiserver pings it). Default 5 min;
+    // 1s..1h. kube-apiserver drops candidates that stop renewing.
+    Duration renew_interval = std::chrono::minutes(5);
+  };
+  Coordinated coordinated;
   // Name for logs and metrics; defaults to the lock URL.
   std::string name;
   Callbacks callbacks;

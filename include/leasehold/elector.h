@@ -17,6 +17,8 @@
 // delay a renewal. Do not call wait() from inside a callback.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -31,18 +33,54 @@
 
 namespace leasehold {
 
+// Latency of the leader's renewals (sent until answered, timeouts included),
+// in Prometheus-style buckets of seconds. counts[i] holds renewals that took
+// at most kBounds[i] and more than kBounds[i-1] (not cumulative); the last
+// slot holds those slower than every bound.
+struct LatencyHistogram {
+  static constexpr std::array<double, 12> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+  std::array<uint64_t, kBounds.size() + 1> counts{};
+  uint64_t count = 0;
+  double sum_seconds = 0;
+
+  void add(Duration d) {
+    double s = std::chrono::duration<double>(d).count();
+    size_t i = 0;
+    while (i < kBounds.size() && s > kBounds[i]) ++i;
+    ++counts[i];
+    ++count;
+    sum_seconds += s;
+  }
+};
+
+// A snapshot of one elector, for health checks and metrics. Counters only
+// grow for the life of the Elector.
 struct ElectorStatus {
+  // One slot per leasehold::Code, indexed by static_cast<size_t>(code).
+  static constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
+
   std::string phase;   // idle, following, leading, stopping, stopped
   bool leading = false;  // is_leader() at the time of the snapshot
   std::string leader;  // last observed holder; empty if none seen
   std::optional<Term> term;  // ours, while leading
-  // Leader: time left before our renew deadline. Follower: before the
-  // observed holder's lease expires on our clock.
+  // Leader: time left before our renew deadline; negative once it passed
+  // while the phase still says leading (the I/O thread has not acted yet, a
+  // sign it is stuck). Follower: before the observed holder's lease expires
+  // on our clock (never negative).
   std::optional<Duration> time_left;
+  // Time left on the lease itself as this elector judges it: leader, from
+  // the send time of its last good renewal plus lease_duration; follower, as
+  // time_left. Unknown (nullopt) when no holder is known.
+  std::optional<Duration> lease_left;
   int64_t lease_transitions = -1;  // of the last record seen
   uint64_t renewals = 0;
-  uint64_t failed_requests = 0;
+  uint64_t failed_requests = 0;  // every failed lock request except NotFound
   uint64_t slow_path = 0;  // renewals that had to re-read after a conflict
+  uint64_t leader_changes = 0;  // changes of the observed holder (to a non-empty one)
+  uint64_t terms_started = 0;   // times this elector became leader
+  std::array<uint64_t, kCodes> failed_renewals{};  // by Code of the error
+  LatencyHistogram renew_latency;
 };
 
 class Elector {
@@ -65,6 +103,16 @@ class Elector {
   // Leader only: stop the work, release the lease once it returned, and
   // campaign again (recampaign) or stop. No effect when not leading.
   void resign();
+  // Leader only: hand the lease to the standby `target` with no leaderless
+  // gap. The work is stopped first; once it has returned, the lease is
+  // re-read and, if it still names us for this term, rewritten with `target`
+  // as holder (transitions + 1, a full lease duration). A leasehold standby
+  // named holder starts leading as soon as its watch shows it the record (a
+  // client-go standby at its next retry). Then this elector campaigns again
+  // (recampaign) or stops. If the target never takes it, the lease expires
+  // as usual. Errors: an empty target or our own identity. Not leading: no
+  // effect (logged).
+  Result<void> handoff(const std::string& target);
   // Blocks until the elector is stopped and every callback has returned.
   void wait();
 

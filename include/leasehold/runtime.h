@@ -45,6 +45,20 @@ class Runtime final : public LockHost {
     // empty means discover (KUBECONFIG, in-cluster, ~/.kube/config).
     std::string kubeconfig;
     std::string kube_context;
+    // The Kubernetes client's request budget, shared by every k8s:// lock of
+    // this Runtime: a token bucket refilled at kube_qps requests per second
+    // holding up to kube_burst. Lock reads and writes go before all other
+    // traffic (events, watches, lists) and a quarter of the burst is kept for
+    // them; over-budget requests wait (never dropped) until their timeout.
+    // Defaults fit 10,000 electors per process at the default timings: a
+    // leader renews every retry_period (2s), so 10,000 leases need up to
+    // 5,000 requests/s, and a cold start of 10,000 electors (10,000 GETs) is
+    // spread over about 2 s. Raise kube_qps to at least
+    // (leases this process may lead) / renew_interval; lower it to protect a
+    // small API server. Limits: kube_qps 0 (no limit) or 0.1 to 1,000,000
+    // requests/s; kube_burst 1 to 1,000,000 requests. Checked by open_lock.
+    double kube_qps = 5000;
+    int kube_burst = 1000;
   };
 
   Runtime();
@@ -75,6 +89,7 @@ class Runtime final : public LockHost {
   void log(LogLevel level, std::string_view name, std::string_view message) const;
 
  private:
+  friend struct RuntimeAccess;  // internal (src/core/runtime_access.h)
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

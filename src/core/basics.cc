@@ -124,6 +124,45 @@ Result<void> ElectorConfig::validate() const {
     return Error::invalid("renew_interval: must be > 0 and < renew_deadline (" +
                           ms(renew_deadline) + "), got " + ms(renew_interval));
   }
+  if (coordinated.enabled) {
+    if (!lock.starts_with("k8s://")) {
+      return Error::invalid("coordinated: needs a k8s:// Lease lock, got \"" + lock + "\"");
+    }
+    auto is_version = [](const std::string& v, int parts) {
+      int n = 0;
+      size_t i = 0;
+      while (i < v.size()) {
+        size_t j = i;
+        while (j < v.size() && v[j] >= '0' && v[j] <= '9') ++j;
+        if (j == i) return false;
+        ++n;
+        if (j == v.size()) break;
+        if (v[j] != '.') return false;
+        i = j + 1;
+        if (i == v.size()) return false;
+      }
+      return n == parts;
+    };
+    if (!is_version(coordinated.binary_version, 3)) {
+      return Error::invalid("coordinated.binary_version: want MAJOR.MINOR.PATCH (e.g. 1.36.3), got \"" +
+                            coordinated.binary_version + "\"");
+    }
+    if (!coordinated.emulation_version.empty() && !is_version(coordinated.emulation_version, 2) &&
+        !is_version(coordinated.emulation_version, 3)) {
+      return Error::invalid("coordinated.emulation_version: want MAJOR.MINOR (e.g. 1.35), got \"" +
+                            coordinated.emulation_version + "\"");
+    }
+    if (coordinated.renew_interval < seconds(1) || coordinated.renew_interval > seconds(3600)) {
+      return Error::invalid("coordinated.renew_interval: must be between 1s and 1h, got " +
+                            ms(coordinated.renew_interval));
+    }
+    for (char c : identity) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) {
+        return Error::invalid("identity: coordinated election names the LeaseCandidate after it, so it must be a "
+                              "lowercase DNS subdomain, got \"" + identity + "\"");
+      }
+    }
+  }
   return {};
 }
 

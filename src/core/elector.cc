@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/lease_candidate.h"
 #include "core/state_machine.h"
 
 namespace leasehold {
@@ -30,6 +31,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   Runtime& rt;
   ElectorConfig cfg;
   std::shared_ptr<Lock> lock;
+  std::shared_ptr<core::LeaseCandidateKeeper> candidate;  // coordinated election only
 
   // ---- I/O thread only ----
   core::StateMachine sm;
@@ -49,6 +51,9 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   std::optional<Instant> follower_expiry;
   int64_t transitions = -1;
   uint64_t renewals = 0, failed_requests = 0, slow_path = 0;
+  uint64_t leader_changes = 0, terms_started = 0;
+  std::array<uint64_t, ElectorStatus::kCodes> failed_renewals{};
+  LatencyHistogram renew_latency;
   bool finished = false;
   std::vector<std::jthread> term_threads;
   std::optional<std::stop_callback<std::function<void()>>> external_stop;
@@ -73,8 +78,12 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
 
   void apply(Action& a) {
     if (auto* s = std::get_if<core::SendRequest>(&a)) return send(*s);
-    if (auto* s = std::get_if<core::StartLeading>(&a)) return start_term(s->term);
+    if (auto* s = std::get_if<core::StartLeading>(&a)) {
+      if (cfg.record_events) lock->leadership_changed(cfg.identity, true);  // never blocks
+      return start_term(s->term);
+    }
     if (auto* s = std::get_if<core::StopLeading>(&a)) {
+      if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
       log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
       std::lock_guard<std::mutex> g(mu);
       if (!term_threads.empty()) term_threads.back().request_stop();
@@ -82,6 +91,10 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
       log(LogLevel::kInfo, "leader is now " + s->identity);
+      {
+        std::lock_guard<std::mutex> g(mu);
+        ++leader_changes;
+      }
       if (cfg.callbacks.on_new_leader) {
         rt.notify([cb = cfg.callbacks.on_new_leader, id = s->identity, self = shared_from_this()] {
           try {
@@ -96,6 +109,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     if (std::holds_alternative<core::Finished>(a)) {
+      if (candidate) candidate->stop();
       log(LogLevel::kInfo, "stopped");
       return;  // publish() wakes wait()
     }
@@ -132,7 +146,10 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       std::lock_guard<std::mutex> g(mu);
       if (!r.ok() && !r.error().is(Code::kNotFound)) ++failed_requests;
       if (outstanding_purpose == core::Purpose::kRenew) {
+        // Counted here, under the lock already taken, on the I/O thread.
+        renew_latency.add(rt.clock().now() - sent_at);
         if (r.ok()) ++renewals;
+        if (!r.ok()) ++failed_renewals[static_cast<size_t>(r.error().code())];
         if (!r.ok() && r.error().is(Code::kConflict)) ++slow_path;
       }
     }
@@ -145,6 +162,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     log(LogLevel::kInfo, "started leading, term " + t.to_string());
     auto self = shared_from_this();
     std::lock_guard<std::mutex> g(mu);
+    ++terms_started;
     // Earlier terms' threads have returned (a new term needs the old work
     // done); join them here to keep the list short.
     for (auto& th : term_threads) {
@@ -258,7 +276,17 @@ Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig conf
   if (!lock) return Error::invalid("lock: null lock handle");
   std::random_device rd;
   uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  std::shared_ptr<core::LeaseCandidateKeeper> candidate;
+  if (config.coordinated.enabled) {  // validate() checked the URL is k8s://NS/NAME
+    std::string rest = config.lock.substr(std::string_view("k8s://").size());
+    auto slash = rest.find('/');
+    if (slash == std::string::npos) return Error::invalid("lock: want k8s://NAMESPACE/NAME, got " + config.lock);
+    auto k = core::LeaseCandidateKeeper::create(rt, config, rest.substr(0, slash), rest.substr(slash + 1));
+    if (!k) return k.error();
+    candidate = std::move(*k);
+  }
   auto impl = std::make_shared<Impl>(rt, std::move(config), std::move(lock), seed);
+  impl->candidate = std::move(candidate);
   return std::unique_ptr<Elector>(new Elector(std::move(impl)));
 }
 
@@ -279,6 +307,7 @@ void Elector::start(std::stop_token stop) {
     impl_->external_stop.emplace(stop, [this] { this->stop(); });
   }
   impl_->on_io([](Impl& s) {
+    if (s.candidate) s.candidate->start();
     s.start_watch();
     s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
       m.handle_start(now, wall, out);
@@ -300,6 +329,21 @@ void Elector::resign() {
       m.handle_resign(now, wall, out);
     });
   });
+}
+
+Result<void> Elector::handoff(const std::string& target) {
+  if (target.empty()) return Error::invalid(name() + ": handoff needs a target identity");
+  if (target == impl_->cfg.identity) {
+    return Error::invalid(name() + ": cannot hand off to ourselves (" + target + ")");
+  }
+  impl_->on_io([target](Impl& s) {
+    s.step([&target](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+      if (!m.handle_handoff(now, wall, target, out)) {
+        out.push_back(core::Note{"handoff to " + target + " ignored: not leading", false});
+      }
+    });
+  });
+  return {};
 }
 
 void Elector::wait() {
@@ -348,13 +392,22 @@ ElectorStatus Elector::status() const {
   if (impl_->phase == Phase::kLeading) {
     s.term = impl_->term;
     s.time_left = impl_->deadline - now;
+    // deadline = sent_at(last good renewal) + renew_deadline.
+    const ElectorConfig& c = impl_->cfg;
+    s.lease_left = std::max(Duration::zero(),
+                            impl_->deadline - c.renew_deadline + c.lease_duration - now);
   } else if (impl_->follower_expiry) {
     s.time_left = std::max(Duration::zero(), *impl_->follower_expiry - now);
+    s.lease_left = s.time_left;
   }
   s.lease_transitions = impl_->transitions;
   s.renewals = impl_->renewals;
   s.failed_requests = impl_->failed_requests;
   s.slow_path = impl_->slow_path;
+  s.leader_changes = impl_->leader_changes;
+  s.terms_started = impl_->terms_started;
+  s.failed_renewals = impl_->failed_renewals;
+  s.renew_latency = impl_->renew_latency;
   return s;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/backends.h"
+#include "core/runtime_access.h"
 #include "kube/client.h"
 
 namespace leasehold {
@@ -176,6 +177,21 @@ void Runtime::log(LogLevel level, std::string_view name, std::string_view messag
   impl_->opt.log(level, name, message);
 }
 
+Result<std::shared_ptr<kube::Client>> RuntimeAccess::kube_client(Runtime& rt) {
+  auto& impl = *rt.impl_;
+  std::lock_guard<std::mutex> g(impl.kube_mu);
+  if (!impl.kube) {
+    auto cfg = kube::load_cluster_config({impl.opt.kubeconfig, impl.opt.kube_context});
+    if (!cfg) return cfg.error();
+    kube::ClientOptions copt;
+    copt.rate = {impl.opt.kube_qps, impl.opt.kube_burst};
+    auto c = kube::Client::create(std::move(*cfg), copt);
+    if (!c) return c.error();
+    impl.kube = std::move(*c);
+  }
+  return impl.kube;
+}
+
 Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
   constexpr std::string_view kMem = "mem://";
   constexpr std::string_view kFile = "file://";
@@ -192,33 +208,28 @@ Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
     }
     return backends::open_file_lock(*this, std::string(url), path);
   }
-  constexpr std::string_view kKube = "k8s://";
-  if (url.starts_with(kKube)) {
-    std::string rest(url.substr(kKube.size()));
+  // Kubernetes locks: k8s:// (Lease), configmap:// and endpoints:// (legacy
+  // annotation), configmapsleases:// and endpointsleases:// (migration pair).
+  auto sep = url.find("://");
+  std::string scheme(url.substr(0, sep == std::string_view::npos ? 0 : sep));
+  if (backends::is_kube_scheme(scheme)) {
+    std::string rest(url.substr(sep + 3));
     auto slash = rest.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
         rest.find('/', slash + 1) != std::string::npos) {
-      return Error::invalid("lock URL \"" + std::string(url) + "\": want k8s://NAMESPACE/NAME");
+      return Error::invalid("lock URL \"" + std::string(url) + "\": want " + scheme + "://NAMESPACE/NAME");
     }
-    std::weak_ptr<kube::Client> client;
-    {
-      std::lock_guard<std::mutex> g(impl_->kube_mu);
-      if (!impl_->kube) {
-        auto cfg = kube::load_cluster_config({impl_->opt.kubeconfig, impl_->opt.kube_context});
-        if (!cfg) return cfg.error();
-        auto c = kube::Client::create(std::move(*cfg));
-        if (!c) return c.error();
-        impl_->kube = std::move(*c);
-      }
-      client = impl_->kube;
-    }
-    return backends::open_kube_lease_lock(*this, std::move(client), std::string(url),
-                                          rest.substr(0, slash), rest.substr(slash + 1));
+    auto made = RuntimeAccess::kube_client(*this);
+    if (!made) return made.error();
+    std::weak_ptr<kube::Client> client = *made;  // the Runtime keeps the only strong reference
+    return backends::open_kube_lock(*this, std::move(client), scheme, std::string(url),
+                                    rest.substr(0, slash), rest.substr(slash + 1));
   }
   auto scheme_end = url.find("://");
   return Error::invalid("lock URL \"" + std::string(url) + "\": unknown scheme \"" +
                         std::string(scheme_end == std::string_view::npos ? url : url.substr(0, scheme_end)) +
-                        "\" (supported: k8s://NAMESPACE/NAME, mem://NAME, file:///PATH)");
+                        "\" (supported: k8s://NAMESPACE/NAME, configmap://NAMESPACE/NAME, endpoints://NAMESPACE/NAME, "
+                        "configmapsleases://NAMESPACE/NAME, endpointsleases://NAMESPACE/NAME, mem://NAME, file:///PATH)");
 }
 
 }  // namespace leasehold

@@ -41,6 +41,7 @@ StateMachine::StateMachine(const ElectorConfig& c, uint64_t seed)
       t_{c.lease_duration, c.renew_deadline, c.retry_period, c.effective_renew_interval()},
       release_on_cancel_(c.release_on_cancel),
       recampaign_(c.recampaign),
+      coordinated_(c.coordinated.enabled),
       rng_(seed) {}
 
 std::optional<Instant> StateMachine::observed_expiry() const {
@@ -122,6 +123,8 @@ LeaseRecord StateMachine::renew_record(WallTime wall) const {
 }
 
 bool StateMachine::takeable(Instant now) const {
+  // Coordinated: kube-apiserver picks the holder; we only confirm its choice.
+  if (coordinated_) return observed_ && observed_->record.holder_identity == identity_;
   if (!observed_) return true;
   const LeaseRecord& r = observed_->record;
   return r.is_free() || r.holder_identity == identity_ || now >= *observed_expiry();
@@ -134,6 +137,10 @@ void StateMachine::arm_attempt(Instant at) {
 
 void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out) {
   if (!can_campaign() || in_flight_) return;
+  if (!observed_ && coordinated_) {  // kube-apiserver creates it when it picks someone
+    arm_attempt(now + jittered_retry());
+    return;
+  }
   if (!observed_) {
     if (deleted_holder_expiry_ && now < *deleted_holder_expiry_) {
       arm_attempt(*deleted_holder_expiry_);
@@ -236,7 +243,7 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
       if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
       attempt_armed_ = false;
       if (!can_campaign()) return;  // the running work decides what comes next
-      if (observed_ && !takeable(now)) {
+      if (unknown_ || (observed_ ? !takeable(now) : coordinated_)) {
         send(now, Op::kGet, Purpose::kObserve, "", {}, out);
       } else {
         evaluate(now, wall, out);
@@ -277,10 +284,18 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
           }
           break;
         }
+        unknown_ = false;
+        if (gone && observed_ && last_watch_record_at_ && *last_watch_record_at_ >= sent_at) {
+          // The watch showed a record after this read was sent: the 404 is
+          // older news (the Lease was created meanwhile). Keep the record.
+          evaluate(now, wall, out);
+          break;
+        }
         observe(now, r.ok() ? std::optional<Versioned>(r.value()) : std::nullopt, out);
         evaluate(now, wall, out);
       } else {
         failed();
+        unknown_ = true;
         if (phase_ == Phase::kLeading) {
           next_renew_ = now + t_.retry_period;
         } else if (phase_ == Phase::kFollowing) {
@@ -391,6 +406,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
 
 void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
                                 std::vector<Action>& out) {
+  if (v) last_watch_record_at_ = now;
   switch (phase_) {
     case Phase::kLeading:
       if (!v) {
@@ -471,8 +487,13 @@ bool StateMachine::handle_handoff(Instant now, WallTime wall, const std::string&
 void StateMachine::maybe_hand_off(Instant now, WallTime wall, const Versioned& v,
                                   std::vector<Action>& out) {
   const LeaseRecord& r = v.record;
-  if (r.strategy.empty() && !r.preferred_holder.empty() && r.preferred_holder != identity_ &&
-      r.holder_identity == identity_) {
+  if (r.preferred_holder.empty() || r.preferred_holder == identity_ || r.holder_identity != identity_) return;
+  if (coordinated_) {
+    // kube-apiserver prefers another candidate: release; it assigns the
+    // lease to the preferred one.
+    out.push_back(Note{"preferredHolder is " + r.preferred_holder + ": stepping down", false});
+    handle_resign(now, wall, out);
+  } else if (r.strategy.empty()) {
     handle_handoff(now, wall, r.preferred_holder, out);
   }
 }

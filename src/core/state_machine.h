@@ -165,6 +165,7 @@ class StateMachine {
   Timing t_;
   bool release_on_cancel_;
   bool recampaign_;
+  bool coordinated_;  // never take the lease; lead only when named holder
   std::mt19937_64 rng_;
 
   Phase phase_ = Phase::kIdle;
@@ -175,6 +176,10 @@ class StateMachine {
   // A record that was deleted while held: followers wait out its lease.
   std::optional<Instant> deleted_holder_expiry_;
   bool watch_healthy_ = false;
+  bool unknown_ = false;  // the last read failed: read again before any write
+  // When a watch event last showed us a record (not a deletion): a 404 to a
+  // read sent before then is older news and must not erase that record.
+  std::optional<Instant> last_watch_record_at_;
   Instant next_attempt_{};  // follower: next GET or acquire attempt
   bool attempt_armed_ = false;
 

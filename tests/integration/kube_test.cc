@@ -215,6 +215,26 @@ TEST_F(KubeTest, GracefulReleaseIsTakenOverThroughTheWatch) {
   EXPECT_TRUE(b->is_leader());
 }
 
+TEST_F(KubeTest, HandoffToALeaseholdStandbyStopsTheWorkFirstAndHasNoGap) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  auto [a, b] = lead_and_follow(rt, "k8s://" + std::string(kNs) + "/" + unique("handoff"), ev);
+  EXPECT_FALSE(a->handoff("a").ok()) << "a handoff to ourselves must be refused";
+  ASSERT_TRUE(a->handoff("b").ok());
+  ASSERT_TRUE(ev.wait_for("b started", 10s));
+  int64_t gap = ev.at("b started") - ev.at("a stopped");
+  EXPECT_GT(gap, 0) << "b started before a's work stopped";
+  EXPECT_LT(gap, 1'000'000'000) << "handoff took " << gap / 1e6 << " ms";
+  std::printf("handoff a -> b (leasehold): %.1f ms from a's work stopping to b's starting\n",
+              static_cast<double>(gap) / 1e6);
+  EXPECT_TRUE(b->is_leader());
+  EXPECT_EQ(b->term()->holder, "b");
+  // a stands by behind b: it does not take the lease back.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(a->is_leader());
+  EXPECT_EQ(a->leader(), "b");
+}
+
 // ---- interop with the client-go peer ----
 
 struct Peer {
@@ -308,6 +328,32 @@ TEST_F(KubeTest, InteropWithClientGoBothDirections) {
   }
 }
 
+
+TEST_F(KubeTest, InteropHandoffToAClientGoStandby) {
+  if (env("LEASEHOLD_PEER").empty()) GTEST_FAIL() << "LEASEHOLD_PEER is not set";
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string name = unique("handoff-go");
+  auto lh = Elector::create(rt, fast("k8s://" + std::string(kNs) + "/" + name, "lh-1", ev));
+  ASSERT_TRUE(lh.ok());
+  (*lh)->start();
+  ASSERT_TRUE(ev.wait_for("lh-1 started", 20s));
+  Peer go(ev, name, "go-1");
+  std::this_thread::sleep_for(1500ms);  // client-go is standing by
+  ASSERT_EQ(ev.at("go-1 started"), -1);
+  ASSERT_TRUE((*lh)->handoff("go-1").ok());
+  // client-go finds itself named holder at its next retry (retry period 0.5s).
+  ASSERT_TRUE(ev.wait_for("go-1 started", 10s));
+  int64_t gap = ev.at("go-1 started") - ev.at("lh-1 stopped");
+  EXPECT_GT(gap, 0) << "client-go started before leasehold's work stopped";
+  EXPECT_LT(gap, 2'000'000'000) << "handoff to client-go took " << gap / 1e6 << " ms";
+  std::printf("handoff leasehold -> client-go: %.1f ms\n", static_cast<double>(gap) / 1e6);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE((*lh)->is_leader());
+  EXPECT_EQ((*lh)->leader(), "go-1");
+  (*lh)->stop();
+  (*lh)->wait();
+}
 
 // ---- credentials that change ----
 

@@ -571,6 +571,99 @@ TEST(StateMachineTest, AcquiringClearsAStalePreferredHolder) {
   EXPECT_TRUE(w.record.preferred_holder.empty());
 }
 
+ElectorConfig coordinated_config() {
+  ElectorConfig c = default_config();
+  c.lock = "k8s://ns/app";
+  c.coordinated.enabled = true;
+  c.coordinated.binary_version = "1.36.0";
+  return c;
+}
+
+TEST(StateMachineTest, CoordinatedNeverCreatesNorTakesAFreeOrExpiredLease) {
+  Harness h(coordinated_config());
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(Error::not_found("none"));
+  h.expect_no_request();  // no create: kube-apiserver makes it
+  h.advance(5s);
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // polls for it
+  Versioned free = rec("3", "", 2, 1);
+  free.record.strategy = "OldestEmulationVersion";
+  h.respond(free);
+  h.expect_no_request();
+  // A held record that expires is not taken either: only looked at again.
+  h.watch(Versioned{"4", rec("4", "b", 3).record});
+  h.expect_no_request();
+  h.advance(16s);
+  auto look = h.take_request();
+  EXPECT_EQ(look.op, Op::kGet);
+  h.respond(rec("4", "b", 3));
+  h.expect_no_request();
+  EXPECT_EQ(h.count<StartLeading>(), 0);
+}
+
+TEST(StateMachineTest, AFailedReadIsFollowedByARead_NeverByABlindCreate) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(Error::forbidden("get leases ns/app: forbidden"));
+  h.clear_notes();
+  h.advance(5s);
+  auto next = h.take_request();
+  EXPECT_EQ(next.op, Op::kGet) << "after a failed read the state of the lease is unknown";
+  h.respond(Error::not_found("none"));
+  EXPECT_EQ(h.take_request().op, Op::kCreate);
+}
+
+TEST(StateMachineTest, CoordinatedLeadsOnlyOnceNamedAndStepsDownForThePreferredHolder) {
+  Harness h(coordinated_config());
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  Versioned other = rec("3", "b", 2);
+  other.record.strategy = "OldestEmulationVersion";
+  h.respond(other);
+  h.expect_no_request();
+  Versioned named = rec("4", "a", 3);
+  named.record.strategy = "OldestEmulationVersion";
+  h.watch(named);  // kube-apiserver picked us
+  auto w = h.take_request();
+  EXPECT_EQ(w.op, Op::kUpdate);
+  EXPECT_EQ(w.version, "4");
+  EXPECT_EQ(w.record.strategy, "OldestEmulationVersion");
+  h.respond(Versioned{"5", w.record});
+  Term t = h.take<StartLeading>().term;
+  h.clear_notes();
+  Versioned preferred = Versioned{"6", w.record};
+  preferred.record.preferred_holder = "c";
+  h.watch(preferred);
+  EXPECT_EQ(h.take<StopLeading>().term, t);
+  h.work_returned();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(preferred);
+  auto rel = h.take_request();
+  EXPECT_EQ(rel.record.holder_identity, "");  // released, not handed over: the server assigns c
+  EXPECT_EQ(rel.record.strategy, "OldestEmulationVersion");
+}
+
+TEST(StateMachineTest, A404OlderThanAWatchedRecordDoesNotEraseIt) {
+  // Two cold candidates: our GET is answered 404 after our watch already
+  // showed the other's new Lease. The Lease exists; take it at its expiry,
+  // with an update, not after a second full lease.
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.watch(rec("7", "b", 0));
+  h.respond(Error::not_found("lease not found"));
+  h.expect_no_request();
+  h.advance(15s);
+  auto w = h.take_request();
+  EXPECT_EQ(w.op, Op::kUpdate) << "the watched record was forgotten";
+  EXPECT_EQ(w.version, "7");
+}
+
 TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {
   Harness h;
   h.start();
@@ -611,7 +704,7 @@ TEST(StateMachineTest, TransientErrorsRetryWithJitter) {
   EXPECT_GE(w - h.now(), 2s);
   EXPECT_LT(w - h.now(), 4400ms);
   h.advance(w - h.now());
-  EXPECT_EQ(h.take_request().op, Op::kCreate);  // nothing observed yet: try to create
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // nothing known yet: read before writing
 }
 
 }  // namespace
