@@ -260,7 +260,10 @@ class Sim {
     };
     Time there = latency();
     Time back = latency();
-    bool lost_there = chance(loss_), lost_back = chance(loss_);
+    // Losses are faults too: they end when all faults heal (the liveness
+    // bound is measured from then).
+    const bool faulty = now_ < p_.fault_end;
+    bool lost_there = chance(loss_) && faulty, lost_back = chance(loss_) && faulty;
     if (n.partitioned) {
       respond(Error::unavailable("partitioned"), sent + there + back);
       return;
@@ -311,7 +314,7 @@ class Sim {
     for (int i = 0; i < p_.nodes; ++i) {
       Node& n = nodes_[static_cast<size_t>(i)];
       if (!n.alive || !n.watch || n.partitioned) continue;
-      if (chance(watch_loss_)) continue;  // a dropped event; polling or the next one repairs it
+      if (chance(watch_loss_) && now_ < p_.fault_end) continue;  // a dropped event; polling or the next one repairs it
       n.last_watch = std::max(n.last_watch + 1, now_ + latency());
       deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
         m.handle_watch(t, w, v, o);
