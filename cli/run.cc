@@ -25,6 +25,10 @@
 #include "http_server.h"
 #include "leasehold/elector.h"
 #include "leasehold/for_life.h"
+#include "core/runtime_access.h"
+#include "kube/client.h"
+#include "kube/lease_codec.h"
+#include "kube/objects.h"
 
 extern char** environ;
 
@@ -67,6 +71,9 @@ std::vector<FlagSpec> run_flags(bool serve) {
        ":PORT or [IPV6]:PORT (port 0: any free one); empty: no endpoints",
        serve ? ":8090" : ""},
       {"name", "name of this election in the metrics' name label and in JSON logs (default: the lock URL)", ""},
+      {"label-leader-pod",
+       "KEY=VALUE: set this label on our own Pod ($POD_NAME in $POD_NAMESPACE) while leading and remove it "
+       "on step-down, so a Service can select the leader (needs RBAC: pods get, patch)", ""},
       {"coordinated", "coordinated leader election (KEP-4355): keep a LeaseCandidate and lead only when "
                       "kube-apiserver names us holder (k8s:// locks; needs --binary-version)", "false", true},
       {"binary-version", "coordinated: this binary's version, MAJOR.MINOR.PATCH", ""},
@@ -320,6 +327,56 @@ int usage(const std::string& error) {
 
 namespace {
 
+// --label-leader-pod: labels our own Pod while we lead (JSON merge patches,
+// at background priority; a failure is logged, never fatal).
+class PodLabeler {
+ public:
+  static Result<std::optional<PodLabeler>> from_flag(const std::string& flag) {
+    if (flag.empty()) return std::optional<PodLabeler>();
+    auto eq = flag.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error::invalid("--label-leader-pod: want KEY=VALUE, got \"" + flag + "\"");
+    }
+    PodLabeler l;
+    l.key_ = flag.substr(0, eq);
+    l.value_ = flag.substr(eq + 1);
+    if (auto p = kube::pod_label_patch(l.key_, std::string_view(l.value_)); !p) {
+      return Error::invalid("--label-leader-pod: " + p.error().message());
+    }
+    const char* pod = std::getenv("POD_NAME");
+    const char* ns = std::getenv("POD_NAMESPACE");
+    if (!pod || !*pod || !ns || !*ns) {
+      return Error::invalid("--label-leader-pod: POD_NAME and POD_NAMESPACE must be set (downward API)");
+    }
+    l.pod_ = pod;
+    l.ns_ = ns;
+    return std::optional<PodLabeler>(std::move(l));
+  }
+
+  // Blocks up to 5 s; returns what happened, for the log.
+  std::string apply(Runtime& rt, bool on) const {
+    auto client = RuntimeAccess::kube_client(rt);
+    if (!client) return "cannot label pod: " + client.error().message();
+    auto body = kube::pod_label_patch(key_, on ? std::optional<std::string_view>(value_) : std::nullopt);
+    std::promise<Result<kube::HttpResponse>> p;
+    auto f = p.get_future();
+    (*client)->request("PATCH", "/api/v1/namespaces/" + ns_ + "/pods/" + pod_, *body, std::chrono::seconds(5),
+                       [&p](Result<kube::HttpResponse> r) { p.set_value(std::move(r)); },
+                       kube::Priority::kBackground);
+    auto r = f.get();
+    std::string what = std::string(on ? "set" : "removed") + " label " + key_ + " on pod " + ns_ + "/" + pod_;
+    if (!r) return "could not have " + what + ": " + r.error().to_string();
+    if (r->status != 200) {
+      return "could not have " + what + ": " +
+             kube::error_from_response(r->status, r->body, {"patch", "", "pods", ns_, pod_}).to_string();
+    }
+    return what;
+  }
+
+ private:
+  std::string key_, value_, pod_, ns_;
+};
+
 // Campaigns with the parsed flags: with a child (run) or without (serve).
 int campaign_with(const Flags& flags, bool serve) {
   Logger logger;
@@ -395,7 +452,24 @@ int campaign_with(const Flags& flags, bool serve) {
   std::atomic<Elector*> elector_ptr{nullptr};
   ChildSpec child{flags.rest(), {}};
 
+  auto labeler = PodLabeler::from_flag(flags.get("label-leader-pod"));
+  if (!labeler) return usage(labeler.error().message());
   cfg.callbacks.on_started_leading = [&](const Term& term, std::stop_token stop) {
+    // The label goes on before the work starts and comes off after it has
+    // stopped, before the lease is released.
+    struct Label {
+      const std::optional<PodLabeler>& l;
+      Runtime& rt;
+      Logger& log;
+      const std::string& lock;
+      Label(const std::optional<PodLabeler>& l, Runtime& rt, Logger& log, const std::string& lock)
+          : l(l), rt(rt), log(log), lock(lock) {
+        if (l) log.write(LogLevel::kInfo, lock, l->apply(rt, true));
+      }
+      ~Label() {
+        if (l) log.write(LogLevel::kInfo, lock, l->apply(rt, false));
+      }
+    } label(*labeler, rt, logger, cfg.lock);
     if (serve) {  // nothing to run: the endpoints say we lead; wait for the term to end
       std::mutex m;
       std::condition_variable_any cv;

@@ -2,11 +2,16 @@
 // control plane runs no garbage collector and no kubelet: the tests create
 // Pods and Nodes as an admin, set their status, and delete an owner and its
 // ConfigMap as the collector would.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -245,6 +250,107 @@ TEST_F(ForLife, ClearErrorsForMissingPermissionsAndMissingConfig) {
   EXPECT_NE(np.error().message().find("POD_NAME"), std::string::npos) << np.error().message();
   ForLifeConfig bad = config("", "p");
   EXPECT_NE(become_leader(admin_rt, bad).error().message().find("lock_name"), std::string::npos);
+}
+
+// The command: `leasehold run --mode=for-life` and `--label-leader-pod`.
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& pod, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::setenv("POD_NAME", pod.c_str(), 1);
+    ::setenv("POD_NAMESPACE", kNs.c_str(), 1);
+    std::FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv;
+    std::string bin = env("LEASEHOLD_CLI");
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int stop_cli(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  for (auto t0 = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t0 < limit;) {
+    if (f()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return f();
+}
+
+TEST_F(ForLife, TheCommandRunsItsChildOnlyAsLeaderForLifeAndReleasesOnSigterm) {
+  if (env("LEASEHOLD_CLI").empty()) GTEST_FAIL() << "LEASEHOLD_CLI is not set";
+  Admin admin;
+  std::string lock = unique("for-life-cli"), p1 = unique("pod-a"), p2 = unique("pod-b");
+  admin.pod(p1);
+  admin.pod(p2);
+  std::string marker = dir() + "/" + lock + ".child";
+  auto args = [&](const std::string& who) {
+    return std::vector<std::string>{"run", "--mode=for-life", "--leader-elect-resource-name=" + lock,
+                                    "--leader-elect-resource-namespace=" + kNs, "--kubeconfig=" + kubeconfig("admin"),
+                                    "--", "sh", "-c", "echo " + who + " >> " + marker + "; exec sleep 600"};
+  };
+  auto lines = [&] {
+    std::ifstream f(marker);
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return all;
+  };
+  pid_t a = spawn_cli(args("a"), p1, dir() + "/" + lock + "-a.log");
+  ASSERT_TRUE(eventually([&] { return lines() == "a\n"; })) << lines();
+  pid_t b = spawn_cli(args("b"), p2, dir() + "/" + lock + "-b.log");
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(lines(), "a\n") << "the standby ran its child while the leader lived";
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(stop_cli(a), 128 + SIGTERM) << "exits with the child's status (sleep killed by SIGTERM)";
+  ASSERT_TRUE(eventually([&] { return lines() == "a\nb\n"; })) << lines();
+  std::printf("leasehold run --mode=for-life: SIGTERM of the leader -> standby's child started: %.0f ms\n",
+              since_s(t0) * 1000);
+  EXPECT_EQ(admin.configmap(lock)["metadata"]["ownerReferences"][0]["name"], p2);
+  stop_cli(b);
+  EXPECT_FALSE(admin.configmap(lock).is_object()) << "the leader deleted its lock on SIGTERM";
+}
+
+TEST_F(ForLife, LabelLeaderPodMarksTheLeadersPodOnlyWhileItLeads) {
+  if (env("LEASEHOLD_CLI").empty()) GTEST_FAIL() << "LEASEHOLD_CLI is not set";
+  Admin admin;
+  std::string lease = unique("label"), p1 = unique("pod-a"), p2 = unique("pod-b");
+  admin.pod(p1);
+  admin.pod(p2);
+  auto label = [&](const std::string& pod) -> std::string {
+    json p = json::parse(admin.call("GET", "/api/v1/namespaces/" + kNs + "/pods/" + pod).body, nullptr, false);
+    if (!p.is_object() || !p["metadata"].contains("labels") || !p["metadata"]["labels"].contains("leasehold.io/leader")) {
+      return "";
+    }
+    return p["metadata"]["labels"]["leasehold.io/leader"];
+  };
+  auto args = [&](const std::string& id) {
+    return std::vector<std::string>{"serve", "--lock=k8s://" + kNs + "/" + lease, "--identity=" + id,
+                                    "--kubeconfig=" + kubeconfig("admin"), "--http-address=",
+                                    "--label-leader-pod=leasehold.io/leader=true",
+                                    "--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
+                                    "--leader-elect-retry-period=500ms"};
+  };
+  pid_t a = spawn_cli(args("a"), p1, dir() + "/" + lease + "-a.log");
+  ASSERT_TRUE(eventually([&] { return label(p1) == "true"; })) << "the leader's pod was not labelled";
+  pid_t b = spawn_cli(args("b"), p2, dir() + "/" + lease + "-b.log");
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(label(p2), "") << "a standby labelled its pod";
+  stop_cli(a);
+  EXPECT_EQ(label(p1), "") << "the label stays after step-down";
+  ASSERT_TRUE(eventually([&] { return label(p2) == "true"; })) << "the new leader's pod was not labelled";
+  stop_cli(b);
+  EXPECT_EQ(label(p2), "");
 }
 
 }  // namespace
