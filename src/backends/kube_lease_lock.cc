@@ -8,6 +8,8 @@
 #include <random>
 
 #include "backends/backends.h"
+#include "backends/lease_watch_hub.h"
+#include "core/runtime_access.h"
 #include "kube/client.h"
 #include "kube/lease_codec.h"
 
@@ -26,6 +28,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   }
   ~KubeLeaseLock() override {
     if (auto c = client_.lock(); c && watch_id_) c->cancel(watch_id_);
+    if (auto h = hub_.lock(); h && hub_sub_) h->unsubscribe(hub_sub_);
   }
 
   const std::string& describe() const override { return url_; }
@@ -56,7 +59,28 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
              std::function<void(bool)> on_health) override {
     on_change_ = std::move(on_change);
     on_health_ = std::move(on_health);
-    start_watch();
+    // The Runtime's shared watch on the namespace; our own, filtered by name,
+    // if the server refuses a namespace-wide one.
+    auto hub = RuntimeAccess::lease_watch_hub(rt_);
+    if (!hub) {
+      start_watch();
+      return true;
+    }
+    hub_ = hub;
+    std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
+    LeaseWatchSubscriber sub;
+    sub.on_object = [weak](const kube::Lease* l) {
+      auto self = weak.lock();
+      if (!self || !self->on_change_) return;
+      self->on_change_(l ? std::optional<Versioned>(l->versioned) : std::nullopt);
+    };
+    sub.on_health = [weak](bool up) {
+      if (auto self = weak.lock(); self && self->on_health_) self->on_health_(up);
+    };
+    sub.on_unsupported = [weak] {
+      if (auto self = weak.lock(); self && !self->watch_id_) self->start_watch();
+    };
+    hub_sub_ = hub->subscribe(ns_, name_, std::move(sub));
     return true;
   }
 
@@ -170,6 +194,8 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   std::string cached_version_;
   std::string watch_rv_;
   uint64_t watch_id_ = 0;
+  std::weak_ptr<LeaseWatchHub> hub_;
+  uint64_t hub_sub_ = 0;
   Duration backoff_ = std::chrono::milliseconds(500);
   std::mt19937_64 rng_{std::random_device{}()};
   std::function<void(const std::optional<Versioned>&)> on_change_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/backends.h"
+#include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
 #include "kube/client.h"
 
@@ -47,6 +48,7 @@ struct Runtime::Impl {
   backends::MemRegistry mem;
   std::mutex kube_mu;
   std::shared_ptr<kube::Client> kube;  // GUARDED_BY(kube_mu); made on first k8s:// lock
+  std::shared_ptr<backends::LeaseWatchHub> lease_hub;  // GUARDED_BY(kube_mu); made on first Lease watch
 
   // Pops the earliest task if it is due. Caller holds `lk`.
   bool pop_due(std::function<void()>& fn) {
@@ -126,6 +128,7 @@ Runtime::~Runtime() {
   // completions are posted into a stopped runtime and dropped with the heap).
   {
     std::lock_guard<std::mutex> g(impl_->kube_mu);
+    impl_->lease_hub.reset();  // cancels its streams while the client still runs
     impl_->kube.reset();
   }
   std::lock_guard<std::mutex> g(impl_->mu);
@@ -175,6 +178,14 @@ void Runtime::drain_notifications() {
 
 void Runtime::log(LogLevel level, std::string_view name, std::string_view message) const {
   impl_->opt.log(level, name, message);
+}
+
+std::shared_ptr<backends::LeaseWatchHub> RuntimeAccess::lease_watch_hub(Runtime& rt) {
+  auto& impl = *rt.impl_;
+  std::lock_guard<std::mutex> g(impl.kube_mu);
+  if (!impl.kube) return nullptr;
+  if (!impl.lease_hub) impl.lease_hub = backends::LeaseWatchHub::create(rt, impl.kube);
+  return impl.lease_hub;
 }
 
 Result<std::shared_ptr<kube::Client>> RuntimeAccess::kube_client(Runtime& rt) {

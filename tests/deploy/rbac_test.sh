@@ -155,7 +155,10 @@ unused = granted - set(used)
 if unused:
     print("   granted but never used:", sorted(unused))
     sys.exit(1)
-extra = set(used) - granted
+# leasehold asks (SelfSubjectAccessReview, allowed to every authenticated
+# user by system:basic-user) whether it may watch every Lease of the
+# namespace before trying; that is not a grant of our Role.
+extra = set(used) - granted - {("selfsubjectaccessreviews", "create")}
 if extra:
     print("   used beyond the Role:", sorted(extra))
     sys.exit(1)

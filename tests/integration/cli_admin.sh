@@ -102,6 +102,10 @@ js=$(cat "$dir/observe.json")
 check "observe -o json: alpha" grep -qE '^\{"time":"[^"]+","lock":"[^"]+","exists":true,"holder":"alpha","expired":false,"named_holder":"alpha","transitions":0\}$' <<<"$js"
 check "observe -o json: beta" grep -q '"holder":"beta","expired":false,"named_holder":"beta","transitions":1}' <<<"$js"
 check "observe: nothing on stderr ($(cat "$dir/observe.err"))" test ! -s "$dir/observe.err"
+if [[ $fails -gt 0 ]]; then  # what observe saw, for the failure report
+  echo "---- observe.txt"; cat "$dir/observe.txt"; echo "---- observe.json"; cat "$dir/observe.json"
+  echo "---- beta.log"; tail -n 20 "$dir/beta.log"
+fi
 
 # ---- bad input ----
 out=$("$bin" observe 2>&1); rc=$?

@@ -23,6 +23,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "backends/lease_watch_hub.h"
+#include "core/runtime_access.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "leasehold/elector.h"
@@ -233,6 +235,33 @@ TEST_F(KubeTest, HandoffToALeaseholdStandbyStopsTheWorkFirstAndHasNoGap) {
   std::this_thread::sleep_for(1500ms);
   EXPECT_FALSE(a->is_leader());
   EXPECT_EQ(a->leader(), "b");
+}
+
+TEST_F(KubeTest, OneSharedWatchServesEveryLockOfANamespace) {
+  Runtime rt(opts("elector"));
+  Events ev;
+  std::string base = unique("shared");
+  std::vector<std::unique_ptr<Elector>> leaders;
+  for (int i = 0; i < 10; ++i) {
+    auto e = Elector::create(rt, fast("k8s://" + std::string(kNs) + "/" + base + "-" + std::to_string(i),
+                                      "l" + std::to_string(i), ev));
+    ASSERT_TRUE(e.ok());
+    (*e)->start();
+    leaders.push_back(std::move(*e));
+  }
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(ev.wait_for("l" + std::to_string(i) + " started", 20s));
+  auto follower = Elector::create(rt, fast("k8s://" + std::string(kNs) + "/" + base + "-0", "f0", ev));
+  (*follower)->start();
+  for (int i = 0; i < 200 && (*follower)->leader() != "l0"; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ((*follower)->leader(), "l0");
+  auto hub = RuntimeAccess::lease_watch_hub(rt);
+  ASSERT_TRUE(hub);
+  EXPECT_EQ(hub->streams(), 1u) << "11 locks in one namespace should share one watch";
+  leaders[0]->stop();
+  ASSERT_TRUE(ev.wait_for("f0 started", 10s));
+  int64_t gap = ev.at("f0 started") - ev.at("l0 stopped");
+  std::printf("release -> take-over through the shared watch: %.1f ms\n", static_cast<double>(gap) / 1e6);
+  EXPECT_LT(gap, 1'000'000'000) << "the follower did not learn of the release through the watch";
 }
 
 // ---- interop with the client-go peer ----

@@ -546,7 +546,8 @@ func bootstrapRBAC(dir string) error {
 	return bindElector(dir, defaultNamespace)
 }
 
-// electorRules are exactly the verbs leasehold uses.
+// electorRules: the verbs leasehold uses (list and watch on every Lease let
+// its shared per-namespace watch run), plus patch and delete for tests.
 var electorRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
 		Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},

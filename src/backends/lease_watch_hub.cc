@@ -1,0 +1,324 @@
+// The shared per-namespace Lease watch; see lease_watch_hub.h.
+#include "backends/lease_watch_hub.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "kube/client.h"
+
+namespace leasehold::backends {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub> {
+ public:
+  Hub(Runtime& rt, std::weak_ptr<kube::Client> client) : rt_(rt), client_(std::move(client)) {}
+
+  ~Hub() override {
+    auto c = client_.lock();
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [ns, n] : ns_) {
+      if (c && n.stream) c->cancel(n.stream);
+    }
+  }
+
+  uint64_t subscribe(const std::string& ns, const std::string& name, LeaseWatchSubscriber s) override {
+    std::lock_guard<std::mutex> g(mu_);
+    uint64_t id = ++next_id_;
+    Ns& n = ns_[ns];
+    n.subs[id] = Sub{name, std::make_shared<LeaseWatchSubscriber>(std::move(s))};
+    auto sub = n.subs[id].s;
+    if (n.refused) {
+      rt_.post([sub] { sub->on_unsupported(); });
+    } else if (n.healthy) {
+      std::optional<kube::Lease> now;
+      if (auto it = n.cache.find(name); it != n.cache.end()) now = it->second;
+      rt_.post([sub, now] {
+        if (now) sub->on_object(&*now);
+        sub->on_health(true);
+      });
+    } else if (!n.listing && !n.stream && !n.retry_armed) {
+      start_list(ns, n);
+    }
+    return id;
+  }
+
+  void unsubscribe(uint64_t id) override {
+    auto c = client_.lock();
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = ns_.begin(); it != ns_.end(); ++it) {
+      if (it->second.subs.erase(id) == 0) continue;
+      if (it->second.subs.empty()) {
+        if (c && it->second.stream) c->cancel(it->second.stream);
+        ns_.erase(it);  // a later subscriber starts afresh (gen_ voids old callbacks)
+      }
+      return;
+    }
+  }
+
+  size_t streams() const override {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t k = 0;
+    for (auto& [ns, n] : ns_) k += n.stream != 0;
+    return k;
+  }
+
+ private:
+  struct Sub {
+    std::string name;
+    std::shared_ptr<LeaseWatchSubscriber> s;
+  };
+  struct Ns {
+    uint64_t gen = 0;  // bumps on every (re)start: callbacks of older attempts are ignored
+    std::map<uint64_t, Sub> subs;
+    std::map<std::string, kube::Lease> cache;  // by name, as last seen
+    std::string rv;
+    uint64_t stream = 0;
+    bool listing = false, healthy = false, refused = false, retry_armed = false;
+    bool allowed = false;  // a SelfSubjectAccessReview said list and watch are allowed
+    Duration backoff = 500ms;
+  };
+
+  std::string collection(const std::string& ns) const {
+    return "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases";
+  }
+
+  // Callers hold mu_. Delivers to the subscribers of `name` on the I/O thread.
+  void dispatch(Ns& n, const std::string& name, const std::optional<kube::Lease>& obj) {
+    for (auto& [id, sub] : n.subs) {
+      if (sub.name != name) continue;
+      auto s = sub.s;
+      rt_.post([s, obj] { s->on_object(obj ? &*obj : nullptr); });
+    }
+  }
+  void health(Ns& n, bool up) {
+    if (n.healthy == up) return;
+    n.healthy = up;
+    for (auto& [id, sub] : n.subs) {
+      auto s = sub.s;
+      rt_.post([s, up] { s->on_health(up); });
+    }
+  }
+
+  // Callers hold mu_. First asks, once per namespace, whether we may list
+  // and watch every Lease there (SelfSubjectAccessReview, which every
+  // authenticated user may create), so a Role limited to one Lease name sees
+  // no refused request from us: then each lock watches its own Lease.
+  void start_list(const std::string& ns, Ns& n) {
+    auto c = client_.lock();
+    if (!c) return;
+    n.listing = true;
+    n.retry_armed = false;
+    uint64_t gen = ++n.gen;
+    if (!n.allowed) {
+      ask(ns, gen, "list");
+      return;
+    }
+    std::weak_ptr<Hub> w = weak_from_this();
+    c->request("GET", collection(ns), "", 10s, [w, ns, gen](Result<kube::HttpResponse> r) {
+      if (auto h = w.lock()) h->listed(ns, gen, r);
+    });
+  }
+
+  // Callers hold mu_.
+  void ask(const std::string& ns, uint64_t gen, const std::string& verb) {
+    auto c = client_.lock();
+    if (!c) return;
+    json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                   {"kind", "SelfSubjectAccessReview"},
+                   {"spec",
+                    {{"resourceAttributes",
+                      {{"namespace", ns}, {"verb", verb}, {"group", "coordination.k8s.io"}, {"resource", "leases"}}}}}};
+    std::weak_ptr<Hub> w = weak_from_this();
+    c->request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review.dump(), 10s,
+               [w, ns, gen, verb](Result<kube::HttpResponse> r) {
+                 if (auto h = w.lock()) h->answered(ns, gen, verb, r);
+               });
+  }
+
+  void answered(const std::string& ns, uint64_t gen, const std::string& verb, const Result<kube::HttpResponse>& r) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen) return;
+    Ns& n = it->second;
+    if (!r || (r->status != 200 && r->status != 201)) {
+      if (r && (r->status == 401 || r->status == 403 || r->status == 404)) {
+        refuse(ns, n, "cannot ask whether we may list and watch every Lease");
+      } else {
+        n.listing = false;
+        retry(ns, n);  // transient: ask again later
+      }
+      return;
+    }
+    json j = json::parse(r->body, nullptr, false);
+    bool allowed = j.is_object() && j.value("status", json::object()).value("allowed", false);
+    if (!allowed) {
+      refuse(ns, n, "no " + verb + " on every Lease of the namespace (RBAC)");
+    } else if (verb == "list") {
+      ask(ns, gen, "watch");
+    } else {
+      n.allowed = true;
+      n.listing = false;
+      start_list(ns, n);
+    }
+  }
+
+  // Callers hold mu_.
+  void refuse(const std::string& ns, Ns& n, const std::string& why) {
+    n.listing = false;
+    n.refused = true;
+    rt_.log(LogLevel::kInfo, "leases " + ns, why + ": each lock watches its own Lease");
+    for (auto& [id, sub] : n.subs) {
+      auto s = sub.s;
+      rt_.post([s] { s->on_unsupported(); });
+    }
+  }
+
+  void listed(const std::string& ns, uint64_t gen, const Result<kube::HttpResponse>& r) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen) return;
+    Ns& n = it->second;
+    n.listing = false;
+    if (r && r->status == 403) {
+      refuse(ns, n, "list refused (RBAC)");
+      return;
+    }
+    json list;
+    if (r && r->status == 200) list = json::parse(r->body, nullptr, false);
+    if (!r || r->status != 200 || !list.is_object() || !list.contains("items") || !list["items"].is_array()) {
+      rt_.log(LogLevel::kWarning, "leases " + ns,
+              "list failed: " + (r ? kube::error_from_response(r->status, r->body,
+                                                               {"list", "coordination.k8s.io", "leases", ns, ""})
+                                         .to_string()
+                                   : r.error().to_string()));
+      retry(ns, n);
+      return;
+    }
+    n.rv = list.value("metadata", json::object()).value("resourceVersion", "");
+    std::map<std::string, kube::Lease> fresh;
+    for (const json& item : list["items"]) {
+      auto l = kube::decode_lease(item.dump());
+      if (!l) continue;
+      std::string name = l->object["metadata"].value("name", "");
+      fresh.emplace(name, std::move(*l));
+    }
+    for (auto& [name, lease] : fresh) {
+      auto old = n.cache.find(name);
+      if (old == n.cache.end() || old->second.versioned.version != lease.versioned.version) dispatch(n, name, lease);
+    }
+    for (auto& [name, lease] : n.cache) {
+      if (!fresh.count(name)) dispatch(n, name, std::nullopt);  // deleted while we were not watching
+    }
+    n.cache = std::move(fresh);
+    n.backoff = 500ms;
+    start_watch(ns, n);
+  }
+
+  void start_watch(const std::string& ns, Ns& n) {
+    auto c = client_.lock();
+    if (!c) return;
+    uint64_t gen = ++n.gen;
+    std::weak_ptr<Hub> w = weak_from_this();
+    std::string path = collection(ns) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" + n.rv;
+    n.stream = c->stream(
+        path,
+        [w, ns, gen](std::string_view line) {  // the client's thread: parse, then take the lock
+          auto h = w.lock();
+          if (!h) return;
+          auto ev = kube::parse_watch_event(line);
+          h->event(ns, gen, ev);
+        },
+        [w, ns, gen](Result<kube::HttpResponse> end) {
+          if (auto h = w.lock()) h->ended(ns, gen, end);
+        },
+        kube::Priority::kLease);
+    health(n, true);  // events from the listed version on are ours; gaps come back as 410
+  }
+
+  void event(const std::string& ns, uint64_t gen, const Result<kube::WatchEvent>& ev) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen) return;
+    Ns& n = it->second;
+    if (!ev) {
+      rt_.log(LogLevel::kWarning, "leases " + ns, "watch: " + ev.error().message());
+      return;
+    }
+    using T = kube::WatchEvent::Type;
+    if (ev->type == T::kError) {
+      n.rv.clear();  // 410 Gone or worse: list again when the stream ends
+      return;
+    }
+    if (!ev->resource_version.empty()) n.rv = ev->resource_version;
+    if (ev->type == T::kBookmark || !ev->lease) return;
+    std::string name = ev->lease->object["metadata"].value("name", "");
+    if (ev->type == T::kDeleted) {
+      n.cache.erase(name);
+      dispatch(n, name, std::nullopt);
+    } else {
+      n.cache[name] = *ev->lease;
+      dispatch(n, name, *ev->lease);
+    }
+  }
+
+  void ended(const std::string& ns, uint64_t gen, const Result<kube::HttpResponse>& end) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen) return;
+    Ns& n = it->second;
+    n.stream = 0;
+    health(n, false);
+    if (end && end->status == 410) n.rv.clear();
+    if (end && end->status != 200 && end->status != 410) {
+      rt_.log(LogLevel::kWarning, "leases " + ns,
+              "watch: " + kube::error_from_response(end->status, end->body,
+                                                    {"watch", "coordination.k8s.io", "leases", ns, ""})
+                              .to_string());
+    }
+    retry(ns, n);
+  }
+
+  void retry(const std::string& ns, Ns& n) {
+    std::uniform_real_distribution<double> jitter(1.0, 1.5);
+    auto delay = std::chrono::duration_cast<Duration>(n.backoff * jitter(rng_));
+    n.backoff = std::min<Duration>(n.backoff * 2, 30s);
+    n.retry_armed = true;
+    uint64_t gen = ++n.gen;
+    std::weak_ptr<Hub> w = weak_from_this();
+    rt_.post([w, ns, gen] {
+      auto h = w.lock();
+      if (!h) return;
+      std::lock_guard<std::mutex> g(h->mu_);
+      auto it = h->ns_.find(ns);
+      if (it == h->ns_.end() || it->second.gen != gen) return;
+      it->second.retry_armed = false;
+      if (it->second.rv.empty()) {
+        h->start_list(ns, it->second);
+      } else {
+        h->start_watch(ns, it->second);
+      }
+    }, delay);
+  }
+
+  Runtime& rt_;
+  std::weak_ptr<kube::Client> client_;
+  mutable std::mutex mu_;
+  std::map<std::string, Ns> ns_;  // GUARDED_BY(mu_)
+  uint64_t next_id_ = 0;           // GUARDED_BY(mu_)
+  std::mt19937_64 rng_{std::random_device{}()};  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+std::shared_ptr<LeaseWatchHub> LeaseWatchHub::create(Runtime& rt, std::weak_ptr<kube::Client> client) {
+  return std::make_shared<Hub>(rt, std::move(client));
+}
+
+}  // namespace leasehold::backends

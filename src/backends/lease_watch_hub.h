@@ -1,0 +1,55 @@
+// Internal: one shared watch on the Leases of a namespace, fanned out to
+// every k8s:// lock of the Runtime by Lease name.
+//
+// For each namespace with at least one subscriber the hub LISTs the Leases
+// (which gives a resourceVersion and the current objects), then WATCHes from
+// that version with bookmarks; it resumes from the last version seen after a
+// disconnect, LISTs again after 410 Gone, and backs off with jitter
+// (0.5 s doubling to 30 s, x[1, 1.5)). While the watch is down every
+// subscriber is told it is unhealthy, so its elector polls.
+//
+// A namespace-wide list/watch needs RBAC on every Lease of the namespace. The
+// hub first asks (SelfSubjectAccessReview, list and watch, once per
+// namespace); when not allowed (or the list is refused anyway) it says so once
+// to each subscriber (on_unsupported) and the lock falls back to a watch of
+// its own, filtered by name, which a Role limited by resourceNames allows. So
+// a least-privilege Role never sees a refused request from us.
+//
+// Threading: subscribe/unsubscribe are safe from any thread. Callbacks run on
+// the Runtime's I/O thread; they may run shortly after unsubscribe (hold weak
+// references). The client's thread only parses lines.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kube/lease_codec.h"
+#include "leasehold/runtime.h"
+
+namespace leasehold::kube {
+class Client;
+}
+
+namespace leasehold::backends {
+
+struct LeaseWatchSubscriber {
+  // The Lease as it is now (also its current state right after subscribing,
+  // when there is one); nullptr: deleted.
+  std::function<void(const kube::Lease*)> on_object;
+  std::function<void(bool healthy)> on_health;
+  // The shared watch is refused (RBAC): watch on your own.
+  std::function<void()> on_unsupported;
+};
+
+class LeaseWatchHub {
+ public:
+  static std::shared_ptr<LeaseWatchHub> create(Runtime& rt, std::weak_ptr<kube::Client> client);
+  virtual ~LeaseWatchHub() = default;
+  virtual uint64_t subscribe(const std::string& ns, const std::string& name, LeaseWatchSubscriber s) = 0;
+  virtual void unsubscribe(uint64_t id) = 0;
+  // Streams open now (one per namespace with subscribers), for tests.
+  virtual size_t streams() const = 0;
+};
+
+}  // namespace leasehold::backends
