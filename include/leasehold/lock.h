@@ -58,6 +58,10 @@ class Lock {
     (void)on_health;
     return false;
   }
+  // Limits each request of this handle to `timeout` (the elector sets
+  // renew_deadline / 2, so an answer that comes later is never waited for).
+  // Default: nothing (local locks answer without waiting on a network).
+  virtual void set_request_timeout(Duration timeout) { (void)timeout; }
   // Told when the elector using this handle starts (`leading` true) or stops
   // leading, so a backend can record it: the Kubernetes locks post a
   // "LeaderElection" Event on their object ("ID became leader" / "ID stopped

@@ -40,6 +40,7 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
   }
 
   const std::string& describe() const override { return url_; }
+  void set_request_timeout(Duration timeout) override { request_timeout_ = timeout; }
 
   void get(Completion<Versioned> done) override { call("GET", item_, "", info("get"), 200, std::move(done)); }
 
@@ -97,7 +98,7 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
     std::weak_ptr<KubeAnnotationLock> weak = weak_from_this();
     Runtime* rt = &rt_;
     auto shared_done = std::make_shared<Completion<Versioned>>(std::move(done));
-    client->request(method, path, std::move(body), std::chrono::seconds(10),
+    client->request(method, path, std::move(body), request_timeout_,
                     [weak, rt, info, ok_status, shared_done](Result<kube::HttpResponse> r) {
                       rt->post([weak, info, ok_status, shared_done, r = std::move(r)] {
                         auto self = weak.lock();
@@ -192,6 +193,7 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
         });
   }
 
+  Duration request_timeout_ = std::chrono::seconds(10);  // I/O thread only
   Runtime& rt_;
   std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
   std::string url_;

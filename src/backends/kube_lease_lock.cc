@@ -32,6 +32,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   }
 
   const std::string& describe() const override { return url_; }
+  void set_request_timeout(Duration timeout) override { request_timeout_ = timeout; }
 
   void get(Completion<Versioned> done) override {
     call("GET", item_, "", info("get"), 200, std::move(done));
@@ -103,7 +104,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
     Runtime* rt = &rt_;
     auto shared_done = std::make_shared<Completion<Versioned>>(std::move(done));
-    client->request(method, path, std::move(body), std::chrono::seconds(10),
+    client->request(method, path, std::move(body), request_timeout_,
                     [weak, rt, info, ok_status, shared_done](Result<kube::HttpResponse> r) {
                       rt->post([weak, info, ok_status, shared_done, r = std::move(r)] {
                         auto self = weak.lock();
@@ -186,6 +187,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
         });
   }
 
+  Duration request_timeout_ = std::chrono::seconds(10);  // I/O thread only
   Runtime& rt_;
   std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
   std::string url_, ns_, name_, collection_, item_;

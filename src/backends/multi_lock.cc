@@ -101,6 +101,11 @@ class MultiLock final : public Lock, public std::enable_shared_from_this<MultiLo
                      });
   }
 
+  // A write is two requests in a row: each gets half of the budget.
+  void set_request_timeout(Duration timeout) override {
+    primary_->set_request_timeout(timeout / 2);
+    secondary_->set_request_timeout(timeout / 2);
+  }
   void leadership_changed(const std::string& identity, bool leading) override {
     primary_->leadership_changed(identity, leading);
     secondary_->leadership_changed(identity, leading);

@@ -285,6 +285,8 @@ Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig conf
     if (!k) return k.error();
     candidate = std::move(*k);
   }
+  // Requests never outlive the driver's own limit (renew_deadline / 2).
+  rt.post([lock, limit = config.renew_deadline / 2] { lock->set_request_timeout(limit); });
   auto impl = std::make_shared<Impl>(rt, std::move(config), std::move(lock), seed);
   impl->candidate = std::move(candidate);
   return std::unique_ptr<Elector>(new Elector(std::move(impl)));

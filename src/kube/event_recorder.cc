@@ -147,6 +147,7 @@ class EventingLock final : public Lock, public std::enable_shared_from_this<Even
              std::function<void(bool healthy)> on_health) override {
     return inner_->watch(std::move(on_change), std::move(on_health));
   }
+  void set_request_timeout(Duration timeout) override { inner_->set_request_timeout(timeout); }
   void leadership_changed(const std::string& identity, bool leading) override {
     inner_->leadership_changed(identity, leading);
     recorder_->leader_election(object_, identity, leading);

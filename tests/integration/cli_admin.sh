@@ -44,6 +44,8 @@ wait_for 5 test -s "$dir/observe.json" || fail "observe -o json printed nothing"
 "$bin" serve --lock "$lock" --identity alpha --http-address= "${fast[@]}" 2>"$dir/alpha.log" &
 alpha=$!
 check "alpha leads" wait_for 5 is_holder alpha
+wait_for 5 grep -q "holder alpha" "$dir/observe.txt" || fail "observe never showed alpha"
+wait_for 5 grep -q '"holder":"alpha"' "$dir/observe.json" || fail "observe -o json never showed alpha"
 
 out=$("$bin" status "$lock")
 check "status table columns ($(head -n1 <<<"$out"))" grep -qE '^HOLDER +ACQUIRED +RENEWED +EXPIRES IN +TRANSITIONS$' <<<"$out"
@@ -68,6 +70,10 @@ check "release --force: exit 0 ($out)" test $rc -eq 0 -a "$out" = "released $loc
 check "beta takes over at once (no waiting for expiry)" wait_for 2 is_holder beta
 out=$("$bin" status "$lock" -o json)
 check "transitions 1 after the take-over ($out)" grep -q '"transitions":1' <<<"$out"
+# Let both observers (100 ms polls) see beta's term before it ends, so the
+# checks below do not race the steps that follow.
+wait_for 5 grep -q "holder beta" "$dir/observe.txt" || fail "observe never showed beta"
+wait_for 5 grep -q '"holder":"beta"' "$dir/observe.json" || fail "observe -o json never showed beta"
 kill -CONT $alpha
 check "alpha steps down when it sees beta" wait_for 5 grep -q "stopped leading term 0/alpha" "$dir/alpha.log"
 

@@ -298,7 +298,9 @@ def check(events, bound_ns, end_ns=None, rounds_end_ns=None):
     gaps = []
     for i, f in enumerate(faults):
         t0 = f["mono_ns"]
-        t_end = faults[i + 1]["mono_ns"] if i + 1 < len(faults) else rounds_end_ns
+        # A round ends where the next fault begins (a fault that takes time, such
+        # as freezing etcd, is logged when it is over but began earlier).
+        t_end = faults[i + 1].get("began", faults[i + 1]["mono_ns"]) if i + 1 < len(faults) else rounds_end_ns
         target = f.get("proc", "")
         # A term that outlives the fault and is not the victim's: no gap.
         ongoing = [t for t in terms if t[0] <= t0 < t[1] and t[2] != target and t[1] >= min(t_end, t0 + bound_ns)]
