@@ -39,7 +39,8 @@ Result<Duration> parse_duration(const std::string& text) {
     else if (unit == "ns") ns = 1;
     else return bad(unit.empty() ? "missing unit" : "unknown unit \"" + unit + "\"");
     double add = v * ns;
-    if (add > 1e18) return bad("too large");
+    // Each part and the sum stay below 1e18 ns (~31 years): no overflow.
+    if (add > 1e18 || static_cast<double>(total.count()) + add > 1e18) return bad("too large");
     total += Duration(static_cast<int64_t>(add));
   }
   return total;
