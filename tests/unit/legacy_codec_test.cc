@@ -1,10 +1,12 @@
 // The legacy annotation record and objects (client-go's LeaderElectionRecord
 // in control-plane.alpha.kubernetes.io/leader), the migration MultiLock over
 // two in-memory locks, and the Event recorder against a fake API client, all
-// on a simulated clock with a manual runtime: no sleeps, no network.
+// on a simulated clock with a manual runtime: no network, and no sleeps except
+// waiting for a term thread to return.
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 
 #include "backends/backends.h"
 #include "kube/event_recorder.h"
@@ -346,12 +348,15 @@ TEST_F(MultiLockTest, StagedMigrationNeverTwoLeaders) {
   // old: legacy only; mig: the pair; new: Lease only. Stage 1 runs old + mig,
   // stage 2 mig + new; each stage kills the leader and checks the take-over.
   std::atomic<int> leading{0}, max_leading{0}, terms{0};
+  std::map<std::string, std::atomic<int>> working;  // by identity; keys made before any thread runs
+  for (const char* id : {"old", "mig", "new"}) working[id] = 0;
   auto make = [&](const std::string& id, std::shared_ptr<Lock> lock) {
     ElectorConfig c;
     c.lock = lock->describe();
     c.identity = id;
-    c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    c.callbacks.on_started_leading = [&, id](const Term&, std::stop_token stop) {
       int n = ++leading;
+      ++working.at(id);
       ++terms;
       int m = max_leading.load();
       while (n > m && !max_leading.compare_exchange_weak(m, n)) {}
@@ -360,6 +365,7 @@ TEST_F(MultiLockTest, StagedMigrationNeverTwoLeaders) {
       std::unique_lock<std::mutex> lk(mu);
       cv.wait(lk, stop, [] { return false; });
       --leading;
+      --working.at(id);
     };
     auto e = Elector::create(rt_, c, std::move(lock));
     EXPECT_TRUE(e.ok());
@@ -374,6 +380,16 @@ TEST_F(MultiLockTest, StagedMigrationNeverTwoLeaders) {
       }
     }
   };
+  // After a stop, let the work thread (real time) return before simulated
+  // time moves on; otherwise a loaded machine lets the lease expire under a
+  // work thread that has not been scheduled yet, which is not the election's
+  // doing.
+  auto settle = [&](const std::string& id) {
+    for (int i = 0; i < 5000 && working.at(id).load() > 0; ++i) {
+      rt_.run_ready();
+      std::this_thread::sleep_for(1ms);
+    }
+  };
   auto old = make("old", open("mem://cm"));
   auto mig = make("mig", multi());
   old->start();
@@ -381,6 +397,7 @@ TEST_F(MultiLockTest, StagedMigrationNeverTwoLeaders) {
   run_for(5s);
   EXPECT_NE(old->is_leader(), mig->is_leader());  // exactly one leads
   old->stop();
+  settle("old");
   run_for(30s);
   old->wait();
   EXPECT_TRUE(mig->is_leader());
@@ -390,10 +407,12 @@ TEST_F(MultiLockTest, StagedMigrationNeverTwoLeaders) {
   EXPECT_TRUE(mig->is_leader());
   EXPECT_FALSE(neu->is_leader());
   mig->stop();
+  settle("mig");
   run_for(10s);
   mig->wait();
   EXPECT_TRUE(neu->is_leader());
   neu->stop();
+  settle("new");
   run_for(5s);
   neu->wait();
   EXPECT_EQ(max_leading.load(), 1);
