@@ -99,7 +99,7 @@ Result<Lease> decode_lease(std::string_view body) {
   return l;
 }
 
-Result<WatchEvent> parse_watch_event(std::string_view line) {
+Result<WatchFrame> parse_watch_frame(std::string_view line) {
   if (line.size() > kMaxBody) return Error::invalid("watch event too large");
   auto j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error::invalid("watch event is not a JSON object");
@@ -108,24 +108,36 @@ Result<WatchEvent> parse_watch_event(std::string_view line) {
   if (type == j.end() || !type->is_string()) return Error::invalid("watch event without type");
   if (obj == j.end() || !obj->is_object()) return Error::invalid("watch event without object");
   const std::string& t = type->get_ref<const std::string&>();
-  WatchEvent ev{};
+  WatchFrame f{};
   if (t == "ERROR") {
-    ev.type = WatchEvent::Type::kError;
-    if (auto c = obj->find("code"); c != obj->end() && c->is_number_integer()) ev.error_code = c->get<long>();
-    return ev;
+    f.type = WatchEvent::Type::kError;
+    if (auto c = obj->find("code"); c != obj->end() && c->is_number_integer()) f.error_code = c->get<long>();
+    return f;
   }
   if (auto m = obj->find("metadata"); m != obj->end() && m->is_object()) {
-    if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) ev.resource_version = rv->get<std::string>();
+    if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) f.resource_version = rv->get<std::string>();
   }
   if (t == "BOOKMARK") {
-    ev.type = WatchEvent::Type::kBookmark;
-    return ev;
+    f.type = WatchEvent::Type::kBookmark;
+    return f;
   }
-  if (t == "ADDED") ev.type = WatchEvent::Type::kAdded;
-  else if (t == "MODIFIED") ev.type = WatchEvent::Type::kModified;
-  else if (t == "DELETED") ev.type = WatchEvent::Type::kDeleted;
+  if (t == "ADDED") f.type = WatchEvent::Type::kAdded;
+  else if (t == "MODIFIED") f.type = WatchEvent::Type::kModified;
+  else if (t == "DELETED") f.type = WatchEvent::Type::kDeleted;
   else return Error::invalid("watch event of unknown type \"" + t.substr(0, 32) + "\"");
-  auto lease = decode_lease(obj->dump());
+  f.object = std::move(*obj);
+  return f;
+}
+
+Result<WatchEvent> parse_watch_event(std::string_view line) {
+  auto f = parse_watch_frame(line);
+  if (!f) return f.error();
+  WatchEvent ev{};
+  ev.type = f->type;
+  ev.resource_version = std::move(f->resource_version);
+  ev.error_code = f->error_code;
+  if (f->object.is_null()) return ev;  // ERROR, BOOKMARK
+  auto lease = decode_lease(f->object.dump());
   if (!lease) return Error::invalid("watch event: " + lease.error().message());
   ev.lease = std::move(*lease);
   return ev;

@@ -48,6 +48,18 @@ struct WatchEvent {
 // Parses one newline-delimited watch event; malformed lines are errors.
 Result<WatchEvent> parse_watch_event(std::string_view line);
 
+// The framing every watch event shares, whatever the resource: type,
+// resourceVersion, the Status code of an ERROR, and (ADDED, MODIFIED,
+// DELETED) the object still to be decoded. Oversized, malformed or unknown
+// frames are errors. parse_watch_event and the legacy codec build on it.
+struct WatchFrame {
+  WatchEvent::Type type;
+  std::string resource_version;
+  long error_code = 0;
+  nlohmann::json object;  // kAdded / kModified / kDeleted
+};
+Result<WatchFrame> parse_watch_frame(std::string_view line);
+
 // What a request was, for error messages ("update leases leasehold-test/app").
 struct RequestInfo {
   std::string verb;      // get, list, watch, create, update, patch, delete

@@ -151,34 +151,14 @@ std::string encode_legacy_create(LegacyKind kind, const std::string& ns, const s
 }
 
 Result<LegacyWatchEvent> parse_legacy_watch_event(std::string_view line, LegacyKind kind) {
-  if (line.size() > kMaxBody) return Error::invalid("watch event too large");
-  auto j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Error::invalid("watch event is not a JSON object");
-  auto type = j.find("type");
-  auto obj = j.find("object");
-  if (type == j.end() || !type->is_string()) return Error::invalid("watch event without type");
-  if (obj == j.end() || !obj->is_object()) return Error::invalid("watch event without object");
-  const std::string& t = type->get_ref<const std::string&>();
+  auto f = parse_watch_frame(line);
+  if (!f) return f.error();
   LegacyWatchEvent ev{};
-  if (t == "ERROR") {
-    ev.type = WatchEvent::Type::kError;
-    if (auto c = obj->find("code"); c != obj->end() && c->is_number_integer()) ev.error_code = c->get<long>();
-    return ev;
-  }
-  if (auto m = obj->find("metadata"); m != obj->end() && m->is_object()) {
-    if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) {
-      ev.resource_version = rv->get<std::string>();
-    }
-  }
-  if (t == "BOOKMARK") {
-    ev.type = WatchEvent::Type::kBookmark;
-    return ev;
-  }
-  if (t == "ADDED") ev.type = WatchEvent::Type::kAdded;
-  else if (t == "MODIFIED") ev.type = WatchEvent::Type::kModified;
-  else if (t == "DELETED") ev.type = WatchEvent::Type::kDeleted;
-  else return Error::invalid("watch event of unknown type \"" + t.substr(0, 32) + "\"");
-  auto o = decode_legacy_object(obj->dump(), kind);
+  ev.type = f->type;
+  ev.resource_version = std::move(f->resource_version);
+  ev.error_code = f->error_code;
+  if (f->object.is_null()) return ev;  // ERROR, BOOKMARK
+  auto o = decode_legacy_object(f->object.dump(), kind);
   if (!o) return Error::invalid("watch event: " + o.error().message());
   ev.object = std::move(*o);
   return ev;
