@@ -11,6 +11,7 @@
 #include <random>
 
 #include "backends/backends.h"
+#include "backends/kube_call.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/legacy_codec.h"
@@ -86,26 +87,14 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
     return {verb, "", std::string(kube::resource_name(kind_)), ns_, name_};
   }
 
-  // Runs on the Runtime's I/O thread; the client's thread holds only weak
-  // references to this lock.
+  // Runs on the Runtime's I/O thread (see kube_call.h).
   void call(const char* method, const std::string& path, std::string body, kube::RequestInfo info,
             long ok_status, Completion<Versioned> done) {
-    auto client = client_.lock();
-    if (!client) {
-      rt_.post([done = std::move(done), url = url_] { done(Error::unavailable(url + ": runtime shut down")); });
-      return;
-    }
-    std::weak_ptr<KubeAnnotationLock> weak = weak_from_this();
-    Runtime* rt = &rt_;
-    auto shared_done = std::make_shared<Completion<Versioned>>(std::move(done));
-    client->request(method, path, std::move(body), request_timeout_,
-                    [weak, rt, info, ok_status, shared_done](Result<kube::HttpResponse> r) {
-                      rt->post([weak, info, ok_status, shared_done, r = std::move(r)] {
-                        auto self = weak.lock();
-                        if (!self) return (*shared_done)(Error::unavailable("lock closed"));
-                        (*shared_done)(self->interpret(r, info, ok_status));
-                      });
-                    });
+    kube_lock_call(rt_, client_, weak_from_this(), url_, method, path, std::move(body), request_timeout_,
+                   [info, ok_status](KubeAnnotationLock& self, const Result<kube::HttpResponse>& r) {
+                     return self.interpret(r, info, ok_status);
+                   },
+                   std::move(done));
   }
 
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info,

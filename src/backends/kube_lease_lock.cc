@@ -8,6 +8,7 @@
 #include <random>
 
 #include "backends/backends.h"
+#include "backends/kube_call.h"
 #include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
 #include "kube/client.h"
@@ -91,27 +92,14 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   // What a request on this Lease is, for error messages.
   kube::RequestInfo info(const char* verb) const { return {verb, kGroup, "leases", ns_, name_}; }
 
-  // Runs on the Runtime's I/O thread. The client's thread holds only weak
-  // references: it must never drop the last reference to a lock (whose
-  // destruction could end the client on its own thread).
+  // Runs on the Runtime's I/O thread (see kube_call.h).
   void call(const char* method, const std::string& path, std::string body, kube::RequestInfo info,
             long ok_status, Completion<Versioned> done) {
-    auto client = client_.lock();
-    if (!client) {
-      rt_.post([done = std::move(done), url = url_] { done(Error::unavailable(url + ": runtime shut down")); });
-      return;
-    }
-    std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
-    Runtime* rt = &rt_;
-    auto shared_done = std::make_shared<Completion<Versioned>>(std::move(done));
-    client->request(method, path, std::move(body), request_timeout_,
-                    [weak, rt, info, ok_status, shared_done](Result<kube::HttpResponse> r) {
-                      rt->post([weak, info, ok_status, shared_done, r = std::move(r)] {
-                        auto self = weak.lock();
-                        if (!self) return (*shared_done)(Error::unavailable("lock closed"));
-                        (*shared_done)(self->interpret(r, info, ok_status));
-                      });
-                    });
+    kube_lock_call(rt_, client_, weak_from_this(), url_, method, path, std::move(body), request_timeout_,
+                   [info, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
+                     return self.interpret(r, info, ok_status);
+                   },
+                   std::move(done));
   }
 
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info, long ok_status) {
