@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages leasehold's build and tests need. Idempotent:
 # installs only what is missing and says what it installs.
+#   scripts/deps.sh           build and test
+#   scripts/deps.sh --bench   also what `make bench` needs (matplotlib for the plots)
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev nlohmann-json3-dev
           libcurl4-openssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev
           libbenchmark-dev)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-matplotlib)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

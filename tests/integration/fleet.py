@@ -31,12 +31,11 @@ Modes (each exits 0 on success, 1 with the violations listed otherwise):
                     no crash, no token in the output, a clean exit on SIGTERM.
   cold-start        two leasehold candidates start at once on a fresh Lease and
                     the winner is SIGKILLed before its first renewal: the
-                    other must lead within the bound. Not in ctest yet: it
-                    reproduces an open bug (~1 round in 10): when the loser's
-                    first GET answers 404 after its watch already delivered
-                    the winner's Lease, it waits out the lease as a "deleted
-                    holder", its CREATE gets 409, and the GET after it starts
-                    a second full lease: take-over after 2 x lease_duration.
+                    other must lead within the bound (ctest kube.cold_start).
+                    It guards a fixed bug that hit ~1 round in 10: the loser's
+                    first GET answered 404 after its watch had already
+                    delivered the winner's Lease; the 404 erased the record,
+                    and take-over came only after 2 x lease_duration.
   check FILE        run the checker on a saved event log (JSON lines).
   selftest          the checker on hand-made logs that must fail (overlap,
                     late leader, no leader, a stop without a start) and one that
@@ -542,8 +541,7 @@ def mode_sigkill(args):
 def mode_cold_start(args):
     """Two leasehold candidates start at once on a fresh Lease; the winner is
     SIGKILLed before its first renewal. The loser must take over within the
-    bound. Not in ctest: it reproduces an open liveness bug (see the module
-    docstring) in about one round in ten."""
+    bound (the cold-start bug in the module docstring took 2 x lease)."""
     rng = random.Random(args.seed)
     t = args.timings
     bound = t.bound_ns(args.slack_ms)

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Merges the benchmark results into bench/results/latest.json and writes
+docs/benchmarks.md with its plots (docs/benchmarks/*.png). Last step of
+`make bench`; run it alone to redraw from the JSON already in bench/results:
+
+  /usr/bin/python3 bench/report.py [--results bench/results] [--doc docs/benchmarks.md]
+
+Inputs (each written by one driver of `make bench`, raw samples inside):
+  failover.json     bench/failover.py    graceful and crash failover, requests/min (audit log)
+  sidecar.json      bench/sidecar.py     RSS and CPU of one idle elector process, leader and follower
+  contention.json   bench/contention.py  50 cold candidates on one Lease
+  scale.json        bench/scale.py       1,000 Leases in one process
+  kube_client.json  leasehold_kube_client_bench  GET/PUT round trips and client CPU
+
+latest.json has a `leasehold` and a `client_go` object with the same keys, a
+`ratio` object (client_go / leasehold: above 1, leasehold is better — lower is
+better for every key), the goals of issue 8 with their verdicts, and `meta`
+naming each input and when it ran. A missing input is reported, never
+invented: its keys are null and the doc says it was not run.
+
+Plots need matplotlib (Debian python3-matplotlib: scripts/deps.sh --bench).
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+
+IMPLS = ("leasehold", "client_go")
+LABEL = {"leasehold": "leasehold", "client_go": "client-go"}
+COLOR = {"leasehold": "#1b7837", "client_go": "#5e3c99"}
+
+
+def load(results, name):
+    path = os.path.join(results, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def get(d, *keys):
+    for k in keys:
+        if d is None:
+            return None
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def merge(results):
+    src = {n: load(results, n + ".json") for n in ("failover", "sidecar", "contention", "scale", "kube_client")}
+    out = {impl: {} for impl in IMPLS}
+    for impl in IMPLS:
+        o = out[impl]
+        fo = get(src["failover"], impl) or {}
+        for k in ("graceful_failover_p50_ms", "graceful_failover_p99_ms", "graceful_trials",
+                  "crash_failover_over_lease_p50_ms", "crash_failover_over_lease_p99_ms", "crash_trials",
+                  "crash_timings", "crash_failover_over_lease_defaults_p50_ms",
+                  "crash_failover_over_lease_defaults_p99_ms", "crash_trials_defaults",
+                  "leader_requests_per_min", "follower_requests_per_min"):
+            o[k] = fo.get(k)
+        sc = get(src["sidecar"], impl) or {}
+        for k in ("sidecar_rss_mib", "sidecar_rss_mib_leader", "sidecar_rss_mib_follower",
+                  "cpu_s_per_hour_leader", "cpu_s_per_hour_follower"):
+            o[k] = sc.get(k)
+        ct = get(src["contention"], impl) or {}
+        o["contention_candidates"] = ct.get("candidates")
+        o["contention_trials"] = ct.get("trials")
+        o["contention_first_leader_p50_ms"] = ct.get("time_to_first_leader_p50_ms")
+        o["contention_first_leader_max_ms"] = ct.get("time_to_first_leader_max_ms")
+        o["contention_conflicts_per_trial"] = ct.get("conflicts_per_trial_mean")
+        o["contention_requests_first_10s"] = ct.get("requests_first_10s_mean")
+        sl = get(src["scale"], impl) or {}
+        o["scale_leases"] = sl.get("leases")
+        o["scale_leading_at_end"] = sl.get("leading_at_end")
+        o["scale_cpu_s_per_hour"] = sl.get("cpu_s_per_hour")
+        o["scale_cpu_s_per_hour_per_lease"] = sl.get("cpu_s_per_hour_per_lease")
+        o["scale_rss_mib"] = sl.get("rss_mib")
+        o["scale_rss_kib_per_lease"] = sl.get("rss_kib_per_lease")
+        o["scale_apiserver_requests_per_min"] = sl.get("apiserver_requests_per_min")
+        kc = get(src["kube_client"], "summary") or {}
+        for k in ("get_p50_ns", "put_p50_ns", "get_cpu_ns", "put_cpu_ns"):
+            v = get(kc, k, impl)
+            o["client_" + k.replace("_ns", "_us")] = round(v / 1000.0, 1) if v is not None else None
+    ratio = {}
+    for k, v in out["leasehold"].items():
+        g = out["client_go"].get(k)
+        if isinstance(v, (int, float)) and isinstance(g, (int, float)) and v > 0 and g > 0 and \
+                not k.endswith(("trials", "_leases", "leading_at_end", "candidates")):
+            ratio[k] = round(g / v, 2)
+    return src, out, ratio
+
+
+def goals(out, src):
+    lh, go = out["leasehold"], out["client_go"]
+    g = []
+
+    def add(name, value, target, ok, note=""):
+        g.append({"goal": name, "value": value, "target": target,
+                  "met": None if ok is None else bool(ok), "note": note})
+
+    v = lh["graceful_failover_p99_ms"]
+    add("graceful failover p99", v, "<= 50 ms", None if v is None else v <= 50)
+    v = lh["crash_failover_over_lease_p99_ms"]
+    add("crash failover p99, over the lease", v, "<= +100 ms", None if v is None else v <= 100,
+        "at %s" % lh.get("crash_timings"))
+    v = lh["follower_requests_per_min"]
+    add("follower requests while its watch is healthy", v, "0 per minute", None if v is None else v == 0)
+    v = lh["sidecar_rss_mib"]
+    add("sidecar RSS", v, "<= 5 MiB", None if v is None else v <= 5)
+    c1, c2 = lh["scale_cpu_s_per_hour_per_lease"], go["scale_cpu_s_per_hour_per_lease"]
+    r1, r2 = lh["scale_rss_kib_per_lease"], go["scale_rss_kib_per_lease"]
+    ok = None
+    if None not in (c1, c2, r1, r2) and c1 > 0 and r1 > 0:
+        ok = c2 / c1 >= 5 and r2 / r1 >= 5
+    add("cost per lease vs client-go (CPU and RSS)",
+        None if ok is None else {"cpu_ratio": round(c2 / c1, 2), "rss_ratio": round(r2 / r1, 2)},
+        ">= 5x lower", ok)
+    return g
+
+
+# ---------------------------------------------------------------- plots
+
+def plots(src, out, figdir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib is missing (scripts/deps.sh --bench installs python3-matplotlib; "
+              "run with /usr/bin/python3); no plots drawn", file=sys.stderr)
+        return []
+    os.makedirs(figdir, exist_ok=True)
+    made = []
+
+    def save(fig, name):
+        path = os.path.join(figdir, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(name)
+
+    fo = src["failover"]
+    if fo:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for ax, key, title, xl in (
+                (axes[0], "graceful_ms", "Graceful release -> other leads (%s)" % fo["meta"]["timings"],
+                 "ms (log scale)"),
+                (axes[1], "crash_over_lease_ms", "SIGKILL -> other leads, minus the lease (%s)" %
+                 (get(fo, "leasehold", "crash_timings") or ""), "ms after the lease expired")):
+            for impl in IMPLS:
+                xs = sorted(get(fo, impl, "raw", key) or [])
+                if not xs:
+                    continue
+                ys = [(i + 1) / len(xs) for i in range(len(xs))]
+                ax.step(xs, ys, where="post", color=COLOR[impl], label="%s (n=%d)" % (LABEL[impl], len(xs)))
+            if key == "graceful_ms":
+                ax.set_xscale("log")
+                ax.axvline(50, color="grey", ls="--", lw=1)
+                ax.text(50, 0.03, " goal p99 50 ms", color="grey", fontsize=8)
+            else:
+                ax.axvline(100, color="grey", ls="--", lw=1)
+                ax.text(100, 0.03, " goal p99 +100 ms", color="grey", fontsize=8)
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel(xl)
+            ax.set_ylabel("fraction of trials")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="lower right")
+        save(fig, "failover.png")
+
+    def bars(ax, groups, title, ylabel, fmt="%.1f"):
+        import numpy as np
+        xs = np.arange(len(groups))
+        w = 0.38
+        for k, impl in enumerate(IMPLS):
+            vals = [v[k] if v[k] is not None else 0 for _, v in groups]
+            b = ax.bar(xs + (k - 0.5) * w, vals, w, color=COLOR[impl], label=LABEL[impl])
+            for rect, (_, v) in zip(b, groups):
+                ax.annotate("n/a" if v[k] is None else fmt % v[k], (rect.get_x() + rect.get_width() / 2,
+                            rect.get_height()), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([g for g, _ in groups], fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+
+    lh, go = out["leasehold"], out["client_go"]
+    if fo or src["sidecar"]:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        bars(axes[0], [("leader", (lh["leader_requests_per_min"], go["leader_requests_per_min"])),
+                       ("follower", (lh["follower_requests_per_min"], go["follower_requests_per_min"]))],
+             "kube-apiserver requests per minute (audit log)", "requests/min")
+        bars(axes[1], [("leader", (lh["sidecar_rss_mib_leader"], go["sidecar_rss_mib_leader"])),
+                       ("follower", (lh["sidecar_rss_mib_follower"], go["sidecar_rss_mib_follower"]))],
+             "Elector process RSS", "MiB")
+        axes[1].axhline(5, color="grey", ls="--", lw=1)
+        bars(axes[2], [("leader", (lh["cpu_s_per_hour_leader"], go["cpu_s_per_hour_leader"])),
+                       ("follower", (lh["cpu_s_per_hour_follower"], go["cpu_s_per_hour_follower"]))],
+             "Elector process CPU", "CPU seconds per hour")
+        save(fig, "idle_cost.png")
+
+    ct = src["contention"]
+    if ct:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        for impl in IMPLS:
+            t = get(ct, impl, "raw", "time_to_first_leader_ms") or []
+            c = get(ct, impl, "raw", "conflicts") or []
+            axes[0].plot(range(1, len(t) + 1), t, "o-", color=COLOR[impl], label=LABEL[impl])
+            axes[1].plot(range(1, len(c) + 1), c, "o-", color=COLOR[impl], label=LABEL[impl])
+        axes[0].set_title("%s cold candidates: first spawn -> first leader" %
+                          (get(ct, "leasehold", "candidates") or "?"), fontsize=10)
+        axes[0].set_ylabel("ms")
+        axes[1].set_title("Conflicts (409 from kube-apiserver) per trial", fontsize=10)
+        axes[1].set_ylabel("responses")
+        for ax in axes:
+            ax.set_xlabel("trial")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        save(fig, "contention.png")
+
+    if src["scale"]:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        bars(axes[0], [("per lease", (lh["scale_cpu_s_per_hour_per_lease"], go["scale_cpu_s_per_hour_per_lease"]))],
+             "Client CPU per lease (%s leases)" % lh["scale_leases"], "CPU seconds per hour", "%.2f")
+        bars(axes[1], [("per lease", (lh["scale_rss_kib_per_lease"], go["scale_rss_kib_per_lease"]))],
+             "Client RSS per lease", "KiB")
+        bars(axes[2], [("whole process", (lh["scale_rss_mib"], go["scale_rss_mib"]))], "Client RSS", "MiB")
+        save(fig, "scale.png")
+
+    kc = src["kube_client"]
+    if kc:
+        s = kc["summary"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        bars(axes[0], [(k.split("_")[0].upper() + " p50", (s[k]["leasehold"] / 1e3, s[k]["client_go"] / 1e3))
+                       for k in ("get_p50_ns", "put_p50_ns")], "Round trip to kube-apiserver", "µs", "%.0f")
+        bars(axes[1], [(k.split("_")[0].upper(), (s[k]["leasehold"] / 1e3, s[k]["client_go"] / 1e3))
+                       for k in ("get_cpu_ns", "put_cpu_ns")], "Client CPU per request", "µs", "%.0f")
+        save(fig, "kube_client.png")
+    return made
+
+
+# ---------------------------------------------------------------- doc
+
+def fmt(v, unit=""):
+    if v is None:
+        return "not run"
+    if isinstance(v, float):
+        v = ("%.2f" % v).rstrip("0").rstrip(".") if abs(v) < 100 else "%.0f" % v
+    return "%s%s" % (v, unit)
+
+
+def doc(src, out, ratio, gl, made, path):
+    lh, go = out["leasehold"], out["client_go"]
+    L = []
+    w = L.append
+    w("# Benchmarks: leasehold beside client-go")
+    w("")
+    w("<!-- Generated by bench/report.py from bench/results/*.json (`make bench`); edit the script, not this file. -->")
+    w("")
+    w("Every number here comes from one `make bench` run on the real control plane (kube-apiserver v1.36.3 and "
+      "etcd v3.6.16 built by `testenv/build.sh`, on loopback), with leasehold and the client-go peer "
+      "(`testenv/peer`, client-go v0.36.3 `tools/leaderelection`) measured side by side in the same run and "
+      "with the same timings. The raw samples are in `bench/results/*.json`; the merged view is "
+      "`bench/results/latest.json` (a `leasehold` and a `client_go` object with the same keys). "
+      "Ratio = client-go / leasehold: above 1, leasehold is better (lower is better for every row).")
+    w("")
+    metas = []
+    for name in ("failover", "sidecar", "contention", "scale", "kube_client"):
+        s = src[name]
+        if s is None:
+            metas.append("- `%s.json`: **not run**" % name)
+            continue
+        m = s.get("meta", {})
+        la = m.get("loadavg_after") or m.get("loadavg_before") or s.get("loadavg_at_end")
+        metas.append("- `%s.json`: finished %s, load average after %s on %s CPUs" %
+                     (name, m.get("finished", "?"), la, m.get("cpus", s.get("cpus", 2))))
+    w("The machine: 2 cores shared by kube-apiserver, etcd and every candidate; the load average is "
+      "recorded with each result, because it moves wall-clock numbers:")
+    w("")
+    L.extend(metas)
+    w("")
+    w("## Goals")
+    w("")
+    w("| goal | target | leasehold | met |")
+    w("|---|---|---|---|")
+    for g in gl:
+        w("| %s | %s | %s | %s |" % (g["goal"], g["target"], fmt(g["value"]) if not isinstance(g["value"], dict)
+                                    else ", ".join("%s %s" % kv for kv in g["value"].items()),
+                                    {True: "yes", False: "**no**", None: "not run"}[g["met"]]))
+    w("")
+    w("## Summary")
+    w("")
+    w("| | leasehold | client-go | ratio |")
+    w("|---|---|---|---|")
+    rows = [
+        ("graceful release → other leads, p50 (ms)", "graceful_failover_p50_ms"),
+        ("graceful release → other leads, p99 (ms)", "graceful_failover_p99_ms"),
+        ("SIGKILL → other leads, minus the lease, p50 (ms) at %s" % lh.get("crash_timings"),
+         "crash_failover_over_lease_p50_ms"),
+        ("SIGKILL → other leads, minus the lease, p99 (ms) at %s" % lh.get("crash_timings"),
+         "crash_failover_over_lease_p99_ms"),
+        ("SIGKILL at the defaults 15s/10s/2s, p50 (ms)", "crash_failover_over_lease_defaults_p50_ms"),
+        ("SIGKILL at the defaults 15s/10s/2s, p99 (ms)", "crash_failover_over_lease_defaults_p99_ms"),
+        ("kube-apiserver requests/min, leader", "leader_requests_per_min"),
+        ("kube-apiserver requests/min, follower", "follower_requests_per_min"),
+        ("elector process RSS, leader (MiB)", "sidecar_rss_mib_leader"),
+        ("elector process RSS, follower (MiB)", "sidecar_rss_mib_follower"),
+        ("CPU s/hour, leader", "cpu_s_per_hour_leader"),
+        ("CPU s/hour, follower", "cpu_s_per_hour_follower"),
+        ("contention: first spawn → first leader, p50 (ms)", "contention_first_leader_p50_ms"),
+        ("contention: first spawn → first leader, max (ms)", "contention_first_leader_max_ms"),
+        ("contention: conflicts (409) per trial", "contention_conflicts_per_trial"),
+        ("contention: requests in the first 10 s", "contention_requests_first_10s"),
+        ("scale: leases held by one process", "scale_leases"),
+        ("scale: leading at the end", "scale_leading_at_end"),
+        ("scale: CPU s/hour per lease", "scale_cpu_s_per_hour_per_lease"),
+        ("scale: RSS per lease (KiB)", "scale_rss_kib_per_lease"),
+        ("scale: RSS of the process (MiB)", "scale_rss_mib"),
+        ("scale: kube-apiserver requests/min", "scale_apiserver_requests_per_min"),
+        ("client GET p50 (µs)", "client_get_p50_us"),
+        ("client PUT p50 (µs)", "client_put_p50_us"),
+        ("client CPU per GET (µs)", "client_get_cpu_us"),
+        ("client CPU per PUT (µs)", "client_put_cpu_us"),
+    ]
+    for label, k in rows:
+        r = ratio.get(k)
+        w("| %s | %s | %s | %s |" % (label, fmt(lh.get(k)), fmt(go.get(k)), fmt(r) if r is not None else ""))
+    w("")
+    better = [label for label, k in rows if k in ratio and ratio[k] < 1 and not k.startswith("crash")]
+    crash_go_better = [label for label, k in rows if k.startswith("crash") and lh.get(k) is not None and
+                       go.get(k) is not None and go[k] < lh[k]]
+    w("**Where client-go is better in this run:** %s." %
+      ("; ".join(better + crash_go_better) if better or crash_go_better else "nowhere in this table"))
+    w("")
+    return L
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="bench/results")
+    ap.add_argument("--doc", default="docs/benchmarks.md")
+    ap.add_argument("--notes", default="bench/notes.md",
+                    help="hand-written method and interpretation, appended to the generated doc")
+    args = ap.parse_args()
+    src, out, ratio = merge(args.results)
+    gl = goals(out, src)
+    figdir = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "benchmarks")
+    made = plots(src, out, figdir)
+    latest = {"leasehold": out["leasehold"], "client_go": out["client_go"], "ratio": ratio, "goals": gl,
+              "meta": {"inputs": {n: ("bench/results/%s.json" % n) if src[n] is not None else None for n in src},
+                       "finished": {n: get(src[n], "meta", "finished") for n in src},
+                       "ratio": "client_go / leasehold; above 1, leasehold is better (lower is better for every key)"}}
+    with open(os.path.join(args.results, "latest.json"), "w") as f:
+        json.dump(latest, f, indent=2)
+    L = doc(src, out, ratio, gl, made, args.doc)
+    if made:
+        L.append("## Plots")
+        L.append("")
+        for m in made:
+            L.append("![%s](benchmarks/%s)" % (m[:-4], m))
+            L.append("")
+    if os.path.exists(args.notes):
+        with open(args.notes) as f:
+            L.append(f.read().rstrip("\n"))
+            L.append("")
+    with open(args.doc, "w") as f:
+        f.write("\n".join(L))
+    print("report: wrote %s, %s and %d plots in %s" % (os.path.join(args.results, "latest.json"), args.doc,
+                                                       len(made), figdir))
+    for g in gl:
+        print("  goal %-45s %-12s %s" % (g["goal"], g["target"],
+                                          {True: "met", False: "NOT met", None: "not run"}[g["met"]]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
