@@ -62,7 +62,8 @@ def merge(results):
             o[k] = fo.get(k)
         sc = get(src["sidecar"], impl) or {}
         for k in ("sidecar_rss_mib", "sidecar_rss_mib_leader", "sidecar_rss_mib_follower",
-                  "cpu_s_per_hour_leader", "cpu_s_per_hour_follower"):
+                  "sidecar_uss_mib_leader", "sidecar_uss_mib_follower", "sidecar_pss_mib_leader",
+                  "sidecar_pss_mib_follower", "cpu_s_per_hour_leader", "cpu_s_per_hour_follower"):
             o[k] = sc.get(k)
         ct = get(src["contention"], impl) or {}
         o["contention_candidates"] = ct.get("candidates")
@@ -192,9 +193,10 @@ def plots(src, out, figdir):
         bars(axes[0], [("leader", (lh["leader_requests_per_min"], go["leader_requests_per_min"])),
                        ("follower", (lh["follower_requests_per_min"], go["follower_requests_per_min"]))],
              "kube-apiserver requests per minute (audit log)", "requests/min")
-        bars(axes[1], [("leader", (lh["sidecar_rss_mib_leader"], go["sidecar_rss_mib_leader"])),
-                       ("follower", (lh["sidecar_rss_mib_follower"], go["sidecar_rss_mib_follower"]))],
-             "Elector process RSS", "MiB")
+        bars(axes[1], [("RSS leader", (lh["sidecar_rss_mib_leader"], go["sidecar_rss_mib_leader"])),
+                       ("RSS follower", (lh["sidecar_rss_mib_follower"], go["sidecar_rss_mib_follower"])),
+                       ("USS leader", (lh["sidecar_uss_mib_leader"], go["sidecar_uss_mib_leader"]))],
+             "Elector process memory", "MiB")
         axes[1].axhline(5, color="grey", ls="--", lw=1)
         bars(axes[2], [("leader", (lh["cpu_s_per_hour_leader"], go["cpu_s_per_hour_leader"])),
                        ("follower", (lh["cpu_s_per_hour_follower"], go["cpu_s_per_hour_follower"]))],
@@ -274,8 +276,8 @@ def doc(src, out, ratio, gl, made, path):
             continue
         m = s.get("meta", {})
         la = m.get("loadavg_after") or m.get("loadavg_before") or s.get("loadavg_at_end")
-        metas.append("- `%s.json`: finished %s, load average after %s on %s CPUs" %
-                     (name, m.get("finished", "?"), la, m.get("cpus", s.get("cpus", 2))))
+        when = ("finished %s, " % m["finished"]) if m.get("finished") else ""
+        metas.append("- `%s.json`: %sload average after %s on %s CPUs" % (name, when, la, m.get("cpus", s.get("cpus", 2))))
     w("The machine: 2 cores shared by kube-apiserver, etcd and every candidate; the load average is "
       "recorded with each result, because it moves wall-clock numbers:")
     w("")
@@ -307,6 +309,8 @@ def doc(src, out, ratio, gl, made, path):
         ("kube-apiserver requests/min, follower", "follower_requests_per_min"),
         ("elector process RSS, leader (MiB)", "sidecar_rss_mib_leader"),
         ("elector process RSS, follower (MiB)", "sidecar_rss_mib_follower"),
+        ("elector process private memory (USS), leader (MiB)", "sidecar_uss_mib_leader"),
+        ("elector process private memory (USS), follower (MiB)", "sidecar_uss_mib_follower"),
         ("CPU s/hour, leader", "cpu_s_per_hour_leader"),
         ("CPU s/hour, follower", "cpu_s_per_hour_follower"),
         ("contention: first spawn → first leader, p50 (ms)", "contention_first_leader_p50_ms"),

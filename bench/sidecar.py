@@ -10,6 +10,11 @@ state:
   rss_mib          VmRSS of the elector process itself (the sidecar's child,
                    the user's program, is not counted), mean of samples every
                    5 s; rss_max_mib the largest sample
+  uss_mib          the process's private memory (Private_Clean + Private_Dirty
+                   of /proc/PID/smaps_rollup): what one more replica costs
+                   the node, since shared-library pages are shared between
+                   processes; pss_mib: RSS with shared pages divided among
+                   their sharers
   cpu_s_per_hour   (utime + stime) over the window, from /proc/PID/stat,
                    scaled to an hour
 
@@ -47,6 +52,18 @@ def rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return None
+
+
+def rollup_mib(pid):
+    """(pss, uss) in MiB from /proc/PID/smaps_rollup."""
+    vals = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                vals[parts[0][:-1]] = int(parts[1])
+    return (vals.get("Pss", 0) / 1024.0,
+            (vals.get("Private_Clean", 0) + vals.get("Private_Dirty", 0)) / 1024.0)
 
 
 def holder(cp, lease):
@@ -107,6 +124,7 @@ def main():
         time.sleep(10)  # past the start-up requests
         cpu0 = {i: cpu_s(p.pid) for i, p in procs.items()}
         samples = {i: [] for i in procs}
+        shares = {i: [] for i in procs}  # (pss, uss)
         t0 = time.monotonic()
         print("[sidecar] leaders %s; sampling RSS and CPU for %d s" % (leaders, args.seconds), flush=True)
         next_report = t0 + 60
@@ -116,6 +134,7 @@ def main():
                     print("[sidecar] ERROR: %s exited (rc %s)" % (i, p.returncode))
                     return 1
                 samples[i].append(round(rss_mib(p.pid), 2))
+                shares[i].append(rollup_mib(p.pid))
             if time.monotonic() >= next_report:
                 print("[sidecar] %3.0f/%d s: RSS MiB %s" % (time.monotonic() - t0, args.seconds,
                       {i: s[-1] for i, s in samples.items()}), flush=True)
@@ -142,6 +161,8 @@ def main():
         s = samples[ident]
         result[impl]["sidecar_rss_mib_" + r] = round(sum(s) / len(s), 2)
         result[impl]["sidecar_rss_max_mib_" + r] = max(s)
+        result[impl]["sidecar_pss_mib_" + r] = round(sum(x[0] for x in shares[ident]) / len(s), 2)
+        result[impl]["sidecar_uss_mib_" + r] = round(sum(x[1] for x in shares[ident]) / len(s), 2)
         result[impl]["cpu_s_per_hour_" + r] = round((cpu1[ident] - cpu0[ident]) * 3600.0 / window, 2)
         result[impl].setdefault("raw", {})["rss_mib_" + r] = s
     for impl in result:
@@ -157,7 +178,8 @@ def main():
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=2)
     print("%-28s %10s %10s" % ("", "leasehold", "client-go"))
-    for k in ("sidecar_rss_mib_leader", "sidecar_rss_mib_follower", "cpu_s_per_hour_leader",
+    for k in ("sidecar_rss_mib_leader", "sidecar_rss_mib_follower", "sidecar_uss_mib_leader",
+              "sidecar_uss_mib_follower", "cpu_s_per_hour_leader",
               "cpu_s_per_hour_follower"):
         print("%-28s %10s %10s" % (k, result["leasehold"][k], result["client_go"][k]))
     print("[sidecar] wrote %s" % args.out)
