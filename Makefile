@@ -14,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover testenv-up testenv-down clean
+.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture testenv-up testenv-down clean
 
 all: build
 
@@ -76,18 +76,51 @@ test-tsan: deps
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim'
 
-# Electors per process (mem lock), then leasehold's Kubernetes client beside
-# client-go on a control plane of its own (~1 min): Lease encode+decode, GET
-# and PUT round trips; writes bench/results/kube_client.json, prints ratios.
-bench: build testenv
+# Everything leasehold is compared on, beside the client-go peer in the same
+# run and on the same control plane build (~45 min on 2 cores; each driver
+# starts a control plane of its own and prints its progress):
+#   1 electors per process (mem lock)       bench/results/electors.json
+#   2 GET/PUT round trips and client CPU    bench/results/kube_client.json
+#   3 graceful and crash failover, requests/min from the audit log
+#                                           bench/results/failover.json
+#   4 idle elector process RSS and CPU      bench/results/sidecar.json
+#   5 50 cold candidates on one Lease       bench/results/contention.json
+#   6 1,000 Leases in one process           bench/results/scale.json
+#   7 bench/results/latest.json, docs/benchmarks.md and its plots (bench/report.py)
+# Fewer trials or a shorter run: BENCH_FAILOVER_FLAGS="--graceful-trials 20",
+# BENCH_SIDECAR_SECONDS=60, BENCH_SCALE_FLAGS="--n 200 --window 30",
+# BENCH_CONTENTION_FLAGS="--trials 2". Redraw only: /usr/bin/python3 bench/report.py
+BENCH_FAILOVER_FLAGS   ?= --graceful-trials 100 --crash-trials 20
+BENCH_SIDECAR_SECONDS  ?= 300
+BENCH_SCALE_FLAGS      ?=
+BENCH_CONTENTION_FLAGS ?=
+bench: testenv
+	scripts/deps.sh --bench
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_cli leasehold_candidate leasehold_electors_bench \
+	  leasehold_kube_client_bench leasehold_scale_bench
 	mkdir -p bench/results
+	echo "[bench 1/7] electors per process (mem lock)"
 	$(BUILD)/bench/leasehold_electors_bench --out bench/results/electors.json
+	echo "[bench 2/7] Kubernetes client: GET/PUT beside client-go"
 	$(BUILD)/bench/leasehold_kube_client_bench --testenv-bin $(TESTENV_BIN) --out bench/results/kube_client.json
+	echo "[bench 3/7] failover and kube-apiserver requests/min beside client-go"
+	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --dir $(CURDIR)/$(BUILD)/bench-testenv --out bench/results/failover.json $(BENCH_FAILOVER_FLAGS)
+	echo "[bench 4/7] idle elector process: RSS and CPU, leader and follower"
+	python3 bench/sidecar.py --bin $(TESTENV_BIN) --leasehold $(BUILD)/leasehold \
+	  --dir $(CURDIR)/$(BUILD)/bench-sidecar-testenv --seconds $(BENCH_SIDECAR_SECONDS)
+	echo "[bench 5/7] contention: 50 cold candidates on one Lease"
+	python3 bench/contention.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --dir $(CURDIR)/$(BUILD)/bench-contention-testenv $(BENCH_CONTENTION_FLAGS)
+	echo "[bench 6/7] scale: 1,000 Leases in one process"
+	python3 bench/scale.py --bin $(TESTENV_BIN) --scale-bench $(BUILD)/bench/leasehold_scale_bench \
+	  --dir $(CURDIR)/$(BUILD)/bench-scale-testenv $(BENCH_SCALE_FLAGS)
+	echo "[bench 7/7] report: bench/results/latest.json, docs/benchmarks.md, plots"
+	/usr/bin/python3 bench/report.py
 
-# leasehold against the client-go peer on the real control plane, in one run
-# (~12 min): failover after release and after SIGKILL, apiserver requests per
-# minute (audit log). Writes bench/results/failover.json and prints a table.
-# Fewer trials: make bench-failover FAILOVER_FLAGS="--graceful-trials 20".
+# Only the failover step of `make bench` (~12 min). FAILOVER_FLAGS as above.
 FAILOVER_FLAGS ?=
 bench-failover: deps testenv
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
@@ -96,6 +129,21 @@ bench-failover: deps testenv
 	mkdir -p bench/results
 	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --dir $(CURDIR)/$(BUILD)/bench-testenv --out bench/results/failover.json $(FAILOVER_FLAGS)
+
+# Fault-injection torture (~10 min): random SIGKILL/SIGTERM/SIGSTOP of
+# candidates, kube-apiserver and etcd restarts, partitions and latency through
+# a TCP proxy, admin edits of the Lease, over 3 leasehold + 2 client-go
+# candidates on a control plane of its own. Violations must be 0; writes
+# $(BUILD)/torture/torture-summary.json. make torture [TORTURE_SECONDS=600]
+# [TORTURE_FLAGS="--seed N"]. `make test` runs the short one (ctest torture.short).
+TORTURE_SECONDS ?= 600
+TORTURE_FLAGS ?=
+torture: deps testenv
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
+	python3 tests/torture/torture.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --dir $(CURDIR)/$(BUILD)/torture --duration $(TORTURE_SECONDS) $(TORTURE_FLAGS)
 
 testenv-up: testenv
 	$(TESTENV_BIN)/testenv up --dir $(TESTENV_DIR) --bin $(TESTENV_BIN)

@@ -1,0 +1,1082 @@
+#!/usr/bin/env python3
+"""Fault-injection torture suite: leasehold and client-go candidates on one
+Lease, on a control plane of its own, under random faults (`make torture`).
+
+The fleet: lh-1, lh-2 (leasehold_candidate) and go-1 (the client-go peer)
+talk to kube-apiserver directly; lh-3 and go-2 each go through their own
+faultproxy (testenv/cmd/faultproxy), a loopback TCP forwarder that can
+blackhole or delay their traffic. Every candidate prints started/stopped
+lines stamped with CLOCK_MONOTONIC (see tests/integration/fleet.py); a
+watcher thread GETs the Lease with the admin token every 200 ms.
+
+Fault kinds (a fault has a victim, a `began` and a `heal` time):
+  sigkill-leader     SIGKILL of the leader (began = heal = the kill).
+  sigkill-follower   SIGKILL of a follower.
+  sigterm-leader     SIGTERM of the leader: it stops its work and releases.
+  sigstop-short      the leader frozen (SIGSTOP .. SIGCONT) for 0.3 s ..
+                     renew_deadline - retry_period: nobody else may lead.
+  sigstop-long       the leader frozen for lease_duration + 0.5 .. 2.5 s: the
+                     others take over while it still believes it leads.
+  apiserver-restart  testenv restart kube-apiserver (heal = /readyz is 200).
+  etcd-restart       testenv restart etcd (heal = /readyz is 200).
+  partition-short    a proxied candidate (the leader when one is proxied)
+  partition-long     blackholed for 0.3 s .. renew - retry, or lease + 0.5 ..
+                     3 s; a third of the heals also reset its connections.
+  latency            200..800 ms added each way to a proxied candidate for
+                     2..6 s, then removed.
+  admin-holder       an admin PUTs holderIdentity = a holder that does not
+                     exist (renewTime now): the ghost's lease must expire and
+                     the Lease be taken again.
+  admin-renew        an admin PUTs renewTime = now (same holder).
+  admin-delete       an admin DELETEs the Lease: it must be re-created.
+When leasehold leads, a round is, with chance --steer (0.3), a sigterm-leader
+with the leasehold followers frozen meanwhile, so that client-go takes over:
+leasehold followers watch the Lease and otherwise win most take-overs, and
+client-go leaders must meet the faults too. Likewise, before every
+partition-long (and half the partition-shorts and latencies) whose leader is
+not behind a proxy, a sigterm-leader with the direct followers frozen hands
+the Lease to lh-3 or go-2.
+The first len(KINDS) rounds run every kind once, in a shuffled order; the
+rest are drawn by weight. --seed replays a schedule (timing still varies).
+The next fault comes no sooner than the liveness bound after a heal, and once
+every running candidate has seen the leader. A SIGKILLed or SIGTERMed victim
+sits out one round, then comes back as a new incarnation (BASE.N); candidates
+that lost the Lease exit (no recampaign, as client-go) and come back at once.
+
+The checker (over the monotonic event log and the Lease samples):
+  (a) never two leaders. Three exceptions, reported as expected overlaps:
+      - sigstop-long of the earlier leader: the successor started during the
+        pause (or within the stop bound after it); its fencing token (the
+        Lease's leaseTransitions at its term start) must be strictly larger,
+        and the frozen leader must stop within STOP(impl) of SIGCONT.
+      - admin-delete: the earlier leader led when the Lease was deleted and
+        the successor re-created it. A candidate that never saw the old Lease
+        (client-go always; a leasehold process started after the delete)
+        creates it with leaseTransitions 0, so the tokens cannot order these
+        two terms: deleting a Lease under a fleet is an operator hazard, not a
+        library fault (a leasehold candidate that saw the holder waits out its
+        lease, and continues the numbering). The earlier leader must still
+        stop within STOP(impl) of the delete.
+      - client-go's release after a failed renewal: when its requests hang
+        (a partition or latency of that candidate, a kube-apiserver or etcd
+        restart), client-go ends the renewal after retry_period +
+        renew_deadline, then, with ReleaseOnCancel (the peer's default, as in
+        the fleet tests), release() waits up to renew_deadline more for a GET
+        and an UPDATE before Run returns and the work context is cancelled.
+        The others may take over lease_duration after the last renewal, so the
+        work overlaps the next term by up to 2 x renew_deadline +
+        retry_period - lease_duration (+ slack): 1.5 s at 3s/2s/500ms, 7 s at
+        client-go's defaults 15s/10s/2s. Checked: the successor's token must
+        be larger and the overlap within that bound. This is client-go's
+        property: a leasehold leader gets no such exception.
+      A partition is NOT an exception for leasehold: the partitioned process
+      keeps its clock and must step down at renew_deadline < lease_duration.
+      STOP(leasehold) = retry_period + slack (it steps down as soon as it runs:
+      its renew deadline has passed). STOP(client-go) = renew_deadline +
+      retry_period + slack: client-go's renew loop, woken after the pause,
+      starts a new PollUntilContextTimeout of renew_deadline and only ends the
+      term when that times out, even though its first GET shows another holder.
+  (b) fencing tokens increase: every term's token is strictly larger than the
+      previous term's, except the first term on a re-created Lease.
+  (c) liveness: after each fault heals, a leader within lease_duration +
+      2 x retry_period + --slack-ms (default 1000 ms: process start, TLS
+      handshakes and scheduling on a loaded 2-core VM). A leader whose term
+      goes on across the heal counts at once.
+  (d) the Lease is never left unreadable: every 200 ms GET must answer 200
+      with a well-formed Lease (spec types right, holderIdentity a string,
+      leaseDurationSeconds an int > 0, renewTime/acquireTime parseable). A 404
+      is allowed from an admin-delete until the bound has passed; errors are
+      allowed while kube-apiserver or etcd restarts (until 3 s after heal);
+      anywhere else, errors for longer than 2 s in a row are a violation
+      (shorter ones are counted as transient).
+
+Output: a progress line per round, then rounds, faults by kind, terms by
+impl, hand-overs, max gap, expected overlaps and violations; DIR/torture-
+summary.json, DIR/torture-events.jsonl (every event) and DIR/torture-lease.jsonl
+(the Lease samples that were not plain reads). Exit 1 on any violation or
+harness problem.
+
+  torture.py --bin B --candidate C --dir D [--duration 600 | --rounds N] [--seed S]
+  torture.py check D/torture-events.jsonl [--lease-log D/torture-lease.jsonl]
+  torture.py selftest          the checker on hand-made logs that must fail
+"""
+import argparse
+import http.client
+import json
+import os
+import queue
+import random
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import fleet as F  # noqa: E402  (candidates, event log, terms)
+
+KINDS = ["sigkill-leader", "sigkill-follower", "sigterm-leader", "sigstop-short", "sigstop-long",
+         "apiserver-restart", "etcd-restart", "partition-short", "partition-long", "latency",
+         "admin-holder", "admin-renew", "admin-delete"]
+WEIGHTS = {"sigkill-leader": 4, "sigkill-follower": 2, "sigterm-leader": 3, "sigstop-short": 3,
+           "sigstop-long": 3, "apiserver-restart": 1, "etcd-restart": 1, "partition-short": 2,
+           "partition-long": 3, "latency": 2, "admin-holder": 1, "admin-renew": 1, "admin-delete": 1}
+IMPLS = {"lh-1": "leasehold", "lh-2": "leasehold", "lh-3": "leasehold", "go-1": "client-go", "go-2": "client-go"}
+PROXIED = ("lh-3", "go-2")
+CONTROL_PLANE_KINDS = ("apiserver-restart", "etcd-restart")
+ERROR_GRACE_NS = 3_000_000_000  # errors allowed until 3 s after a control-plane heal
+ERROR_STREAK_NS = 2_000_000_000  # elsewhere, errors for longer than this in a row
+MS = 1_000_000
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def micro_time():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---------------------------------------------------------------- the Lease
+
+def parse_time(s):
+    try:
+        datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ")
+        return True
+    except (TypeError, ValueError):
+        try:
+            datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+            return True
+        except (TypeError, ValueError):
+            return False
+
+
+def lease_problems(obj, name):
+    """What is wrong with a Lease as GET returned it ([] when well-formed)."""
+    if not isinstance(obj, dict):
+        return ["not a JSON object"]
+    p = []
+    if obj.get("kind") != "Lease":
+        p.append("kind %r" % obj.get("kind"))
+    if not isinstance(obj.get("metadata"), dict) or obj["metadata"].get("name") != name:
+        p.append("metadata.name is not %r" % name)
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return p + ["spec is %r" % type(spec).__name__]
+    h = spec.get("holderIdentity")
+    if h is not None and not isinstance(h, str):
+        p.append("holderIdentity %r is not a string" % (h,))
+    d = spec.get("leaseDurationSeconds")
+    if not isinstance(d, int) or isinstance(d, bool) or d <= 0:
+        p.append("leaseDurationSeconds %r is not an int > 0" % (d,))
+    t = spec.get("leaseTransitions")
+    if t is not None and (not isinstance(t, int) or isinstance(t, bool) or t < 0):
+        p.append("leaseTransitions %r is not an int >= 0" % (t,))
+    for k in ("renewTime", "acquireTime"):
+        if k in spec and spec[k] is not None and not parse_time(spec[k]):
+            p.append("%s %r does not parse" % (k, spec[k]))
+    if h and not spec.get("renewTime"):
+        p.append("held by %r without a renewTime" % h)
+    return p
+
+
+class Admin:
+    """Requests to kube-apiserver (directly, never through a proxy) with the admin token."""
+
+    def __init__(self, cp_dir):
+        self.server, self.token = F.kube_admin(argparse.Namespace(dir=cp_dir))
+        self.host, self.port = self.server.split("//", 1)[1].rsplit(":", 1)
+        self.ctx = ssl.create_default_context(cafile=os.path.join(cp_dir, "pki", "ca.crt"))
+        self.conn = None
+
+    def request(self, method, path, body=None, timeout=5):
+        """(status, parsed JSON or raw bytes); raises OSError/HTTPException on
+        transport errors. A kept-alive connection that kube-apiserver closed
+        (it restarted) is retried once on a new one."""
+        if self.conn is not None:
+            try:
+                return self._request(method, path, body, timeout)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                pass
+        return self._request(method, path, body, timeout)
+
+    def _request(self, method, path, body, timeout):
+        if self.conn is None:
+            self.conn = http.client.HTTPSConnection(self.host, int(self.port), context=self.ctx, timeout=timeout)
+        try:
+            self.conn.timeout = timeout
+            self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                              headers={"Authorization": "Bearer " + self.token, "Content-Type": "application/json"})
+            r = self.conn.getresponse()
+            raw = r.read()
+        except Exception:
+            self.conn.close()
+            self.conn = None
+            raise
+        try:
+            return r.status, json.loads(raw)
+        except ValueError:
+            return r.status, raw
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+
+
+def lease_path(name):
+    return "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s" % (F.NS, name)
+
+
+class LeaseWatcher(threading.Thread):
+    """GETs the Lease every 200 ms; keeps (mono_ns, state, detail) samples,
+    state one of ok, absent (404), invalid (200, malformed), error."""
+
+    def __init__(self, cp_dir, lease, path):
+        super().__init__(daemon=True)
+        self.admin, self.lease = Admin(cp_dir), lease
+        self.samples = []
+        self.stop_ev = threading.Event()
+        self.file = open(path, "w")
+        self.last_state = None
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            t = F.mono_ns()
+            try:
+                status, body = self.admin.request("GET", lease_path(self.lease), timeout=2)
+                if status == 200:
+                    probs = lease_problems(body, self.lease)
+                    s = ("invalid", "; ".join(probs)) if probs else ("ok", "")
+                elif status == 404:
+                    s = ("absent", "404")
+                else:
+                    s = ("error", "HTTP %d" % status)
+            except Exception as e:  # connection refused or reset, timeout
+                s = ("error", "%s: %s" % (type(e).__name__, e))
+            sample = (t, s[0], s[1])
+            self.samples.append(sample)
+            if s[0] != "ok" or self.last_state != "ok":  # every anomaly and every return to ok
+                self.file.write(json.dumps({"mono_ns": t, "state": s[0], "detail": s[1]}) + "\n")
+                self.file.flush()
+            self.last_state = s[0]
+            self.stop_ev.wait(0.2)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join(5)
+        self.admin.close()
+        self.file.close()
+
+
+# ---------------------------------------------------------------- processes
+
+class ControlPlane:
+    def __init__(self, bin_dir, cp_dir):
+        self.bin, self.dir = bin_dir, cp_dir
+        self.testenv = os.path.join(bin_dir, "testenv")
+
+    def up(self):
+        subprocess.check_call([self.testenv, "up", "--dir", self.dir, "--bin", self.bin], stdout=subprocess.DEVNULL)
+
+    def down(self):
+        subprocess.call([self.testenv, "down", "--dir", self.dir], stdout=subprocess.DEVNULL)
+
+    def restart(self, name):
+        return subprocess.call([self.testenv, "restart", "--dir", self.dir, name], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout_s):
+        return F.wait_ready(argparse.Namespace(dir=self.dir), timeout_s)
+
+    def api_addr(self):
+        return F.kube_admin(argparse.Namespace(dir=self.dir))[0].split("//", 1)[1]
+
+
+class FaultProxy:
+    """One faultproxy process; cmd() sends a command and waits for its answer."""
+
+    def __init__(self, bin_dir, target, stderr_path):
+        self.p = subprocess.Popen([os.path.join(bin_dir, "faultproxy"), "--target", target],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(stderr_path, "ab"),
+                                  start_new_session=True)
+        first = json.loads(self.p.stdout.readline())
+        self.addr = first["listening"]
+        self.answers = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.answers.put(json.loads(line))
+        self.answers.put({"error": "faultproxy exited"})
+
+    def cmd(self, line, timeout=5):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        a = self.answers.get(timeout=timeout)
+        if "error" in a:
+            raise RuntimeError("faultproxy %s: %s" % (line, a["error"]))
+        return a
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+# ---------------------------------------------------------------- checker
+
+def terms_with_tokens(events, end_ns):
+    """[(start, end, proc, how, token, impl)] and the problems of F.terms_of."""
+    terms, problems = F.terms_of(events, end_ns)
+    tok = {}
+    impl = {}
+    for e in events:
+        if e["event"] == "started":
+            tok[(e["proc"], e["mono_ns"])] = e.get("transitions")
+            impl[e["proc"]] = e.get("impl") or e.get("src")
+    return [(s, en, p, how, tok.get((p, s)), impl.get(p, "?")) for s, en, p, how in terms], problems
+
+
+def stop_bound_ns(impl, t, slack_ms):
+    """How long a leader may go on leading after it can run again (see the docstring)."""
+    extra = t.renew_ms if impl == "client-go" else 0
+    return int((extra + t.retry_ms + slack_ms) * MS)
+
+
+def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
+    """Returns (report, violations, expected_overlaps)."""
+    if end_ns is None:
+        end_ns = max([e["mono_ns"] for e in events] + [s[0] for s in samples] + [0])
+    if rounds_end_ns is None:
+        rounds_end_ns = end_ns
+    bound = t.bound_ns(slack_ms)
+    terms, violations = terms_with_tokens(events, end_ns)
+    faults = sorted([e for e in events if e["event"] == "fault"], key=lambda e: e["mono_ns"])
+    for f in faults:
+        f.setdefault("began", f["mono_ns"])
+    expected = []
+    # client-go: a renewal that fails because requests hang ends after
+    # retry_period + renew_deadline, then release() (ReleaseOnCancel) waits up
+    # to renew_deadline more before the work context ends.
+    release_ns = int((t.retry_ms + 2 * t.renew_ms + slack_ms) * MS)
+    cg_overlap_ns = int((2 * t.renew_ms + t.retry_ms - t.lease_ms + slack_ms) * MS)
+
+    # (a) never two leaders, but for the explained overlaps.
+    for i, a in enumerate(terms):
+        for b in terms[i + 1:]:
+            if b[0] >= a[1]:
+                break
+            if a[2] == b[2]:
+                continue
+            desc = "%s [%.1f, %.1f] token %s and %s [%.1f, %.1f] token %s overlap by %.1f ms" % (
+                a[2], ms(a[0]), ms(a[1]), a[4], b[2], ms(b[0]), ms(b[1]), b[4], ms(min(a[1], b[1]) - b[0]))
+            stop = stop_bound_ns(a[5], t, slack_ms)
+            pause = [f for f in faults if f["kind"] == "sigstop-long" and f.get("proc") == a[2]
+                     and f["began"] <= b[0] <= f["mono_ns"] + stop and a[0] < f["began"]]
+            delete = [f for f in faults if f["kind"] == "admin-delete" and a[0] < f["began"] <= b[0] <= f["began"] + bound]
+            hang = [f for f in faults if a[5] == "client-go" and f["began"] <= b[0] and
+                    a[1] <= f["mono_ns"] + release_ns and
+                    (f["kind"] in CONTROL_PLANE_KINDS or
+                     (f["kind"] in ("partition-short", "partition-long", "latency") and f.get("proc") == a[2]))]
+            if pause:
+                f = pause[0]
+                if a[4] is None or b[4] is None or not b[4] > a[4]:
+                    violations.append("two leaders after sigstop-long of %s, not ordered by fencing token: %s" %
+                                      (a[2], desc))
+                elif a[1] > f["mono_ns"] + stop:
+                    violations.append("frozen leader %s led on %.1f ms after SIGCONT (allowed %.1f ms): %s" %
+                                      (a[2], ms(a[1] - f["mono_ns"]), ms(stop), desc))
+                else:
+                    expected.append("sigstop-long (fenced %s < %s): %s" % (a[4], b[4], desc))
+            elif delete:
+                f = delete[0]
+                if a[1] > f["began"] + stop:
+                    violations.append("leader %s led on %.1f ms after its Lease was deleted and re-taken "
+                                      "(allowed %.1f ms): %s" % (a[2], ms(a[1] - f["began"]), ms(stop), desc))
+                else:
+                    expected.append("admin-delete (unfenced: a new Lease restarts leaseTransitions): %s" % desc)
+            elif hang:
+                over = min(a[1], b[1]) - b[0]
+                if a[4] is None or b[4] is None or not b[4] > a[4]:
+                    violations.append("two leaders after %s, not ordered by fencing token: %s" % (hang[0]["kind"], desc))
+                elif over > cg_overlap_ns:
+                    violations.append("client-go leader %s led on %.1f ms into the next term (allowed %.1f ms): %s" %
+                                      (a[2], ms(over), ms(cg_overlap_ns), desc))
+                else:
+                    expected.append("client-go release after a failed renewal, %s (fenced %s < %s): %s" %
+                                    (hang[0]["kind"], a[4], b[4], desc))
+            else:
+                violations.append("two leaders: " + desc)
+
+    # (b) fencing tokens increase from term to term (a re-created Lease starts over).
+    deletes = [f["began"] for f in faults if f["kind"] == "admin-delete"]
+    for a, b in zip(terms, terms[1:]):
+        if a[4] is None or b[4] is None:
+            violations.append("a term without a fencing token: %s %s / %s %s" % (a[2], a[4], b[2], b[4]))
+            continue
+        if b[4] <= a[4] and not any(a[0] < d <= b[0] for d in deletes):
+            violations.append("fencing token did not increase: %s token %s at %.1f ms, then %s token %s at %.1f ms" %
+                              (a[2], a[4], ms(a[0]), b[2], b[4], ms(b[0])))
+
+    # (c) a leader within the bound after each heal.
+    gaps = []
+    for i, f in enumerate(faults):
+        t0 = f["mono_ns"]
+        t_end = faults[i + 1]["began"] if i + 1 < len(faults) else rounds_end_ns
+        ongoing = [x for x in terms if x[0] <= t0 < x[1] and x[1] >= min(t_end, t0 + bound)]
+        if ongoing:
+            gaps.append(0)
+            continue
+        nxt = [x for x in terms if t0 <= x[0] <= t_end]
+        if not nxt:
+            violations.append("round %d (%s of %s): no leader after the heal, before the next round" %
+                              (i + 1, f["kind"], f.get("proc") or "-"))
+            continue
+        gap = nxt[0][0] - t0
+        gaps.append(gap)
+        if gap > bound:
+            violations.append("round %d (%s of %s): leader %s only %.1f ms after the heal (bound %.1f ms)" %
+                              (i + 1, f["kind"], f.get("proc") or "-", nxt[0][2], ms(gap), ms(bound)))
+
+    # (d) the Lease is never left unreadable.
+    cp_windows = [(f["began"], f["mono_ns"] + ERROR_GRACE_NS) for f in faults if f["kind"] in CONTROL_PLANE_KINDS]
+    del_windows = [(f["began"], f["began"] + bound) for f in faults if f["kind"] == "admin-delete"]
+    transient = 0
+    streak = None  # (state, first mono_ns, detail) of a run of errors outside the windows
+    lease_bad = []
+
+    def close_streak(until):
+        nonlocal streak, transient
+        if streak is None:
+            return
+        st, t1, detail = streak
+        if until - t1 > ERROR_STREAK_NS:
+            lease_bad.append("the Lease was unreadable (%s: %s) for %.1f ms from %.1f ms while the control plane "
+                             "was up" % (st, detail, ms(until - t1), ms(t1)))
+        else:
+            transient += 1
+        streak = None
+
+    absent, prev = None, None
+    for ts, state, detail in samples:
+        prev_ts, prev = prev, ts
+        if state == "ok":
+            close_streak(ts)
+        elif state == "invalid":
+            close_streak(ts)
+            lease_bad.append("the Lease did not parse at %.1f ms: %s" % (ms(ts), detail))
+        elif state == "absent":
+            close_streak(ts)
+            if not any(a <= ts <= b for a, b in del_windows):
+                if absent and absent[1] == prev_ts:  # one line per run of 404s
+                    absent[1] = ts
+                else:
+                    absent = [ts, ts]
+                    lease_bad.append(absent)
+        else:
+            if any(a <= ts <= b for a, b in cp_windows):
+                close_streak(ts)
+            elif streak is None:
+                streak = (state, ts, detail)
+    close_streak(samples[-1][0] if samples else 0)
+    if samples and samples[-1][1] != "ok":
+        lease_bad.append("the Lease was not readable at the end (%s: %s)" % (samples[-1][1], samples[-1][2]))
+    lease_bad = [b if isinstance(b, str) else
+                 "the Lease was absent (404) from %.1f to %.1f ms, not after an admin-delete or longer than the "
+                 "bound after it" % (ms(b[0]), ms(b[1])) for b in lease_bad]
+    # One line per kind of problem is enough to read; all are counted.
+    violations += lease_bad[:20]
+    if len(lease_bad) > 20:
+        violations.append("... and %d more Lease samples like these" % (len(lease_bad) - 20))
+
+    # How long a leader under a fault went on leading: after SIGCONT for
+    # sigstop-long, after the partition began for partition-long.
+    step_down = {}
+    for f in faults:
+        if f["kind"] not in ("sigstop-long", "partition-long"):
+            continue
+        held = [x for x in terms if x[2] == f.get("proc") and x[0] <= f["began"] < x[1]]
+        if held:
+            ref = f["mono_ns"] if f["kind"] == "sigstop-long" else f["began"]
+            key = "%s %s" % (f["kind"], held[0][5])
+            step_down[key] = max(step_down.get(key, 0), round(ms(held[0][1] - ref), 1))
+
+    impl_of = {x[2]: x[5] for x in terms}
+    handovers, by_impl, kinds = {}, {}, {}
+    for a, b in zip(terms, terms[1:]):
+        k = "%s->%s" % (impl_of[a[2]], impl_of[b[2]])
+        handovers[k] = handovers.get(k, 0) + 1
+    for x in terms:
+        by_impl[x[5]] = by_impl.get(x[5], 0) + 1
+    for f in faults:
+        kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+    report = {
+        "rounds": len(faults),
+        "faults": kinds,
+        "terms": len(terms),
+        "terms_by_impl": by_impl,
+        "handovers": handovers,
+        "max_gap_ms": round(ms(max(gaps)), 1) if gaps else None,
+        "bound_ms": round(ms(bound), 1),
+        "expected_overlaps": len(expected),
+        "max_step_down_ms": step_down,
+        "lease_samples": len(samples),
+        "lease_transient_errors": transient,
+        "violations": len(violations),
+    }
+    return report, violations, expected
+
+
+def print_report(report, violations, expected, out=sys.stdout):
+    print("rounds: %d" % report["rounds"], file=out)
+    print("faults by kind: %s" % ", ".join("%s=%d" % kv for kv in sorted(report["faults"].items())), file=out)
+    print("leadership terms: %d (%s); handovers: %s" % (
+        report["terms"], ", ".join("%s=%d" % kv for kv in sorted(report["terms_by_impl"].items())),
+        ", ".join("%s=%d" % kv for kv in sorted(report["handovers"].items()))), file=out)
+    print("longest leaderless gap after a heal: %s ms (bound %s ms)" % (report["max_gap_ms"], report["bound_ms"]),
+          file=out)
+    print("Lease reads: %d, transient errors outside restarts: %d" %
+          (report["lease_samples"], report["lease_transient_errors"]), file=out)
+    if report.get("max_step_down_ms"):
+        print("leaders under a fault stepped down within (ms; sigstop-long: after SIGCONT, partition-long: after "
+              "it began): %s" % ", ".join("%s=%s" % kv for kv in sorted(report["max_step_down_ms"].items())), file=out)
+    print("expected overlaps (fenced or admin-caused): %d" % len(expected), file=out)
+    for x in expected:
+        print("  expected " + x, file=out)
+    print("violations: %d" % len(violations), file=out)
+    for v in violations:
+        print("  VIOLATION " + v, file=out)
+
+
+# ---------------------------------------------------------------- the run
+
+class Torture:
+    def __init__(self, args):
+        self.args, self.t = args, args.timings
+        self.rng = random.Random(args.seed)
+        self.bound = self.t.bound_ns(args.slack_ms)
+        self.cp = ControlPlane(args.bin, os.path.join(args.dir, "testenv"))
+        self.problems = []
+        self.ghosts = 0
+        self.log = self.fleet = self.watcher = self.admin = None
+        self.proxies = {}
+
+    # -- setup and teardown
+    def setup(self):
+        a = self.args
+        os.makedirs(a.dir, exist_ok=True)
+        for f in os.listdir(a.dir):
+            if f.startswith("fleet-") and f.endswith(".stderr"):
+                os.remove(os.path.join(a.dir, f))
+        print("torture: control plane in %s" % self.cp.dir, flush=True)
+        self.cp.up()
+        self.admin = Admin(self.cp.dir)
+        target = self.cp.api_addr()
+        elector = open(os.path.join(self.cp.dir, "kubeconfig-elector")).read()
+        server = F.kube_admin(argparse.Namespace(dir=self.cp.dir))[0]
+        for base in PROXIED:
+            p = FaultProxy(a.bin, target, os.path.join(a.dir, "faultproxy-%s.stderr" % base))
+            self.proxies[base] = p
+            path = os.path.join(self.cp.dir, "kubeconfig-via-%s" % base)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(elector.replace("server: " + server, "server: https://" + p.addr))
+        self.log = F.EventLog(os.path.join(a.dir, "torture-events.jsonl"))
+        self.lease = F.unique_lease("torture")
+        fargs = argparse.Namespace(candidate=a.candidate, bin=a.bin, dir=self.cp.dir)
+
+        def kubeconfig_for(base):
+            name = "kubeconfig-via-%s" % base if base in PROXIED else "kubeconfig-elector"
+            return os.path.join(self.cp.dir, name)
+
+        self.fleet = F.Fleet(fargs, self.lease, self.t, self.log, kubeconfig_for=kubeconfig_for)
+        self.log.harness("config", seed=a.seed, lease=self.lease, timings=str(self.t), slack_ms=a.slack_ms,
+                         bound_ms=ms(self.bound), proxies={b: p.addr for b, p in self.proxies.items()})
+        for base, impl in IMPLS.items():
+            self.fleet.spawn(base, impl)
+        self.watcher = LeaseWatcher(self.cp.dir, self.lease, os.path.join(a.dir, "torture-lease.jsonl"))
+        self.watcher_started = False
+
+    def teardown(self):
+        if self.fleet:
+            for c in self.fleet.all:  # nothing may stay frozen
+                if c.alive():
+                    try:
+                        os.kill(c.p.pid, signal.SIGCONT)
+                    except ProcessLookupError:
+                        pass
+            self.fleet.stop_all()
+        if self.watcher and self.watcher_started:
+            self.watcher.stop()
+        for base, p in self.proxies.items():
+            try:  # connections left open once the fleet is gone: should be none or few
+                self.log.harness("proxy_stats", base, **p.cmd("stats"))
+            except (RuntimeError, queue.Empty, OSError) as e:
+                self.problems.append("faultproxy of %s: %s" % (base, e))
+            p.close()
+        if self.admin:
+            self.admin.close()
+        if not self.args.keep:
+            self.cp.down()
+
+    # -- helpers
+    def leader(self):
+        return F.current_leader(self.log.snapshot())
+
+    def running(self, proc):
+        for b, c in self.fleet.running.items():
+            if c.proc == proc:
+                return b, c
+        return None, None
+
+    def respawn_exited(self):
+        for base, c in list(self.fleet.running.items()):
+            if not c.alive():
+                self.fleet.spawn(base, IMPLS[base])
+
+    def fault(self, kind, victim, began, heal, **kw):
+        c = victim
+        return self.log.harness("fault", c.proc if c else "", at=heal, began=began, kind=kind,
+                                impl=c.impl if c else "", **kw)
+
+    def pick_proxied(self, leader):
+        """The proxied leader if there is one, else a proxied follower."""
+        base, _ = self.running(leader)
+        if base in PROXIED:
+            return base, "leader"
+        return self.rng.choice([b for b in PROXIED if b in self.fleet.running]), "follower"  # one may sit out
+
+    def lease_put(self, edit):
+        """GET, edit(spec), PUT; retried on conflicts. Returns mono_ns after the PUT or None."""
+        for _ in range(8):
+            try:
+                st, obj = self.admin.request("GET", lease_path(self.lease))
+                if st != 200:
+                    self.problems.append("admin GET of the Lease: HTTP %d" % st)
+                    return None
+                edit(obj["spec"])
+                st, _ = self.admin.request("PUT", lease_path(self.lease), obj)
+                if st == 200:
+                    return F.mono_ns()
+                if st != 409:
+                    self.problems.append("admin PUT of the Lease: HTTP %d" % st)
+                    return None
+            except Exception as e:
+                self.problems.append("admin edit of the Lease: %s" % e)
+                return None
+        self.problems.append("admin PUT of the Lease: 8 conflicts in a row")
+        return None
+
+    # -- faults; each returns (fault event, note) or None on a harness problem
+    def do(self, kind, leader):
+        t, rng = self.t, self.rng
+        base, lc = self.running(leader)
+        if kind in ("sigkill-leader", "sigterm-leader"):
+            sig = signal.SIGKILL if kind == "sigkill-leader" else signal.SIGTERM
+            ev = lc.signal(sig)
+            if not lc.wait_exit(10):
+                self.problems.append("%s did not exit within 10 s of %s" % (lc.proc, sig.name))
+                lc.kill_now()
+            return self.fault(kind, lc, ev["mono_ns"], ev["mono_ns"]), ""
+        if kind == "sigkill-follower":
+            fb = rng.choice(sorted(b for b, c in self.fleet.running.items() if c.proc != leader and c.alive()))
+            c = self.fleet.running[fb]
+            ev = c.signal(signal.SIGKILL)
+            c.wait_exit(10)
+            return self.fault(kind, c, ev["mono_ns"], ev["mono_ns"]), ""
+        if kind in ("sigstop-short", "sigstop-long"):
+            if kind == "sigstop-short":
+                pause = rng.uniform(0.3, (t.renew_ms - t.retry_ms) / 1e3)
+            else:
+                pause = t.lease_ms / 1e3 + rng.uniform(0.5, 2.5)
+            ev = lc.signal(signal.SIGSTOP)
+            time.sleep(pause)
+            ev2 = lc.signal(signal.SIGCONT)
+            f = self.fault(kind, lc, ev["mono_ns"], ev2["mono_ns"], pause_ms=round(pause * 1e3))
+            if kind == "sigstop-long":
+                # Usually it lost the Lease while frozen: it must stop, and exits
+                # (no recampaign). client-go may also renew on: nobody took over yet.
+                lc.wait_exit(stop_bound_ns(lc.impl, t, self.args.slack_ms) / 1e9 + 1)
+            return f, "%.1f s" % pause
+        if kind in CONTROL_PLANE_KINDS:
+            name = "kube-apiserver" if kind == "apiserver-restart" else "etcd"
+            began = F.mono_ns()
+            rc = self.cp.restart(name)
+            back = self.cp.wait_ready(60)
+            if rc != 0 or back is None:
+                self.problems.append("%s: testenv restart %s exit %d, ready %s" % (kind, name, rc, back is not None))
+                return None
+            return self.fault(kind, None, began, back, down_ms=round(ms(back - began))), \
+                "down %.1f s" % ((back - began) / 1e9)
+        if kind in ("partition-short", "partition-long", "latency"):
+            vb, role = self.pick_proxied(leader)
+            c = self.fleet.running[vb]
+            px = self.proxies[vb]
+            try:
+                if kind == "latency":
+                    lat, dur = rng.randrange(200, 801), rng.uniform(2, 6)
+                    began = F.mono_ns()
+                    px.cmd("latency %d" % lat)
+                    time.sleep(dur)
+                    px.cmd("latency 0")
+                    heal = F.mono_ns()
+                    return self.fault(kind, c, began, heal, role=role, latency_ms=lat), \
+                        "+%d ms for %.1f s (%s)" % (lat, dur, role)
+                if kind == "partition-short":
+                    dur = rng.uniform(0.3, (t.renew_ms - t.retry_ms) / 1e3)
+                else:
+                    dur = t.lease_ms / 1e3 + rng.uniform(0.5, 3.0)
+                reset = rng.random() < 1 / 3
+                began = F.mono_ns()
+                px.cmd("partition")
+                time.sleep(dur)
+                px.cmd("heal")
+                heal = F.mono_ns()
+                if reset:
+                    px.cmd("reset")
+            except (RuntimeError, queue.Empty) as e:
+                self.problems.append("%s: %s" % (kind, e))
+                return None
+            return self.fault(kind, c, began, heal, role=role, reset=reset), \
+                "%.1f s%s (%s)" % (dur, " + reset" if reset else "", role)
+        if kind == "admin-holder":
+            self.ghosts += 1
+            ghost = "ghost-%d" % self.ghosts
+
+            def edit(spec):
+                spec["holderIdentity"] = ghost
+                spec["renewTime"] = spec["acquireTime"] = micro_time()
+            began = F.mono_ns()
+            at = self.lease_put(edit)
+            return (self.fault(kind, lc, began, at, ghost=ghost), "-> " + ghost) if at else None
+        if kind == "admin-renew":
+            began = F.mono_ns()
+            at = self.lease_put(lambda spec: spec.update(renewTime=micro_time()))
+            return (self.fault(kind, lc, began, at), "") if at else None
+        if kind == "admin-delete":
+            began = F.mono_ns()
+            try:
+                st, _ = self.admin.request("DELETE", lease_path(self.lease))
+            except Exception as e:
+                st = str(e)
+            if st != 200:
+                self.problems.append("admin DELETE of the Lease: %s" % st)
+                return None
+            return self.fault(kind, lc, began, began), ""
+        raise ValueError(kind)
+
+    def steer(self, leader, to):
+        """SIGTERM of the leader with every follower but those of `to` (bases)
+        frozen (SIGSTOP, shorter than the bound): one of `to` takes the
+        released Lease. So client-go leaders meet the faults too (leasehold
+        followers, which watch the Lease, otherwise win most take-overs), and
+        partitions and latency hit a leader behind a proxy."""
+        _, lc = self.running(leader)
+        frozen = [c for b, c in self.fleet.running.items() if b not in to and c.proc != leader and c.alive()]
+        for c in frozen:
+            c.signal(signal.SIGSTOP)
+        try:
+            ev = lc.signal(signal.SIGTERM)
+            if not lc.wait_exit(10):
+                self.problems.append("%s did not exit within 10 s of SIGTERM" % lc.proc)
+                lc.kill_now()
+            self.log.wait(lambda evs: F.current_leader(evs) not in (None, leader), self.bound / 1e9)
+        finally:
+            for c in frozen:
+                c.signal(signal.SIGCONT)
+        return self.fault("sigterm-leader", lc, ev["mono_ns"], ev["mono_ns"], steer=sorted(to)), \
+            "with %s frozen" % ", ".join(c.proc for c in frozen)
+
+    def schedule(self):
+        first = list(KINDS)
+        self.rng.shuffle(first)
+        for k in first:
+            yield k
+        while True:
+            yield self.rng.choices(KINDS, [WEIGHTS[k] for k in KINDS])[0]
+
+    def run(self):
+        a = self.args
+        started = time.monotonic()
+        print("torture: seed %d (replay with --seed %d); timings %s; bound %.1f s (lease + 2 x retry + %.0f ms slack); "
+              "%s" % (a.seed, a.seed, self.t, self.bound / 1e9, a.slack_ms,
+                      "%d rounds" % a.rounds if a.rounds else "%d s" % a.duration), flush=True)
+        self.setup()
+        print("torture: Lease %s/%s; fleet %s; %s behind faultproxies" %
+              (F.NS, self.lease, ", ".join("%s (%s)" % kv for kv in IMPLS.items()), ", ".join(PROXIED)), flush=True)
+        if not self.log.wait(lambda evs: F.settled(self.fleet, evs), 60):
+            self.problems.append("the fleet did not settle within 60 s of its start")
+            return
+        self.watcher.start()
+        self.watcher_started = True
+        kinds = self.schedule()
+        total = "%d" % a.rounds if a.rounds else "∞"
+        r = 0
+        pending = None
+        drawn = 0  # fault kinds taken from the schedule (its first len(KINDS) cover every kind)
+        carry = None  # a partition or latency put off by one round, to hand over to a proxied leader first
+        while True:
+            elapsed = time.monotonic() - started
+            covered = drawn >= len(KINDS) and carry is None
+            if a.rounds and r >= a.rounds:
+                break
+            if not a.rounds and elapsed >= a.duration and covered:
+                break
+            leader = self.log.wait(lambda evs: F.settled(self.fleet, evs), 30)
+            if not leader:
+                self.problems.append("round %d: the fleet did not settle within 30 s (leader %s)" %
+                                     (r + 1, self.leader()))
+                break
+            time.sleep(self.rng.uniform(0.2, 1.5))  # a random phase against the renewals
+            leader = self.leader()
+            if not leader:
+                continue  # lost it meanwhile (a late consequence): settle again
+            r += 1
+            lb, lc = self.running(leader)
+            go = [b for b, c in self.fleet.running.items() if c.impl == "client-go" and c.alive()]
+            proxied = [b for b in PROXIED if b in self.fleet.running and self.fleet.running[b].alive()]
+            if carry is None and lc and lc.impl == "leasehold" and go and self.rng.random() < a.steer:
+                kind = "sigterm-leader"
+                got = self.steer(leader, go)
+            else:
+                kind = carry or next(kinds)
+                drawn += carry is None
+                carry = None
+                if kind in ("partition-short", "partition-long", "latency") and lb not in PROXIED and proxied and \
+                        (kind == "partition-long" or self.rng.random() < 0.5):
+                    # Most partitions should hit a leader: hand over to a proxied
+                    # candidate first (a round of its own), the partition next.
+                    carry, kind = kind, "sigterm-leader"
+                    got = self.steer(leader, proxied)
+                else:
+                    got = self.do(kind, leader)
+            if got is None:
+                print("[round %d/%s %.0fs/%ds] %s: harness problem: %s" %
+                      (r, total, time.monotonic() - started, a.duration, kind, self.problems[-1]), flush=True)
+                break
+            f, note = got
+            heal = f["mono_ns"]
+            # The victim of a kill or a SIGTERM sits out one round (fewer
+            # leasehold followers watching: client-go wins some terms too).
+            if pending:
+                self.fleet.spawn(pending, IMPLS[pending])
+                pending = None
+            if kind in ("sigkill-leader", "sigterm-leader", "sigkill-follower"):
+                pending = [b for b, c in self.fleet.running.items() if c.proc == f["proc"]][0]
+                del self.fleet.running[pending]
+            self.respawn_exited()
+            # Let the fault play out (a ghost holder expires, a frozen or
+            # partitioned leader steps down...): the next one comes no earlier
+            # than the bound after this heal, and once the fleet has settled.
+            time.sleep(max(0, (heal + self.bound - F.mono_ns()) / 1e9))
+            self.respawn_exited()
+            now_leader = self.log.wait(lambda evs: F.settled(self.fleet, evs), 20)
+            if now_leader:
+                st = [e for e in self.log.snapshot() if e["event"] == "started" and e["proc"] == now_leader][-1]
+                if now_leader == leader:
+                    outcome = "leader %s kept" % leader
+                elif st["mono_ns"] < heal:
+                    outcome = "leader %s (token %s) took over %.1f s before the heal" % (
+                        now_leader, st.get("transitions"), (heal - st["mono_ns"]) / 1e9)
+                else:
+                    outcome = "leader %s (token %s) %.1f s after the heal" % (
+                        now_leader, st.get("transitions"), (st["mono_ns"] - heal) / 1e9)
+            else:
+                outcome = "NOT SETTLED within %.1f s (leader %s)" % (self.bound / 1e9 + 20, self.leader())
+            print("[round %d/%s %.0fs/%ds] %s of %s%s ... %s" %
+                  (r, total, time.monotonic() - started, a.duration, kind, f["proc"] or "the control plane",
+                   " " + note if note else "", outcome), flush=True)
+        self.rounds_end = F.mono_ns()
+
+    def finish(self):
+        a = self.args
+        rounds_end = getattr(self, "rounds_end", F.mono_ns())
+        self.teardown()
+        end = F.mono_ns()
+        events = self.log.snapshot() if self.log else []
+        if self.log:
+            self.log.close()
+        samples = self.watcher.samples if self.watcher else []
+        report, violations, expected = check(events, samples, self.t, a.slack_ms, end, rounds_end)
+        print("== torture seed %d, %s ==" % (a.seed, self.t))
+        print_report(report, violations, expected)
+        for p in self.problems:
+            print("  PROBLEM " + p)
+        report.update(seed=a.seed, timings=str(self.t), slack_ms=a.slack_ms, seconds=round(time.monotonic() -
+                      self.t_start, 1), problems=self.problems, violation_list=violations,
+                      expected_overlap_list=expected, events=os.path.join(a.dir, "torture-events.jsonl"))
+        with open(os.path.join(a.dir, "torture-summary.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        print("took %.1f s; summary %s; event log %s" % (report["seconds"], os.path.join(a.dir, "torture-summary.json"),
+                                                       report["events"]))
+        missing = [k for k in KINDS if k not in report["faults"]]
+        if missing and not a.rounds:
+            print("FAIL: fault kinds never run: %s" % ", ".join(missing))
+            return 1
+        return 0 if not violations and not self.problems else 1
+
+
+def mode_run(args):
+    for need in ("bin", "candidate", "dir"):
+        if not getattr(args, need):
+            print("torture: --%s is required" % need)
+            return 2
+    args.dir = os.path.abspath(args.dir)
+    tt = Torture(args)
+    tt.t_start = time.monotonic()
+    try:
+        tt.run()
+    except KeyboardInterrupt:
+        tt.problems.append("interrupted")
+    except Exception as e:  # a harness bug must not leave the control plane running
+        import traceback
+        traceback.print_exc()
+        tt.problems.append("harness error: %s" % e)
+    return tt.finish()
+
+
+def mode_check(args):
+    with open(args.file) as f:
+        events = [json.loads(l) for l in f if l.strip()]
+    samples = []
+    if args.lease_log:
+        with open(args.lease_log) as f:
+            samples = [(j["mono_ns"], j["state"], j["detail"]) for j in map(json.loads, f)]
+    report, violations, expected = check(events, samples, args.timings, args.slack_ms)
+    print_report(report, violations, expected)
+    return 0 if not violations else 1
+
+
+def mode_selftest(args):
+    """The checker must flag each broken log and pass the good ones."""
+    S = 1_000_000_000
+    t = F.Timings(3000, 2000, 500)
+    slack = 1000  # bound 5 s; STOP(leasehold) 1.5 s, STOP(client-go) 3.5 s
+
+    def ev(at, event, proc="", **kw):
+        return dict(event=event, proc=proc, mono_ns=int(at * S), **kw)
+
+    def st(at, proc, tok, impl="leasehold"):
+        return ev(at, "started", proc, transitions=tok, impl=impl)
+
+    def fault(heal, kind, proc="", began=None):
+        return ev(heal, "fault", proc, kind=kind, began=int((began if began is not None else heal) * S))
+
+    def ok_samples(a, b):
+        return [(int(x * 0.2 * S), "ok", "") for x in range(int(a * 5), int(b * 5))]
+
+    pause = [st(0, "a.1", 1), fault(5, "sigstop-long", "a.1", began=1), st(4.2, "b.1", 2), ev(5.3, "stopped", "a.1")]
+    cases = {
+        "good: a fenced overlap after sigstop-long": (pause, ok_samples(0, 10), 0),
+        "good: control-plane restart, errors inside its window": (
+            [st(0, "a.1", 1), fault(6, "apiserver-restart", began=2), ev(3, "stopped", "a.1"), st(7, "b.1", 2)],
+            ok_samples(0, 2) + [(int(x * 0.2 * S), "error", "ConnectionRefusedError") for x in range(10, 44)] +
+            ok_samples(8.8, 12), 0),
+        "good: admin-delete, the old leader stops in time": (
+            [st(0, "a.1", 4), fault(2, "admin-delete", "a.1"), st(2.5, "b.1", 0), ev(3, "stopped", "a.1")],
+            ok_samples(0, 2) + [(int(x * 0.2 * S), "absent", "404") for x in range(10, 12)] + ok_samples(2.4, 6), 0),
+        "good: client-go leader partitioned, released late but fenced": (
+            [st(0, "g.1", 1, "client-go"), fault(6, "partition-long", "g.1", began=1), st(4.2, "b.1", 2),
+             ev(5.5, "stopped", "g.1")], ok_samples(0, 10), 0),
+        "client-go leader partitioned, overlap beyond its bound": (
+            [st(0, "g.1", 1, "client-go"), fault(9, "partition-long", "g.1", began=1), st(4.2, "b.1", 2),
+             ev(7, "stopped", "g.1")], ok_samples(0, 10), 1),
+        "client-go leader partitioned, overlap not fenced": (
+            [st(0, "g.1", 2, "client-go"), fault(6, "partition-long", "g.1", began=1), st(4.2, "b.1", 2),
+             ev(5.5, "stopped", "g.1")], ok_samples(0, 10), 1),
+        "two leaders without a fault (unfenced overlap)": (
+            [st(0, "a.1", 1), st(1, "b.1", 2), ev(1.5, "stopped", "a.1")], ok_samples(0, 3), 1),
+        "two leaders after a partition (not an excuse)": (
+            [st(0, "a.1", 1), fault(5, "partition-long", "a.1", began=1), st(4.2, "b.1", 2), ev(5.3, "stopped", "a.1")],
+            ok_samples(0, 10), 1),
+        "sigstop-long overlap with a decreasing token": (
+            [st(0, "a.1", 3), fault(5, "sigstop-long", "a.1", began=1), st(4.2, "b.1", 2),
+             ev(5.3, "stopped", "a.1")], ok_samples(0, 10), 1),
+        "sigstop-long overlap with an equal token": (
+            [st(0, "a.1", 3), fault(5, "sigstop-long", "a.1", began=1), st(4.2, "b.1", 3),
+             ev(5.3, "stopped", "a.1")], ok_samples(0, 10), 1),
+        "frozen leader leads on too long after SIGCONT": (
+            [st(0, "a.1", 1), fault(5, "sigstop-long", "a.1", began=1), st(4.2, "b.1", 2),
+             ev(7, "stopped", "a.1")], ok_samples(0, 10), 1),
+        "fencing token not increasing between terms": (
+            [st(0, "a.1", 5), ev(1, "stopped", "a.1"), st(1.5, "b.1", 5)], ok_samples(0, 3), 1),
+        "late leader after a heal": (
+            [st(0, "a.1", 1), fault(1, "sigkill-leader", "a.1"), ev(1, "killed", "a.1"), st(6.5, "b.1", 2)],
+            ok_samples(0, 8), 1),
+        "no leader after a heal": (
+            [st(0, "a.1", 1), fault(1, "etcd-restart", began=0.5), ev(1.2, "stopped", "a.1"),
+             fault(9, "sigkill-follower", "x.1")], ok_samples(0, 10), 1),
+        "the Lease does not parse": (
+            [st(0, "a.1", 1)], ok_samples(0, 2) + [(int(2 * S), "invalid", "leaseDurationSeconds 0")], 1),
+        "the Lease unreadable for 3 s with the control plane up": (
+            [st(0, "a.1", 1)], ok_samples(0, 2) + [(int(x * 0.2 * S), "error", "timeout") for x in range(10, 25)] +
+            ok_samples(5, 6), 1),
+        "the Lease absent without a delete": (
+            [st(0, "a.1", 1)], ok_samples(0, 2) + [(int(2 * S), "absent", "404")] + ok_samples(2.2, 3), 1),
+        "the Lease absent longer than the bound after a delete": (
+            [st(0, "a.1", 1), fault(1, "admin-delete", "a.1"), ev(1.2, "stopped", "a.1"), st(3, "b.1", 0)],
+            ok_samples(0, 1) + [(int(x * 0.2 * S), "absent", "404") for x in range(5, 35)] + ok_samples(7, 8), 1),
+        "admin-delete: the old leader leads on too long": (
+            [st(0, "a.1", 4), fault(2, "admin-delete", "a.1"), st(2.5, "b.1", 0), ev(4.0, "stopped", "a.1")],
+            ok_samples(0, 6), 1),
+    }
+    failed = 0
+    for name, (events, samples, want) in cases.items():
+        report, violations, expected = check(events, samples, t, slack, end_ns=int(10 * S))
+        ok = (len(violations) == 0) if want == 0 else (len(violations) >= 1)
+        print("%-62s violations=%d expected=%d %s" % (name, len(violations), len(expected),
+                                                      "ok" if ok else "WRONG (want %s)" % ("0" if not want else ">0")))
+        for v in violations:
+            print("    " + v)
+        failed += not ok
+    # The good pause case must count its overlap as expected, not silently.
+    _, _, expected = check(pause, ok_samples(0, 10), t, slack, end_ns=int(10 * S))
+    if len(expected) != 1:
+        print("the fenced overlap was not reported as expected")
+        failed += 1
+    print("torture checker selftest: %s" % ("ok" if not failed else "%d cases wrong" % failed))
+    return 0 if not failed else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", nargs="?", default="run", choices=["run", "check", "selftest"])
+    ap.add_argument("file", nargs="?", help="check: the event log")
+    ap.add_argument("--bin", help="testenv bin dir (testenv, kube-apiserver, peer, faultproxy)")
+    ap.add_argument("--candidate", help="path of leasehold_candidate")
+    ap.add_argument("--dir", help="state dir: the control plane (DIR/testenv), logs, summary")
+    ap.add_argument("--duration", type=int, default=600, help="seconds of rounds (default 600; every kind runs once)")
+    ap.add_argument("--rounds", type=int, default=0, help="a number of rounds instead of --duration")
+    ap.add_argument("--seed", type=int, default=None, help="fault schedule seed (default random, printed)")
+    ap.add_argument("--timings", type=F.Timings.parse, default=F.Timings.parse("3s/2s/500ms"),
+                    help="LEASE/RENEW/RETRY for every candidate (default 3s/2s/500ms)")
+    ap.add_argument("--slack-ms", type=float, default=1000,
+                    help="added to the liveness and stop bounds for scheduling on a loaded machine (default 1000)")
+    ap.add_argument("--steer", type=float, default=0.3,
+                    help="chance per round, when leasehold leads, of a SIGTERM with the leasehold followers frozen "
+                    "(a hand-over to client-go) instead of the scheduled fault (default 0.3)")
+    ap.add_argument("--lease-log", help="check: the Lease samples (DIR/torture-lease.jsonl)")
+    ap.add_argument("--keep", action="store_true", help="leave the control plane running at the end")
+    args = ap.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, 1 << 31)
+    if args.mode == "selftest":
+        return mode_selftest(args)
+    if args.mode == "check":
+        if not args.file:
+            ap.error("check needs FILE")
+        return mode_check(args)
+    return mode_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
