@@ -24,10 +24,15 @@ struct Callbacks {
   // Runs the guarded work for one term, on a thread of its own, after the
   // write that made us holder succeeded. `stop` is requested when leadership
   // ends (lost, deadline missed, or stop()). Return promptly once it is: the
-  // lease is released only after this returns. An exception thrown from here
-  // ends the term: the elector logs it, steps down and releases the lease.
+  // lease is released only after this returns. It may also return at once
+  // and leave the work to run elsewhere (an event loop, a pool): the term
+  // goes on, `stop` (a std::stop_callback on it, or on_stopped_leading) still
+  // reports its end, and no thread is held meanwhile. An exception thrown
+  // from here ends the term: the elector logs it, steps down and releases.
   std::function<void(const Term&, std::stop_token stop)> on_started_leading;
-  // Exactly once per started term, after on_started_leading returned.
+  // Exactly once per started term, after on_started_leading returned and the
+  // term ended; on the work's thread, or on a short-lived thread of its own
+  // when the work had returned before the term ended.
   std::function<void(const Term&)> on_stopped_leading;
   // When the observed holder changes to a new, non-empty identity (including
   // ourselves). Serialised on the Runtime's notifier thread.

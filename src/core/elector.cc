@@ -55,7 +55,19 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   std::array<uint64_t, ElectorStatus::kCodes> failed_renewals{};
   LatencyHistogram renew_latency;
   bool finished = false;
-  std::vector<std::jthread> term_threads;
+  // One leadership term's work. The thread that ran on_started_leading ends
+  // when it returns; if that was before the term ended, on_stopped_leading
+  // runs on a short-lived thread when it ends. So a term whose work runs
+  // elsewhere holds no thread (1,000 Leases in one process: not 1,000
+  // parked threads). `finishing` makes on_stopped_leading run exactly once.
+  struct TermRun {
+    std::stop_source stop;
+    std::mutex m;
+    bool work_returned = false;  // under m
+    bool finishing = false;      // under m
+  };
+  std::shared_ptr<TermRun> current_run;  // the latest term's
+  std::vector<std::jthread> term_threads;  // work threads and finishers, joined by wait()
   std::optional<std::stop_callback<std::function<void()>>> external_stop;
 
   void log(LogLevel level, std::string_view msg) const { rt.log(level, cfg.name, msg); }
@@ -85,8 +97,23 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     if (auto* s = std::get_if<core::StopLeading>(&a)) {
       if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
       log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
-      std::lock_guard<std::mutex> g(mu);
-      if (!term_threads.empty()) term_threads.back().request_stop();
+      std::shared_ptr<TermRun> run;
+      {
+        std::lock_guard<std::mutex> g(mu);
+        run = current_run;
+      }
+      if (!run) return;
+      run->stop.request_stop();
+      bool finish_now = false;
+      {
+        std::lock_guard<std::mutex> g(run->m);
+        finish_now = run->work_returned && !run->finishing;
+        if (finish_now) run->finishing = true;
+      }
+      if (finish_now) {  // the work returned before the term ended
+        std::lock_guard<std::mutex> g(mu);
+        term_threads.emplace_back([self = shared_from_this(), t = s->term] { self->finish_term(t); });
+      }
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
@@ -169,15 +196,17 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       if (th.joinable()) th.join();
     }
     term_threads.clear();
-    term_threads.emplace_back([self, t](std::stop_token st) { self->run_term(t, st); });
+    auto run = std::make_shared<TermRun>();
+    current_run = run;
+    term_threads.emplace_back([self, t, run] { self->run_term(t, *run); });
   }
 
   // Runs on the term's own thread.
-  void run_term(Term t, std::stop_token st) {
+  void run_term(const Term& t, TermRun& run) {
     bool failed = false;
     if (cfg.callbacks.on_started_leading) {
       try {
-        cfg.callbacks.on_started_leading(t, st);
+        cfg.callbacks.on_started_leading(t, run.stop.get_token());
       } catch (const std::exception& e) {
         failed = true;
         log(LogLevel::kError, std::string("on_started_leading threw: ") + e.what());
@@ -193,13 +222,21 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
         });
       });
     }
+    // Leadership lasts until the state machine asks the work to stop. If it
+    // has, finish here; if not, the StopLeading action finishes the term.
+    bool finish_here = false;
     {
-      // Leadership lasts until the state machine asks the work to stop.
-      std::mutex m;
-      std::condition_variable_any cv_any;
-      std::unique_lock<std::mutex> lk(m);
-      cv_any.wait(lk, st, [] { return false; });
+      std::lock_guard<std::mutex> g(run.m);
+      run.work_returned = true;
+      finish_here = run.stop.stop_requested() && !run.finishing;
+      if (finish_here) run.finishing = true;
     }
+    if (finish_here) finish_term(t);
+  }
+
+  // on_stopped_leading, then tells the state machine the work is done (it
+  // releases the lease after that). Once per term.
+  void finish_term(const Term& t) {
     if (cfg.callbacks.on_stopped_leading) {
       try {
         cfg.callbacks.on_stopped_leading(t);

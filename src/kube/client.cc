@@ -27,6 +27,17 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kExecTimeout = std::chrono::seconds(10);
 constexpr auto kExecRetryAfterFailure = std::chrono::seconds(1);
 constexpr auto kQueueSweep = std::chrono::milliseconds(100);
+// HTTP/2 streams per connection we ask curl to use before it opens another;
+// the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it further.
+constexpr long kMaxStreams = 1000;
+constexpr long kMaxIdleConnections = 4;
+// Requests (not watches) in flight at once. Each costs ~90 KiB in curl and
+// nghttp2 while it runs (easy handle, buffers, stream state), and glibc keeps
+// what a burst used: 1,000 Leases renewed in the same instant left ~90 MiB
+// resident. 64 in flight is more than one kube-apiserver serves at once on a
+// small control plane; the rest wait in the budget's queues, in priority
+// order, with their timeouts running.
+constexpr size_t kMaxInFlight = 64;
 
 struct Transfer {
   uint64_t id = 0;
@@ -100,6 +111,17 @@ class CurlClient final : public Client {
     }
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    // Every request and watch of the Runtime shares one HTTP/2 connection.
+    // curl opens another one once more than CURLMOPT_MAX_CONCURRENT_STREAMS
+    // (default 100) streams are in flight, and keeps it cached: 1,000 Leases
+    // renewing at once held ~600 TLS connections, each with its TLS and
+    // HTTP/2 buffers and one more fd in every poll. So the stream limit is
+    // the server's own (kube-apiserver grants 1,000 per connection; curl
+    // takes the lower of the two), and at most kMaxIdleConnections are kept
+    // once idle. More connections are still opened when the server's limit
+    // is reached (per-name watches of many Leases) or it speaks HTTP/1.1.
+    curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS, kMaxStreams);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxIdleConnections);
     thread_ = std::thread([this] { loop(); });
   }
 
@@ -420,6 +442,7 @@ class CurlClient final : public Client {
     curl_multi_add_handle(multi_, e);
     ++started_;
     if (now > t.enqueued + std::chrono::milliseconds(1)) ++waited_;
+    if (!t.streaming) ++unary_active_;
     active_[e] = std::move(owned);
     return true;
   }
@@ -448,6 +471,7 @@ class CurlClient final : public Client {
     if (it == active_.end()) return;
     auto t = std::move(it->second);
     active_.erase(it);
+    if (!t->streaming) --unary_active_;
     long status = 0, version = 0, conns = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
@@ -496,7 +520,10 @@ class CurlClient final : public Client {
         for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return now >= t->deadline; })) start(t, now);
         next_sweep = now + kQueueSweep;
       }
-      limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); });
+      // At most kMaxInFlight requests at once (watches not counted); the rest
+      // wait in the queues, in priority order, and start as answers come.
+      size_t room = unary_active_ < kMaxInFlight ? kMaxInFlight - unary_active_ : 0;
+      limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); }, room);
       queued_lease_ = limiter_.queued(Priority::kLease);
       queued_background_ = limiter_.queued(Priority::kBackground);
       int running = 0;
@@ -507,7 +534,11 @@ class CurlClient final : public Client {
         if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
       }
       long wait_ms = 1000;
-      if (auto next = limiter_.next_ready(clock_->now())) {
+      // Full: a finished request (socket activity) wakes the poll, and the
+      // sweep still fails queued requests whose timeout passed.
+      if (unary_active_ >= kMaxInFlight && (queued_lease_ || queued_background_)) {
+        wait_ms = std::min(wait_ms, ms_of(kQueueSweep));
+      } else if (auto next = limiter_.next_ready(clock_->now())) {
         wait_ms = std::min(wait_ms, ms_of(*next - clock_->now()) + 1);
         wait_ms = std::min(wait_ms, ms_of(kQueueSweep));
       }
@@ -532,6 +563,7 @@ class CurlClient final : public Client {
       curl_multi_remove_handle(multi_, it->first);
       auto t = std::move(it->second);
       active_.erase(it);
+      if (!t->streaming) --unary_active_;
       t->done = nullptr;
       finish(*t, Error::unavailable("cancelled"));
       break;
@@ -555,6 +587,7 @@ class CurlClient final : public Client {
   // Loop thread only:
   PriorityLimiter<TransferPtr> limiter_;
   std::map<CURL*, TransferPtr> active_;
+  size_t unary_active_ = 0;  // entries of active_ that are not watches
   std::optional<ExecCredential> exec_cred_;
   std::optional<Error> exec_error_;
   Instant exec_retry_at_{};

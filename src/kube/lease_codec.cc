@@ -68,6 +68,10 @@ Result<Lease> decode_lease(std::string_view body) {
   if (body.size() > kMaxBody) return Error::invalid("Lease body of " + std::to_string(body.size()) + " bytes is too large");
   auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error::invalid("Lease body is not valid JSON");
+  return decode_lease_object(std::move(j));
+}
+
+Result<Lease> decode_lease_object(json&& j) {
   if (!j.is_object()) return Error::invalid("Lease body is not a JSON object");
   auto kind = j.find("kind");
   if (kind != j.end() && (!kind->is_string() || kind->get_ref<const std::string&>() != "Lease")) {
@@ -95,6 +99,11 @@ Result<Lease> decode_lease(std::string_view body) {
       if (!res) return res.error();
     }
   }
+  // managedFields are the server's bookkeeping, often larger than the rest
+  // of the Lease; we never read them. An update that omits them keeps the
+  // server's (only an explicit empty entry resets them), so the object we
+  // hold and send back does without: less memory per Lease held or watched.
+  meta->erase("managedFields");
   l.object = std::move(j);
   return l;
 }
@@ -137,7 +146,7 @@ Result<WatchEvent> parse_watch_event(std::string_view line) {
   ev.resource_version = std::move(f->resource_version);
   ev.error_code = f->error_code;
   if (f->object.is_null()) return ev;  // ERROR, BOOKMARK
-  auto lease = decode_lease(f->object.dump());
+  auto lease = decode_lease_object(std::move(f->object));
   if (!lease) return Error::invalid("watch event: " + lease.error().message());
   ev.lease = std::move(*lease);
   return ev;

@@ -26,6 +26,9 @@ struct Lease {
 // Parses a Lease. Reads every "free" form others write: a missing, null or
 // empty holderIdentity is free. Errors name the field.
 Result<Lease> decode_lease(std::string_view body);
+// The same from an already-parsed object (a watch event's, a list item), so
+// it is not printed and parsed again. Takes the object.
+Result<Lease> decode_lease_object(nlohmann::json&& object);
 
 // The object to PUT: `base` (as read; its metadata.resourceVersion is the
 // compare-and-swap precondition) with the spec replaced by `record` in

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -78,9 +79,10 @@ class PriorityLimiter {
   // background items while the reserve is kept, FIFO within a class.
   // `start(item)` returns true if it started the item (a token is spent) or
   // false if it discarded it (e.g. its deadline passed: no token is spent).
-  void pop_ready(Instant now, const std::function<bool(T&)>& start) {
-    drain(lease_, now, 0, start);
-    if (lease_.empty()) drain(background_, now, reserve_, start);
+  // At most `room` items are started (the caller's cap on requests in flight).
+  void pop_ready(Instant now, const std::function<bool(T&)>& start, size_t room = SIZE_MAX) {
+    drain(lease_, now, 0, start, room);
+    if (lease_.empty()) drain(background_, now, reserve_, start, room);
   }
 
   // When pop_ready may start something next; nullopt when both queues are empty.
@@ -117,12 +119,15 @@ class PriorityLimiter {
  private:
   std::deque<T>& queue(Priority p) { return p == Priority::kLease ? lease_ : background_; }
 
-  void drain(std::deque<T>& q, Instant now, double keep, const std::function<bool(T&)>& start) {
-    while (!q.empty()) {
+  void drain(std::deque<T>& q, Instant now, double keep, const std::function<bool(T&)>& start, size_t& room) {
+    while (!q.empty() && room > 0) {
       if (!bucket_.unlimited() && bucket_.available(now) < 1 + keep) return;
       T item = std::move(q.front());
       q.pop_front();
-      if (start(item)) bucket_.try_take(now, keep);
+      if (start(item)) {
+        bucket_.try_take(now, keep);
+        --room;
+      }
     }
   }
 

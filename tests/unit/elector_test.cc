@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -172,6 +174,80 @@ TEST_F(ElectorTest, AThrowingCallbackStepsDownAndReleases) {
   b->start();
   ASSERT_TRUE(pump_until([&] { return b->is_leader(); }));
   EXPECT_EQ(rec_.count("a stopped 0/a"), 1);
+}
+
+// Work that runs elsewhere: on_started_leading returns at once. The term
+// goes on without a thread; its stop token and on_stopped_leading still
+// report its end, once, before the lease is released to b.
+TEST_F(ElectorTest, WorkThatReturnsAtOnceKeepsTheTermUntilItEnds) {
+  std::atomic<int> stop_callbacks{0};
+  std::mutex mu;
+  std::optional<std::stop_callback<std::function<void()>>> on_stop;
+  ElectorConfig c;
+  c.lock = "mem://jobs";
+  c.identity = "a";
+  c.callbacks.on_started_leading = [&](const Term& t, std::stop_token stop) {
+    rec_.add("a started " + t.to_string());
+    std::lock_guard<std::mutex> g(mu);
+    on_stop.emplace(stop, std::function<void()>([&] { ++stop_callbacks; }));
+  };
+  c.callbacks.on_stopped_leading = [&](const Term& t) { rec_.add("a stopped " + t.to_string()); };
+  auto lock = rt_.open_lock(c.lock);
+  ASSERT_TRUE(lock.ok());
+  auto a = Elector::create(rt_, c, *lock);
+  ASSERT_TRUE(a.ok());
+  (*a)->start();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a started 0/a"); }));
+  auto b = make("b");
+  b->start();
+  ASSERT_TRUE(pump_until([&] { return b->leader() == "a"; }));
+  advance(30s);  // renewals go on after the work returned
+  EXPECT_TRUE((*a)->is_leader());
+  EXPECT_FALSE(rec_.has("a stopped 0/a"));
+  EXPECT_EQ(stop_callbacks.load(), 0);
+  (*a)->stop();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("b started 1/b"); }));
+  EXPECT_EQ(rec_.count("a stopped 0/a"), 1);
+  EXPECT_EQ(stop_callbacks.load(), 1);
+  (*a)->wait();
+  EXPECT_EQ((*a)->status().phase, "stopped");
+  std::lock_guard<std::mutex> g(mu);
+  on_stop.reset();
+}
+
+static int threads_of_this_process() {
+  int n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// 20 terms whose work returned: no thread is held for any of them.
+TEST_F(ElectorTest, TermsWhoseWorkReturnedHoldNoThread) {
+  std::atomic<int> started{0}, stopped{0};
+  std::vector<std::unique_ptr<Elector>> electors;
+  int before = threads_of_this_process();
+  for (int i = 0; i < 20; ++i) {
+    ElectorConfig c;
+    c.lock = "mem://many-" + std::to_string(i);
+    c.identity = "a";
+    c.callbacks.on_started_leading = [&](const Term&, std::stop_token) { ++started; };
+    c.callbacks.on_stopped_leading = [&](const Term&) { ++stopped; };
+    auto lock = rt_.open_lock(c.lock);
+    ASSERT_TRUE(lock.ok());
+    auto e = Elector::create(rt_, c, *lock);
+    ASSERT_TRUE(e.ok());
+    (*e)->start();
+    electors.push_back(std::move(*e));
+  }
+  ASSERT_TRUE(pump_until([&] { return started.load() == 20; }));
+  // The work threads end right after their callback: wait until they have.
+  ASSERT_TRUE(pump_until([&] { return threads_of_this_process() < before + 20; }));
+  advance(10s);
+  for (auto& e : electors) EXPECT_TRUE(e->is_leader());
+  EXPECT_LE(threads_of_this_process(), before + 2);
+  for (auto& e : electors) e->stop();
+  ASSERT_TRUE(pump_until([&] { return stopped.load() == 20; }));
+  for (auto& e : electors) e->wait();
 }
 
 TEST_F(ElectorTest, StopTokenStopsTheElector) {

@@ -71,6 +71,22 @@ TEST(LeaseCodecTest, UpdateKeepsWhatOthersWroteAndWritesClientGoForms) {
   EXPECT_FALSE(out["spec"].contains("preferredHolder"));
 }
 
+// managedFields are not kept (memory per Lease) and so not sent back: an
+// update without them keeps the server's. Everything else others wrote stays.
+TEST(LeaseCodecTest, ManagedFieldsAreDroppedAndNothingElse) {
+  json in = json::parse(kServerLease);
+  in["metadata"]["managedFields"] = json::array({{{"manager", "kube-controller-manager"}, {"operation", "Update"},
+                                                  {"fieldsV1", {{"f:spec", {{"f:holderIdentity", json::object()}}}}}}});
+  auto l = decode_lease(in.dump());
+  ASSERT_TRUE(l.ok()) << l.error().message();
+  EXPECT_FALSE(l->object["metadata"].contains("managedFields"));
+  LeaseRecord r = l->versioned.record;
+  json out = json::parse(encode_lease_update(l->object, r));
+  EXPECT_FALSE(out["metadata"].contains("managedFields"));
+  EXPECT_EQ(out["metadata"]["annotations"]["note"], "keep me");
+  EXPECT_EQ(out["metadata"]["resourceVersion"], "4711");
+}
+
 TEST(LeaseCodecTest, ReleaseAndCreateForms) {
   LeaseRecord rel;
   rel.lease_duration_seconds = 1;

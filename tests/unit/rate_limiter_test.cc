@@ -92,6 +92,24 @@ TEST(PriorityLimiterTest, UnderBudgetEverythingStartsAtOnce) {
   EXPECT_EQ(l.next_ready(kT0), std::nullopt);
 }
 
+// The client's cap on requests in flight: only `room` start, lease first;
+// the rest stay queued, in order, and no token is spent on them.
+TEST(PriorityLimiterTest, RoomCapsHowManyStart) {
+  PriorityLimiter<std::string> l({100, 8}, kT0);
+  Starts s;
+  l.push(Priority::kBackground, "b1");
+  l.push(Priority::kLease, "l1");
+  l.push(Priority::kLease, "l2");
+  l.pop_ready(kT0, s.fn(), 2);
+  EXPECT_EQ(s.order, (std::vector<std::string>{"l1", "l2"}));
+  EXPECT_EQ(l.queued(Priority::kBackground), 1u);
+  l.pop_ready(kT0, s.fn(), 0);
+  EXPECT_EQ(s.order.size(), 2u);
+  l.pop_ready(kT0, s.fn(), 1);
+  EXPECT_EQ(s.order, (std::vector<std::string>{"l1", "l2", "b1"}));
+  EXPECT_EQ(l.next_ready(kT0), std::nullopt);
+}
+
 TEST(PriorityLimiterTest, QueuedLeaseRequestsGoBeforeQueuedBackground) {
   // 10 qps, burst 4: a reserve of 1 token is kept for lease traffic.
   PriorityLimiter<std::string> l({10, 4}, kT0);
