@@ -66,7 +66,7 @@ def merge(results):
                   "sidecar_pss_mib_follower", "cpu_s_per_hour_leader", "cpu_s_per_hour_follower"):
             o[k] = sc.get(k)
         ct = get(src["contention"], impl) or {}
-        o["contention_candidates"] = ct.get("candidates")
+        o["contention_candidates"] = get(src["contention"], "meta", "candidates")
         o["contention_trials"] = ct.get("trials")
         o["contention_first_leader_p50_ms"] = ct.get("time_to_first_leader_p50_ms")
         o["contention_first_leader_max_ms"] = ct.get("time_to_first_leader_max_ms")
@@ -208,15 +208,17 @@ def plots(src, out, figdir):
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         for impl in IMPLS:
             t = get(ct, impl, "raw", "time_to_first_leader_ms") or []
-            c = get(ct, impl, "raw", "conflicts") or []
+            c = get(ct, impl, "raw", "conflicts_409") or []
             axes[0].plot(range(1, len(t) + 1), t, "o-", color=COLOR[impl], label=LABEL[impl])
             axes[1].plot(range(1, len(c) + 1), c, "o-", color=COLOR[impl], label=LABEL[impl])
         axes[0].set_title("%s cold candidates: first spawn -> first leader" %
-                          (get(ct, "leasehold", "candidates") or "?"), fontsize=10)
+                          (get(ct, "meta", "candidates") or "?"), fontsize=10)
         axes[0].set_ylabel("ms")
         axes[1].set_title("Conflicts (409 from kube-apiserver) per trial", fontsize=10)
         axes[1].set_ylabel("responses")
+        from matplotlib.ticker import MaxNLocator
         for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("trial")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
@@ -275,7 +277,8 @@ def doc(src, out, ratio, gl, made, path):
             metas.append("- `%s.json`: **not run**" % name)
             continue
         m = s.get("meta", {})
-        la = m.get("loadavg_after") or m.get("loadavg_before") or s.get("loadavg_at_end")
+        la = m.get("loadavg_after") or m.get("loadavg_after_each_run") or m.get("loadavg_before") or \
+            s.get("loadavg_at_end")
         when = ("finished %s, " % m["finished"]) if m.get("finished") else ""
         metas.append("- `%s.json`: %sload average after %s on %s CPUs" % (name, when, la, m.get("cpus", s.get("cpus", 2))))
     w("The machine: 2 cores shared by kube-apiserver, etcd and every candidate; the load average is "
