@@ -39,7 +39,6 @@ Writes --out (default bench/results/contention.json): `leasehold` and
   bench/contention.py --bin $(testenv/build.sh --print-bin) --candidate build-scale/tests/leasehold_candidate
 """
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -52,41 +51,12 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402  (Timings, EventLog, Fleet, check)
-import failover as FO  # noqa: E402  (ControlPlane, pct)
+import failover as FO  # noqa: E402  (ControlPlane, pct, read_audit)
 
 IMPLS = ("leasehold", "client_go")
 IMPL_KIND = {"leasehold": "leasehold", "client_go": "client-go"}
 USERS = {"leasehold": "bench-cont-lh", "client_go": "bench-cont-go"}
 BASE = {"leasehold": "lh", "client_go": "go"}
-
-
-def read_audit(d, users):
-    """[(wall_ts, user, verb, resource, name, code)] of the given users, one per
-    request, from every audit file of the dir (kube-apiserver rotates audit.log
-    at 100 MB into audit-TIMESTAMP.log)."""
-    seen = {}
-    for path in sorted(glob.glob(os.path.join(d, "audit*.log"))):
-        with open(path) as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                user = e.get("user", {}).get("username")
-                if user not in users:
-                    continue
-                ts = e.get("requestReceivedTimestamp", "")
-                try:
-                    t = datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-                except ValueError:
-                    continue
-                ref = e.get("objectRef", {})
-                code = e.get("responseStatus", {}).get("code")
-                prev = seen.get(e["auditID"])
-                # A watch logs ResponseStarted then ResponseComplete: keep the last code seen.
-                seen[e["auditID"]] = (t.timestamp(), user, e.get("verb"), ref.get("resource"), ref.get("name"),
-                                      code if code is not None else (prev[5] if prev else None))
-    return list(seen.values())
 
 
 def run_trial(args, impl, idx):
@@ -212,7 +182,7 @@ def main():
                        t["leaders_during_hold"], t["loadavg"][0]), flush=True)
                 time.sleep(1.0)  # let the stopped processes' last requests land
         time.sleep(2.5)  # audit batches are flushed every second
-        audit = read_audit(args.dir, set(USERS.values()))
+        audit = FO.read_audit(args.dir, set(USERS.values()))
         for impl in IMPLS:
             for t in trials[impl]:
                 count_requests(t, audit, args.request_window)

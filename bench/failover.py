@@ -24,6 +24,7 @@ Writes --out (default bench/results/failover.json): a `leasehold` and a
 Percentiles are nearest-rank (p99 of 50 samples is the largest but none).
 """
 import argparse
+import glob
 import json
 import os
 import random
@@ -188,33 +189,59 @@ def side_by_side(args, tag, timings, kind, n, seed):
 
 # ---------------------------------------------------------------- request rates
 
-def audit_counts(path, users, wall0, wall1):
-    """Requests per user between two wall times, from the audit log (one
-    ResponseComplete per request; a watch still open counts at ResponseStarted)."""
+def read_audit(d, users):
+    """[(wall_ts, user, verb, resource, name, code, user_agent)] of the given
+    users, one per request (auditID), from every audit file of the state dir:
+    kube-apiserver rotates audit.log at 100 MB into audit-TIMESTAMP.log, which
+    1,000 Leases renewed every 2 s reach in minutes. A watch logs
+    ResponseStarted, then ResponseComplete: the last code seen is kept."""
     seen = {}
-    with open(path) as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            user = e.get("user", {}).get("username")
-            if user not in users:
-                continue
-            ts = e.get("requestReceivedTimestamp", "")
-            try:
-                t = datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-            except ValueError:
-                continue
-            if not wall0 <= t.timestamp() < wall1:
-                continue
-            seen[e["auditID"]] = (user, e.get("verb"), e.get("userAgent", ""))
+    for path in sorted(glob.glob(os.path.join(d, "audit*.log"))):
+        with open(path) as f:
+            for line in f:
+                if not any(u in line for u in users):
+                    continue  # cheap: most lines are other users'
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                user = e.get("user", {}).get("username")
+                if user not in users:
+                    continue
+                ts = e.get("requestReceivedTimestamp", "")
+                try:
+                    t = datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+                except ValueError:
+                    continue
+                ref = e.get("objectRef", {})
+                code = e.get("responseStatus", {}).get("code")
+                prev = seen.get(e["auditID"])
+                seen[e["auditID"]] = (t.timestamp(), user, e.get("verb"), ref.get("resource"), ref.get("name"),
+                                      code if code is not None else (prev[5] if prev else None),
+                                      e.get("userAgent", "").split(" ")[0])
+    return list(seen.values())
+
+
+def audit_counts(d, users, wall0, wall1):
+    """Requests per user received between two wall times, by verb, and each
+    user's User-Agents (from read_audit)."""
     counts = {u: {} for u in users}
     agents = {u: set() for u in users}
-    for user, verb, ua in seen.values():
-        counts[user][verb] = counts[user].get(verb, 0) + 1
-        agents[user].add(ua.split(" ")[0])
+    for ts, user, verb, _, _, _, ua in read_audit(d, users):
+        if wall0 <= ts < wall1:
+            counts[user][verb] = counts[user].get(verb, 0) + 1
+            agents[user].add(ua)
     return counts, agents
+
+
+def proc_cpu_s(pid):
+    """utime + stime of one process (all its threads) in seconds, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def request_rates(args, seconds):
@@ -242,7 +269,7 @@ def request_rates(args, seconds):
         p.close()
     time.sleep(2.5)  # audit batches are flushed every second
     users = [u for r in roles.values() for u in r.values()]
-    counts, agents = audit_counts(os.path.join(args.dir, "audit.log"), users, wall0, wall1)
+    counts, agents = audit_counts(args.dir, users, wall0, wall1)
     out = {}
     for impl, r in roles.items():
         for role, user in r.items():

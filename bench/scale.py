@@ -31,7 +31,6 @@ and `meta`.
   bench/scale.py --bin $(testenv/build.sh --print-bin) --scale-bench build-scale/bench/leasehold_scale_bench
 """
 import argparse
-import glob
 import json
 import os
 import re
@@ -47,20 +46,10 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402  (Timings, NS)
-import failover as FO  # noqa: E402  (ControlPlane)
+import failover as FO  # noqa: E402  (ControlPlane, audit_counts, proc_cpu_s)
 
 IMPLS = ("leasehold", "client_go")
 USERS = {"leasehold": "bench-scale-lh", "client_go": "bench-scale-go"}
-
-
-def proc_cpu_s(pid):
-    """utime + stime of one process (all its threads), in seconds."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def server_pids(d):
@@ -77,36 +66,6 @@ def server_pids(d):
         if name and pid:
             out[name] = int(pid)
     return out
-
-
-def audit_counts(d, user, wall0, wall1):
-    """Requests of `user` received between two wall times, by verb, and its
-    User-Agents. Reads every audit file of the dir: kube-apiserver rotates
-    audit.log at 100 MB (audit-TIMESTAMP.log), which 1,000 leases at 2 s reach
-    in a few minutes; one request's stages may fall in two files (auditID)."""
-    seen = {}
-    for path in sorted(glob.glob(os.path.join(d, "audit*.log"))):
-        with open(path) as f:
-            for line in f:
-                if user not in line:
-                    continue
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                if e.get("user", {}).get("username") != user:
-                    continue
-                ts = e.get("requestReceivedTimestamp", "")
-                try:
-                    t = datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-                except ValueError:
-                    continue
-                if wall0 <= t.timestamp() < wall1:
-                    seen[e["auditID"]] = (e.get("verb"), e.get("userAgent", "").split(" ")[0])
-    counts = {}
-    for verb, _ in seen.values():
-        counts[verb] = counts.get(verb, 0) + 1
-    return counts, sorted({ua for _, ua in seen.values()})
 
 
 def delete_leases(cp):
@@ -148,12 +107,12 @@ def run_one(args, cp, impl, rnd):
             if window_begins:
                 marks["window0"] = time.time()
                 for name, pid in pids.items():
-                    server[name] = [proc_cpu_s(pid), None]
+                    server[name] = [FO.proc_cpu_s(pid), None]
             if "stopping" in line:
                 marks["window1"] = time.time()
                 for name, pid in pids.items():
                     if name in server:
-                        server[name][1] = proc_cpu_s(pid)
+                        server[name][1] = FO.proc_cpu_s(pid)
             # Progress every 5 s while settling, and every window report.
             now = time.monotonic()
             if "window" in line or window_begins or "stopping" in line or "only" in line or now - last_print >= 5:
@@ -170,7 +129,8 @@ def run_one(args, cp, impl, rnd):
         raise RuntimeError("%s exited with %d (see %s)" % (argv[0], p.returncode, errlog.name))
     res = json.loads(out.strip().splitlines()[-1])
     time.sleep(2.5)  # audit batches are flushed every second
-    c, agents = audit_counts(args.dir, USERS[impl], res["window_wall_start"], res["window_wall_end"])
+    counts, agents = FO.audit_counts(args.dir, [USERS[impl]], res["window_wall_start"], res["window_wall_end"])
+    c, agents = counts[USERS[impl]], sorted(agents[USERS[impl]])
     res["apiserver_requests_by_verb"] = c
     res["apiserver_requests_per_min"] = round(sum(c.values()) * 60.0 / res["window_s"], 1)
     res["user_agents"] = agents

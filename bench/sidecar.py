@@ -34,16 +34,10 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402
-from failover import ControlPlane  # noqa: E402
+from failover import ControlPlane, proc_cpu_s  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
 
 
 def rss_mib(pid):
@@ -122,7 +116,7 @@ def main():
             for ident in (prefix + "-a", prefix + "-b"):
                 role[ident] = (impl, "leader" if ident == leaders[impl] else "follower")
         time.sleep(10)  # past the start-up requests
-        cpu0 = {i: cpu_s(p.pid) for i, p in procs.items()}
+        cpu0 = {i: proc_cpu_s(p.pid) for i, p in procs.items()}
         samples = {i: [] for i in procs}
         shares = {i: [] for i in procs}  # (pss, uss)
         t0 = time.monotonic()
@@ -141,7 +135,7 @@ def main():
                 next_report += 60
             time.sleep(5)
         window = time.monotonic() - t0
-        cpu1 = {i: cpu_s(p.pid) for i, p in procs.items()}
+        cpu1 = {i: proc_cpu_s(p.pid) for i, p in procs.items()}
         changed = [impl for impl, lease in (("leasehold", lh_lease), ("client_go", go_lease))
                    if holder(cp, lease) != leaders[impl]]
     finally:
