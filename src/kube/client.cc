@@ -27,16 +27,17 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kExecTimeout = std::chrono::seconds(10);
 constexpr auto kExecRetryAfterFailure = std::chrono::seconds(1);
 constexpr auto kQueueSweep = std::chrono::milliseconds(100);
-// HTTP/2 streams per connection we ask curl to use before it opens another;
-// the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it further.
+// HTTP/2 streams per connection curl may use before it opens another (its
+// default is 100); the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it.
 constexpr long kMaxStreams = 1000;
 constexpr long kMaxIdleConnections = 4;
 // Requests (not watches) in flight at once. Each costs ~90 KiB in curl and
 // nghttp2 while it runs (easy handle, buffers, stream state), and glibc keeps
 // what a burst used: 1,000 Leases renewed in the same instant left ~90 MiB
-// resident. 64 in flight is more than one kube-apiserver serves at once on a
-// small control plane; the rest wait in the budget's queues, in priority
-// order, with their timeouts running.
+// resident. 64 in flight, plus the watches, stays within the 100 streams
+// kube-apiserver grants one connection, and is more than it serves at once
+// on a small control plane; the rest wait in the budget's queues, in
+// priority order, with their timeouts running.
 constexpr size_t kMaxInFlight = 64;
 
 struct Transfer {
@@ -112,14 +113,15 @@ class CurlClient final : public Client {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     // Every request and watch of the Runtime shares one HTTP/2 connection.
-    // curl opens another one once more than CURLMOPT_MAX_CONCURRENT_STREAMS
-    // (default 100) streams are in flight, and keeps it cached: 1,000 Leases
-    // renewing at once held ~600 TLS connections, each with its TLS and
-    // HTTP/2 buffers and one more fd in every poll. So the stream limit is
-    // the server's own (kube-apiserver grants 1,000 per connection; curl
-    // takes the lower of the two), and at most kMaxIdleConnections are kept
-    // once idle. More connections are still opened when the server's limit
-    // is reached (per-name watches of many Leases) or it speaks HTTP/1.1.
+    // curl opens another one once more streams are in flight than it or the
+    // server allows, and keeps it cached: 1,000 Leases renewing at once held
+    // ~600 TLS connections, each with its TLS and HTTP/2 buffers and one more
+    // fd in every poll. Now our own limit is high (the server's
+    // SETTINGS_MAX_CONCURRENT_STREAMS decides: kube-apiserver has granted
+    // 100 since the 2023 rapid-reset fix), at most kMaxInFlight requests run
+    // at once (below), and at most kMaxIdleConnections are kept once idle.
+    // More connections are still opened when the server's limit is reached
+    // (per-name watches of many Leases) or it speaks HTTP/1.1.
     curl_multi_setopt(multi_, CURLMOPT_MAX_CONCURRENT_STREAMS, kMaxStreams);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxIdleConnections);
     thread_ = std::thread([this] { loop(); });
