@@ -5,27 +5,10 @@
 # standby taking over at once after a forced release.
 set -uo pipefail
 bin=$1
-dir=$(mktemp -d /tmp/leasehold-admin-test.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-passes=0
-pass() { echo "ok   $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-wait_for() { # seconds, command...: polls every 0.1s
-  local n=$(($1 * 10)); shift
-  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
-lock="file://$dir/t.lease"
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup admin
 path="$dir/t.lease"
-fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
 field() { sed -n "s/.*\"$1\":\\(\"[^\"]*\"\\|[-0-9]*\\).*/\\1/p" "$path"; }  # from the file record
-holder() { "$bin" status "$lock" -o json | sed -n 's/.*"holder":"\([^"]*\)".*/\1/p'; }
-is_holder() { test "$(holder)" = "$1"; }
 
 # ---- nothing there yet ----
 out=$("$bin" status "$lock" 2>&1); rc=$?
@@ -123,5 +106,4 @@ check "release with a typo: exit 2 ($(head -n1 <<<"$out"))" test $rc -eq 2 -a -n
 out=$("$bin" observe "$lock" --poll-period=soon 2>&1); rc=$?
 check "observe with a bad duration: exit 2" test $rc -eq 2 -a -n "$(grep -- '--poll-period: "soon" is not a duration' <<<"$out")"
 
-echo "cli admin: $passes passed, $fails failed"
-exit $((fails > 0))
+cli_finish "cli admin"

@@ -7,18 +7,8 @@
 # the logs.
 set -uo pipefail
 bin=$1
-dir=$(mktemp -d /tmp/leasehold-badinput-test.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-passes=0
-pass() { echo "ok   $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-lock="file://$dir/t.lease"
-fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup badinput
 
 # one_line_error WANT-RC SUBSTRING leasehold-args...: exactly one line on
 # stderr containing SUBSTRING, nothing on stdout, exit WANT-RC.
@@ -120,5 +110,4 @@ check "a failing k8s:// lock logs its errors ($(grep -c . "$dir/kube.log") lines
 "$bin" release k8s://default/leasehold-test --force --kubeconfig "$dir/kubeconfig" 2>>"$dir/kube.log" >/dev/null
 check "no token in logs and errors" test -z "$(grep -F "$token" "$dir/kube.log")"
 
-echo "cli bad input: $passes passed, $fails failed"
-exit $((fails > 0))
+cli_finish "cli bad input"

@@ -7,18 +7,8 @@
 # Needs only bash (HTTP through /dev/tcp) and flock(1).
 set -uo pipefail
 bin=$1
-dir=$(mktemp -d /tmp/leasehold-endpoints-test.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-passes=0
-pass() { echo "ok   $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-lock="file://$dir/t.lease"
-fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup endpoints
 
 # http PORT PATH [RAW-REQUEST]: prints the whole response (status line first).
 http() {
@@ -39,15 +29,8 @@ port_of() { # log file: waits for the "serving ... on http://HOST:PORT" line
   done
   return 1
 }
-holder() { "$bin" status "$lock" -o json | sed -n 's/.*"holder":"\([^"]*\)".*/\1/p'; }
 is_code() { test "$(code "$1" "$2")" = "$3"; }  # port path status
 has_metric() { body "$1" /metrics | grep -qE "$2"; }  # port regex
-is_holder() { test "$(holder)" = "$1"; }
-wait_for() { # seconds, command...: polls every 0.1s
-  local n=$(($1 * 10)); shift
-  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 
 # ---- serve: a leader and a follower ----
 "$bin" serve --lock "$lock" --identity alpha --http-address=127.0.0.1:0 "${fast[@]}" 2>"$dir/alpha.log" &
@@ -137,5 +120,4 @@ kill -TERM $runner
 wait $runner
 check "run: port closed after exit" test -z "$(http "$pr" /healthz 2>/dev/null)"
 
-echo "cli endpoints: $passes passed, $fails failed"
-exit $((fails > 0))
+cli_finish "cli endpoints"

@@ -4,14 +4,8 @@
 # and bad input gives one clear line and a non-zero exit.
 set -uo pipefail
 bin=$1
-dir=$(mktemp -d /tmp/leasehold-cli-test.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-passes=0
-pass() { echo "ok   $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-lock="file://$dir/t.lease"
-fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup cli
 
 expect_error() { # expected-substring, args...
   local want=$1; shift
@@ -60,5 +54,4 @@ out=$("$bin" run --enable-leader-election=false -- echo direct)
 out=$(LEASEHOLD_ENABLE_LEADER_ELECTION=false "$bin" run -- echo env)
 [[ "$out" == "env" ]] && pass "flags from the environment" || fail "env flag: $out"
 
-echo "cli: $passes passed, $fails failed"
-exit $((fails > 0))
+cli_finish cli

@@ -6,18 +6,8 @@
 # times out with a message saying why.
 set -uo pipefail
 bin=$1
-dir=$(mktemp -d /tmp/leasehold-handoff-test.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [[ ${KEEP:-} ]] || rm -rf "$dir"' EXIT
-fails=0
-passes=0
-pass() { echo "ok   $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-wait_for() { local n=$(($1 * 10)); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
-lock="file://$dir/t.lease"
-fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
-holder() { "$bin" status "$lock" -o json | sed -n 's/.*"holder":"\([^"]*\)".*/\1/p'; }
-is_holder() { test "$(holder)" = "$1"; }
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup handoff
 # Each child appends "ID start NS" / "ID stop NS" to one file (one host: date +%s%N orders them).
 cat >"$dir/worker.sh" <<'SH'
 #!/bin/sh
@@ -57,5 +47,4 @@ out=$("$bin" handoff "$lock" --to gamma --timeout=2s 2>&1); rc=$?
 check "handoff to a replica that is not running: exit 1" test $rc -eq 1
 check "it says why ($(tail -n1 <<<"$out" | cut -c1-100)...)" grep -q "gamma has not confirmed it within 2s" <<<"$out"
 
-echo "$passes passed, $fails failed"
-test "$fails" -eq 0
+cli_finish "cli handoff"
