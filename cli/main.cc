@@ -4,12 +4,14 @@
 #include <vector>
 
 #include "cli.h"
+#include "worker.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return leasehold::cli::usage("");
   std::string cmd = args.front();
   args.erase(args.begin());
+  if (cmd == "__watchdog") return leasehold::cli::watchdog_main(args);  // started by run itself
   if (cmd == "run") return leasehold::cli::run_command(args);
   if (cmd == "serve") return leasehold::cli::serve_command(args);
   if (cmd == "status") return leasehold::cli::status_command(args);

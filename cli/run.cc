@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <cerrno>
 #include <condition_variable>
@@ -29,6 +30,8 @@
 #include "kube/client.h"
 #include "kube/lease_codec.h"
 #include "kube/objects.h"
+#include "proctree.h"
+#include "worker.h"
 
 extern char** environ;
 
@@ -63,7 +66,12 @@ std::vector<FlagSpec> run_flags(bool serve) {
       {"leader-elect-retry-period", "wait between attempts to acquire or renew", "2s"},
       {"enable-leader-election", "false: run CMD directly, without an election", "true", true},
       {"release-on-cancel", "release the lease when stopping", "true", true},
-      {"grace-period", "after SIGTERM, wait this long before SIGKILL of the child", "10s"},
+      {"grace-period",
+       "after SIGTERM to the worker's tree, wait this long before SIGKILL; at most lease-duration - "
+       "renew-deadline - margin (250ms + lease/1000), the default (for-life: 10s)", ""},
+      {"worker-cgroup",
+       "auto: put the worker in a cgroup v2 leaf of its own when one can be made (else subreaper and "
+       "process table); off: never", "auto"},
       {"on-child-exit", "when CMD exits by itself while leading: exit, restart or release", "exit"},
       {"log-format", "text or json", "text"},
       {"http-address",
@@ -92,7 +100,8 @@ std::vector<FlagSpec> run_flags(bool serve) {
   }
   if (serve) {  // no child: drop the flags about it
     std::erase_if(all, [](const FlagSpec& f) {
-      return f.name == "enable-leader-election" || f.name == "grace-period" || f.name == "on-child-exit";
+      return f.name == "enable-leader-election" || f.name == "grace-period" || f.name == "on-child-exit" ||
+             f.name == "worker-cgroup";
     });
   }
   return all;
@@ -190,11 +199,6 @@ Result<std::string> lock_url(const Flags& f) {
 
 // ---- the child ----
 
-struct ChildSpec {
-  std::vector<std::string> argv;
-  std::vector<std::string> env;  // extra NAME=VALUE
-};
-
 // Finds CMD the way execvp would, so a typo is reported before campaigning.
 Result<std::string> resolve_program(const std::string& name) {
   if (name.find('/') != std::string::npos) {
@@ -218,88 +222,6 @@ Result<std::string> resolve_program(const std::string& name) {
     start = end + 1;
   }
   return Error::invalid("cannot start \"" + name + "\": not found in PATH");
-}
-
-// fork+exec rather than posix_spawn: the child must die with us
-// (PR_SET_PDEATHSIG), or a SIGKILLed sidecar would leave its worker running
-// while another replica starts one. Everything after fork is
-// async-signal-safe.
-Result<pid_t> spawn_child(const ChildSpec& spec) {
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv(*e);
-    bool ours = false;
-    for (const auto& x : spec.env) {
-      if (kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1)) ours = true;
-    }
-    if (!ours) env_store.emplace_back(kv);
-  }
-  env_store.insert(env_store.end(), spec.env.begin(), spec.env.end());
-  std::vector<char*> envp, argv;
-  for (auto& s : env_store) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = spec.argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  auto resolved = resolve_program(args[0]);
-  if (!resolved) return resolved.error();
-  std::string path = *resolved;
-  pid_t parent = ::getpid();
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Error::internal(std::string("pipe: ") + std::strerror(errno));
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::internal(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execve(path.c_str(), argv.data(), envp.data());
-    int e = errno;
-    (void)!::write(pipefd[1], &e, sizeof e);
-    ::_exit(127);
-  }
-  ::close(pipefd[1]);
-  int child_errno = 0;
-  ssize_t n = ::read(pipefd[0], &child_errno, sizeof child_errno);
-  ::close(pipefd[0]);
-  if (n == sizeof child_errno) {
-    int st;
-    ::waitpid(pid, &st, 0);
-    return Error::invalid("cannot start \"" + path + "\": " + std::strerror(child_errno));
-  }
-  ::setpgid(pid, pid);  // also from here, so it holds whoever runs first
-  return pid;
-}
-
-// Waits for the child; when `stop` is requested, SIGTERM to its group, then
-// SIGKILL after `grace`. Returns the wait status.
-int supervise(pid_t pid, std::stop_token stop, Duration grace) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool reaped = false;  // GUARDED_BY(m)
-  std::jthread killer;  // declared after what it uses, so it is joined first
-  int status = 0;
-  {
-    std::stop_callback on_stop(stop, [&] {
-      std::lock_guard<std::mutex> g(m);
-      if (reaped) return;  // the pid may already belong to someone else
-      ::kill(-pid, SIGTERM);
-      killer = std::jthread([&, pid, grace] {
-        std::unique_lock<std::mutex> lk(m);
-        if (!cv.wait_for(lk, grace, [&] { return reaped; })) ::kill(-pid, SIGKILL);
-      });
-    });
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::lock_guard<std::mutex> g(m);
-    reaped = true;
-    cv.notify_all();
-  }  // on_stop is gone: no callback runs any more
-  std::lock_guard<std::mutex> g(m);  // see the callback's write of `killer`
-  return status;
 }
 
 int exit_code(int status) {
@@ -326,6 +248,94 @@ int usage(const std::string& error) {
 }
 
 namespace {
+
+// "4.735s", "265ms", "10s": for errors that quote durations.
+std::string format_duration(Duration d) {
+  using std::chrono::milliseconds;
+  auto ms = std::chrono::duration_cast<milliseconds>(d).count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  if (ms < 1000 && ms > -1000) return std::to_string(ms) + "ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+// --grace-period for a renewed lease: the worker's tree must be dead before
+// another replica could take over, so term_due + grace <= renewed_at +
+// lease_duration - margin, with term_due >= renewed_at + renew_deadline at
+// the latest. Default: the largest grace that fits.
+Result<Duration> grace_for_lease(const Flags& flags, Duration lease, Duration renew) {
+  Duration margin = kill_margin(lease);
+  Duration room = lease - renew - margin;
+  if (room < Duration::zero()) {
+    return Error::invalid("--leader-elect-renew-deadline=" + format_duration(renew) +
+                          " leaves no time to stop the worker: --leader-elect-lease-duration=" +
+                          format_duration(lease) + " minus it must exceed the safety margin " +
+                          format_duration(margin));
+  }
+  if (flags.get("grace-period").empty()) return room;
+  auto g = flags.get_duration("grace-period");
+  if (!g) return g.error();
+  if (*g < Duration::zero()) return Error::invalid("--grace-period: must not be negative");
+  if (*g > room) {
+    return Error::invalid("--grace-period=" + format_duration(*g) + " is longer than the lease allows: " +
+                          "--leader-elect-lease-duration=" + format_duration(lease) +
+                          " - --leader-elect-renew-deadline=" + format_duration(renew) + " - margin " +
+                          format_duration(margin) + " leaves at most " + format_duration(room));
+  }
+  return *g;
+}
+
+Result<bool> worker_cgroup_flag(const Flags& flags) {
+  std::string v = flags.get("worker-cgroup");
+  if (v != "auto" && v != "off") return Error::invalid("--worker-cgroup: \"" + v + "\" is not auto or off");
+  return v == "auto";
+}
+
+// The command's signals, taken by one sigwait thread; block() must run before
+// any other thread starts, so every thread inherits the mask. TERM and INT
+// call on_stop; HUP, USR1 and USR2 call on_forward (to the worker); CHLD
+// reaps exited children nobody else waits for (orphans re-parented to us: we
+// are a subreaper, and may be PID 1). Every other signal keeps its default
+// action (SIGQUIT still dumps core: the watchdog then stops the worker).
+class SignalThread {
+ public:
+  static sigset_t set() {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&s, sig);
+    return s;
+  }
+  static void block() {
+    sigset_t s = set();
+    pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  }
+
+  SignalThread(std::function<void(int)> on_stop, std::function<void(int)> on_forward)
+      : thread_([this, on_stop = std::move(on_stop), on_forward = std::move(on_forward)] {
+          sigset_t s = set();
+          int sig = 0;
+          while (sigwait(&s, &sig) == 0) {
+            if (sig == SIGCHLD) {
+              while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+              }
+              if (exiting_) return;
+            } else if (sig == SIGTERM || sig == SIGINT) {
+              on_stop(sig);
+            } else {
+              on_forward(sig);
+            }
+          }
+        }) {}
+  ~SignalThread() {
+    exiting_ = true;
+    pthread_kill(thread_.native_handle(), SIGCHLD);  // wakes sigwait; it sees exiting_
+  }
+
+ private:
+  std::atomic<bool> exiting_{false};
+  std::jthread thread_;
+};
 
 // --label-leader-pod: labels our own Pod while we lead (JSON merge patches,
 // at background priority; a failure is logged, never fatal).
@@ -398,12 +408,8 @@ int campaign_with(const Flags& flags, bool serve) {
     if (!d) return usage(d.error().message());
     *field = *d;
   }
-  Duration grace{};
   std::string on_exit;
   if (!serve) {
-    auto g = flags.get_duration("grace-period");
-    if (!g) return usage(g.error().message());
-    grace = *g;
     on_exit = flags.get("on-child-exit");
     if (on_exit != "exit" && on_exit != "restart" && on_exit != "release") {
       return usage("--on-child-exit: \"" + on_exit + "\" is not exit, restart or release");
@@ -427,21 +433,26 @@ int campaign_with(const Flags& flags, bool serve) {
                                std::pair{"coordinated.binary_version", "--binary-version"},
                                std::pair{"coordinated.emulation_version", "--emulation-version"},
                                std::pair{"identity", "--identity"}}) {
-      for (size_t at = m.find(field); at != std::string::npos; at = m.find(field, at + 1)) {
+      // Search on after the inserted flag, which may contain the field's name.
+      for (size_t at = m.find(field); at != std::string::npos; at = m.find(field, at + std::strlen(flag))) {
         m.replace(at, std::strlen(field), flag);
       }
     }
     return usage(m);
   }
+  Duration grace{};
+  bool worker_cgroup = true;
+  if (!serve) {
+    auto g = grace_for_lease(flags, cfg.lease_duration, cfg.renew_deadline);
+    if (!g) return usage(g.error().message());
+    grace = *g;
+    auto cg = worker_cgroup_flag(flags);
+    if (!cg) return usage(cg.error().message());
+    worker_cgroup = *cg;
+  }
 
-  // Signals: blocked in every thread, taken by one sigwait thread.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGUSR1);  // internal: wakes the signal thread at exit
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
+  SignalThread::block();
+  if (!serve) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // a worker's orphans stay ours if its watchdog dies
   Runtime::Options ro;
   ro.kubeconfig = flags.get("kubeconfig");
   ro.kube_context = flags.get("kube-context");
@@ -450,7 +461,20 @@ int campaign_with(const Flags& flags, bool serve) {
   std::atomic<int> final_code{0};
   std::stop_source program_stop;
   std::atomic<Elector*> elector_ptr{nullptr};
-  ChildSpec child{flags.rest(), {}};
+  const std::vector<std::string> command = flags.rest();
+  auto log = [&](LogLevel l, const std::string& m) { logger.write(l, cfg.lock, m); };
+
+  // The worker of the current term, for the renewal callback and the signal
+  // thread; set and cleared by the term's thread.
+  std::mutex current_mu;
+  Worker* current = nullptr;  // GUARDED_BY(current_mu)
+  Term current_term;          // GUARDED_BY(current_mu)
+  // The kill schedule of a term renewed at `at` (on the Runtime's clock).
+  auto push_deadlines = [&](Worker& w, Instant at) {
+    int64_t boot_at = boottime_ns() - (rt.clock().now() - at).count();
+    w.set_deadlines(boot_at + cfg.renew_deadline.count(),
+                    boot_at + (cfg.lease_duration - kill_margin(cfg.lease_duration)).count());
+  };
 
   auto labeler = PodLabeler::from_flag(flags.get("label-leader-pod"));
   if (!labeler) return usage(labeler.error().message());
@@ -478,21 +502,50 @@ int campaign_with(const Flags& flags, bool serve) {
       return;
     }
     for (;;) {
-      ChildSpec spec = child;
-      spec.env = {"LEASEHOLD_IDENTITY=" + cfg.identity, "LEASEHOLD_LEASE=" + cfg.lock,
-                  "LEASEHOLD_TERM=" + std::to_string(term.transitions)};
-      auto pid = spawn_child(spec);
-      if (!pid) {
-        logger.write(LogLevel::kError, cfg.lock, pid.error().message());
+      if (stop.stop_requested()) return;  // never start a worker for a term that ended
+      auto w = Worker::prepare({command,
+                                {"LEASEHOLD_IDENTITY=" + cfg.identity, "LEASEHOLD_LEASE=" + cfg.lock,
+                                 "LEASEHOLD_TERM=" + std::to_string(term.transitions)},
+                                grace, worker_cgroup, log});
+      if (!w) {
+        log(LogLevel::kError, w.error().message());
         final_code = 127;
         program_stop.request_stop();
         return;
       }
-      logger.write(LogLevel::kInfo, cfg.lock,
-                   "leading (term " + term.to_string() + "): started " + child.argv[0] +
-                       " as pid " + std::to_string(*pid));
-      int status = supervise(*pid, stop, grace);
-      logger.write(LogLevel::kInfo, cfg.lock, child.argv[0] + " " + describe_status(status));
+      Worker& worker = **w;
+      if (auto at = elector_ptr.load()->status().renewed_at) push_deadlines(worker, *at);
+      {
+        std::lock_guard<std::mutex> g(current_mu);
+        current = &worker;
+        current_term = term;
+      }
+      int status = 0;
+      {
+        std::stop_callback on_stop(stop, [&worker] { worker.stop(); });
+        auto pid = worker.start();
+        if (pid) {
+          log(LogLevel::kInfo, "leading (term " + term.to_string() + "): started " + command[0] + " as pid " +
+                                   std::to_string(*pid));
+        } else if (pid.error().is(Code::kInvalid)) {  // it could not be executed
+          log(LogLevel::kError, pid.error().message());
+          final_code = 127;
+          program_stop.request_stop();
+        } else {
+          log(LogLevel::kInfo, pid.error().message());
+        }
+        status = worker.wait();
+        if (pid) log(LogLevel::kInfo, command[0] + " " + describe_status(status) + "; its process tree is gone");
+        if (!pid) {
+          std::lock_guard<std::mutex> g(current_mu);
+          current = nullptr;
+          return;
+        }
+      }
+      {
+        std::lock_guard<std::mutex> g(current_mu);
+        current = nullptr;
+      }
       final_code = exit_code(status);
       if (stop.stop_requested()) return;
       if (on_exit == "exit") {
@@ -508,8 +561,11 @@ int campaign_with(const Flags& flags, bool serve) {
       std::condition_variable_any cv;
       std::unique_lock<std::mutex> lk(m);
       if (cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; })) return;
-      if (stop.stop_requested()) return;
     }
+  };
+  cfg.callbacks.on_renewed = [&](const Term& term, Instant at) {
+    std::lock_guard<std::mutex> g(current_mu);
+    if (current && current_term == term) push_deadlines(*current, at);
   };
   cfg.callbacks.on_new_leader = [&](const std::string& id) {
     if (id != cfg.identity) logger.write(LogLevel::kInfo, cfg.lock, "standing by; leader is " + id);
@@ -535,26 +591,26 @@ int campaign_with(const Flags& flags, bool serve) {
     logger.write(LogLevel::kInfo, cfg.lock,
                  "serving /healthz /readyz /leader /metrics on http://" + server->bound());
   }
-  std::jthread signals([&] {
-    int sig = 0;
-    while (sigwait(&sigs, &sig) == 0) {
-      if (sig == SIGUSR1) return;
-      logger.write(LogLevel::kInfo, cfg.lock,
-                   std::string("received ") + strsignal(sig) +
-                       (serve ? ": releasing the lease if held" : ": stopping the child, then releasing"));
-      program_stop.request_stop();
-    }
-  });
+  SignalThread signals(
+      [&](int sig) {
+        logger.write(LogLevel::kInfo, cfg.lock,
+                     std::string("received ") + strsignal(sig) +
+                         (serve ? ": releasing the lease if held" : ": stopping the worker, then releasing"));
+        program_stop.request_stop();
+      },
+      [&](int sig) {
+        std::lock_guard<std::mutex> g(current_mu);
+        if (current) current->forward(sig);
+      });
   logger.write(LogLevel::kInfo, cfg.lock, "campaigning as " + cfg.identity);
   (*elector)->start(program_stop.get_token());
   (*elector)->wait();
   if (server) server->stop();  // before the elector its handler reads goes away
   elector->reset();
-  pthread_kill(signals.native_handle(), SIGUSR1);
   return final_code.load();
 }
 
-// run --mode=for-life: wait to own the ConfigMap, run the child until it
+// run --mode=for-life: wait to own the ConfigMap, run the worker until it
 // exits, we are signalled, or the lock is lost; then release it.
 int run_for_life(const Flags& flags) {
   Logger logger;
@@ -569,67 +625,84 @@ int run_for_life(const Flags& flags) {
   auto grace_nr = flags.get_duration("node-not-ready-grace");
   if (!grace_nr) return usage(grace_nr.error().message());
   if (*grace_nr > Duration::zero()) fl.node_not_ready_grace = *grace_nr;
-  auto grace = flags.get_duration("grace-period");
-  if (!grace) return usage(grace.error().message());
+  Duration grace = std::chrono::seconds(10);  // no lease bounds it: the lock is ours until the Pod is gone
+  if (!flags.get("grace-period").empty()) {
+    auto g = flags.get_duration("grace-period");
+    if (!g) return usage(g.error().message());
+    grace = *g;
+  }
+  auto cg = worker_cgroup_flag(flags);
+  if (!cg) return usage(cg.error().message());
   auto release = flags.get_bool("release-on-cancel");
   if (!release) return usage(release.error().message());
   logger.identity = std::getenv("POD_NAME") ? std::getenv("POD_NAME") : "";
   if (auto v = fl.validate(); !v) return usage(v.error().message());
 
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  SignalThread::block();
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   Runtime::Options ro;
   ro.kubeconfig = flags.get("kubeconfig");
   ro.kube_context = flags.get("kube-context");
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::stop_source program_stop;
-  std::jthread signals([&] {
-    int sig = 0;
-    while (sigwait(&sigs, &sig) == 0) {
-      if (sig == SIGUSR1) return;
-      logger.write(LogLevel::kInfo, "for-life", std::string("received ") + strsignal(sig));
-      program_stop.request_stop();
-    }
-  });
-  auto wake_signals = [&] { pthread_kill(signals.native_handle(), SIGUSR1); };
+  std::mutex current_mu;
+  Worker* current = nullptr;  // GUARDED_BY(current_mu)
+  SignalThread signals(
+      [&](int sig) {
+        logger.write(LogLevel::kInfo, "for-life", std::string("received ") + strsignal(sig));
+        program_stop.request_stop();
+      },
+      [&](int sig) {
+        std::lock_guard<std::mutex> g(current_mu);
+        if (current) current->forward(sig);
+      });
   logger.write(LogLevel::kInfo, "for-life", "waiting to own ConfigMap " + fl.lock_name);
   auto leader = become_leader(rt, fl, program_stop.get_token());
   if (!leader) {
     logger.write(LogLevel::kError, "for-life", leader.error().to_string());
-    wake_signals();
     return program_stop.stop_requested() ? 0 : 1;
   }
-  ChildSpec spec{flags.rest(),
-                 {"LEASEHOLD_IDENTITY=" + (*leader)->pod(), "LEASEHOLD_LEASE=configmap-for-life://" + (*leader)->lock(),
-                  "LEASEHOLD_TERM=0"}};
-  auto pid = spawn_child(spec);
+  const std::string lock = (*leader)->lock();
+  auto log = [&](LogLevel l, const std::string& m) { logger.write(l, lock, m); };
   int code = 127;
-  if (!pid) {
-    logger.write(LogLevel::kError, (*leader)->lock(), pid.error().message());
+  auto w = Worker::prepare({flags.rest(),
+                            {"LEASEHOLD_IDENTITY=" + (*leader)->pod(),
+                             "LEASEHOLD_LEASE=configmap-for-life://" + lock, "LEASEHOLD_TERM=0"},
+                            grace, *cg, log});
+  if (!w) {
+    log(LogLevel::kError, w.error().message());
   } else {
-    logger.write(LogLevel::kInfo, (*leader)->lock(),
-                 "leader for life: started " + spec.argv[0] + " as pid " + std::to_string(*pid));
-    std::stop_source child_stop;
-    std::stop_callback a(program_stop.get_token(), [&] { child_stop.request_stop(); });
-    std::stop_callback b((*leader)->lost(), [&] { child_stop.request_stop(); });
-    int status = supervise(*pid, child_stop.get_token(), *grace);
-    logger.write(LogLevel::kInfo, (*leader)->lock(), spec.argv[0] + " " + describe_status(status));
-    code = exit_code(status);
+    {
+      std::lock_guard<std::mutex> g(current_mu);
+      current = w->get();
+    }
+    {
+      std::stop_callback a(program_stop.get_token(), [&] { (*w)->stop(); });
+      std::stop_callback b((*leader)->lost(), [&] { (*w)->stop(); });
+      auto pid = (*w)->start();
+      if (pid) {
+        log(LogLevel::kInfo, "leader for life: started " + flags.rest()[0] + " as pid " + std::to_string(*pid));
+      } else {
+        log(LogLevel::kError, pid.error().message());
+      }
+      int status = (*w)->wait();
+      if (pid) {
+        log(LogLevel::kInfo, flags.rest()[0] + " " + describe_status(status) + "; its process tree is gone");
+        code = exit_code(status);
+      }
+    }
+    std::lock_guard<std::mutex> g(current_mu);
+    current = nullptr;
   }
   if (*release && !(*leader)->lost().stop_requested()) {
     if (auto r = (*leader)->release(); !r) {
-      logger.write(LogLevel::kWarning, (*leader)->lock(), "could not release: " + r.error().to_string());
+      log(LogLevel::kWarning, "could not release: " + r.error().to_string());
     } else {
-      logger.write(LogLevel::kInfo, (*leader)->lock(), "released: deleted the ConfigMap");
+      log(LogLevel::kInfo, "released: deleted the ConfigMap");
     }
   }
   leader->reset();
-  wake_signals();
   return code;
 }
 

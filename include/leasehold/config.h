@@ -37,6 +37,14 @@ struct Callbacks {
   // When the observed holder changes to a new, non-empty identity (including
   // ourselves). Serialised on the Runtime's notifier thread.
   std::function<void(const std::string& identity)> on_new_leader;
+  // After every successful write that extends a started term (each renewal,
+  // also those sent while the term's work is stopping), with that write's
+  // send time on the Runtime's clock: the term now lasts until
+  // renewed_at + renew_deadline here, and no other candidate can take the
+  // lease before renewed_at + lease_duration. Serialised on the Runtime's
+  // notifier thread, in order. For deadline watchdogs (the sidecar's); the
+  // term's start is ElectorStatus::renewed_at.
+  std::function<void(const Term&, Instant renewed_at)> on_renewed;
 };
 
 struct ElectorConfig {

@@ -73,6 +73,10 @@ struct ElectorStatus {
   // the send time of its last good renewal plus lease_duration; follower, as
   // time_left. Unknown (nullopt) when no holder is known.
   std::optional<Duration> lease_left;
+  // While the lease names us for `term` (leading, or stopping the work while
+  // still renewing): the send time of the last successful write of the term,
+  // on the Runtime's clock. Published before on_started_leading runs.
+  std::optional<Instant> renewed_at;
   int64_t lease_transitions = -1;  // of the last record seen
   uint64_t renewals = 0;
   uint64_t failed_requests = 0;  // every failed lock request except NotFound

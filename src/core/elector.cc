@@ -46,6 +46,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   std::condition_variable cv;
   Phase phase = Phase::kIdle;
   Instant deadline{};
+  bool holding = false;
   Term term;
   std::string leader;
   std::optional<Instant> follower_expiry;
@@ -88,11 +89,33 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     publish();
   }
 
+  // Runs a user callback on the Runtime's notifier thread; an exception it
+  // throws is logged.
+  template <class F>
+  void notify_user(const char* what, F f) {
+    rt.notify([self = shared_from_this(), what, f = std::move(f)] {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        self->log(LogLevel::kError, std::string(what) + " threw: " + e.what());
+      } catch (...) {
+        self->log(LogLevel::kError, std::string(what) + " threw a non-exception");
+      }
+    });
+  }
+
   void apply(Action& a) {
     if (auto* s = std::get_if<core::SendRequest>(&a)) return send(*s);
     if (auto* s = std::get_if<core::StartLeading>(&a)) {
       if (cfg.record_events) lock->leadership_changed(cfg.identity, true);  // never blocks
+      publish();  // is_leader() and term() are true before the work starts
       return start_term(s->term);
+    }
+    if (auto* s = std::get_if<core::Renewed>(&a)) {
+      if (cfg.callbacks.on_renewed) {
+        notify_user("on_renewed", [cb = cfg.callbacks.on_renewed, t = s->term, at = s->sent_at] { cb(t, at); });
+      }
+      return;
     }
     if (auto* s = std::get_if<core::StopLeading>(&a)) {
       if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
@@ -103,6 +126,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
         run = current_run;
       }
       if (!run) return;
+      publish();  // is_leader() is false before the work is told to stop
       run->stop.request_stop();
       bool finish_now = false;
       {
@@ -123,15 +147,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
         ++leader_changes;
       }
       if (cfg.callbacks.on_new_leader) {
-        rt.notify([cb = cfg.callbacks.on_new_leader, id = s->identity, self = shared_from_this()] {
-          try {
-            cb(id);
-          } catch (const std::exception& e) {
-            self->log(LogLevel::kError, std::string("on_new_leader threw: ") + e.what());
-          } catch (...) {
-            self->log(LogLevel::kError, "on_new_leader threw a non-exception");
-          }
-        });
+        notify_user("on_new_leader", [cb = cfg.callbacks.on_new_leader, id = s->identity] { cb(id); });
       }
       return;
     }
@@ -272,6 +288,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard<std::mutex> g(mu);
     phase = sm.phase();
     deadline = sm.leader_deadline();
+    holding = sm.holding();
     term = sm.term();
     leader = sm.phase() == Phase::kLeading ? cfg.identity : sm.observed_holder();
     follower_expiry = sm.observed_expiry();
@@ -435,7 +452,12 @@ ElectorStatus Elector::status() const {
     const ElectorConfig& c = impl_->cfg;
     s.lease_left = std::max(Duration::zero(),
                             impl_->deadline - c.renew_deadline + c.lease_duration - now);
-  } else if (impl_->follower_expiry) {
+  }
+  if (impl_->holding && (impl_->phase == Phase::kLeading || impl_->phase == Phase::kStopping ||
+                         impl_->phase == Phase::kFollowing)) {
+    s.renewed_at = impl_->deadline - impl_->cfg.renew_deadline;
+  }
+  if (impl_->phase != Phase::kLeading && impl_->follower_expiry) {
     s.time_left = std::max(Duration::zero(), *impl_->follower_expiry - now);
     s.lease_left = s.time_left;
   }

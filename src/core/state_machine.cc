@@ -55,6 +55,28 @@ Duration StateMachine::jittered_retry() {
   return t_.retry_period + std::chrono::duration_cast<Duration>(t_.retry_period * u(rng_));
 }
 
+bool StateMachine::draining() const {
+  if (!holding_ || !work_running_) return false;
+  return phase_ == Phase::kStopping || (phase_ == Phase::kFollowing && release_after_work_);
+}
+
+void StateMachine::renewed(Instant sent_at, std::vector<Action>& out) {
+  last_renew_sent_ = std::max(last_renew_sent_, sent_at);
+  out.push_back(Renewed{term_, last_renew_sent_});
+}
+
+void StateMachine::drain_tick(Instant now, WallTime wall, std::vector<Action>& out) {
+  if (now >= leader_deadline()) {
+    // The work outlived our term; the lease may be someone else's now.
+    out.push_back(Note{"work did not return before the renew deadline; not releasing"});
+    holding_ = false;
+    return;
+  }
+  if (!in_flight_ && now >= next_renew_) {
+    send(now, Op::kUpdate, Purpose::kRenew, observed_->version, renew_record(wall), out);
+  }
+}
+
 bool StateMachine::can_campaign() const {
   return phase_ == Phase::kFollowing && !work_running_ && !stop_requested_ && !holding_;
 }
@@ -233,13 +255,10 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
       }
       return;
     case Phase::kStopping:
-      if (holding_ && work_running_ && now >= leader_deadline()) {
-        // The work outlived our term; the lease may be someone else's now.
-        out.push_back(Note{"work did not return before the renew deadline; not releasing"});
-        holding_ = false;
-      }
+      if (draining()) drain_tick(now, wall, out);
       return;
     case Phase::kFollowing:
+      if (draining()) return drain_tick(now, wall, out);
       if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
       attempt_armed_ = false;
       if (!can_campaign()) return;  // the running work decides what comes next
@@ -345,9 +364,19 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       if (r.ok()) {
         observed_ = r.value();
         observed_at_ = now;
-        if (holding_) last_renew_sent_ = std::max(last_renew_sent_, sent_at);
+        if (holding_) renewed(sent_at, out);
         next_renew_ = now + t_.renew_interval;
         if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
+      } else if (draining()) {
+        if (conflict || gone) {
+          // Someone changed the lease under us: it is no longer known to be
+          // ours, so the term's remaining time is all the work gets.
+          out.push_back(Note{"lease changed while the work was stopping; not renewing or releasing"});
+          holding_ = false;
+        } else {
+          failed();
+          next_renew_ = now + t_.retry_period;
+        }
       } else if (phase_ == Phase::kLeading) {
         if (conflict) {
           out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
@@ -424,11 +453,21 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
       }
       return;
     case Phase::kFollowing:
-      observe(now, v, out);
-      evaluate(now, wall, out);
-      return;
     case Phase::kStopping:
-      if (!holding_) observe(now, v, out);
+      if (draining() && v) {
+        if (v->record.holder_identity == identity_ && v->record.lease_transitions == term_.transitions) {
+          return;  // our own renewal echoed back
+        }
+        out.push_back(Note{"lease now held by " + holder_or_none(v->record.holder_identity) +
+                           " while the work was stopping; not releasing"});
+        holding_ = false;
+      }
+      if (phase_ == Phase::kFollowing) {
+        observe(now, v, out);
+        evaluate(now, wall, out);
+      } else if (!holding_) {
+        observe(now, v, out);
+      }
       return;
     case Phase::kIdle:
     case Phase::kStopped:
@@ -543,9 +582,10 @@ std::optional<Instant> StateMachine::next_wakeup() const {
     case Phase::kLeading:
       return in_flight_ ? leader_deadline() : std::min(leader_deadline(), next_renew_);
     case Phase::kStopping:
-      if (holding_ && work_running_) return leader_deadline();
+      if (draining()) return in_flight_ ? leader_deadline() : std::min(leader_deadline(), next_renew_);
       return std::nullopt;
     case Phase::kFollowing:
+      if (draining()) return in_flight_ ? leader_deadline() : std::min(leader_deadline(), next_renew_);
       // While a request is in flight its answer moves us; a tick could not.
       if ((holding_ && work_running_) || in_flight_) return std::nullopt;
       return attempt_armed_ ? std::optional<Instant>(next_attempt_) : std::nullopt;

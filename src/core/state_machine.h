@@ -44,7 +44,7 @@ enum class Phase {
   kIdle,       // not started
   kFollowing,  // campaigning / standing by
   kLeading,    // holder, work running
-  kStopping,   // stop requested; waiting for work, then releasing
+  kStopping,   // stop requested; waiting for work (renewing meanwhile), then releasing
   kStopped,    // done; emits nothing more
 };
 std::string_view phase_name(Phase p);
@@ -72,6 +72,14 @@ struct StopLeading {
 struct NewLeader {
   std::string identity;
 };
+// A write that extends our current term succeeded (a renewal, also one sent
+// while the term's work is stopping): the term now lasts until
+// sent_at + renew_deadline on our clock, and the lease until
+// sent_at + lease_duration on anyone's.
+struct Renewed {
+  Term term;
+  Instant sent_at;
+};
 // The machine is done (Phase::kStopped).
 struct Finished {};
 // Something worth logging: lost leadership, failed writes.
@@ -79,7 +87,7 @@ struct Note {
   std::string text;
   bool warning = true;  // false: routine (info)
 };
-using Action = std::variant<SendRequest, StartLeading, StopLeading, NewLeader, Finished, Note>;
+using Action = std::variant<SendRequest, StartLeading, StopLeading, NewLeader, Renewed, Finished, Note>;
 
 struct Timing {
   Duration lease_duration;
@@ -132,6 +140,13 @@ class StateMachine {
   // Follower: when the observed holder's lease expires on our clock.
   std::optional<Instant> observed_expiry() const;
   bool work_running() const { return work_running_; }
+  // The store names us for term() as far as we know (leading, or draining).
+  bool holding() const { return holding_; }
+  // Draining: the term's work was asked to stop and has not returned while
+  // we still hold the lease (a stop, a resignation or a handoff). The lease
+  // is renewed meanwhile, so slow work does not let it lapse; at the
+  // deadline we stop holding (no renewal, no release).
+  bool draining() const;
 
  private:
   struct InFlight {
@@ -160,6 +175,10 @@ class StateMachine {
   bool can_campaign() const;
   // preferredHolder asks for someone else while no coordinated strategy runs.
   void maybe_hand_off(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out);
+  // Draining: renew when due, or stop holding once the deadline passed.
+  void drain_tick(Instant now, WallTime wall, std::vector<Action>& out);
+  // Our write of the term landed (sent at `sent_at`): the term is extended.
+  void renewed(Instant sent_at, std::vector<Action>& out);
 
   std::string identity_;
   Timing t_;

@@ -327,12 +327,18 @@ class CurlClient final : public Client {
     ::close(out[0]);
     if (!eof) ::kill(pid, SIGKILL);
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    bool status_known = true;
+    while (::waitpid(pid, &st, 0) < 0) {
+      if (errno == EINTR) continue;
+      // ECHILD: a process-wide reaper (leasehold run, a subreaper and maybe
+      // PID 1) collected it first; its output alone decides.
+      status_known = false;
+      break;
     }
     exec_pid_ = -1;
     if (too_big) return fail("output larger than 1 MiB");
     if (!eof) return fail("no complete answer within " + std::to_string(kExecTimeout.count()) + "s");
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (status_known && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
       return fail(WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
                                 : "killed by signal " + std::to_string(WTERMSIG(st)));
     }

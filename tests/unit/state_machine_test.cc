@@ -333,8 +333,17 @@ TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   h.stop();
   EXPECT_EQ(h.take<StopLeading>().term, t);
   h.expect_no_request();
-  h.advance(1500ms);  // the work takes its time; no renewals while stopping
-  h.expect_no_request();
+  h.advance(1500ms);  // the work takes its time: the lease is renewed meanwhile
+  auto renew = h.take_request();
+  EXPECT_EQ(renew.op, Op::kUpdate);
+  EXPECT_EQ(renew.record.holder_identity, "a");
+  EXPECT_EQ(renew.record.lease_transitions, 0);
+  Instant renew_sent = h.now();
+  h.respond(Versioned{"2", renew.record});
+  auto renewed = h.take<Renewed>();
+  EXPECT_EQ(renewed.term, t);
+  EXPECT_EQ(renewed.sent_at, renew_sent);
+  EXPECT_EQ(h.sm().leader_deadline(), renew_sent + 10s);
   h.work_returned();
   auto read = h.take_request();
   EXPECT_EQ(read.op, Op::kGet);  // a fresh read before releasing
@@ -353,6 +362,36 @@ TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   EXPECT_EQ(h.sm().phase(), Phase::kStopped);
 }
 
+TEST(StateMachineTest, DrainingStopsHoldingWhenTheLeaseChangesUnderIt) {
+  Harness h;
+  h.lead();
+  h.stop();
+  h.take<StopLeading>();
+  h.advance(2s);
+  auto renew = h.take_request();
+  h.respond(Error::conflict("changed"));  // an admin edit, or someone took it
+  h.expect_no_request();
+  h.advance(20s);
+  h.expect_no_request();  // no renewals once the lease is not known to be ours
+  h.work_returned();
+  h.expect_no_request();  // and no release
+  EXPECT_EQ(h.count<Finished>(), 1);
+}
+
+TEST(StateMachineTest, DrainingStopsHoldingWhenTheWatchShowsAnotherHolder) {
+  Harness h;
+  h.lead();
+  h.resign();  // the work stops; the lease stays ours (renewed) until it returned
+  h.take<StopLeading>();
+  h.watch(rec("9", "b", 1));
+  h.advance(5s);
+  h.expect_no_request();
+  h.work_returned();
+  h.expect_no_request();  // b's lease is never released by us
+  h.advance(5s);
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // a follower again: polls b's lease
+}
+
 TEST(StateMachineTest, NoReleaseWhenTheFreshReadNamesAnother) {
   Harness h;
   h.lead();
@@ -368,7 +407,13 @@ TEST(StateMachineTest, NoReleaseWhenTheWorkOutlivesTheDeadline) {
   Harness h;
   h.lead();
   h.stop();
-  h.advance(11s);
+  for (int i = 0; i < 4; ++i) {  // renewals while the work stops, every one failing
+    h.advance(2s);
+    EXPECT_EQ(h.take_request().op, Op::kUpdate);
+    h.respond(Error::timeout("no answer"));
+  }
+  h.advance(2500ms);  // past the renew deadline: neither renewal nor release
+  h.expect_no_request();
   h.work_returned();
   h.expect_no_request();
   EXPECT_EQ(h.count<Finished>(), 1);
