@@ -199,31 +199,6 @@ Result<std::string> lock_url(const Flags& f) {
 
 // ---- the child ----
 
-// Finds CMD the way execvp would, so a typo is reported before campaigning.
-Result<std::string> resolve_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) {
-    struct stat st {};
-    if (::stat(name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      return Error::invalid("cannot start \"" + name + "\": it is a directory");
-    }
-    if (::access(name.c_str(), X_OK) != 0) {
-      return Error::invalid("cannot start \"" + name + "\": " + std::strerror(errno));
-    }
-    return name;
-  }
-  const char* p = std::getenv("PATH");
-  std::string dirs = p ? p : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string cand = dirs.substr(start, end - start) + "/" + name;
-    if (::access(cand.c_str(), X_OK) == 0) return cand;
-    start = end + 1;
-  }
-  return Error::invalid("cannot start \"" + name + "\": not found in PATH");
-}
-
 int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -249,15 +224,10 @@ int usage(const std::string& error) {
 
 namespace {
 
-// "4.735s", "265ms", "10s": for errors that quote durations.
+// "4735ms", "10s": for errors that quote durations.
 std::string format_duration(Duration d) {
-  using std::chrono::milliseconds;
-  auto ms = std::chrono::duration_cast<milliseconds>(d).count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  if (ms < 1000 && ms > -1000) return std::to_string(ms) + "ms";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(ms) / 1000.0);
-  return buf;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
 // --grace-period for a renewed lease: the worker's tree must be dead before
@@ -713,7 +683,16 @@ int campaign(const std::vector<std::string>& args, bool serve) {
   if (flags.get("help") == "true") {
     std::printf(serve ? "usage: leasehold serve [flags]\n\nCampaign for the lease without running a "
                         "child, and serve the endpoints.\n\nflags:\n%s"
-                      : "usage: leasehold run [flags] -- CMD [ARGS...]\n\nflags:\n%s",
+                      : "usage: leasehold run [flags] -- CMD [ARGS...]\n\n"
+                        "Runs CMD, and every process it starts, only while this replica leads. A watchdog\n"
+                        "process kills the whole tree before another replica could take over, even if\n"
+                        "this one is stopped or killed.\n\n"
+                        "signals: TERM, INT  stop CMD's tree (SIGTERM, SIGKILL after --grace-period),\n"
+                        "                    then release the lease and exit with CMD's status\n"
+                        "         HUP, USR1, USR2  forwarded to CMD's process group\n"
+                        "         CHLD       reaps orphans (it can run as PID 1)\n"
+                        "         others     default action (SIGQUIT: the watchdog stops CMD's tree)\n\n"
+                        "flags:\n%s",
                 flags.help().c_str());
     return 0;
   }

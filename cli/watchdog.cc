@@ -1,5 +1,5 @@
 // The deadline watchdog: `leasehold __watchdog --grace-ns N --cgroup auto|off
-// -- CMD ARGS...`, started by the sidecar with its socket as fd 3 (see
+// --path RESOLVED -- CMD ARGS...`, started by the sidecar with its socket as fd 3 (see
 // worker.h for what it guarantees).
 //
 // One thread, one poll loop over the socket, a signalfd (SIGCHLD, SIGTERM)
@@ -43,7 +43,8 @@ std::string ms(int64_t ns) { return std::to_string(ns / 1'000'000) + " ms"; }
 
 class Watchdog {
  public:
-  Watchdog(int64_t grace_ns, std::vector<std::string> argv) : grace_(grace_ns), argv_(std::move(argv)) {}
+  Watchdog(int64_t grace_ns, std::string path, std::vector<std::string> argv)
+      : grace_(grace_ns), path_(std::move(path)), argv_(std::move(argv)) {}
 
   int run(bool try_cgroup) {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -79,7 +80,7 @@ class Watchdog {
       int64_t now = boottime_ns();
       act(now);
       if (started_ && reap_and_check_empty()) break;
-      if (!started_ && (stop_at_ != kNone || sidecar_gone_)) return 0;  // never started
+      if (!started_ && (not_started_ || stop_at_ != kNone || sidecar_gone_)) break;  // never started
       arm(now);
       pollfd fds[3] = {{sigfd_, POLLIN, 0}, {timer_, POLLIN, 0}, {kSock, POLLIN, 0}};
       if (::poll(fds, sidecar_gone_ ? 2 : 3, -1) < 0 && errno != EINTR) return 1;
@@ -220,9 +221,11 @@ class Watchdog {
     }
   }
 
+  // Forks CMD; on any failure reports why, and the watchdog exits.
   void start() {
-    int64_t now = boottime_ns();
     if (started_) return;
+    not_started_ = true;
+    int64_t now = boottime_ns();
     if (stop_at_ != kNone) return report("not-started the term was already stopping");
     if (now >= std::min(soft_, hard_)) return report("not-started the term's deadline had passed");
     int err[2], go[2];
@@ -246,7 +249,7 @@ class Watchdog {
       char c;
       while (::read(go[0], &c, 1) < 0 && errno == EINTR) {
       }
-      ::execv(argv[0], argv.data());
+      ::execv(path_.c_str(), argv.data());
       int e = errno;
       (void)!::write(err[1], &e, sizeof e);
       ::_exit(127);
@@ -270,19 +273,21 @@ class Watchdog {
     if (n == sizeof child_errno) {
       int st;
       ::waitpid(pid, &st, 0);
-      return report("not-started cannot start \"" + argv_[0] + "\": " + std::strerror(child_errno));
+      return report("not-started cannot start \"" + path_ + "\": " + std::strerror(child_errno));
     }
     pid_ = pid;
     started_ = true;
+    not_started_ = false;
     report("started " + std::to_string(pid));
   }
 
   const int64_t grace_;
+  const std::string path_;  // argv_[0] as resolved by the sidecar
   std::vector<std::string> argv_;
   int sigfd_ = -1, timer_ = -1;
   std::optional<Cgroup> cgroup_;
   pid_t pid_ = -1;
-  bool started_ = false, sidecar_gone_ = false;
+  bool started_ = false, not_started_ = false, sidecar_gone_ = false;
   int64_t soft_ = kNone, hard_ = kNone, stop_at_ = kNone, exit_at_ = kNone;
   bool term_sent_ = false, killing_ = false, leftovers_only_in_cgroup_ = false;
   int64_t term_due_ = kNone;
@@ -293,17 +298,19 @@ class Watchdog {
 int watchdog_main(const std::vector<std::string>& args) {
   int64_t grace = 0;
   bool cgroup = true;
+  std::string path;
   size_t i = 0;
   for (; i < args.size() && args[i] != "--"; ++i) {
     if (args[i] == "--grace-ns" && i + 1 < args.size()) grace = std::stoll(args[++i]);
     else if (args[i] == "--cgroup" && i + 1 < args.size()) cgroup = args[++i] != "off";
+    else if (args[i] == "--path" && i + 1 < args.size()) path = args[++i];
   }
-  if (i + 1 >= args.size()) {
+  if (i + 1 >= args.size() || path.empty()) {
     std::fprintf(stderr, "leasehold __watchdog: internal command; started by leasehold run\n");
     return 2;
   }
   std::vector<std::string> argv(args.begin() + static_cast<long>(i) + 1, args.end());
-  return Watchdog(grace, std::move(argv)).run(cgroup);
+  return Watchdog(grace, std::move(path), std::move(argv)).run(cgroup);
 }
 
 }  // namespace leasehold::cli

@@ -7,15 +7,42 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 extern char** environ;
 
 namespace leasehold::cli {
+
+Result<std::string> resolve_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    struct stat st {};
+    if (::stat(name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return Error::invalid("cannot start \"" + name + "\": it is a directory");
+    }
+    if (::access(name.c_str(), X_OK) != 0) {
+      return Error::invalid("cannot start \"" + name + "\": " + std::strerror(errno));
+    }
+    return name;
+  }
+  const char* p = std::getenv("PATH");
+  std::string dirs = p ? p : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string cand = dirs.substr(start, end - start) + "/" + name;
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+    start = end + 1;
+  }
+  return Error::invalid("cannot start \"" + name + "\": not found in PATH");
+}
+
 
 Duration kill_margin(Duration lease_duration) {
   return std::chrono::milliseconds(250) + lease_duration / 1000;
@@ -23,6 +50,8 @@ Duration kill_margin(Duration lease_duration) {
 
 Result<std::unique_ptr<Worker>> Worker::prepare(Options o) {
   if (o.argv.empty()) return Error::invalid("no command");
+  auto path = resolve_program(o.argv[0]);  // again: PATH or the file may have changed
+  if (!path) return path.error();
   std::unique_ptr<Worker> w(new Worker(std::move(o)));
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -47,7 +76,7 @@ Result<std::unique_ptr<Worker>> Worker::prepare(Options o) {
   env.insert(env.end(), w->opt_.env.begin(), w->opt_.env.end());
   std::vector<std::string> args = {"leasehold", "__watchdog",
                                    "--grace-ns", std::to_string(w->opt_.grace.count()),
-                                   "--cgroup", w->opt_.cgroup ? "auto" : "off", "--"};
+                                   "--cgroup", w->opt_.cgroup ? "auto" : "off", "--path", *path, "--"};
   args.insert(args.end(), w->opt_.argv.begin(), w->opt_.argv.end());
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());

@@ -47,6 +47,10 @@ namespace leasehold::cli {
 // lease for clock-rate drift between nodes (1000 ppm, twice NTP's bound).
 Duration kill_margin(Duration lease_duration);
 
+// Finds CMD the way execvp would (a name without '/' is looked up in PATH),
+// so a typo is reported before campaigning.
+Result<std::string> resolve_program(const std::string& name);
+
 class Worker {
  public:
   struct Options {

@@ -33,6 +33,14 @@ one_line_error 2 "unknown command \"frobnicate\"" frobnicate
 one_line_error 2 '--leader-elect-lease-duration: "15" is not a duration (missing unit' run --lock "$lock" --leader-elect-lease-duration=15 -- true
 one_line_error 2 '--leader-elect-retry-period: "-1s" is not a duration' serve --lock "$lock" --leader-elect-retry-period=-1s
 one_line_error 2 '--grace-period: "soon" is not a duration' run --lock "$lock" --grace-period=soon -- true
+# A grace the lease cannot cover is refused, naming both timings and the largest that fits.
+one_line_error 2 '--grace-period=10s is longer than the lease allows: --leader-elect-lease-duration=15s - --leader-elect-renew-deadline=10s - margin 265ms leaves at most 4735ms' \
+  run --lock "$lock" --grace-period=10s -- true
+one_line_error 2 '--leader-elect-renew-deadline=2900ms leaves no time to stop the worker' \
+  run --lock "$lock" --leader-elect-lease-duration=3s --leader-elect-renew-deadline=2900ms -- true
+one_line_error 2 '--worker-cgroup: "maybe" is not auto or off' run --lock "$lock" --worker-cgroup=maybe -- true
+# An identity longer than an object name is refused at once (the error rewrite once looped on it).
+one_line_error 2 '--identity: longer than 253 characters' run --lock "$lock" --identity "$(printf 'a%.0s' {1..254})" -- true
 one_line_error 2 '--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline (20000ms)' run --lock "$lock" --leader-elect-renew-deadline=20s -- true
 one_line_error 2 '--on-child-exit: "explode" is not exit, restart or release' run --lock "$lock" --on-child-exit=explode -- true
 one_line_error 2 '--log-format: "xml" is not text or json' serve --lock "$lock" --log-format=xml

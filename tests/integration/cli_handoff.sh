@@ -17,7 +17,7 @@ while :; do sleep 0.05; done
 SH
 chmod +x "$dir/worker.sh"
 worker() {
-  EVENTS="$dir/events" "$bin" run --lock "$lock" --identity "$1" "${fast[@]}" --grace-period=2s -- "$dir/worker.sh" \
+  EVENTS="$dir/events" "$bin" run --lock "$lock" --identity "$1" "${fast[@]}" --grace-period=500ms -- "$dir/worker.sh" \
     2>"$dir/$1.log" &
 }
 worker alpha
