@@ -125,6 +125,97 @@ TEST_F(ElectorTest, OneLeadsTheOtherStandsBy) {
   EXPECT_EQ(rec_.working.load(), 1);
 }
 
+// is_leader(), term() and status().renewed_at are already true at the top of
+// on_started_leading, and is_leader() is false by the time the stop token
+// fires (the snapshot was once published after the work thread started).
+TEST_F(ElectorTest, StatusLeadsBeforeTheWorkStartsAndNotAfterItIsStopped) {
+  std::atomic<int> seen_leading{-1}, seen_after_stop{-1};
+  std::optional<Term> seen_term;
+  std::optional<Instant> seen_renewed_at;
+  std::mutex m;
+  std::atomic<Elector*> self{nullptr};
+  ElectorConfig c;
+  c.lock = "mem://status";
+  c.identity = "a";
+  c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    while (!self.load()) std::this_thread::yield();
+    {
+      std::lock_guard<std::mutex> g(m);
+      seen_leading = self.load()->is_leader();
+      seen_term = self.load()->term();
+      seen_renewed_at = self.load()->status().renewed_at;
+    }
+    std::stop_callback cb(stop, [&] { seen_after_stop = self.load()->is_leader(); });
+    std::mutex wm;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lk(wm);
+    cv.wait(lk, stop, [] { return false; });
+  };
+  auto e = Elector::create(rt_, c);
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  self = e->get();
+  Instant started = clock_.now();
+  (*e)->start();
+  ASSERT_TRUE(pump_until([&] { return seen_leading.load() != -1; }));
+  {
+    std::lock_guard<std::mutex> g(m);
+    EXPECT_EQ(seen_leading.load(), 1);
+    EXPECT_EQ(seen_term, (Term{0, "a"}));
+    ASSERT_TRUE(seen_renewed_at.has_value());
+    EXPECT_EQ(*seen_renewed_at, started);  // no simulated time passed: the create was sent now
+  }
+  (*e)->stop();
+  ASSERT_TRUE(pump_until([&] { return seen_after_stop.load() != -1; }));
+  EXPECT_EQ(seen_after_stop.load(), 0);
+  (*e)->wait();
+}
+
+// While the work of a stopped term is still running the lease is renewed,
+// and on_renewed reports each renewal's send time.
+TEST_F(ElectorTest, RenewsWhileTheWorkStopsAndReportsEachRenewal) {
+  std::mutex m;
+  std::vector<Instant> renewed;
+  std::atomic<bool> let_go{false}, stopping{false};
+  ElectorConfig c;
+  c.lock = "mem://drain";
+  c.identity = "a";
+  c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    std::mutex wm;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lk(wm);
+    cv.wait(lk, stop, [] { return false; });
+    stopping = true;
+    while (!let_go) std::this_thread::yield();  // slow to stop
+  };
+  c.callbacks.on_renewed = [&](const Term& t, Instant at) {
+    EXPECT_EQ(t, (Term{0, "a"}));
+    std::lock_guard<std::mutex> g(m);
+    renewed.push_back(at);
+  };
+  auto e = Elector::create(rt_, c);
+  ASSERT_TRUE(e.ok());
+  struct LetGo {  // the work returns however the test ends
+    std::atomic<bool>& flag;
+    ~LetGo() { flag = true; }
+  } let_go_at_exit{let_go};
+  (*e)->start();
+  ASSERT_TRUE(pump_until([&] { return (*e)->is_leader(); }));
+  advance(4s);
+  ASSERT_TRUE(pump_until([&] { std::lock_guard<std::mutex> g(m); return renewed.size() == 2; }));
+  (*e)->stop();
+  ASSERT_TRUE(pump_until([&] { return stopping.load(); }));
+  advance(12s);  // past the 10s renew deadline of the last renewal before the stop
+  ASSERT_TRUE(pump_until([&] { std::lock_guard<std::mutex> g(m); return renewed.size() == 8; }));
+  EXPECT_EQ((*e)->status().phase, "stopping");
+  {
+    std::lock_guard<std::mutex> g(m);
+    for (size_t i = 1; i < renewed.size(); ++i) EXPECT_EQ(renewed[i] - renewed[i - 1], 2s);
+  }
+  let_go = true;
+  (*e)->wait();
+  EXPECT_EQ((*e)->status().phase, "stopped");
+}
+
 TEST_F(ElectorTest, GracefulStopHandsOverAtOnce) {
   auto a = make("a");
   a->start();
