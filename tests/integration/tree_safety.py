@@ -197,6 +197,7 @@ class Scenario:
         self.sidecars = {}
         self.errors = []  # failed assertions
         self.notes = []  # measurements for the summary
+        self.metrics = {}  # name -> ms, for --repeat's percentiles
         self.report = ""
         self.t0 = now()
 
@@ -286,10 +287,15 @@ class Scenario:
 
     def do_graceful(self, leader, other, lead_term):
         t = leader.signal(signal.SIGTERM)
-        grace = 10.0  # today's default; the new default fits the lease
+        grace = 10.0  # a generous bound (the sidecar's own default fits the lease: 747 ms here)
         if self.ctx.args.grace_period:
             grace = parse_duration(self.ctx.args.grace_period)
         t_new = self._wait_takeover(leader, other, grace + LEASE + 6, need_exit=True)
+        old = self._wait_tree_dead(leader.identity, t, 1.0)
+        ends = [p["end"] for p in old]
+        if old and None not in ends and max(ends) >= t:
+            self.metrics["sigterm_to_tree_empty_ms"] = (max(ends) - t) * 1e3
+            self.notes.append("old tree empty %.0f ms after SIGTERM" % self.metrics["sigterm_to_tree_empty_ms"])
         if t_new is not None:
             self.notes.append("takeover %.0f ms after SIGTERM" % ((t_new - t) * 1e3) if t_new >= t
                               else "%s led %.0f ms before SIGTERM" % (other.identity, (t - t_new) * 1e3))
@@ -310,6 +316,8 @@ class Scenario:
             self.fail("no process of %s's tree was observed" % leader.identity)
         late = [p for p in old if p["end"] is None or p["end"] > deadline]
         last_end = max((float("inf") if p["end"] is None else p["end"]) for p in old) if old else None
+        if last_end is not None and last_end != float("inf"):
+            self.metrics["tstop_to_tree_empty_ms"] = (last_end - t_stop) * 1e3
         if last_end is not None:
             self.notes.append("old tree dead at T_stop+%s (bound +%.0f ms)" % (
                 "∞" if last_end == float("inf") else "%.0f ms" % ((last_end - t_stop) * 1e3),
@@ -387,6 +395,20 @@ class Ctx:
         self.root = tempfile.mkdtemp(prefix="leasehold-tree-safety.")
 
 
+def print_percentiles(results):
+    """p50/p99/max of each measurement, by lock, kind and scenario."""
+    groups = {}
+    for s in results:
+        for name, ms in s.metrics.items():
+            groups.setdefault((s.lock_kind, s.kind, s.scenario, name), []).append(ms)
+    print("\n%-5s %-12s %-9s %-26s %4s %8s %8s %8s" % ("lock", "kind", "scenario", "measurement", "n",
+                                                     "p50 ms", "p99 ms", "max ms"))
+    for key in sorted(groups):
+        v = sorted(groups[key])
+        pick = lambda q: v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+        print("%-5s %-12s %-9s %-26s %4d %8.0f %8.0f %8.0f" % (key + (len(v), pick(0.5), pick(0.99), v[-1])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", required=True, help="the leasehold binary")
@@ -398,6 +420,7 @@ def main():
     ap.add_argument("--grace-period", help="pass --grace-period to the sidecars (default: theirs)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--verbose", action="store_true", help="print every scenario's trees, not only failed ones")
+    ap.add_argument("--repeat", type=int, default=1, help="run the plan N times; print p50/p99 of the measurements")
     args = ap.parse_args()
     locks = args.locks.split(",") if args.locks else (["file"] + (["k8s"] if args.kubeconfig else []))
     if "k8s" in locks and not args.kubeconfig:
@@ -431,6 +454,7 @@ def main():
                     if lock == "k8s" and sc == "sigkill":
                         continue
                     plan.append((lock, mode, kind, sc))
+    plan = plan * max(1, args.repeat)
     print("tree_safety: %d scenarios (%s), temp dir %s" % (len(plan), ", ".join(locks), ctx.root))
     results = []
     t_start = time.monotonic()
@@ -461,6 +485,8 @@ def main():
     for s in results:
         print("%-5s %-8s %-12s %-9s %-6s %s" % (s.lock_kind, s.mode or "default", s.kind, s.scenario,
                                               "ok" if not s.errors else "FAIL", "; ".join(s.notes)))
+    if args.repeat > 1:
+        print_percentiles(results)
     passed = sum(1 for s in results if not s.errors)
     failed = len(results) - passed
     print("tree_safety: %d passed, %d failed" % (passed, failed))
