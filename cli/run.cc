@@ -484,12 +484,13 @@ int campaign_with(const Flags& flags, bool serve) {
         return;
       }
       Worker& worker = **w;
-      if (auto at = elector_ptr.load()->status().renewed_at) push_deadlines(worker, *at);
       {
         std::lock_guard<std::mutex> g(current_mu);
         current = &worker;
         current_term = term;
       }
+      // From here on_renewed moves the deadlines too; the watchdog keeps the later.
+      if (auto at = elector_ptr.load()->status().renewed_at) push_deadlines(worker, *at);
       int status = 0;
       {
         std::stop_callback on_stop(stop, [&worker] { worker.stop(); });

@@ -37,7 +37,13 @@ constexpr int kSock = 3;
 constexpr int64_t kNone = INT64_MAX;
 constexpr int64_t kRekillNs = 20'000'000;  // SIGKILL again while anything is left
 
-void report(const std::string& msg) { (void)!::send(kSock, msg.data(), msg.size(), MSG_NOSIGNAL); }
+// Replies and state changes wait for room on the socket; a log line ("info",
+// "warning") is dropped rather than block the schedule behind a stopped
+// sidecar that reads nothing.
+void report(const std::string& msg) {
+  bool log_line = msg.rfind("info ", 0) == 0 || msg.rfind("warning ", 0) == 0;
+  (void)!::send(kSock, msg.data(), msg.size(), MSG_NOSIGNAL | (log_line ? MSG_DONTWAIT : 0));
+}
 
 std::string ms(int64_t ns) { return std::to_string(ns / 1'000'000) + " ms"; }
 
