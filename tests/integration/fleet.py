@@ -54,6 +54,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proctree import cond_wait  # noqa: E402
+
 NS = "leasehold-test"
 
 
@@ -124,16 +127,8 @@ class EventLog:
 
     def wait(self, pred, timeout_s):
         """Waits until pred(events) is truthy; returns its value or None."""
-        deadline = time.monotonic() + timeout_s
         with self.mu:
-            while True:
-                v = pred(self.events)
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.mu.wait(min(left, 0.05))
+            return cond_wait(self.mu, lambda: pred(self.events), timeout_s)
 
     def snapshot(self):
         with self.mu:

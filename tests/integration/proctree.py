@@ -165,6 +165,20 @@ class Proc:
         return "pid %d (%s, term %s, %s %s)" % (self.pid, self.identity, self.term, self.kind, self.role)
 
 
+def cond_wait(cond, pred, timeout):
+    """With threading.Condition `cond` held: waits (re-checking at least every
+    50 ms) until pred() is truthy; returns its value, or None after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        cond.wait(min(left, 0.05))
+
+
 class Observer:
     """Scans DIR for start files every `period` s; times every exit by pidfd."""
 
@@ -252,16 +266,9 @@ class Observer:
 
     def wait(self, pred, timeout):
         """Waits until pred(list of dicts) is truthy; returns it or None."""
-        deadline = time.monotonic() + timeout
         with self.mu:
-            while True:
-                v = pred([p.as_dict() for p in self.procs.values() if p is not None])
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.mu.wait(min(left, 0.05))
+            return cond_wait(self.mu, lambda: pred([p.as_dict() for p in self.procs.values() if p is not None]),
+                             timeout)
 
     def kill_all(self, sig=signal.SIGKILL):
         """Signals every observed process still running, through its pidfd
