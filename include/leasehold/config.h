@@ -27,7 +27,10 @@ struct Callbacks {
   // lease is released only after this returns. It may also return at once
   // and leave the work to run elsewhere (an event loop, a pool): the term
   // goes on, `stop` (a std::stop_callback on it, or on_stopped_leading) still
-  // reports its end, and no thread is held meanwhile. An exception thrown
+  // reports its end, and no thread is held meanwhile. The stop is requested
+  // on a library thread of its own: a std::stop_callback on `stop` runs
+  // there, never on the I/O thread, so a slow one delays no renewal (of this
+  // or any other elector). An exception thrown
   // from here ends the term: the elector logs it, steps down and releases.
   std::function<void(const Term&, std::stop_token stop)> on_started_leading;
   // Exactly once per started term, after on_started_leading returned and the

@@ -127,17 +127,19 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       }
       if (!run) return;
       publish();  // is_leader() is false before the work is told to stop
-      run->stop.request_stop();
-      bool finish_now = false;
-      {
-        std::lock_guard<std::mutex> g(run->m);
-        finish_now = run->work_returned && !run->finishing;
-        if (finish_now) run->finishing = true;
-      }
-      if (finish_now) {  // the work returned before the term ended
-        std::lock_guard<std::mutex> g(mu);
-        term_threads.emplace_back([self = shared_from_this(), t = s->term] { self->finish_term(t); });
-      }
+      // request_stop() runs every std::stop_callback the user registered on
+      // the token, so it runs on a thread of its own, never on the I/O thread.
+      std::lock_guard<std::mutex> g(mu);
+      term_threads.emplace_back([self = shared_from_this(), run, t = s->term] {
+        run->stop.request_stop();
+        bool finish_now = false;
+        {
+          std::lock_guard<std::mutex> rg(run->m);
+          finish_now = run->work_returned && !run->finishing;
+          if (finish_now) run->finishing = true;
+        }
+        if (finish_now) self->finish_term(t);  // the work returned before the term ended
+      });
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {

@@ -216,6 +216,54 @@ TEST_F(ElectorTest, RenewsWhileTheWorkStopsAndReportsEachRenewal) {
   EXPECT_EQ((*e)->status().phase, "stopped");
 }
 
+// A std::stop_callback on the work's token is user code: it must not run on
+// the I/O thread (here the test's own thread, which pumps the manual
+// runtime), and while it blocks another elector keeps renewing.
+TEST_F(ElectorTest, ASlowStopCallbackDelaysNoOtherElector) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release_callback = false;
+  std::atomic<bool> callback_ran{false};
+  std::thread::id callback_thread;
+  std::optional<std::stop_callback<std::function<void()>>> keep;  // outlives the term
+  ElectorConfig c;
+  c.lock = "mem://slow-stop";
+  c.identity = "slow";
+  c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    // Returns at once: the term goes on, and the stop callback reports its end.
+    keep.emplace(stop, std::function<void()>([&] {
+      std::unique_lock<std::mutex> lk(m);
+      callback_thread = std::this_thread::get_id();
+      callback_ran = true;
+      cv.notify_all();
+      cv.wait_for(lk, 3s, [&] { return release_callback; });  // real time: a slow callback
+    }));
+  };
+  auto slow = Elector::create(rt_, c);
+  ASSERT_TRUE(slow.ok());
+  auto other = make("other");
+  (*slow)->start();
+  other->start();
+  ASSERT_TRUE(pump_until([&] { return (*slow)->is_leader() && other->is_leader(); }));
+  uint64_t before = other->status().renewals;
+  auto pumped_on = std::this_thread::get_id();
+  RealClock real;  // the I/O thread must not have blocked in real time either
+  Instant stopped_at = real.now();
+  (*slow)->stop();
+  ASSERT_TRUE(pump_until([&] { return callback_ran.load(); }));
+  advance(4s);  // the callback still blocks: `other` renews on time meanwhile
+  EXPECT_LT(real.now() - stopped_at, 2s) << "the I/O thread waited for the stop callback";
+  EXPECT_EQ(other->status().renewals, before + 2);
+  EXPECT_TRUE(other->is_leader());
+  {
+    std::lock_guard<std::mutex> g(m);
+    EXPECT_NE(callback_thread, pumped_on);
+    release_callback = true;
+  }
+  cv.notify_all();
+  (*slow)->wait();
+}
+
 TEST_F(ElectorTest, GracefulStopHandsOverAtOnce) {
   auto a = make("a");
   a->start();
