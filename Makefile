@@ -14,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture testenv-up testenv-down clean
+.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture stress-test testenv-up testenv-down clean
 
 all: build
 
@@ -144,6 +144,15 @@ torture: deps testenv
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
 	python3 tests/torture/torture.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --dir $(CURDIR)/$(BUILD)/torture --duration $(TORTURE_SECONDS) $(TORTURE_FLAGS)
+
+# The integration and interop suites N times with both cores loaded by a CPU
+# burner, failures listed by test: make stress-test [STRESS_ITERATIONS=10].
+STRESS_ITERATIONS ?= 10
+stress-test: deps testenv
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	scripts/stress_test.sh $(BUILD) $(STRESS_ITERATIONS)
 
 testenv-up: testenv
 	$(TESTENV_BIN)/testenv up --dir $(TESTENV_DIR) --bin $(TESTENV_BIN)
