@@ -9,6 +9,9 @@
 //     (then their fencing tokens must differ);
 //   * fencing tokens of successive terms strictly increase;
 //   * no StopLeading without a started term; no empty NewLeader;
+//   (work asked to stop while the lease is still ours may take up to
+//   1.2 x renew_deadline, cut at its renew deadline, which renewals while
+//   draining keep moving;)
 //   * once every fault has healed, a leader exists within
 //     lease_duration + 2 * retry_period.
 //
@@ -89,6 +92,7 @@ class Sim {
   }
 
   uint64_t events() const { return events_; }
+  uint64_t slow_stops() const { return slow_stops_; }
 
  private:
   struct Node {
@@ -213,18 +217,19 @@ class Sim {
       if (n.stopping_work) return;
       n.stopping_work = true;
       log("%s asked to stop term %s", n.id, s->term.to_string());
-      // The work notices its stop token and returns a little later.
+      // The work notices its stop token and returns a little later. While
+      // the lease is still ours (a stop, a resignation, a handoff: the
+      // machine drains and keeps renewing) it may take much longer, but, as
+      // the contract asks (and the sidecar's watchdog enforces), it returns
+      // once the term's renew deadline has passed.
       Time work_end = now_ + static_cast<Time>(uniform(0, 200)) * kMs;
+      if (n.sm->draining() && chance(0.3)) {
+        ++slow_stops_;
+        work_end = now_ + static_cast<Time>(uniform(0, 1.2) * static_cast<double>(p_.deadline.count()));
+        cut_at_deadline(i, n.incarnation, n.term);
+      }
       uint64_t inc = n.incarnation;
-      at(std::max(work_end, n.paused_until), [this, i, inc] {
-        Node& m = nodes_[static_cast<size_t>(i)];
-        if (m.incarnation != inc || !m.alive) return;
-        m.working = false;
-        log("%s work returned%s", m.id);
-        run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {
-          sm.handle_work_returned(t, w, o);
-        });
-      });
+      at(std::max(work_end, n.paused_until), [this, i, inc, t = n.term] { work_returns(i, inc, t); });
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
@@ -237,6 +242,31 @@ class Sim {
       return;
     }
     if (auto* s = std::get_if<core::Note>(&a)) log("%s note: %s", n.id, s->text);
+  }
+
+  // The work of term `t` returns (once: the slow draw or the deadline cut).
+  void work_returns(int i, uint64_t inc, const Term& t) {
+    Node& m = nodes_[static_cast<size_t>(i)];
+    if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+    m.working = false;
+    log("%s work returned%s", m.id);
+    run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {
+      sm.handle_work_returned(t, w, o);
+    });
+  }
+  // A slow-stopping work returns at its renew deadline (wherever renewals
+  // while draining have moved it by then).
+  void cut_at_deadline(int i, uint64_t inc, const Term& t) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    at(std::max(global(n, n.sm->leader_deadline()), n.paused_until), [this, i, inc, t] {
+      Node& m = nodes_[static_cast<size_t>(i)];
+      if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+      if (local(m, now_) >= m.sm->leader_deadline()) {
+        work_returns(i, inc, t);
+      } else {
+        cut_at_deadline(i, inc, t);
+      }
+    });
   }
 
   // The network and the store. The driver's request timeout is modelled:
@@ -483,6 +513,7 @@ class Sim {
   std::string error_;
   uint64_t events_ = 0;
   uint64_t same_instant_ = 0;
+  uint64_t slow_stops_ = 0;
 };
 
 }  // namespace
@@ -508,12 +539,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  uint64_t failed = 0, events = 0, ran = 0;
+  uint64_t failed = 0, events = 0, ran = 0, slow_stops = 0;
   for (uint64_t s = first; s < first + seeds; ++s) {
     ++ran;
     leasehold::sim::Sim sim(s, trace);
     std::string err = sim.run();
     events += sim.events();
+    slow_stops += sim.slow_stops();
     if (!err.empty()) {
       ++failed;
       std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
@@ -523,7 +555,8 @@ int main(int argc, char** argv) {
       std::printf("seed %" PRIu64 " ok\n", s);
     }
   }
-  std::printf("%" PRIu64 " seeds, %" PRIu64 " events\nsim: %" PRIu64 " passed, %" PRIu64 " failed\n",
-              ran, events, ran - failed, failed);
+  std::printf("%" PRIu64 " seeds, %" PRIu64 " events, %" PRIu64 " slow stops of draining work\nsim: %" PRIu64
+              " passed, %" PRIu64 " failed\n",
+              ran, events, slow_stops, ran - failed, failed);
   return failed == 0 ? 0 : 1;
 }
