@@ -221,11 +221,12 @@ void HttpServer::stop() {
 void HttpServer::loop() {
   struct Conn {
     int fd;
+    Instant opened;
+    Instant deadline;  // for the whole request, then for writing the answer
     std::string in;
     std::string out;
     size_t sent = 0;
     bool responding = false;
-    Instant deadline;
   };
   RealClock clock;
   std::vector<Conn> conns;
@@ -233,6 +234,64 @@ void HttpServer::loop() {
     c.out = format_http_response(r, head);
     c.responding = true;
     c.in.clear();
+  };
+  // Reads what has arrived; once the request head is complete, answers it.
+  auto read_request = [&](Conn& c) {
+    char buf[4096];
+    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      c.deadline = Instant{};  // peer closed or failed: drop
+      c.sent = 0;
+      c.out.clear();
+      c.responding = true;
+      return;
+    }
+    c.in.append(buf, static_cast<size_t>(n));
+    HttpRequest req;
+    switch (parse_http_request(c.in, kMaxRequestBytes, req)) {
+      case ParseResult::kIncomplete: break;
+      case ParseResult::kBad: respond(c, {400, "text/plain; charset=utf-8", "malformed request\n"}, false); break;
+      case ParseResult::kTooLarge:
+        respond(c, {431, "text/plain; charset=utf-8", "request head over 8192 bytes\n"}, false);
+        break;
+      case ParseResult::kOk:
+        if (req.method != "GET" && req.method != "HEAD") {
+          respond(c, {405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, false);
+        } else {
+          respond(c, handler_(req), req.method == "HEAD");
+        }
+        break;
+    }
+  };
+  auto write_answer = [&](Conn& c) {
+    ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    if (n > 0) c.sent += static_cast<size_t>(n);
+    else if (n < 0 && errno != EAGAIN && errno != EINTR) c.deadline = Instant{};
+  };
+  auto finished = [](const Conn& c, Instant now) {
+    return (c.responding && c.sent == c.out.size()) || (c.responding && now >= c.deadline);
+  };
+  // When every slot is taken, the connection least likely to be a probe
+  // gives its slot to a new one: the oldest that has sent nothing (nothing
+  // read, nothing waiting), else the oldest still sending its request.
+  auto evict_one = [&]() {
+    auto victim = conns.end();
+    bool victim_idle = false;
+    for (auto it = conns.begin(); it != conns.end(); ++it) {
+      if (it->responding) continue;
+      char b;
+      bool idle = it->in.empty() && ::recv(it->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
+      if (victim == conns.end() || (idle && !victim_idle) ||
+          (idle == victim_idle && it->opened < victim->opened)) {
+        victim = it;
+        victim_idle = idle;
+      }
+    }
+    if (victim == conns.end()) return false;
+    ::close(victim->fd);
+    conns.erase(victim);
+    return true;
   };
   for (;;) {
     std::vector<pollfd> fds;
@@ -250,45 +309,18 @@ void HttpServer::loop() {
       Conn& c = conns[i];
       short ev = fds[i + 2].revents;
       if (!c.responding && (ev & (POLLIN | POLLHUP | POLLERR))) {
-        char buf[4096];
-        ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-          if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-          c.deadline = Instant{};  // peer closed or failed: drop
-          c.sent = 0;
-          c.out.clear();
-          c.responding = true;
-          continue;
-        }
-        c.in.append(buf, static_cast<size_t>(n));
-        HttpRequest req;
-        switch (parse_http_request(c.in, kMaxRequestBytes, req)) {
-          case ParseResult::kIncomplete: break;
-          case ParseResult::kBad: respond(c, {400, "text/plain; charset=utf-8", "malformed request\n"}, false); break;
-          case ParseResult::kTooLarge:
-            respond(c, {431, "text/plain; charset=utf-8", "request head over 8192 bytes\n"}, false);
-            break;
-          case ParseResult::kOk:
-            if (req.method != "GET" && req.method != "HEAD") {
-              respond(c, {405, "text/plain; charset=utf-8", "only GET and HEAD\n"}, false);
-            } else {
-              respond(c, handler_(req), req.method == "HEAD");
-            }
-            break;
-        }
+        read_request(c);
       } else if (c.responding && (ev & (POLLOUT | POLLHUP | POLLERR))) {
-        ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-        if (n > 0) c.sent += static_cast<size_t>(n);
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) c.deadline = Instant{};
+        write_answer(c);
       }
       if (!c.responding && now >= c.deadline) {
-        respond(c, {408, "text/plain; charset=utf-8", "request not received within 5s\n"}, false);
+        respond(c, {408, "text/plain; charset=utf-8", "request not received in time\n"}, false);
         c.deadline = now + kRequestTimeout;  // time to write the answer
       }
     }
     // Close finished, failed and timed-out connections.
     std::erase_if(conns, [&](Conn& c) {
-      bool done = (c.responding && c.sent == c.out.size()) || (c.responding && now >= c.deadline);
+      bool done = finished(c, now);
       if (done) ::close(c.fd);
       return done;
     });
@@ -296,11 +328,20 @@ void HttpServer::loop() {
       for (;;) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        if (conns.size() >= kMaxConnections) {
+        // A probe sends its request with the connection: answer it now,
+        // without taking a slot, whatever the other connections do.
+        Conn c{fd, now, now + kRequestTimeout, {}, {}};
+        read_request(c);
+        if (c.responding) write_answer(c);
+        if (finished(c, now)) {
           ::close(fd);
           continue;
         }
-        conns.push_back({fd, {}, {}, 0, false, now + kRequestTimeout});
+        if (conns.size() >= kMaxConnections && !evict_one()) {
+          ::close(fd);  // every slot is writing an answer
+          continue;
+        }
+        conns.push_back(std::move(c));
       }
     }
   }

@@ -5,9 +5,12 @@
 // It is built to be harmless to the process it lives in: one thread drives
 // every connection with poll(); a request larger than kMaxRequestBytes gets
 // 431 and is closed; a client that has not sent a whole request within
-// kRequestTimeout gets 408 and is closed (slow clients cannot pin it); at
-// most kMaxConnections are open at once (more are accepted and closed at
-// once). Malformed requests get 400, other methods 405.
+// kRequestTimeout gets 408 and is closed (slow clients cannot pin it). A
+// request that has arrived with its connection is answered at accept time,
+// without a slot; at most kMaxConnections wait for the rest of their
+// request, and when all are taken the oldest idle one (nothing sent), else
+// the oldest slow one, is closed to make room: idle or slow clients cannot
+// lock probes out. Malformed requests get 400, other methods 405.
 //
 // Threading: start() and stop() from one owning thread. The handler runs on
 // the server's thread, one request at a time; it must be quick and must not
@@ -60,7 +63,7 @@ class HttpServer {
  public:
   static constexpr size_t kMaxRequestBytes = 8192;
   static constexpr size_t kMaxConnections = 64;
-  static constexpr std::chrono::seconds kRequestTimeout{5};
+  static constexpr std::chrono::seconds kRequestTimeout{2};
 
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
