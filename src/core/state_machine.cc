@@ -351,10 +351,13 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
         // lost the race while stopping: nothing to release (settle finishes)
       } else if (conflict) {
         send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // someone else won; look
-      } else if (gone) {
-        observe(now, std::nullopt, out);
+      } else if (gone && req.op == Op::kUpdate) {
+        observe(now, std::nullopt, out);  // deleted since we read it: create it now
         evaluate(now, wall, out);
       } else {
+        // A create can be refused with 404 too (the namespace does not
+        // exist): like any other failure, try again after the retry period.
+        if (gone) observe(now, std::nullopt, out);
         failed();
         arm_attempt(now + jittered_retry());
       }

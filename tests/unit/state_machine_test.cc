@@ -326,6 +326,26 @@ TEST(StateMachineTest, LosingTheAcquireRaceRereadsAndWaits) {
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
 }
 
+// A create refused with 404 (the namespace does not exist) is retried once
+// per retry period (jittered), not at once: it once looped, 142 creates in 8 s.
+TEST(StateMachineTest, ACreateRefusedWithNotFoundWaitsTheRetryPeriod) {
+  Harness h;
+  h.start();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Error::not_found("leases \"x\" not found"));
+  for (int i = 0; i < 5; ++i) {
+    auto c = h.take_request();
+    EXPECT_EQ(c.op, Op::kCreate);
+    h.respond(Error::not_found("namespaces \"no-such-ns\" not found"));
+    EXPECT_EQ(h.count<Note>(), 1);  // each failure is logged, with the server's message
+    h.clear_notes();
+    h.advance(1999ms);
+    h.expect_no_request();
+    h.advance(2400ms);  // within [1, 2.2) retry periods
+  }
+  EXPECT_EQ(h.requests(), 6);
+}
+
 TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   Harness h;
   Term t = h.lead();
