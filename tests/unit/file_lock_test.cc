@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -38,7 +40,14 @@ class FileLockTest : public ::testing::Test {
     std::optional<Result<Versioned>> out;
     op([&](Result<Versioned> r) { out = std::move(r); });
     EXPECT_FALSE(out.has_value()) << "completion must not run inline";
-    rt.run_ready();
+    // The operation runs on a thread of its own and posts its completion.
+    RealClock clock;
+    std::mutex m;
+    std::condition_variable cv;
+    std::unique_lock<std::mutex> lk(m);
+    for (Instant end = clock.now() + std::chrono::seconds(10); !out && clock.now() < end;) {
+      if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
+    }
     EXPECT_TRUE(out.has_value());
     return out.value_or(Error::internal("no completion"));
   }
