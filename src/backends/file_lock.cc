@@ -2,7 +2,9 @@
 // exclusive flock on PATH.lock, so read-compare-write is atomic among all
 // processes of the host; a write goes to a temporary file that is fsynced and
 // renamed over PATH, and the directory is fsynced, before it is acknowledged.
-// A file that does not decode is an error, never "free".
+// A file that does not decode is an error, never "free". Versions are
+// "EPOCH:GENERATION" with a random epoch per created file (backends.h), so a
+// deleted and re-created file never repeats a version.
 //
 // Nothing here blocks the Runtime's I/O thread: each operation runs on a
 // short-lived thread of its own and posts its completion back. One lock
@@ -23,6 +25,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -85,7 +88,7 @@ class FileStore {
       auto cur = read();
       if (!cur) return cur.error();
       if (*cur) return Error::already_exists(path_ + ": record exists");
-      return write(FileRecord{1, rec}, deadline);
+      return write(FileRecord{new_epoch(), 1, rec}, deadline);
     });
   }
 
@@ -94,17 +97,24 @@ class FileStore {
       auto cur = read();
       if (!cur) return cur.error();
       if (!*cur) return Error::not_found(path_ + ": record was deleted");
-      if (std::to_string((*cur)->generation) != version) {
-        return Error::conflict(path_ + ": generation " + version + " is stale (now " +
-                               std::to_string((*cur)->generation) + ")");
+      const FileRecord& f = **cur;
+      if (f.version() != version) {
+        return Error::conflict(path_ + ": version " + version + " is stale (now " + f.version() + ")");
       }
-      return write(FileRecord{(*cur)->generation + 1, rec}, deadline);
+      // A file from before epochs gets one now.
+      return write(FileRecord{f.epoch != 0 ? f.epoch : new_epoch(), f.generation + 1, rec}, deadline);
     });
   }
 
  private:
-  static Versioned to_versioned(const FileRecord& f) {
-    return Versioned{std::to_string(f.generation), f.record};
+  static Versioned to_versioned(const FileRecord& f) { return Versioned{f.version(), f.record}; }
+
+  // Random, never 0: a re-created file does not repeat the versions of the
+  // file it replaces (with probability 1 - 2^-64 per creation).
+  static uint64_t new_epoch() {
+    std::random_device rd;
+    uint64_t e = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return e != 0 ? e : 1;
   }
 
   // Runs `body` holding an exclusive flock on PATH.lock, waited for (in
