@@ -3,13 +3,15 @@
 // * it never blocks the Runtime's I/O thread: with PATH.lock held by another
 //   process, another elector of the same Runtime keeps renewing, and the file
 //   elector's work is stopped at its deadline (sent_at of its last good
-//   renewal + renew_deadline).
+//   renewal + renew_deadline);
+// * a file deleted again and again under two candidates never lets both lead.
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -158,6 +160,57 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
   (*me)->stop();
   (*fe)->wait();
   (*me)->wait();
+  fs::remove_all(dir);
+}
+
+TEST(FileLockStallTest, DeletingTheFileUnderTwoCandidatesNeverLetsBothLead) {
+  fs::path dir = fs::temp_directory_path() / ("leasehold-delete-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string path = (dir / "app.lease").string();
+
+  std::mutex mu;
+  int working = 0, most = 0, terms = 0;  // GUARDED_BY(mu)
+  auto cfg = [&](const std::string& id) {
+    ElectorConfig c = config("file://" + path, id);
+    c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+      {
+        std::lock_guard<std::mutex> g(mu);
+        ++terms;
+        most = std::max(most, ++working);
+      }
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, stop, [] { return false; });
+      std::lock_guard<std::mutex> g(mu);
+      --working;
+    };
+    return c;
+  };
+  Runtime rt_a, rt_b;  // as two processes would
+  auto a = Elector::create(rt_a, cfg("file-a"));
+  auto b = Elector::create(rt_b, cfg("file-b"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  (*a)->start();
+  (*b)->start();
+  // Both have seen the record: one leads, the other names it.
+  ASSERT_TRUE(eventually([&] {
+    return ((*a)->is_leader() && (*b)->leader() == "file-a") || ((*b)->is_leader() && (*a)->leader() == "file-b");
+  }));
+  for (int i = 0; i < 12; ++i) {  // a tmp cleaner that keeps deleting it
+    fs::remove(path);
+    eventually([] { return false; }, 700ms);
+  }
+  // Someone leads again once the deletions stop.
+  EXPECT_TRUE(eventually([&] { return (*a)->is_leader() || (*b)->is_leader(); }, 15s));
+  (*a)->stop();
+  (*b)->stop();
+  (*a)->wait();
+  (*b)->wait();
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(most, 1) << "two candidates led at once";
+  std::printf("%d terms, at most %d leader at once\n", terms, most);
   fs::remove_all(dir);
 }
 
