@@ -5,6 +5,14 @@
 // (Instant); wall time (WallTime) is only written into lease records for
 // humans and for client-go compatibility, never compared across hosts.
 //
+// RealClock's Instant is CLOCK_BOOTTIME: time since boot, counting through
+// system suspend, so a leader that resumes from suspend sees its deadline
+// passed. It is carried in a std::chrono::steady_clock::time_point, but its
+// epoch is boot, not std::chrono::steady_clock's (CLOCK_MONOTONIC, which
+// stops during suspend): never compare an Instant with
+// std::chrono::steady_clock::now(); convert to another clock by difference
+// (now() - instant).
+//
 // Threading: both implementations are safe to call from any thread.
 #pragma once
 
@@ -31,13 +39,17 @@ class Clock {
                           Instant deadline) = 0;
 };
 
-// The process's steady and system clocks.
+// CLOCK_BOOTTIME (now) and the system clock (wall_now). wait_until waits on
+// the condition variable in slices of at most kMaxWaitSlice (a
+// condition_variable can only wait on CLOCK_MONOTONIC or CLOCK_REALTIME), so a
+// wait that spans a suspend returns at most that long after its deadline.
 class RealClock final : public Clock {
  public:
   Instant now() const override;
   WallTime wall_now() const override;
   void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                   Instant deadline) override;
+  static constexpr Duration kMaxWaitSlice = std::chrono::milliseconds(250);
 };
 
 // Time that moves only when advance() is called. Waiters are woken when the

@@ -54,15 +54,22 @@ Result<std::shared_ptr<Lock>> open_multi_lock(Runtime& rt, std::string url, std:
                                               std::shared_ptr<Lock> secondary);
 
 // The file lock's on-disk form: one JSON object,
-//   {"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,
+//   {"kind":"leasehold.io/file-lock","apiVersion":1,
+//    "epoch":"9f86d081884c7d65","generation":7,
 //    "holderIdentity":"a","leaseDurationSeconds":15,
 //    "acquireTime":"2026-11-23T10:00:00.000000Z","renewTime":"...",
 //    "leaseTransitions":3,"strategy":"","preferredHolder":""}
 // decode_file_record rejects anything else (wrong kind, torn JSON, wrong
 // types) with an error naming the problem; it never reads garbage as "free".
+// "epoch" (16 hex digits, never 0) is drawn at random when the file is
+// created and kept by every update; the version is "EPOCH:GENERATION", so a
+// deleted and re-created file never repeats one. Files written before epochs
+// have none (epoch 0; version "GENERATION"); the next update gives them one.
 struct FileRecord {
+  uint64_t epoch = 0;
   uint64_t generation = 0;
   LeaseRecord record;
+  std::string version() const;
 };
 std::string encode_file_record(const FileRecord& r);
 Result<FileRecord> decode_file_record(std::string_view text);

@@ -2,20 +2,43 @@
 // exclusive flock on PATH.lock, so read-compare-write is atomic among all
 // processes of the host; a write goes to a temporary file that is fsynced and
 // renamed over PATH, and the directory is fsynced, before it is acknowledged.
-// A file that does not decode is an error, never "free".
+// A file that does not decode is an error, never "free". Versions are
+// "EPOCH:GENERATION" with a random epoch per created file (backends.h), so a
+// deleted and re-created file never repeats a version.
+//
+// Nothing here blocks the Runtime's I/O thread: each operation runs on a
+// short-lived thread of its own and posts its completion back. One lock
+// handle has at most one operation in flight; a call made while the previous
+// one is still running (PATH.lock held by another process, a stalled disk)
+// fails at once with Code::kUnavailable. An operation waits for PATH.lock
+// only until its request timeout (set_request_timeout; 5 s by default) and
+// gives up without writing if that timeout passes before its rename, so a
+// request the elector has already timed out takes no effect later, unless
+// the timeout passes during the rename or the directory fsync.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <random>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include "backends/backends.h"
+#include "core/runtime_access.h"
 
 namespace leasehold::backends {
 namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Duration kDefaultTimeout = 5s;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -33,59 +56,71 @@ class Fd {
   int fd_;
 };
 
-class FileLock final : public Lock {
+// Sleeps on the real clock (the file is real; the Runtime's clock may be
+// simulated).
+void pause_until(RealClock& clock, Instant until) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> lk(m);
+  while (clock.now() < until) clock.wait_until(lk, cv, until);
+}
+
+// The file and the blocking work on it. Used by one operation's thread at a
+// time (FileLock::busy_ ensures it); owns nothing of the Runtime.
+class FileStore {
  public:
-  FileLock(Runtime& rt, std::string url, std::string path)
-      : rt_(rt), url_(std::move(url)), path_(std::move(path)) {
+  explicit FileStore(std::string path) : path_(std::move(path)) {
     auto slash = path_.rfind('/');
     dir_ = slash == 0 ? "/" : path_.substr(0, slash);
   }
 
-  const std::string& describe() const override { return url_; }
-
-  void get(Completion<Versioned> done) override {
-    complete(std::move(done), locked([&]() -> Result<Versioned> {
+  Result<Versioned> get(Instant deadline) {
+    return locked(deadline, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (!*cur) return Error::not_found(path_ + ": no record yet");
       return to_versioned(**cur);
-    }));
+    });
   }
 
-  void create(const LeaseRecord& rec, Completion<Versioned> done) override {
-    complete(std::move(done), locked([&]() -> Result<Versioned> {
+  Result<Versioned> create(const LeaseRecord& rec, Instant deadline) {
+    return locked(deadline, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (*cur) return Error::already_exists(path_ + ": record exists");
-      return write(FileRecord{1, rec});
-    }));
+      return write(FileRecord{new_epoch(), 1, rec}, deadline);
+    });
   }
 
-  void update(const std::string& version, const LeaseRecord& rec,
-              Completion<Versioned> done) override {
-    complete(std::move(done), locked([&]() -> Result<Versioned> {
+  Result<Versioned> update(const std::string& version, const LeaseRecord& rec, Instant deadline) {
+    return locked(deadline, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (!*cur) return Error::not_found(path_ + ": record was deleted");
-      if (std::to_string((*cur)->generation) != version) {
-        return Error::conflict(path_ + ": generation " + version + " is stale (now " +
-                               std::to_string((*cur)->generation) + ")");
+      const FileRecord& f = **cur;
+      if (f.version() != version) {
+        return Error::conflict(path_ + ": version " + version + " is stale (now " + f.version() + ")");
       }
-      return write(FileRecord{(*cur)->generation + 1, rec});
-    }));
+      // A file from before epochs gets one now.
+      return write(FileRecord{f.epoch != 0 ? f.epoch : new_epoch(), f.generation + 1, rec}, deadline);
+    });
   }
 
  private:
-  static Versioned to_versioned(const FileRecord& f) {
-    return Versioned{std::to_string(f.generation), f.record};
+  static Versioned to_versioned(const FileRecord& f) { return Versioned{f.version(), f.record}; }
+
+  // Random, never 0: a re-created file does not repeat the versions of the
+  // file it replaces (with probability 1 - 2^-64 per creation).
+  static uint64_t new_epoch() {
+    std::random_device rd;
+    uint64_t e = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return e != 0 ? e : 1;
   }
 
-  void complete(Completion<Versioned> done, Result<Versioned> r) {
-    rt_.post([done = std::move(done), r = std::move(r)] { done(r); });
-  }
-
+  // Runs `body` holding an exclusive flock on PATH.lock, waited for (in
+  // growing steps of 1 to 32 ms, LOCK_NB) only until `deadline`.
   template <class F>
-  Result<Versioned> locked(F&& body) {
+  Result<Versioned> locked(Instant deadline, F&& body) {
     std::string lock_path = path_ + ".lock";
     Fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (fd.get() < 0) {
@@ -93,8 +128,16 @@ class FileLock final : public Lock {
       return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
                    "cannot open " + lock_path + ": " + errno_text(e));
     }
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) return Error::unavailable("flock " + lock_path + ": " + errno_text(errno));
+    Duration step = 1ms;
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != EWOULDBLOCK) return Error::unavailable("flock " + lock_path + ": " + errno_text(errno));
+      Instant now = clock_.now();
+      if (now >= deadline) {
+        return Error::timeout(lock_path + " is held by another process: no flock before the request timeout");
+      }
+      pause_until(clock_, std::min(now + step, deadline));
+      step = std::min<Duration>(step * 2, 32ms);
     }
     return body();  // the flock goes with the fd
   }
@@ -121,7 +164,7 @@ class FileLock final : public Lock {
     return std::optional<FileRecord>(std::move(*rec));
   }
 
-  Result<Versioned> write(const FileRecord& f) {
+  Result<Versioned> write(const FileRecord& f, Instant deadline) {
     std::string tmp = path_ + ".tmp";
     std::string text = encode_file_record(f);
     {
@@ -140,6 +183,10 @@ class FileLock final : public Lock {
       }
       if (::fsync(fd.get()) != 0) return Error::unavailable("fsync " + tmp + ": " + errno_text(errno));
     }
+    if (clock_.now() >= deadline) {  // the elector has given up on this request
+      ::unlink(tmp.c_str());
+      return Error::timeout("fsync " + tmp + " outlasted the request timeout; not written");
+    }
     if (::rename(tmp.c_str(), path_.c_str()) != 0) {
       return Error::unavailable("rename " + tmp + " -> " + path_ + ": " + errno_text(errno));
     }
@@ -148,10 +195,69 @@ class FileLock final : public Lock {
     return to_versioned(f);
   }
 
-  Runtime& rt_;
-  std::string url_;
+  RealClock clock_;
   std::string path_;
   std::string dir_;
+};
+
+class FileLock final : public Lock {
+ public:
+  FileLock(Runtime& rt, std::string url, std::string path)
+      : rt_(rt),
+        gate_(RuntimeAccess::io_gate(rt)),
+        url_(std::move(url)),
+        store_(std::make_shared<FileStore>(std::move(path))) {}
+
+  const std::string& describe() const override { return url_; }
+
+  void set_request_timeout(Duration timeout) override { timeout_ = timeout; }
+
+  void get(Completion<Versioned> done) override {
+    run(std::move(done), [](FileStore& f, Instant deadline) { return f.get(deadline); });
+  }
+
+  void create(const LeaseRecord& rec, Completion<Versioned> done) override {
+    run(std::move(done), [rec](FileStore& f, Instant deadline) { return f.create(rec, deadline); });
+  }
+
+  void update(const std::string& version, const LeaseRecord& rec, Completion<Versioned> done) override {
+    run(std::move(done),
+        [version, rec](FileStore& f, Instant deadline) { return f.update(version, rec, deadline); });
+  }
+
+ private:
+  // Runs `op` on a thread of its own and posts its result to the I/O thread;
+  // fails at once if the previous operation has not finished.
+  template <class Op>
+  void run(Completion<Versioned> done, Op op) {
+    if (busy_->exchange(true)) {
+      return fail(std::move(done), Error::unavailable(url_ + ": the previous operation has not finished "
+                                                             "(PATH.lock held elsewhere or a stalled disk)"));
+    }
+    auto job = std::make_shared<Completion<Versioned>>(std::move(done));
+    Instant deadline = RealClock().now() + timeout_;
+    try {
+      std::thread([store = store_, busy = busy_, gate = gate_, job, op = std::move(op), deadline] {
+        Result<Versioned> r = op(*store, deadline);
+        busy->store(false);  // before the completion, which may start the next operation
+        gate->post([done = std::move(*job), r = std::move(r)] { done(r); });
+      }).detach();
+    } catch (const std::system_error& e) {  // std::thread's only way to report failure
+      busy_->store(false);
+      fail(std::move(*job), Error::unavailable(url_ + ": cannot start a thread: " + e.what()));
+    }
+  }
+
+  void fail(Completion<Versioned> done, Error e) {
+    rt_.post([done = std::move(done), e = std::move(e)] { done(e); });
+  }
+
+  Runtime& rt_;
+  std::shared_ptr<IoGate> gate_;
+  std::string url_;
+  std::shared_ptr<FileStore> store_;
+  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+  Duration timeout_ = kDefaultTimeout;  // I/O thread only
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The file lock's JSON record and Kubernetes MicroTime.
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cinttypes>
 #include <cstdio>
 #include <ctime>
 
@@ -99,11 +101,23 @@ Result<WallTime> parse_micro_time(std::string_view s) {
                           std::chrono::seconds(secs) + std::chrono::microseconds(micros));
 }
 
+std::string FileRecord::version() const {
+  if (epoch == 0) return std::to_string(generation);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016" PRIx64, epoch);
+  return std::string(hex) + ":" + std::to_string(generation);
+}
+
 std::string encode_file_record(const FileRecord& f) {
   const LeaseRecord& r = f.record;
   nlohmann::ordered_json j;
   j["kind"] = kKind;
   j["apiVersion"] = 1;
+  if (f.epoch != 0) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016" PRIx64, f.epoch);
+    j["epoch"] = hex;
+  }
   j["generation"] = f.generation;
   j["holderIdentity"] = r.holder_identity;
   j["leaseDurationSeconds"] = r.lease_duration_seconds;
@@ -158,6 +172,15 @@ Result<FileRecord> decode_file_record(std::string_view text) {
   if (auto r = get_int("leaseDurationSeconds", 0, INT32_MAX, dur); !r) return r.error();
   if (auto r = get_int("leaseTransitions", 0, INT32_MAX, trans); !r) return r.error();
   f.generation = static_cast<uint64_t>(gen);
+  if (auto it = j.find("epoch"); it != j.end()) {  // absent: written before epochs
+    bool ok = it->is_string() && it->get_ref<const std::string&>().size() == 16;
+    if (ok) {
+      const std::string& e = it->get_ref<const std::string&>();
+      auto [end, ec] = std::from_chars(e.data(), e.data() + e.size(), f.epoch, 16);
+      ok = ec == std::errc() && end == e.data() + e.size() && f.epoch != 0;
+    }
+    if (!ok) return Error::invalid("\"epoch\": not 16 hex digits (and not all zero)");
+  }
   f.record.lease_duration_seconds = static_cast<int32_t>(dur);
   f.record.lease_transitions = static_cast<int32_t>(trans);
   if (auto r = get_str("holderIdentity", f.record.holder_identity); !r) return r.error();

@@ -1,4 +1,7 @@
 // Small definitions behind error.h, clock.h, record.h and config.h.
+#include <time.h>
+
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -37,11 +40,19 @@ std::string Term::to_string() const { return std::to_string(transitions) + "/" +
 
 // ---- clocks ----
 
-Instant RealClock::now() const { return std::chrono::steady_clock::now(); }
+Instant RealClock::now() const {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);  // cannot fail: the clock id is valid and ts writable
+  return Instant{} + std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 WallTime RealClock::wall_now() const { return std::chrono::system_clock::now(); }
 void RealClock::wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                            Instant deadline) {
-  cv.wait_until(lock, deadline);
+  // The remaining boot time becomes a monotonic wait, capped so that a
+  // suspend during the wait delays the return by at most one slice.
+  Duration left = deadline - now();
+  if (left <= Duration::zero()) return;
+  cv.wait_for(lock, std::min(left, kMaxWaitSlice));
 }
 
 SimulatedClock::SimulatedClock(WallTime wall_start) : wall_start_(wall_start) {}

@@ -45,6 +45,7 @@ struct Runtime::Impl {
   bool nstop = false;                    // GUARDED_BY(nmu)
   std::thread notifier;
 
+  std::shared_ptr<IoGate> gate;
   backends::MemRegistry mem;
   std::mutex kube_mu;
   std::shared_ptr<kube::Client> kube;  // GUARDED_BY(kube_mu); made on first k8s:// lock
@@ -97,6 +98,7 @@ Runtime::Runtime() : Runtime(Options{}) {}
 Runtime::Runtime(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->opt = std::move(options);
   impl_->clock = impl_->opt.clock ? impl_->opt.clock : &impl_->real;
+  impl_->gate = std::make_shared<IoGate>(this);
   if (!impl_->opt.log) {
     impl_->opt.log = [](LogLevel level, std::string_view name, std::string_view msg) {
       if (level < LogLevel::kWarning) return;
@@ -109,6 +111,7 @@ Runtime::Runtime(Options options) : impl_(std::make_unique<Impl>()) {
 }
 
 Runtime::~Runtime() {
+  impl_->gate->close();  // a thread that outlives us posts nothing from now on
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     impl_->stopping = true;
@@ -179,6 +182,25 @@ void Runtime::drain_notifications() {
 void Runtime::log(LogLevel level, std::string_view name, std::string_view message) const {
   impl_->opt.log(level, name, message);
 }
+
+bool IoGate::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (rt_) {
+      rt_->post(std::move(fn));
+      return true;
+    }
+  }
+  fn = nullptr;  // outside mu_: its captures may own anything
+  return false;
+}
+
+void IoGate::close() {
+  std::lock_guard<std::mutex> g(mu_);
+  rt_ = nullptr;
+}
+
+std::shared_ptr<IoGate> RuntimeAccess::io_gate(Runtime& rt) { return rt.impl_->gate; }
 
 std::shared_ptr<backends::LeaseWatchHub> RuntimeAccess::lease_watch_hub(Runtime& rt) {
   auto& impl = *rt.impl_;

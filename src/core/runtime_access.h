@@ -4,7 +4,9 @@
 // Threading: safe from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 
 #include "kube/client.h"
 #include "leasehold/runtime.h"
@@ -13,6 +15,21 @@ namespace leasehold {
 namespace backends {
 class LeaseWatchHub;
 }
+
+// Posts onto a Runtime's I/O thread from a thread that may outlive the
+// Runtime (a file lock's blocking operation). Once the Runtime's destructor
+// has begun, post() returns false and `fn` is destroyed on the caller's
+// thread without running.
+class IoGate {
+ public:
+  explicit IoGate(Runtime* rt) : rt_(rt) {}
+  bool post(std::function<void()> fn);
+  void close();  // the Runtime's destructor, first thing
+
+ private:
+  std::mutex mu_;
+  Runtime* rt_;  // GUARDED_BY(mu_); nullptr once closed
+};
 
 struct RuntimeAccess {
   // The Runtime's one Kubernetes client, made on first use from
@@ -23,6 +40,8 @@ struct RuntimeAccess {
   // on first use; nullptr before the Kubernetes client exists. Callers keep
   // only weak references: the Runtime ends it before its client.
   static std::shared_ptr<backends::LeaseWatchHub> lease_watch_hub(Runtime& rt);
+  // The Runtime's IoGate, for threads that may outlive it.
+  static std::shared_ptr<IoGate> io_gate(Runtime& rt);
 };
 
 }  // namespace leasehold

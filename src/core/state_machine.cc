@@ -95,20 +95,25 @@ void StateMachine::report_leader(const std::string& id, std::vector<Action>& out
 }
 
 void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
-                           std::vector<Action>& out) {
+                           std::vector<Action>& out, bool from_watch) {
   if (!v) {
-    // Deleted (or never created). If someone unexpired held it, they may
-    // still be working: wait out their lease before creating it again.
-    if (auto exp = observed_expiry(); exp && *exp > now &&
-                                      observed_->record.holder_identity != identity_) {
-      deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(*exp), *exp);
+    // Deleted (or never created). A record we knew (or a watch saw deleted)
+    // is gone: its last holder may have renewed it, unseen by us, just before
+    // the deletion and still be working, so wait a full lease from now
+    // before creating it again. A candidate that never saw a record, and
+    // reads none, creates at once.
+    if (observed_ || from_watch || absence_stale(now)) {
+      Instant until = now + t_.lease_duration;
+      deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(until), until);
     }
+    absence_seen_at_ = now;
     observed_.reset();
     return;
   }
   if (!observed_ || observed_->version != v->version) observed_at_ = now;
   observed_ = *v;
   deleted_holder_expiry_.reset();
+  absence_seen_at_.reset();
   max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
   if (v->record.holder_identity != identity_) report_leader(v->record.holder_identity, out);
 }
@@ -165,7 +170,15 @@ void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out
   }
   if (!observed_) {
     if (deleted_holder_expiry_ && now < *deleted_holder_expiry_) {
+      // Until then, poll (unless a live watch tells us of every change): a
+      // record re-created meanwhile, and deleted again, must not go unseen.
+      attempt_armed_ = false;
       arm_attempt(*deleted_holder_expiry_);
+      if (!watch_healthy_) arm_attempt(now + jittered_retry());
+      return;
+    }
+    if (absence_stale(now)) {  // look again before creating
+      send(now, Op::kGet, Purpose::kObserve, "", {}, out);
       return;
     }
     deleted_holder_expiry_.reset();
@@ -262,7 +275,8 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
       if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
       attempt_armed_ = false;
       if (!can_campaign()) return;  // the running work decides what comes next
-      if (unknown_ || (observed_ ? !takeable(now) : coordinated_)) {
+      if (unknown_ || (observed_ ? !takeable(now)
+                                 : coordinated_ || waiting_out_deletion(now) || absence_stale(now))) {
         send(now, Op::kGet, Purpose::kObserve, "", {}, out);
       } else {
         evaluate(now, wall, out);
@@ -315,6 +329,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       } else {
         failed();
         unknown_ = true;
+        absence_seen_at_.reset();  // a gap in what we know
         if (phase_ == Phase::kLeading) {
           next_renew_ = now + t_.retry_period;
         } else if (phase_ == Phase::kFollowing) {
@@ -466,10 +481,10 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
         holding_ = false;
       }
       if (phase_ == Phase::kFollowing) {
-        observe(now, v, out);
+        observe(now, v, out, /*from_watch=*/true);
         evaluate(now, wall, out);
       } else if (!holding_) {
-        observe(now, v, out);
+        observe(now, v, out, /*from_watch=*/true);
       }
       return;
     case Phase::kIdle:

@@ -157,7 +157,10 @@ class StateMachine {
   };
   void send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
             std::vector<Action>& out);
-  void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out);
+  // `v` nullopt: no record. `from_watch`: a watch's deletion event, which
+  // says a record existed even if we never saw it.
+  void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out,
+               bool from_watch = false);
   void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
   void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
   void lose(Instant now, const std::string& why, std::vector<Action>& out);
@@ -192,8 +195,23 @@ class StateMachine {
   // The latest record we know of, and when we first saw its version.
   std::optional<Versioned> observed_;
   Instant observed_at_{};
-  // A record that was deleted while held: followers wait out its lease.
+  // A record we knew was deleted: no create before this instant (a full
+  // lease after we first saw it gone).
   std::optional<Instant> deleted_holder_expiry_;
+  // When we last saw no record (a read's 404 or a watch's deletion). While
+  // waiting out a deletion, a failed read or a longer gap between two such
+  // sightings (a pause, lost answers) could hide a record re-created and
+  // deleted again, so the wait starts over.
+  std::optional<Instant> absence_seen_at_;
+  bool waiting_out_deletion(Instant now) const {
+    return deleted_holder_expiry_ && now < *deleted_holder_expiry_;
+  }
+  // Our last sighting of "no record" is too old to create on (polling only).
+  bool absence_stale(Instant now) const {
+    return deleted_holder_expiry_ && !watch_healthy_ &&
+           (!absence_seen_at_ || now - *absence_seen_at_ > max_absence_gap());
+  }
+  Duration max_absence_gap() const { return t_.retry_period * 11 / 5 + t_.renew_deadline / 2; }
   bool watch_healthy_ = false;
   bool unknown_ = false;  // the last read failed: read again before any write
   // When a watch event last showed us a record (not a deletion): a 404 to a

@@ -2,12 +2,21 @@
 //
 // N electors (the real StateMachine) share one simulated compare-and-swap
 // store. From a seed, the simulator draws network delays and losses, watch
-// lag, partitions, process pauses, crashes and restarts, graceful stops, and
-// a clock-rate drift per node. After every step it checks:
+// lag, partitions, process pauses, crashes and restarts, graceful stops, a
+// clock-rate drift per node, stalled backends (a node's request hangs, past
+// the driver's timeout or not, and completes late; the node's later requests
+// fail fast meanwhile, as the file lock's do) and deleted records (the store
+// forgets the record; the next create starts a fresh epoch, so versions
+// never repeat). After every step it checks:
 //   * at most one node is between on_started_leading and the end of its work
 //     at any instant, unless one of them was paused longer than the bound
 //     (then their fencing tokens must differ);
-//   * fencing tokens of successive terms strictly increase;
+//   * fencing tokens of successive terms strictly increase, except after a
+//     deletion for a create blind to the old holder (by a candidate that saw
+//     no record since it booted, or sent before the deletion): it may restart
+//     the numbering and overlap the old leader until that one's next renewal
+//     finds the new record (no store keeps what was deleted). Candidates
+//     that saw the record wait a full lease after it is gone;
 //   * no StopLeading without a started term; no empty NewLeader;
 //   (work asked to stop while the lease is still ours may take up to
 //   1.2 x renew_deadline, cut at its renew deadline, which renewals while
@@ -17,6 +26,11 @@
 //
 //   leasehold_sim --seeds 10000          run seeds 1..10000, print "N seeds"
 //   leasehold_sim --seed 1234 --trace    replay one seed with a trace
+//   leasehold_sim --repeat-versions ...  a re-created record restarts its
+//                                        versions at 1 with no epoch (the file
+//                                        lock before epochs), to show what
+//                                        the simulator finds then
+//   leasehold_sim --all ...              do not stop after 5 failed seeds
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -55,7 +69,8 @@ struct Params {
 
 class Sim {
  public:
-  Sim(uint64_t seed, bool trace) : seed_(seed), trace_(trace), rng_(seed) {
+  Sim(uint64_t seed, bool trace, bool repeat_versions)
+      : seed_(seed), trace_(trace), repeat_versions_(repeat_versions), rng_(seed) {
     p_.nodes = 2 + static_cast<int>(rng_() % 4);
     watch_loss_ = uniform(0, 0.2);
     loss_ = uniform(0, 0.05);
@@ -107,6 +122,11 @@ class Sim {
     Time paused_until = 0;
     uint64_t timer_gen = 0;
     uint64_t req = 0;  // request id in flight
+    bool answered = false;  // the driver took an answer (or a timeout) for `req`
+    int64_t max_seen = -1;  // highest leaseTransitions others showed it since boot
+    uint64_t term_epoch = 0;  // the store's epoch when its term started
+    Time busy_until = 0;    // a stalled request of this node runs until then
+    Time stalled_until = 0;  // requests sent before then hang until then
     Time last_watch = 0;
     // Work interval of the current term.
     bool working = false;
@@ -193,18 +213,30 @@ class Sim {
     if (auto* s = std::get_if<core::StartLeading>(&a)) {
       log("%s starts leading term %s", n.id, s->term.to_string());
       if (n.working) fail(n.id + " started a term while its previous work was running");
-      if (s->term.transitions <= max_token_) {
+      // A deleted record takes its leaseTransitions with it, and nothing
+      // stops a create made blind to the old holder: by a candidate that has
+      // seen no record since it booted, or sent before the deletion. Such a
+      // term may overlap the old one (until the old leader's next renewal
+      // finds the new record) and restart the numbering; excused below.
+      // A create continues the numbering its creator saw, which a deletion
+      // may have hidden the latest of.
+      const bool blind_create = epoch_ == blind_epoch_;
+      const bool renumbered = blind_create || epoch_ == renumbered_epoch_;
+      if (s->term.transitions <= max_token_ && !renumbered) {
         fail(n.id + " token " + s->term.to_string() + " does not exceed " + std::to_string(max_token_));
       }
-      max_token_ = std::max(max_token_, s->term.transitions);
+      max_token_ = renumbered ? s->term.transitions : std::max(max_token_, s->term.transitions);
       for (auto& m : nodes_) {
         if (&m == &n || !m.working) continue;
-        bool excused = m.long_paused_in_term || n.long_paused_in_term;
+        // A blind create's term may differ from the old one in its holder only.
+        const bool blind = blind_create && m.term_epoch != epoch_;
+        bool excused = m.long_paused_in_term || n.long_paused_in_term || blind;
         if (!excused) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
                            s->term.to_string() + ")");
-        if (m.term.transitions == s->term.transitions) fail("overlapping terms share a fencing token");
+        if (m.term.transitions == s->term.transitions && !blind) fail("overlapping terms share a fencing token");
       }
       n.working = true;
+      n.term_epoch = epoch_;
       n.started_term = true;
       n.stopping_work = false;
       n.term = s->term;
@@ -276,15 +308,20 @@ class Sim {
     log("%s sends %s", n.id, std::string(core::op_name(r.op)) + " v=" + r.version + " holder=" +
         r.record.holder_identity + " t=" + std::to_string(r.record.lease_transitions));
     uint64_t id = ++n.req;
+    n.answered = false;
     Time sent = now_;
     Instant sent_local = local(n, now_);
     Time timeout = static_cast<Time>(static_cast<double>(p_.deadline.count() / 2) / n.rate);
     uint64_t inc = n.incarnation;
-    auto respond = [this, i, id, inc, sent_local](Result<Versioned> res, Time when) {
+    const bool read = r.op == core::Op::kGet;
+    auto respond = [this, i, id, inc, sent_local, read](Result<Versioned> res, Time when) {
       if (nodes_[static_cast<size_t>(i)].incarnation != inc) return;  // sender died
-      deliver(i, [this, i, id, sent_local, res](core::StateMachine& m, Instant t, WallTime w,
+      deliver(i, [this, i, id, sent_local, res, read](core::StateMachine& m, Instant t, WallTime w,
                                                 std::vector<Action>& o) {
-        if (nodes_[static_cast<size_t>(i)].req != id) return;
+        Node& me = nodes_[static_cast<size_t>(i)];
+        if (me.req != id || me.answered) return;  // the driver took a timeout already
+        me.answered = true;
+        if (read && res.ok()) saw(i, res.value());  // a write's answer is what it wrote
         m.handle_response(t, w, sent_local, res, o);
       }, when);
     };
@@ -298,13 +335,29 @@ class Sim {
       respond(Error::unavailable("partitioned"), sent + there + back);
       return;
     }
+    if (now_ < n.busy_until) {  // one stalled request per lock; the rest fail fast
+      respond(Error::unavailable("previous request still running"), sent + kMs);
+      return;
+    }
+    if (now_ < n.stalled_until) {
+      // Hangs until the stall ends, then answers (late, if past the driver's
+      // timeout). As the file lock does, it takes effect only if the stall
+      // ended within the request's timeout; later, it writes nothing.
+      n.busy_until = n.stalled_until;
+      respond(Error::timeout("no answer"), sent + timeout);
+      const bool in_time = n.stalled_until - sent < timeout;
+      at(n.stalled_until, [this, i, r, sent, respond, back, in_time] {
+        respond(in_time ? store_apply(i, r, sent) : Result<Versioned>(Error::timeout("gave up")), now_ + back);
+      });
+      return;
+    }
     if (lost_there || there + back > timeout) {
-      if (!lost_there) at(sent + there, [this, r] { (void)store_apply(r); });  // applied, answer too late
+      if (!lost_there) at(sent + there, [this, i, r, sent] { (void)store_apply(i, r, sent); });  // applied, answer too late
       respond(Error::timeout("no answer"), sent + timeout);
       return;
     }
-    at(sent + there, [this, r, respond, sent, back, lost_back, timeout, there] {
-      Result<Versioned> res = store_apply(r);
+    at(sent + there, [this, i, r, respond, sent, back, lost_back, timeout, there] {
+      Result<Versioned> res = store_apply(i, r, sent);
       if (lost_back) {
         respond(Error::timeout("answer lost"), sent + timeout);
       } else {
@@ -318,8 +371,16 @@ class Sim {
     return static_cast<Time>(uniform(1, 50) * kMs);
   }
 
-  Result<Versioned> store_apply(const core::SendRequest& r) {
-    auto current = [&]() -> Versioned { return Versioned{std::to_string(gen_), *record_}; };
+  // The record's version: "EPOCH:GENERATION" as the file lock writes it, or
+  // only the generation with --repeat-versions.
+  std::string version() const {
+    if (repeat_versions_) return std::to_string(gen_);
+    return std::to_string(epoch_) + ":" + std::to_string(gen_);
+  }
+
+  // Applies node i's request, sent at `sent`.
+  Result<Versioned> store_apply(int i, const core::SendRequest& r, Time sent) {
+    auto current = [&]() -> Versioned { return Versioned{version(), *record_}; };
     switch (r.op) {
       case core::Op::kGet:
         if (!record_) return Error::not_found("none");
@@ -329,8 +390,20 @@ class Sim {
         break;
       case core::Op::kUpdate:
         if (!record_) return Error::not_found("deleted");
-        if (r.version != std::to_string(gen_)) return Error::conflict("stale");
+        if (r.version != version()) return Error::conflict("stale");
         break;
+    }
+    if (!record_) {  // a new record: a fresh epoch, generation 1
+      epoch_ = rng_() | 1;
+      gen_ = 0;
+      const Node& n = nodes_[static_cast<size_t>(i)];
+      if (deletions_ > 0) {
+        // Blind to the old holder: its sender has seen no record since it
+        // booted, or sent it before the deletion. Renumbered: its sender
+        // had not seen the latest numbers.
+        if (n.max_seen < 0 || last_deletion_ >= sent) blind_epoch_ = epoch_;
+        if (n.max_seen < max_token_) renumbered_epoch_ = epoch_;
+      }
     }
     record_ = r.record;
     ++gen_;
@@ -340,13 +413,14 @@ class Sim {
 
   void broadcast() {
     std::optional<Versioned> v;
-    if (record_) v = Versioned{std::to_string(gen_), *record_};
+    if (record_) v = Versioned{version(), *record_};
     for (int i = 0; i < p_.nodes; ++i) {
       Node& n = nodes_[static_cast<size_t>(i)];
       if (!n.alive || !n.watch || n.partitioned) continue;
       if (chance(watch_loss_) && now_ < p_.fault_end) continue;  // a dropped event; polling or the next one repairs it
       n.last_watch = std::max(n.last_watch + 1, now_ + latency());
-      deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+      deliver(i, [this, i, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        if (v) saw(i, *v);
         m.handle_watch(t, w, v, o);
       }, n.last_watch);
     }
@@ -356,16 +430,24 @@ class Sim {
     Node& n = nodes_[static_cast<size_t>(i)];
     if (!n.watch) return;
     std::optional<Versioned> v;
-    if (record_) v = Versioned{std::to_string(gen_), *record_};
+    if (record_) v = Versioned{version(), *record_};
     n.last_watch = std::max(n.last_watch + 1, now_ + latency());
-    deliver(i, [up, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+    deliver(i, [this, i, up, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+      if (up && v) saw(i, *v);
       if (up) m.handle_watch(t, w, v, o);  // a resumed watch starts from the current state
       m.handle_watch_health(t, w, up, o);
     }, n.last_watch);
   }
 
+  void saw(int i, const Versioned& v) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (v.record.holder_identity == n.id) return;  // its own write, echoed
+    n.max_seen = std::max<int64_t>(n.max_seen, v.record.lease_transitions);
+  }
+
   void boot(int i) {
     Node& n = nodes_[static_cast<size_t>(i)];
+    n.max_seen = -1;
     ElectorConfig c;
     c.lock = "sim://lease";
     c.identity = n.id;
@@ -399,7 +481,7 @@ class Sim {
     for (int k = 0; k < faults; ++k) {
       Time t = static_cast<Time>(uniform(5, static_cast<double>(p_.fault_end / kSec) - 5)) * kSec;
       int i = static_cast<int>(rng_() % static_cast<uint64_t>(p_.nodes));
-      int kind = static_cast<int>(rng_() % 7);
+      int kind = static_cast<int>(rng_() % 9);
       at(t, [this, i, kind] { fault(i, kind); });
     }
   }
@@ -463,6 +545,20 @@ class Sim {
         }, now_);
         return;
       }
+      case 7: {  // the node's backend stalls (a held PATH.lock, a stalled disk)
+        Time d = static_cast<Time>(uniform(1, 20)) * kSec;
+        n.stalled_until = std::max(n.stalled_until, std::min(now_ + d, p_.fault_end));
+        log("%s backend stalls for %s", n.id, std::to_string(static_cast<double>(d) / kSec) + "s");
+        return;
+      }
+      case 8:  // the record is deleted (a tmp cleaner, a repair)
+        if (!record_) return;
+        log("record deleted%s", "");
+        record_.reset();
+        ++deletions_;
+        last_deletion_ = now_;
+        broadcast();
+        return;
     }
   }
 
@@ -497,6 +593,7 @@ class Sim {
 
   uint64_t seed_;
   bool trace_;
+  bool repeat_versions_;
   std::mt19937_64 rng_;
   Params p_;
   double loss_ = 0, watch_loss_ = 0;
@@ -506,7 +603,11 @@ class Sim {
   Time now_ = 0;
   std::optional<LeaseRecord> record_;
   uint64_t gen_ = 0;
+  uint64_t epoch_ = 0;
   int64_t max_token_ = -1;
+  int deletions_ = 0;
+  Time last_deletion_ = -1;
+  uint64_t blind_epoch_ = 0, renumbered_epoch_ = 0;  // epochs begun by such creates
   Time healed_at_ = -1;
   bool leader_seen_after_heal_ = false;
   std::vector<std::pair<int, Time>> long_paused_;
@@ -521,7 +622,7 @@ class Sim {
 
 int main(int argc, char** argv) {
   uint64_t seeds = 1000, first = 1;
-  bool trace = false, one = false;
+  bool trace = false, one = false, repeat_versions = false, all = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seeds" && i + 1 < argc) {
@@ -534,15 +635,19 @@ int main(int argc, char** argv) {
       one = true;
     } else if (a == "--trace") {
       trace = true;
+    } else if (a == "--repeat-versions") {
+      repeat_versions = true;
+    } else if (a == "--all") {
+      all = true;
     } else {
-      std::fprintf(stderr, "usage: leasehold_sim [--seeds N] [--first S] [--seed S --trace]\n");
+      std::fprintf(stderr, "usage: leasehold_sim [--seeds N] [--first S] [--seed S --trace] [--repeat-versions] [--all]\n");
       return 2;
     }
   }
   uint64_t failed = 0, events = 0, ran = 0, slow_stops = 0;
   for (uint64_t s = first; s < first + seeds; ++s) {
     ++ran;
-    leasehold::sim::Sim sim(s, trace);
+    leasehold::sim::Sim sim(s, trace, repeat_versions);
     std::string err = sim.run();
     events += sim.events();
     slow_stops += sim.slow_stops();
@@ -550,7 +655,7 @@ int main(int argc, char** argv) {
       ++failed;
       std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
                   err.c_str(), argv[0], s);
-      if (failed >= 5) break;
+      if (failed >= 5 && !all) break;
     } else if (one) {
       std::printf("seed %" PRIu64 " ok\n", s);
     }

@@ -3,11 +3,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/state_machine.h"
 #include "leasehold/runtime.h"
 
 namespace leasehold {
@@ -38,7 +43,14 @@ class FileLockTest : public ::testing::Test {
     std::optional<Result<Versioned>> out;
     op([&](Result<Versioned> r) { out = std::move(r); });
     EXPECT_FALSE(out.has_value()) << "completion must not run inline";
-    rt.run_ready();
+    // The operation runs on a thread of its own and posts its completion.
+    RealClock clock;
+    std::mutex m;
+    std::condition_variable cv;
+    std::unique_lock<std::mutex> lk(m);
+    for (Instant end = clock.now() + std::chrono::seconds(10); !out && clock.now() < end;) {
+      if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
+    }
     EXPECT_TRUE(out.has_value());
     return out.value_or(Error::internal("no completion"));
   }
@@ -70,14 +82,16 @@ TEST_F(FileLockTest, CompareAndSwap) {
 
   auto created = call(rt, [&](auto cb) { lock->create(holder("a", 0), cb); });
   ASSERT_TRUE(created.ok()) << created.error().message();
-  EXPECT_EQ(created->version, "1");
+  ASSERT_EQ(created->version.size(), 18u) << created->version;  // EPOCH:1
+  std::string epoch = created->version.substr(0, 17);
+  EXPECT_EQ(created->version, epoch + "1");
   auto again = call(rt, [&](auto cb) { lock->create(holder("b", 0), cb); });
   EXPECT_EQ(again.error().code(), Code::kAlreadyExists);
 
-  auto up = call(rt, [&](auto cb) { lock->update("1", holder("b", 1), cb); });
+  auto up = call(rt, [&](auto cb) { lock->update(created->version, holder("b", 1), cb); });
   ASSERT_TRUE(up.ok());
-  EXPECT_EQ(up->version, "2");
-  auto stale = call(rt, [&](auto cb) { lock->update("1", holder("c", 2), cb); });
+  EXPECT_EQ(up->version, epoch + "2");
+  auto stale = call(rt, [&](auto cb) { lock->update(created->version, holder("c", 2), cb); });
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code(), Code::kConflict);
 
@@ -96,6 +110,117 @@ TEST_F(FileLockTest, TwoHandlesShareTheFile) {
   ASSERT_TRUE(call(rt2, [&](auto cb) { l2->update(seen->version, holder("b", 1), cb); }).ok());
   EXPECT_EQ(call(rt1, [&](auto cb) { l1->update(seen->version, holder("a", 1), cb); }).error().code(),
             Code::kConflict);
+}
+
+// Issue 14 item 3: a deleted and re-created file never repeats a version
+// (before epochs, both files counted 1, 2, 3...).
+TEST_F(FileLockTest, VersionsNeverRepeatAcrossDeleteAndRecreate) {
+  Runtime rt(manual_);
+  auto lock = open(rt);
+  std::vector<std::string> seen;
+  for (int file = 0; file < 3; ++file) {
+    auto v = call(rt, [&](auto cb) { lock->create(holder("a", 0), cb); });
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    seen.push_back(v->version);
+    for (int i = 0; i < 3; ++i) {
+      v = call(rt, [&](auto cb) { lock->update(v->version, holder("a", 0), cb); });
+      ASSERT_TRUE(v.ok()) << v.error().message();
+      seen.push_back(v->version);
+    }
+    fs::remove(dir_ / "app.lease");
+  }
+  std::set<std::string> distinct(seen.begin(), seen.end());
+  EXPECT_EQ(distinct.size(), seen.size());
+}
+
+// A file written before epochs is read as before and updated with its
+// generation as the version; the update gives it an epoch.
+TEST_F(FileLockTest, AFileWithoutAnEpochIsReadAndGivenOne) {
+  Runtime rt(manual_);
+  auto lock = open(rt);
+  std::ofstream(dir_ / "app.lease")
+      << R"({"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,"holderIdentity":"b",)"
+      << R"("leaseDurationSeconds":15,"acquireTime":"","renewTime":"","leaseTransitions":2,"strategy":"","preferredHolder":""})";
+  auto got = call(rt, [&](auto cb) { lock->get(cb); });
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->version, "7");
+  EXPECT_EQ(got->record.holder_identity, "b");
+  auto up = call(rt, [&](auto cb) { lock->update("7", holder("a", 3), cb); });
+  ASSERT_TRUE(up.ok()) << up.error().message();
+  EXPECT_EQ(up->version.size(), 18u);
+  EXPECT_EQ(up->version.substr(16), ":8");
+}
+
+// Issue 14 item 3, through the state machine: a follower that saw version N
+// of the file, which is then deleted and re-created by another holder up to
+// the same generation, treats the new record as a new observation (its
+// expiry counts from the new sighting) and does not take over a live lease.
+TEST_F(FileLockTest, ARecreatedFileIsANewObservationForAFollower) {
+  using namespace std::chrono_literals;
+  Runtime rt(manual_);
+  auto writer = open(rt);
+  auto write_three = [&](const std::string& id) {  // create + 2 updates: generation 3
+    auto v = call(rt, [&](auto cb) { writer->create(holder(id, 0), cb); });
+    for (int i = 0; i < 2 && v.ok(); ++i) {
+      v = call(rt, [&](auto cb) { writer->update(v->version, holder(id, 0), cb); });
+    }
+    ASSERT_TRUE(v.ok()) << v.error().message();
+  };
+  write_three("b");
+
+  ElectorConfig cfg;
+  cfg.lock = url_;
+  cfg.identity = "a";  // 15s / 10s / 2s, polling (no watch)
+  core::StateMachine sm(cfg, 1);
+  std::vector<core::Action> out;
+  Instant now = Instant{} + 1000s;
+  WallTime wall{};
+  // Answers every GET the machine asks for with the file as it is now.
+  auto serve = [&] {
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto* req = std::get_if<core::SendRequest>(&out[i]);
+      if (!req) continue;
+      ASSERT_EQ(req->op, core::Op::kGet) << "the follower wrote: " << core::op_name(req->op);
+      auto got = call(rt, [&](auto cb) { writer->get(cb); });
+      out.clear();
+      sm.handle_response(now, wall, now, got, out);
+      i = static_cast<size_t>(-1);  // rescan what the answer produced
+    }
+    out.clear();
+  };
+  sm.handle_start(now, wall, out);
+  serve();
+  ASSERT_TRUE(sm.observed());
+  std::string first = sm.observed()->version;
+  Instant first_seen = now;
+
+  // b's file is deleted and c re-creates it to the same generation before
+  // the follower's next poll.
+  fs::remove(dir_ / "app.lease");
+  write_three("c");
+  Instant end = first_seen + 20s;
+  while (auto w = sm.next_wakeup()) {
+    if (*w > end) break;
+    now = *w;
+    sm.handle_tick(now, wall, out);
+    serve();
+    ASSERT_FALSE(HasFatalFailure());
+    if (sm.observed() && sm.observed()->record.holder_identity == "c") break;
+  }
+  ASSERT_TRUE(sm.observed());
+  EXPECT_EQ(sm.observed()->record.holder_identity, "c");
+  EXPECT_NE(sm.observed()->version, first);
+  ASSERT_LT(now, first_seen + 15s);
+  EXPECT_EQ(sm.observed_expiry(), now + 15s) << "observed_at was not reset by the re-created record";
+  // At b's old expiry the follower must not take c's live lease.
+  Instant b_expiry = first_seen + 15s;
+  while (auto w = sm.next_wakeup()) {
+    if (*w > b_expiry + 1s) break;
+    now = *w;
+    sm.handle_tick(now, wall, out);
+    serve();  // fails on any write
+    ASSERT_FALSE(HasFatalFailure());
+  }
 }
 
 TEST_F(FileLockTest, TornAndForeignFilesAreErrorsNeverFree) {

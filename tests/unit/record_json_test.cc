@@ -42,6 +42,32 @@ TEST(FileRecordTest, RoundTrip) {
   EXPECT_EQ(back->record, f.record);
 }
 
+TEST(FileRecordTest, EpochRoundTripsAndOldFilesHaveNone) {
+  FileRecord f;
+  f.epoch = 0x9f86d081884c7d65;
+  f.generation = 3;
+  std::string text = encode_file_record(f);
+  EXPECT_NE(text.find("\"epoch\":\"9f86d081884c7d65\""), std::string::npos) << text;
+  auto back = decode_file_record(text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->epoch, f.epoch);
+  EXPECT_EQ(back->version(), "9f86d081884c7d65:3");
+  // Written before epochs: read as before, version is the generation alone.
+  auto old = decode_file_record(
+      R"({"kind":"leasehold.io/file-lock","apiVersion":1,"generation":7,"holderIdentity":"a",)"
+      R"("leaseDurationSeconds":15,"acquireTime":"","renewTime":"","leaseTransitions":0,"strategy":"","preferredHolder":""})");
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  EXPECT_EQ(old->epoch, 0u);
+  EXPECT_EQ(old->version(), "7");
+  for (const char* bad : {"\"zz86d081884c7d65\"", "\"9f86d081\"", "\"0000000000000000\"", "12"}) {
+    std::string t = text;
+    t.replace(t.find("\"9f86d081884c7d65\""), 18, bad);
+    auto r = decode_file_record(t);
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_NE(r.error().message().find("epoch"), std::string::npos);
+  }
+}
+
 TEST(FileRecordTest, RejectsTornForeignAndMistypedFiles) {
   FileRecord f;
   f.generation = 1;

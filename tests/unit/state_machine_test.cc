@@ -480,22 +480,73 @@ TEST(StateMachineTest, WithoutRecampaignALossEndsTheElector) {
   h.expect_no_request();
 }
 
-TEST(StateMachineTest, ADeletedUnexpiredLeaseIsRecreatedOnlyAfterItsHolderExpires) {
+// Its holder may have renewed it, unseen by us, just before the deletion:
+// a full lease from when we saw it gone, not from our last sighting.
+TEST(StateMachineTest, ADeletedLeaseIsRecreatedOnlyAFullLeaseAfterItWasSeenGone) {
   Harness h;
   h.watch_health(true);
   h.start();
   h.take_request();
-  Instant seen = h.now();
   h.respond(rec("5", "b", 6));
   h.advance(3s);
+  Instant gone = h.now();
   h.watch(std::nullopt);  // an admin deleted it while b still leads
   h.expect_no_request();
-  h.advance(seen + 15s - h.now() - 1ms);
+  h.advance(gone + 15s - h.now() - 1ms);
   h.expect_no_request();
   h.advance(1ms);
   auto c = h.take_request();
   EXPECT_EQ(c.op, Op::kCreate);
   EXPECT_EQ(c.record.lease_transitions, 7);  // numbering continues past b's term
+}
+
+// Our last sighting of b's record is older than its lease (b renewed it
+// unseen: lost answers): its deletion is still waited out in full.
+TEST(StateMachineTest, ADeletedRecordLastSeenExpiredIsStillWaitedOut) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 6));
+  // Polls (no watch) fail until b's record looks expired to us.
+  while (h.now() < Instant{} + 1000s + 16s) {
+    h.advance(h.sm().next_wakeup().value() - h.now());
+    EXPECT_EQ(h.take_request().op, Op::kGet);
+    h.respond(Error::unavailable("answer lost"));
+  }
+  h.advance(h.sm().next_wakeup().value() - h.now());
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  Instant gone = h.now();
+  h.respond(Error::not_found("deleted"));
+  // Only reads (all 404) until a full lease after the deletion was seen.
+  for (;;) {
+    h.expect_no_request();
+    Instant w = h.sm().next_wakeup().value();
+    if (w >= gone + 15s) break;
+    h.advance(w - h.now());
+    EXPECT_EQ(h.take_request().op, Op::kGet);
+    h.respond(Error::not_found("still gone"));
+  }
+  h.advance(gone + 15s - h.now());
+  EXPECT_EQ(h.take_request().op, Op::kCreate);
+}
+
+// While waiting out a deletion the follower keeps polling: a record
+// re-created meanwhile is seen (and deleted again, waited out again).
+TEST(StateMachineTest, AFollowerPollsWhileWaitingOutADeletion) {
+  Harness h;
+  h.start();
+  h.take_request();
+  h.respond(rec("e1:5", "b", 6));
+  h.advance(h.sm().next_wakeup().value() - h.now());
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Error::not_found("deleted"));
+  h.advance(h.sm().next_wakeup().value() - h.now());
+  EXPECT_LT(h.now(), Instant{} + 1000s + 15s) << "no poll while waiting";
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("e2:1", "c", 7));  // re-created by c
+  ASSERT_TRUE(h.sm().observed());
+  EXPECT_EQ(h.sm().observed()->record.holder_identity, "c");
+  EXPECT_EQ(h.sm().observed_expiry(), h.now() + 15s);
 }
 
 TEST(StateMachineTest, ALeaderRecreatesADeletedLease) {
