@@ -100,16 +100,19 @@ void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
     // Deleted (or never created). A record we knew (or a watch saw deleted)
     // is gone: its last holder may have renewed it, unseen by us, just before
     // the deletion and still be working, so wait a full lease from now
-    // before creating it again. A candidate that never saw a record, and
-    // reads none, creates at once.
-    if (observed_ || from_watch || absence_stale(now)) {
+    // before creating it again. So does a candidate whose create was refused
+    // because a record existed. One that never knew of a record, and reads
+    // none, creates at once.
+    if (observed_ || unseen_record_ || from_watch || absence_stale(now)) {
       Instant until = now + t_.lease_duration;
       deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(until), until);
     }
     absence_seen_at_ = now;
     observed_.reset();
+    unseen_record_ = false;
     return;
   }
+  unseen_record_ = false;
   if (!observed_ || observed_->version != v->version) observed_at_ = now;
   observed_ = *v;
   deleted_holder_expiry_.reset();
@@ -365,7 +368,10 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       } else if (phase_ == Phase::kStopping) {
         // lost the race while stopping: nothing to release (settle finishes)
       } else if (conflict) {
-        send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // someone else won; look
+        // Someone else won. A refused create proves a record we have not
+        // seen: if the next read finds none, it was deleted and is waited out.
+        if (req.op == Op::kCreate) unseen_record_ = true;
+        send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // look
       } else if (gone && req.op == Op::kUpdate) {
         observe(now, std::nullopt, out);  // deleted since we read it: create it now
         evaluate(now, wall, out);
@@ -406,6 +412,9 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
           next_renew_ = now + t_.retry_period;
         }
       }
+      // A renewal sent while draining, answered once the term is over (the
+      // work returned, or the deadline passed): campaign on from here.
+      if (phase_ == Phase::kFollowing && !holding_ && !work_running_) arm_attempt(now);
       break;
 
     case Purpose::kReleaseRead:

@@ -203,6 +203,9 @@ class StateMachine {
   // sightings (a pause, lost answers) could hide a record re-created and
   // deleted again, so the wait starts over.
   std::optional<Instant> absence_seen_at_;
+  // Our create was refused (AlreadyExists) and no read has shown us the
+  // record yet: it exists, with a holder we do not know.
+  bool unseen_record_ = false;
   bool waiting_out_deletion(Instant now) const {
     return deleted_holder_expiry_ && now < *deleted_holder_expiry_;
   }

@@ -12,8 +12,9 @@
 //     at any instant, unless one of them was paused longer than the bound
 //     (then their fencing tokens must differ);
 //   * fencing tokens of successive terms strictly increase, except after a
-//     deletion for a create blind to the old holder (by a candidate that saw
-//     no record since it booted, or sent before the deletion): it may restart
+//     deletion for a create blind to the old holder (by a candidate that
+//     never saw the deleted record, e.g. it booted later or its watch lost
+//     the events, or sent before the deletion): it may restart
 //     the numbering and overlap the old leader until that one's next renewal
 //     finds the new record (no store keeps what was deleted). Candidates
 //     that saw the record wait a full lease after it is gone;
@@ -124,6 +125,7 @@ class Sim {
     uint64_t req = 0;  // request id in flight
     bool answered = false;  // the driver took an answer (or a timeout) for `req`
     int64_t max_seen = -1;  // highest leaseTransitions others showed it since boot
+    uint64_t last_epoch_seen = 0;  // epoch of the last record others showed it (0: none)
     uint64_t term_epoch = 0;  // the store's epoch when its term started
     Time busy_until = 0;    // a stalled request of this node runs until then
     Time stalled_until = 0;  // requests sent before then hang until then
@@ -401,7 +403,7 @@ class Sim {
         // Blind to the old holder: its sender has seen no record since it
         // booted, or sent it before the deletion. Renumbered: its sender
         // had not seen the latest numbers.
-        if (n.max_seen < 0 || last_deletion_ >= sent) blind_epoch_ = epoch_;
+        if (n.last_epoch_seen != deleted_epoch_ || last_deletion_ >= sent) blind_epoch_ = epoch_;
         if (n.max_seen < max_token_) renumbered_epoch_ = epoch_;
       }
     }
@@ -443,11 +445,13 @@ class Sim {
     Node& n = nodes_[static_cast<size_t>(i)];
     if (v.record.holder_identity == n.id) return;  // its own write, echoed
     n.max_seen = std::max<int64_t>(n.max_seen, v.record.lease_transitions);
+    n.last_epoch_seen = std::strtoull(v.version.c_str(), nullptr, 10);  // "EPOCH:GEN"
   }
 
   void boot(int i) {
     Node& n = nodes_[static_cast<size_t>(i)];
     n.max_seen = -1;
+    n.last_epoch_seen = 0;
     ElectorConfig c;
     c.lock = "sim://lease";
     c.identity = n.id;
@@ -557,6 +561,7 @@ class Sim {
         record_.reset();
         ++deletions_;
         last_deletion_ = now_;
+        deleted_epoch_ = epoch_;
         broadcast();
         return;
     }
@@ -607,6 +612,7 @@ class Sim {
   int64_t max_token_ = -1;
   int deletions_ = 0;
   Time last_deletion_ = -1;
+  uint64_t deleted_epoch_ = 0;  // the epoch of the record deleted last
   uint64_t blind_epoch_ = 0, renumbered_epoch_ = 0;  // epochs begun by such creates
   Time healed_at_ = -1;
   bool leader_seen_after_heal_ = false;

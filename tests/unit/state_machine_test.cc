@@ -423,6 +423,30 @@ TEST(StateMachineTest, NoReleaseWhenTheFreshReadNamesAnother) {
   EXPECT_EQ(h.count<Finished>(), 1);
 }
 
+// Found by the simulator (seed 4324): a renewal sent while draining, still in
+// flight when the deadline passes and the work returns, must not leave the
+// elector without a timer when its answer comes.
+TEST(StateMachineTest, ADrainRenewalAnsweredAfterTheTermEndsLeavesUsCampaigning) {
+  Harness h;
+  h.lead();
+  ASSERT_TRUE(h.handoff("b"));
+  h.take<StopLeading>();
+  for (int i = 0; i < 3; ++i) {  // renewals while the work stops, each failing
+    h.advance(2s);
+    EXPECT_EQ(h.take_request().op, Op::kUpdate);
+    h.respond(Error::timeout("no answer"));
+  }
+  h.advance(2s);
+  EXPECT_EQ(h.take_request().op, Op::kUpdate);  // in flight across the deadline
+  h.advance(2500ms);  // the renew deadline passes: no longer holding
+  h.work_returned();
+  h.expect_no_request();
+  h.respond(Error::timeout("no answer"));  // the renewal's answer, after the term
+  h.clear_notes();
+  h.advance(5s);
+  EXPECT_EQ(h.take_request().purpose, Purpose::kAcquire);  // campaigning again (CAS on the version known)
+}
+
 TEST(StateMachineTest, NoReleaseWhenTheWorkOutlivesTheDeadline) {
   Harness h;
   h.lead();
