@@ -447,6 +447,33 @@ TEST(StateMachineTest, ADrainRenewalAnsweredAfterTheTermEndsLeavesUsCampaigning)
   EXPECT_EQ(h.take_request().purpose, Purpose::kAcquire);  // campaigning again (CAS on the version known)
 }
 
+// Found by the simulator (seed 8823): our create refused with AlreadyExists
+// proves a record whose holder we never saw; if the next read finds none, it
+// was deleted under that holder, who may still be working: wait a full lease.
+TEST(StateMachineTest, ARecordKnownOnlyByARefusedCreateIsWaitedOutWhenGone) {
+  Harness h;
+  h.start();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(Error::not_found("none"));
+  EXPECT_EQ(h.take_request().op, Op::kCreate);
+  h.respond(Error::already_exists("someone else created it first"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  Instant gone = h.now();
+  h.respond(Error::not_found("deleted meanwhile"));
+  std::optional<Instant> created;
+  for (int i = 0; i < 80 && !created; ++i) {  // answer every poll with "none" until it creates
+    if (h.count<SendRequest>() == 0) {
+      h.advance(250ms);
+      continue;
+    }
+    auto r = h.take_request();
+    if (r.op == Op::kCreate) created = h.now();
+    else h.respond(Error::not_found("still none"));
+  }
+  ASSERT_TRUE(created.has_value());
+  EXPECT_GE(*created - gone, 15s);  // a full lease after it was first seen gone
+}
+
 TEST(StateMachineTest, NoReleaseWhenTheWorkOutlivesTheDeadline) {
   Harness h;
   h.lead();
