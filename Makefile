@@ -133,7 +133,9 @@ bench-failover: deps testenv
 # Fault-injection torture (~10 min): random SIGKILL/SIGTERM/SIGSTOP of
 # candidates, kube-apiserver and etcd restarts, partitions and latency through
 # a TCP proxy, admin edits of the Lease, over 3 leasehold + 2 client-go
-# candidates on a control plane of its own. Violations must be 0; writes
+# candidates + 2 `leasehold run` sidecars (a worker that ignores SIGTERM, one
+# with a setsid grandchild; their terms timed from outside by pidfd) on a
+# control plane of its own. Violations must be 0; writes
 # $(BUILD)/torture/torture-summary.json. make torture [TORTURE_SECONDS=600]
 # [TORTURE_FLAGS="--seed N"]. `make test` runs the short one (ctest torture.short).
 TORTURE_SECONDS ?= 600
@@ -141,9 +143,9 @@ TORTURE_FLAGS ?=
 torture: deps testenv
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
 	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
-	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate leasehold_cli
 	python3 tests/torture/torture.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
-	  --dir $(CURDIR)/$(BUILD)/torture --duration $(TORTURE_SECONDS) $(TORTURE_FLAGS)
+	  --leasehold $(BUILD)/leasehold --dir $(CURDIR)/$(BUILD)/torture --duration $(TORTURE_SECONDS) $(TORTURE_FLAGS)
 
 # The integration and interop suites N times with both cores loaded by a CPU
 # burner, failures listed by test: make stress-test [STRESS_ITERATIONS=10].

@@ -2,12 +2,43 @@
 """Fault-injection torture suite: leasehold and client-go candidates on one
 Lease, on a control plane of its own, under random faults (`make torture`).
 
-The fleet: lh-1, lh-2 (leasehold_candidate) and go-1 (the client-go peer)
-talk to kube-apiserver directly; lh-3 and go-2 each go through their own
-faultproxy (testenv/cmd/faultproxy), a loopback TCP forwarder that can
-blackhole or delay their traffic. Every candidate prints started/stopped
+The fleet: lh-1, lh-2 (leasehold_candidate), go-1 (the client-go peer) and
+sc-1 talk to kube-apiserver directly; lh-3, go-2 and sc-2 each go through
+their own faultproxy (testenv/cmd/faultproxy), a loopback TCP forwarder that
+can blackhole or delay their traffic. Every candidate prints started/stopped
 lines stamped with CLOCK_MONOTONIC (see tests/integration/fleet.py); a
 watcher thread GETs the Lease with the admin token every 200 ms.
+
+sc-1 and sc-2 are sidecars (issue 13): `leasehold run --lock k8s://NS/LEASE
+-- proctree.py worker KIND DIR/trees` (--leasehold, default BUILD/leasehold
+next to BUILD/tests/leasehold_candidate; the same timings; the default
+--grace-period, the largest that fits: lease - renew - (250 ms + lease/1000),
+747 ms at 3s/2s), with the workers of tests/integration/proctree.py: sc-1 a
+`stubborn` one (ignores SIGTERM, must be SIGKILLed), sc-2 a `setsid` one (a
+grandchild in a session of its own that ignores SIGTERM and outlives its
+cooperative parent). Their started/stopped events come from OUTSIDE, never
+from the worker: a tree is the processes of one (LEASEHOLD_IDENTITY,
+LEASEHOLD_TERM) (leasehold increments leaseTransitions on every acquisition,
+so a term is never reused); started = its first process's start (the
+process's start file, stamped as its first act), stopped = its last
+process's exit as timed by proctree's pidfd Observer, logged once every
+process has ended and none came for 0.3 s (TreeObserver, SidecarTrees). The
+sidecar's own SIGKILL or exit does not end its term (they are logged as
+signal and sidecar_exit): its tree does. The token is LEASEHOLD_TERM. A
+process of a tree already logged as stopped (or starting before its logged
+start) is logged as tree_late and is a violation. Measurement: an end is
+the instant the observer saw the pidfd readable (late by its poll and
+scheduling: it can only make overlaps look longer); a start is stamped by
+the Python worker once it runs, tens of ms after exec, so an overlap at the
+START of a sidecar's term shorter than that could be missed (proctree's
+known limit; the sidecar forks its worker only after it acquired, which
+comes after the previous term's end, so the gap there is what it is).
+Faults that hit "the
+leader" hit a sidecar leader too: SIGKILL/SIGTERM/SIGSTOP go to the sidecar
+process only, never to its worker; partitions and latency to sc-2's proxy.
+Sidecars campaign again after a lost term (leasehold run's default), so they
+are respawned only once they exit (SIGKILL, SIGTERM, or CMD exited), as the
+other members. A "leader is now X" log line of a sidecar is its new_leader.
 
 Fault kinds (a fault has a victim, a `began` and a `heal` time):
   sigkill-leader     SIGKILL of the leader (began = heal = the kill).
@@ -29,13 +60,17 @@ Fault kinds (a fault has a victim, a `began` and a `heal` time):
                      the Lease be taken again.
   admin-renew        an admin PUTs renewTime = now (same holder).
   admin-delete       an admin DELETEs the Lease: it must be re-created.
-When leasehold leads, a round is, with chance --steer (0.3), a sigterm-leader
-with the leasehold followers frozen meanwhile, so that client-go takes over:
+When leasehold (a candidate or a sidecar) leads, a round is, with chance
+--steer (0.3), a sigterm-leader with the leasehold followers (sidecars too)
+frozen meanwhile, so that client-go takes over:
 leasehold followers watch the Lease and otherwise win most take-overs, and
 client-go leaders must meet the faults too. Likewise, before every
 partition-long (and half the partition-shorts and latencies) whose leader is
 not behind a proxy, a sigterm-leader with the direct followers frozen hands
-the Lease to lh-3 or go-2.
+the Lease to lh-3, go-2 or sc-2; and until sigstop-long, sigkill-leader and
+partition-long have each hit a sidecar leader once, each of them drawn while
+another leads is preceded the same way by a hand-over to sc-1 or sc-2 (sc-2
+for a partition).
 The first len(KINDS) rounds run every kind once, in a shuffled order; the
 rest are drawn by weight. --seed replays a schedule (timing still varies).
 The next fault comes no sooner than the liveness bound after a heal, and once
@@ -45,7 +80,8 @@ that lost the Lease exit (no recampaign, as client-go) and come back at once.
 
 The checker (over the monotonic event log and the Lease samples):
   (a) never two leaders. Three exceptions, reported as expected overlaps:
-      - sigstop-long of the earlier leader: the successor started during the
+      - sigstop-long of the earlier leader (not a sidecar: see below): the
+        successor started during the
         pause (or within the stop bound after it); its fencing token (the
         Lease's leaseTransitions at its term start) must be strictly larger,
         and the frozen leader must stop within STOP(impl) of SIGCONT.
@@ -71,6 +107,13 @@ The checker (over the monotonic event log and the Lease samples):
         property: a leasehold leader gets no such exception.
       A partition is NOT an exception for leasehold: the partitioned process
       keeps its clock and must step down at renew_deadline < lease_duration.
+      Neither is a frozen SIDECAR: sigstop-long of a sidecar leader excuses
+      nothing, fenced or not, because its watchdog (a process of its own)
+      must have SIGKILLed the tree by renewed_at + lease - margin while the
+      sidecar was stopped; any overlap of its tree with the next term is a
+      violation. The admin-delete exception applies to sidecars as to the
+      others, with STOP(sidecar) = retry_period + grace + slack (it SIGTERMs
+      the tree at the first renewal that fails, SIGKILLs it after the grace).
       STOP(leasehold) = retry_period + slack (it steps down as soon as it runs:
       its renew deadline has passed). STOP(client-go) = renew_deadline +
       retry_period + slack: client-go's renew loop, woken after the pause,
@@ -89,23 +132,38 @@ The checker (over the monotonic event log and the Lease samples):
       allowed while kube-apiserver or etcd restarts (until 3 s after heal);
       anywhere else, errors for longer than 2 s in a row are a violation
       (shorter ones are counted as transient).
+  (e) sidecars: after a sigstop-long, sigkill-leader or partition-long of a
+      sidecar leader (it cannot renew), its tree ends no later than the
+      fault's start + lease_duration, whoever leads next (the watchdog's
+      deadline is at most that minus the margin, 253 ms at 3 s: the room left
+      for the observer's latency); and no tree_late event. Reported: rounds
+      while a sidecar led, rounds whose victim was the sidecar leader, the
+      time from the fault to its tree's end (p50, max by kind), and the
+      shortest gap from a sidecar's tree end to the next term.
 
 Output: a progress line per round, then rounds, faults by kind, terms by
-impl, hand-overs, max gap, expected overlaps and violations; DIR/torture-
-summary.json, DIR/torture-events.jsonl (every event) and DIR/torture-lease.jsonl
-(the Lease samples that were not plain reads). Exit 1 on any violation or
+impl, hand-overs, max gap, the sidecar numbers, expected overlaps and
+violations; DIR/torture-summary.json, DIR/torture-events.jsonl (every event)
+and DIR/torture-lease.jsonl (the Lease samples that were not plain reads);
+DIR/sidecar-BASE.log (the sidecars' JSON logs, each line prefixed with mono
+ns) and DIR/trees/seen/ (every start file of their workers). Worker
+processes still alive 3 s after the sidecars were stopped at the end are
+SIGKILLed by the harness and reported as a problem. Exit 1 on any violation or
 harness problem.
 
-  torture.py --bin B --candidate C --dir D [--duration 600 | --rounds N] [--seed S]
+  torture.py --bin B --candidate C [--leasehold L] --dir D [--duration 600 | --rounds N] [--seed S]
   torture.py check D/torture-events.jsonl [--lease-log D/torture-lease.jsonl]
   torture.py selftest          the checker on hand-made logs that must fail
 """
 import argparse
+import errno
 import http.client
 import json
 import os
 import queue
 import random
+import select
+import shutil
 import signal
 import ssl
 import subprocess
@@ -118,6 +176,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import fleet as F  # noqa: E402  (candidates, event log, terms)
+import proctree  # noqa: E402  (worker trees seen from outside: start files, pidfd exits)
 
 KINDS = ["sigkill-leader", "sigkill-follower", "sigterm-leader", "sigstop-short", "sigstop-long",
          "apiserver-restart", "etcd-restart", "partition-short", "partition-long", "latency",
@@ -125,8 +184,15 @@ KINDS = ["sigkill-leader", "sigkill-follower", "sigterm-leader", "sigstop-short"
 WEIGHTS = {"sigkill-leader": 4, "sigkill-follower": 2, "sigterm-leader": 3, "sigstop-short": 3,
            "sigstop-long": 3, "apiserver-restart": 1, "etcd-restart": 1, "partition-short": 2,
            "partition-long": 3, "latency": 2, "admin-holder": 1, "admin-renew": 1, "admin-delete": 1}
-IMPLS = {"lh-1": "leasehold", "lh-2": "leasehold", "lh-3": "leasehold", "go-1": "client-go", "go-2": "client-go"}
-PROXIED = ("lh-3", "go-2")
+IMPLS = {"lh-1": "leasehold", "lh-2": "leasehold", "lh-3": "leasehold", "go-1": "client-go", "go-2": "client-go",
+         "sc-1": "sidecar", "sc-2": "sidecar"}
+PROXIED = ("lh-3", "go-2", "sc-2")
+# The proctree worker each `leasehold run` sidecar runs (tests/integration/proctree.py).
+SIDECAR_WORKERS = {"sc-1": "stubborn", "sc-2": "setsid"}
+PROCTREE = os.path.join(HERE, "..", "integration", "proctree.py")
+TREE_QUIET_S = 0.3  # a tree whose every process has ended is closed after this long without a new one
+# Faults after which a sidecar leader cannot renew: its tree must be gone by began + lease_duration.
+SIDECAR_DEADLINE_KINDS = ("sigstop-long", "sigkill-leader", "partition-long")
 CONTROL_PLANE_KINDS = ("apiserver-restart", "etcd-restart")
 ERROR_GRACE_NS = 3_000_000_000  # errors allowed until 3 s after a control-plane heal
 ERROR_STREAK_NS = 2_000_000_000  # elsewhere, errors for longer than this in a row
@@ -333,6 +399,263 @@ class FaultProxy:
             self.p.wait()
 
 
+# ---------------------------------------------------------------- sidecars
+
+def sidecar_grace_ms(t):
+    """`leasehold run`'s default --grace-period: the largest that fits,
+    lease - renew - margin, margin = 250 ms + lease/1000 (747 ms at 3s/2s)."""
+    return max(0, t.lease_ms - t.renew_ms - (250 + t.lease_ms / 1000))
+
+
+def ns_of(seconds):
+    """proctree's CLOCK_MONOTONIC seconds as the event log's mono ns."""
+    return int(round(seconds * 1e9))
+
+
+class TreeObserver(proctree.Observer):
+    """proctree's Observer for a long run: every start file, once read, is
+    moved to DIR/seen/PID-STARTTIME.start, and processes are keyed by pid and
+    starttime, so a pid the kernel reuses (pid_max is often 32768) for a later
+    worker is seen again instead of being taken for the old one. New processes
+    are also queued in `fresh` for SidecarTrees. Everything else (pidfd exit
+    times, ESRCH/reused at scan = the scan time, kill_all) is proctree's."""
+
+    def __init__(self, d, period=0.005):
+        super().__init__(d, period)
+        self.seen = os.path.join(d, "seen")
+        os.makedirs(self.seen, exist_ok=True)
+        self.fresh = []  # Proc objects not yet taken by SidecarTrees (under mu)
+
+    def _scan(self):
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not name.endswith(".start"):
+                continue
+            try:
+                pid = int(name[: -len(".start")])
+            except ValueError:
+                continue
+            path = os.path.join(self.dir, name)
+            try:
+                with open(path) as f:
+                    p = proctree.Proc(json.loads(f.read()))
+            except (OSError, ValueError, KeyError) as e:
+                self.bad.append("%s: %s" % (name, e))
+                try:
+                    os.rename(path, os.path.join(self.seen, "bad-%d-%d.start" % (pid, F.mono_ns())))
+                except OSError:
+                    pass
+                continue
+            key = "%d-%s" % (pid, p.starttime)
+            os.rename(path, os.path.join(self.seen, key + ".start"))  # a later owner of this pid writes anew
+            if key in self.procs:
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError as e:
+                if e.errno != errno.ESRCH:
+                    raise
+                p.end, p.end_how = proctree.now(), "esrch-at-scan"
+            else:
+                if proctree.stat_starttime(pid) != p.starttime:
+                    os.close(fd)
+                    p.end, p.end_how = proctree.now(), "reused-at-scan"
+                else:
+                    p.pidfd = fd
+                    self._by_fd[fd] = p
+                    self._poll.register(fd, select.POLLIN)
+            with self.mu:
+                self.procs[key] = p
+                self.fresh.append(p)
+                self.mu.notify_all()
+
+
+class SidecarTrees(threading.Thread):
+    """Turns the processes TreeObserver sees into the sidecars' started and
+    stopped events. A tree is the processes of one (LEASEHOLD_IDENTITY,
+    LEASEHOLD_TERM); leasehold increments leaseTransitions on every
+    acquisition, its own lease included, so a term is never reused. started =
+    the first process's start (its start file), stopped = the last process's
+    exit (pidfd), logged once every process of the tree has ended and no new
+    one came for TREE_QUIET_S. A process of a tree already closed is logged as
+    tree_late (the checker counts it as a violation: the term logged did not
+    cover it); so is one that started before its tree's logged start."""
+
+    def __init__(self, obs, log):
+        super().__init__(name="sidecar-trees", daemon=True)
+        self.obs, self.log = obs, log
+        self.trees = {}  # (identity, term) -> dict
+        self.open = {}
+        self.stop_ev = threading.Event()
+        self.mu = threading.Lock()
+
+    def run(self):
+        while not self.stop_ev.wait(0.02):
+            self.step()
+
+    def step(self, final=False):
+        with self.mu:
+            with self.obs.mu:
+                fresh, self.obs.fresh = self.obs.fresh, []
+            for p in sorted(fresh, key=lambda p: p.start):
+                key = (p.identity, str(p.term))
+                t = self.trees.get(key)
+                if t is None:
+                    t = self.trees[key] = dict(identity=p.identity, term=str(p.term), procs=[p], first=p.start,
+                                               closed=False, end=None)
+                    self.open[key] = t
+                    try:
+                        tok = int(p.term)
+                    except (TypeError, ValueError):
+                        tok = None
+                    self.log.add(dict(event="started", proc=p.identity, src="sidecar", impl="sidecar",
+                                      mono_ns=ns_of(p.start), transitions=tok, worker=p.kind, pid=p.pid,
+                                      how="first process of the tree (start file)"))
+                elif t["closed"] or p.start < t["first"]:
+                    t["procs"].append(p)
+                    self.log.harness("tree_late", p.identity, term=str(p.term), pid=p.pid, role=p.role,
+                                     start_ns=ns_of(p.start), tree_start_ns=ns_of(t["first"]),
+                                     tree_stopped_ns=t["end"])
+                else:
+                    t["procs"].append(p)
+            now = proctree.now()
+            for key, t in list(self.open.items()):
+                ends = [p.end for p in t["procs"]]
+                if any(e is None for e in ends):
+                    continue
+                last = max(ends)
+                if final or now - last >= TREE_QUIET_S:
+                    t["closed"], t["end"] = True, ns_of(last)
+                    del self.open[key]
+                    self.log.add(dict(event="stopped", proc=t["identity"], src="sidecar", mono_ns=ns_of(last),
+                                      term=t["term"], how="last process of the tree ended (pidfd)",
+                                      pids=["%d/%s/%s" % (p.pid, p.role, p.end_how) for p in t["procs"]],
+                                      tree_ms=round((last - t["first"]) * 1e3, 1)))
+
+    def is_open(self, identity):
+        with self.mu:
+            return any(t["identity"] == identity for t in self.open.values())
+
+    def finish(self, patience_s=3.0):
+        """After the fleet is gone: waits for the trees to end, SIGKILLs what
+        is left (each a problem: a tree outlived its sidecar) and closes every
+        tree. Returns the problems."""
+        self.stop_ev.set()
+        self.join(5)
+        problems = []
+        if not self.obs.wait(lambda ps: all(p["end"] is not None for p in ps), patience_s):
+            live = [p for p in self.obs.snapshot() if p["end"] is None]
+            problems.append("worker processes alive %.0f s after their sidecars were stopped, killed by the "
+                            "harness: %s" % (patience_s, ", ".join("%d (%s term %s, %s)" % (
+                                p["pid"], p["identity"], p["term"], p["role"]) for p in live)))
+            self.obs.kill_all(signal.SIGKILL)
+            self.obs.wait(lambda ps: all(p["end"] is not None for p in ps), 5)
+        self.step(final=True)
+        self.obs.stop()
+        self.step(final=True)  # start files the observer's last scan found
+        for b in self.obs.bad:
+            problems.append("unreadable start file %s" % b)
+        return problems
+
+
+class Sidecar:
+    """A `leasehold run` process of the fleet (one incarnation; proc is its
+    --identity), duck-typed like fleet.Candidate. Its JSON log goes to
+    DIR/sidecar-BASE.log (each line prefixed with mono ns); "leader is now X"
+    becomes a new_leader event (for F.settled). Its own signals and exit are
+    logged as signal and sidecar_exit, never as killed/exit: the term it
+    leads is its worker tree's (SidecarTrees), which a SIGKILL of the sidecar
+    does not end."""
+
+    def __init__(self, log, proc, argv, log_path):
+        self.log, self.impl, self.proc, self.argv = log, "sidecar", proc, argv
+        self.out = open(log_path, "ab")
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        self.log.harness("spawned", proc, impl="sidecar", pid=self.p.pid)
+        self.exited = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _read(self):
+        # EOF only once every holder of the pipe is gone (its worker tree inherits it).
+        for raw in self.p.stdout:
+            t = F.mono_ns()
+            self.out.write(b"%d " % t + raw)
+            self.out.flush()
+            try:
+                msg = json.loads(raw).get("msg", "")
+            except (ValueError, AttributeError):
+                continue
+            if msg.startswith("leader is now "):
+                self.log.add(dict(event="new_leader", proc=self.proc, src="sidecar", mono_ns=t,
+                                  leader=msg[len("leader is now "):].strip()))
+        self.out.close()
+
+    def _wait(self):
+        rc = self.p.wait()
+        self.log.harness("sidecar_exit", self.proc, rc=rc)
+        self.exited.set()
+
+    def signal(self, sig):
+        """Sends sig to the sidecar process only (never to its worker),
+        stamped before kill()."""
+        before = F.mono_ns()
+        try:
+            os.kill(self.p.pid, sig)
+        except ProcessLookupError:
+            pass
+        return self.log.harness("signal", self.proc, at=before, sig=signal.Signals(sig).name, impl="sidecar")
+
+    def alive(self):
+        return not self.exited.is_set()
+
+    def wait_exit(self, timeout_s):
+        return self.exited.wait(timeout_s)
+
+    def kill_now(self):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.p.wait()
+        self.exited.wait(5)
+
+
+class TortureFleet(F.Fleet):
+    """fleet.Fleet plus the sidecar members (impl "sidecar"): `leasehold run
+    --lock k8s://NS/LEASE` running SIDECAR_WORKERS[base] from proctree, which
+    writes its start files into trees_dir."""
+
+    def __init__(self, args, lease, timings, log, kubeconfig_for, leasehold, trees_dir, out_dir):
+        super().__init__(args, lease, timings, log, kubeconfig_for=kubeconfig_for)
+        self.leasehold, self.trees_dir, self.out_dir = leasehold, trees_dir, out_dir
+
+    def spawn(self, base, impl, timings=None):
+        if impl != "sidecar":
+            return super().spawn(base, impl, timings)
+        n = self.incarnation.get(base, 0) + 1
+        self.incarnation[base] = n
+        proc = "%s.%d" % (base, n)
+        t = timings or self.timings
+        # setpriv: a harness killed outright takes its sidecars along (their
+        # watchdogs then end the trees).
+        argv = (["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []) + [
+                self.leasehold, "run", "--lock", "k8s://%s/%s" % (F.NS, self.lease), "--identity", proc,
+                "--kubeconfig", self.kubeconfig_for(base), "--log-format", "json",
+                "--leader-elect-lease-duration=%dms" % t.lease_ms, "--leader-elect-renew-deadline=%dms" % t.renew_ms,
+                "--leader-elect-retry-period=%dms" % t.retry_ms,
+                "--", sys.executable, PROCTREE, "worker", SIDECAR_WORKERS[base], self.trees_dir]
+        c = Sidecar(self.log, proc, argv, os.path.join(self.out_dir, "sidecar-%s.log" % base))
+        self.running[base] = c
+        self.all.append(c)
+        return c
+
+
 # ---------------------------------------------------------------- checker
 
 def terms_with_tokens(events, end_ns):
@@ -349,7 +672,7 @@ def terms_with_tokens(events, end_ns):
 
 def stop_bound_ns(impl, t, slack_ms):
     """How long a leader may go on leading after it can run again (see the docstring)."""
-    extra = t.renew_ms if impl == "client-go" else 0
+    extra = {"client-go": t.renew_ms, "sidecar": sidecar_grace_ms(t)}.get(impl, 0)
     return int((extra + t.retry_ms + slack_ms) * MS)
 
 
@@ -381,8 +704,9 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
             desc = "%s [%.1f, %.1f] token %s and %s [%.1f, %.1f] token %s overlap by %.1f ms" % (
                 a[2], ms(a[0]), ms(a[1]), a[4], b[2], ms(b[0]), ms(b[1]), b[4], ms(min(a[1], b[1]) - b[0]))
             stop = stop_bound_ns(a[5], t, slack_ms)
+            # A frozen sidecar is no excuse: its watchdog must have ended the tree.
             pause = [f for f in faults if f["kind"] == "sigstop-long" and f.get("proc") == a[2]
-                     and f["began"] <= b[0] <= f["mono_ns"] + stop and a[0] < f["began"]]
+                     and f["began"] <= b[0] <= f["mono_ns"] + stop and a[0] < f["began"] and a[5] != "sidecar"]
             delete = [f for f in faults if f["kind"] == "admin-delete" and a[0] < f["began"] <= b[0] <= f["began"] + bound]
             hang = [f for f in faults if a[5] == "client-go" and f["began"] <= b[0] and
                     a[1] <= f["mono_ns"] + release_ns and
@@ -417,6 +741,33 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
                                     (hang[0]["kind"], a[4], b[4], desc))
             else:
                 violations.append("two leaders: " + desc)
+
+    # (e) sidecars: a leader that could not renew (frozen, killed, cut off)
+    # has its tree gone by the fault's start + lease_duration, whoever leads
+    # next; and no process of a tree outside the term logged for it.
+    lease_ns = int(t.lease_ms * MS)
+    sidecar_rounds, tree_end, victim_rounds = {}, {}, 0
+    for f in faults:
+        held = [x for x in terms if x[5] == "sidecar" and x[0] <= f["began"] < x[1]]
+        if not held:
+            continue
+        x = held[0]
+        sidecar_rounds[f["kind"]] = sidecar_rounds.get(f["kind"], 0) + 1
+        victim_rounds += f.get("proc") == x[2]
+        if f.get("proc") != x[2] or f["kind"] not in SIDECAR_DEADLINE_KINDS + ("sigterm-leader",):
+            continue  # a fault of the control plane or a follower, or one a leader may survive
+        after = x[1] - f["began"]
+        tree_end.setdefault(f["kind"], []).append(after)
+        if f["kind"] in SIDECAR_DEADLINE_KINDS and after > lease_ns:
+            violations.append("sidecar %s (token %s): its tree ended %.1f ms after %s began, later than "
+                              "lease_duration %.0f ms (%s)" % (x[2], x[4], ms(after), f["kind"], ms(lease_ns), x[3]))
+    for e in events:
+        if e["event"] == "tree_late":
+            violations.append("sidecar %s term %s: pid %s (%s) started at %.1f ms, outside the term logged for its "
+                              "tree (started %.1f ms, stopped %s)" % (
+                                  e["proc"], e.get("term"), e.get("pid"), e.get("role"), ms(e.get("start_ns", 0)),
+                                  ms(e.get("tree_start_ns") or 0),
+                                  "%.1f ms" % ms(e["tree_stopped_ns"]) if e.get("tree_stopped_ns") else "-"))
 
     # (b) fencing tokens increase from term to term (a re-created Lease starts over).
     deletes = [f["began"] for f in faults if f["kind"] == "admin-delete"]
@@ -530,11 +881,25 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
         "bound_ms": round(ms(bound), 1),
         "expected_overlaps": len(expected),
         "max_step_down_ms": step_down,
+        "sidecar_leader_rounds": sum(sidecar_rounds.values()),
+        "sidecar_leader_victim_rounds": victim_rounds,
+        "sidecar_leader_rounds_by_kind": sidecar_rounds,
+        "sidecar_victim_tree_end_ms": {k: dict(n=len(v), p50=round(ms(sorted(v)[len(v) // 2]), 1),
+                                               max=round(ms(max(v)), 1)) for k, v in sorted(tree_end.items())},
+        "sidecar_handover_min_gap_ms": min_gap(terms, "sidecar"),
         "lease_samples": len(samples),
         "lease_transient_errors": transient,
         "violations": len(violations),
     }
     return report, violations, expected
+
+
+def min_gap(terms, impl):
+    """The shortest time from the end of a term of `impl` to the start of the
+    next term (of another process), in ms: how close the checker came to
+    seeing an overlap."""
+    gaps = [b[0] - a[1] for a, b in zip(terms, terms[1:]) if a[5] == impl and a[2] != b[2] and b[0] >= a[1]]
+    return round(ms(min(gaps)), 1) if gaps else None
 
 
 def print_report(report, violations, expected, out=sys.stdout):
@@ -550,6 +915,15 @@ def print_report(report, violations, expected, out=sys.stdout):
     if report.get("max_step_down_ms"):
         print("leaders under a fault stepped down within (ms; sigstop-long: after SIGCONT, partition-long: after "
               "it began): %s" % ", ".join("%s=%s" % kv for kv in sorted(report["max_step_down_ms"].items())), file=out)
+    if report.get("sidecar_leader_rounds") is not None:
+        print("rounds while a sidecar led: %d (%s), %d of them with the sidecar leader as the victim; its tree "
+              "gone after the fault began (ms): %s; shortest gap from a sidecar's tree end to the next term: %s ms" % (
+                  report["sidecar_leader_rounds"],
+                  ", ".join("%s=%d" % kv for kv in sorted(report["sidecar_leader_rounds_by_kind"].items())),
+                  report["sidecar_leader_victim_rounds"],
+                  ", ".join("%s n=%d p50=%s max=%s" % (k, v["n"], v["p50"], v["max"])
+                            for k, v in sorted(report["sidecar_victim_tree_end_ms"].items())) or "-",
+                  report["sidecar_handover_min_gap_ms"]), file=out)
     print("expected overlaps (fenced or admin-caused): %d" % len(expected), file=out)
     for x in expected:
         print("  expected " + x, file=out)
@@ -569,6 +943,7 @@ class Torture:
         self.problems = []
         self.ghosts = 0
         self.log = self.fleet = self.watcher = self.admin = None
+        self.trees = None
         self.proxies = {}
 
     # -- setup and teardown
@@ -576,7 +951,7 @@ class Torture:
         a = self.args
         os.makedirs(a.dir, exist_ok=True)
         for f in os.listdir(a.dir):
-            if f.startswith("fleet-") and f.endswith(".stderr"):
+            if (f.startswith("fleet-") and f.endswith(".stderr")) or (f.startswith("sidecar-") and f.endswith(".log")):
                 os.remove(os.path.join(a.dir, f))
         print("torture: control plane in %s" % self.cp.dir, flush=True)
         self.cp.up()
@@ -598,7 +973,12 @@ class Torture:
             name = "kubeconfig-via-%s" % base if base in PROXIED else "kubeconfig-elector"
             return os.path.join(self.cp.dir, name)
 
-        self.fleet = F.Fleet(fargs, self.lease, self.t, self.log, kubeconfig_for=kubeconfig_for)
+        trees_dir = os.path.join(a.dir, "trees")  # the sidecars' workers write their start files here
+        shutil.rmtree(trees_dir, ignore_errors=True)
+        os.makedirs(trees_dir)
+        self.trees = SidecarTrees(TreeObserver(trees_dir).start(), self.log)
+        self.trees.start()
+        self.fleet = TortureFleet(fargs, self.lease, self.t, self.log, kubeconfig_for, a.leasehold, trees_dir, a.dir)
         self.log.harness("config", seed=a.seed, lease=self.lease, timings=str(self.t), slack_ms=a.slack_ms,
                          bound_ms=ms(self.bound), proxies={b: p.addr for b, p in self.proxies.items()})
         for base, impl in IMPLS.items():
@@ -615,6 +995,8 @@ class Torture:
                     except ProcessLookupError:
                         pass
             self.fleet.stop_all()
+        if self.trees:
+            self.problems += self.trees.finish()
         if self.watcher and self.watcher_started:
             self.watcher.stop()
         for base, p in self.proxies.items():
@@ -702,7 +1084,13 @@ class Torture:
             time.sleep(pause)
             ev2 = lc.signal(signal.SIGCONT)
             f = self.fault(kind, lc, ev["mono_ns"], ev2["mono_ns"], pause_ms=round(pause * 1e3))
-            if kind == "sigstop-long":
+            if kind == "sigstop-long" and lc.impl == "sidecar":
+                # Its watchdog ended the tree while it was frozen; the sidecar
+                # itself campaigns on (recampaign is leasehold run's default).
+                deadline = time.monotonic() + stop_bound_ns(lc.impl, t, self.args.slack_ms) / 1e9 + 1
+                while self.trees.is_open(lc.proc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            elif kind == "sigstop-long":
                 # Usually it lost the Lease while frozen: it must stop, and exits
                 # (no recampaign). client-go may also renew on: nobody took over yet.
                 lc.wait_exit(stop_bound_ns(lc.impl, t, self.args.slack_ms) / 1e9 + 1)
@@ -824,6 +1212,7 @@ class Torture:
         pending = None
         drawn = 0  # fault kinds taken from the schedule (its first len(KINDS) cover every kind)
         carry = None  # a partition or latency put off by one round, to hand over to a proxied leader first
+        sc_need = set(SIDECAR_DEADLINE_KINDS)  # kinds not yet run on a sidecar leader
         while True:
             elapsed = time.monotonic() - started
             covered = drawn >= len(KINDS) and carry is None
@@ -844,14 +1233,21 @@ class Torture:
             lb, lc = self.running(leader)
             go = [b for b, c in self.fleet.running.items() if c.impl == "client-go" and c.alive()]
             proxied = [b for b in PROXIED if b in self.fleet.running and self.fleet.running[b].alive()]
-            if carry is None and lc and lc.impl == "leasehold" and go and self.rng.random() < a.steer:
+            if carry is None and lc and lc.impl in ("leasehold", "sidecar") and go and self.rng.random() < a.steer:
                 kind = "sigterm-leader"
                 got = self.steer(leader, go)
             else:
                 kind = carry or next(kinds)
                 drawn += carry is None
-                carry = None
-                if kind in ("partition-short", "partition-long", "latency") and lb not in PROXIED and proxied and \
+                was_carried, carry = carry is not None, None
+                sc_to = [b for b in (("sc-2",) if kind == "partition-long" else SIDECAR_WORKERS)
+                         if b in self.fleet.running and self.fleet.running[b].alive()]
+                if kind in sc_need and not was_carried and lc and lc.impl != "sidecar" and sc_to:
+                    # Until each has hit a sidecar leader once: hand the Lease
+                    # to a sidecar first (a round of its own), the fault next.
+                    carry, kind = kind, "sigterm-leader"
+                    got = self.steer(leader, sc_to)
+                elif kind in ("partition-short", "partition-long", "latency") and lb not in PROXIED and proxied and \
                         (kind == "partition-long" or self.rng.random() < 0.5):
                     # Most partitions should hit a leader: hand over to a proxied
                     # candidate first (a round of its own), the partition next.
@@ -865,6 +1261,8 @@ class Torture:
                 break
             f, note = got
             heal = f["mono_ns"]
+            if lc and lc.impl == "sidecar" and f.get("proc") == leader:
+                sc_need.discard(kind)
             # The victim of a kill or a SIGTERM sits out one round (fewer
             # leasehold followers watching: client-go wins some terms too).
             if pending:
@@ -930,6 +1328,12 @@ def mode_run(args):
         if not getattr(args, need):
             print("torture: --%s is required" % need)
             return 2
+    if not args.leasehold:  # BUILD/tests/leasehold_candidate -> BUILD/leasehold
+        args.leasehold = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.candidate))), "leasehold")
+    if not os.access(args.leasehold, os.X_OK):
+        print("torture: no leasehold CLI at %s (--leasehold PATH)" % args.leasehold)
+        return 2
+    args.leasehold = os.path.abspath(args.leasehold)
     args.dir = os.path.abspath(args.dir)
     tt = Torture(args)
     tt.t_start = time.monotonic()
@@ -1028,6 +1432,40 @@ def mode_selftest(args):
         "admin-delete: the old leader leads on too long": (
             [st(0, "a.1", 4), fault(2, "admin-delete", "a.1"), st(2.5, "b.1", 0), ev(4.0, "stopped", "a.1")],
             ok_samples(0, 6), 1),
+        # Sidecars: started/stopped are their worker tree's (SidecarTrees);
+        # their own signals and exit are "signal" and "sidecar_exit".
+        "good: sidecar SIGTERMed, its stubborn tree killed after the grace, then the next": (
+            [st(0, "s.1", 1, "sidecar"), fault(1, "sigterm-leader", "s.1"), ev(1, "signal", "s.1", sig="SIGTERM"),
+             ev(1.8, "stopped", "s.1"), ev(1.85, "sidecar_exit", "s.1", rc=0), st(1.9, "b.1", 2)],
+            ok_samples(0, 6), 0),
+        "good: sidecar frozen past its lease, its tree gone before the lease ends": (
+            [st(0, "s.1", 1, "sidecar"), fault(5, "sigstop-long", "s.1", began=1), ev(3.8, "stopped", "s.1"),
+             st(4.2, "b.1", 2)], ok_samples(0, 10), 0),
+        "sidecar frozen: a fenced overlap is no excuse (its watchdog must act)": (
+            [st(0, "s.1", 1, "sidecar"), fault(5, "sigstop-long", "s.1", began=1), st(4.2, "b.1", 2),
+             ev(4.5, "stopped", "s.1")], ok_samples(0, 10), 1),
+        "sidecar frozen: its tree outlives SIGSTOP + lease, nobody led yet": (
+            [st(0, "s.1", 1, "sidecar"), fault(5, "sigstop-long", "s.1", began=1), ev(4.3, "stopped", "s.1"),
+             st(4.5, "b.1", 2)], ok_samples(0, 10), 1),
+        "sidecar SIGKILLed: its term is its tree's, not the sidecar's life": (
+            [st(0, "s.1", 1, "sidecar"), fault(1, "sigkill-leader", "s.1"), ev(1, "signal", "s.1", sig="SIGKILL"),
+             ev(1.1, "sidecar_exit", "s.1", rc=-9), st(3.9, "b.1", 2), ev(4.5, "stopped", "s.1")],
+            ok_samples(0, 6), 1),
+        "sidecar partitioned: its tree outlives the partition's start + lease": (
+            [st(0, "s.1", 1, "sidecar"), fault(5, "partition-long", "s.1", began=1), ev(4.2, "stopped", "s.1"),
+             st(4.3, "b.1", 2)], ok_samples(0, 10), 1),
+        "a sidecar's worker process outside its tree's logged term": (
+            [st(0, "s.1", 1, "sidecar"), ev(1, "stopped", "s.1"), st(1.5, "b.1", 2),
+             ev(2, "tree_late", "s.1", term="1", pid=42, role="grandchild", start_ns=int(0.5 * S), tree_start_ns=0,
+                tree_stopped_ns=int(1 * S))], ok_samples(0, 3), 1),
+        "good: admin-delete, the sidecar's tree ends within retry + grace": (
+            [st(0, "s.1", 4, "sidecar"), fault(2, "admin-delete", "s.1"), st(2.5, "b.1", 0),
+             ev(3.9, "stopped", "s.1")], ok_samples(0, 2) + [(int(x * 0.2 * S), "absent", "404") for x in
+                                                            range(10, 12)] + ok_samples(2.4, 6), 0),
+        "admin-delete: the sidecar's tree ends later than retry + grace": (
+            [st(0, "s.1", 4, "sidecar"), fault(2, "admin-delete", "s.1"), st(2.5, "b.1", 0),
+             ev(4.5, "stopped", "s.1")], ok_samples(0, 2) + [(int(x * 0.2 * S), "absent", "404") for x in
+                                                            range(10, 12)] + ok_samples(2.4, 6), 1),
     }
     failed = 0
     for name, (events, samples, want) in cases.items():
@@ -1043,8 +1481,56 @@ def mode_selftest(args):
     if len(expected) != 1:
         print("the fenced overlap was not reported as expected")
         failed += 1
+    failed += selftest_trees(t, slack)
     print("torture checker selftest: %s" % ("ok" if not failed else "%d cases wrong" % failed))
     return 0 if not failed else 1
+
+
+def selftest_trees(t, slack):
+    """SidecarTrees on real processes: a proctree setsid worker (worker +
+    grandchild) gives one started (its first start) and one stopped (its
+    last pidfd exit); a start file of a closed tree gives tree_late, which
+    the checker flags; a pid seen again with another starttime is a new
+    process. Returns the number of failures."""
+    import tempfile
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="torture-selftest.") as d:
+        log = F.EventLog()
+        obs = TreeObserver(d).start()
+        trees = SidecarTrees(obs, log)
+        trees.start()
+        env = dict(os.environ, LEASEHOLD_IDENTITY="sc-9.1", LEASEHOLD_TERM="4")
+        w = subprocess.Popen([sys.executable, PROCTREE, "worker", "setsid", d], env=env)
+        seen = obs.wait(lambda ps: len(ps) >= 2 and ps, 10)
+        obs.kill_all()
+        w.wait()
+        closed = log.wait(lambda evs: [e for e in evs if e["event"] == "stopped"], 5)
+        procs = obs.snapshot()
+        evs = log.snapshot()
+        started = [e for e in evs if e["event"] == "started"]
+        ok = (bool(seen) and bool(closed) and len(started) == 1 and len(closed) == 1 and len(procs) == 2 and
+              started[0]["mono_ns"] == ns_of(min(p["start"] for p in procs)) and started[0]["transitions"] == 4 and
+              started[0]["proc"] == "sc-9.1" and closed[0]["mono_ns"] == ns_of(max(p["end"] for p in procs)) and
+              all(p["end_how"] == "pidfd" for p in procs) and not [n for n in os.listdir(d) if n.endswith(".start")])
+        bad += not ok
+        print("%-62s %s" % ("sidecar trees: setsid worker -> one started, one stopped", "ok" if ok else
+                            "WRONG: %s / %s" % (procs, evs)))
+        # A late process of the closed tree, and a reused pid (another starttime).
+        q = subprocess.Popen(["true"])
+        q.wait()
+        for starttime in (1, 2):
+            with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
+                f.write(json.dumps(dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
+                                        starttime=starttime, kind="synthetic", role="late")))
+            obs.wait(lambda ps: len([p for p in ps if p["pid"] == q.pid]) >= starttime, 5)
+        late = log.wait(lambda evs: len([e for e in evs if e["event"] == "tree_late"]) >= 2 and evs, 5)
+        trees.finish(patience_s=1)
+        _, violations, _ = check(log.snapshot(), [], t, slack, end_ns=F.mono_ns())
+        ok = bool(late) and len([v for v in violations if "outside the term logged" in v]) == 2
+        bad += not ok
+        print("%-62s %s" % ("sidecar trees: late processes flagged, a reused pid seen twice",
+                            "ok" if ok else "WRONG: %s" % violations))
+    return bad
 
 
 def main():
@@ -1053,6 +1539,8 @@ def main():
     ap.add_argument("file", nargs="?", help="check: the event log")
     ap.add_argument("--bin", help="testenv bin dir (testenv, kube-apiserver, peer, faultproxy)")
     ap.add_argument("--candidate", help="path of leasehold_candidate")
+    ap.add_argument("--leasehold", help="the leasehold CLI the sidecar members run (default: leasehold in the "
+                    "directory above --candidate's)")
     ap.add_argument("--dir", help="state dir: the control plane (DIR/testenv), logs, summary")
     ap.add_argument("--duration", type=int, default=600, help="seconds of rounds (default 600; every kind runs once)")
     ap.add_argument("--rounds", type=int, default=0, help="a number of rounds instead of --duration")
