@@ -22,6 +22,15 @@
 //    a new term until the work of the previous one returned.
 //  * A deleted record held by someone unexpired is not re-created by
 //    followers until that holder's lease would have expired.
+//  * State never moves backwards. A resumed watch replays older events,
+//    and versions are opaque, so a watch event is applied only when it fits
+//    what we hold: our own term while we hold the lease, a renewal of the
+//    holder we know (same holder, same transitions) otherwise. Any other
+//    event (another holder or term, a release, a deletion) is not applied:
+//    it makes us read again, and only an answer to a request sent after it
+//    (a read, or a write that landed) changes who we think holds the lease.
+//    Reads are answered in the order sent, one at a time, so a leader never
+//    steps down and on_new_leader never names a holder on older news.
 //
 // Threading: none; one owner calls it.
 #pragma once
@@ -140,6 +149,9 @@ class StateMachine {
   // Follower: when the observed holder's lease expires on our clock.
   std::optional<Instant> observed_expiry() const;
   bool work_running() const { return work_running_; }
+  // A watch event (or a failed read) left what we hold in doubt: a read, or
+  // a write that lands, is due before it is trusted again.
+  bool rereading() const { return reread_from_.has_value(); }
   // The store names us for term() as far as we know (leading, or draining).
   bool holding() const { return holding_; }
   // Draining: the term's work was asked to stop and has not returned while
@@ -154,10 +166,19 @@ class StateMachine {
     Purpose purpose;
     Instant sent_at;
     LeaseRecord record;  // what we wrote (create/update)
+    uint64_t number = 0;
   };
   void send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
             std::vector<Action>& out);
   void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out);
+  // The answer to a read sent to learn the record (Purpose::kObserve).
+  void on_observe_answer(Instant now, WallTime wall, Instant sent_at, const Result<Versioned>& r,
+                         std::vector<Action>& out);
+  // The watch event can be applied without a read (see the model above).
+  bool fits(const std::optional<Versioned>& v) const;
+  // Reads now unless a request is in flight (its answer reads) or there is
+  // nothing to decide (stopping without holding).
+  void reread(Instant now, std::vector<Action>& out);
   void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
   void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
   void lose(Instant now, const std::string& why, std::vector<Action>& out);
@@ -195,7 +216,13 @@ class StateMachine {
   // A record that was deleted while held: followers wait out its lease.
   std::optional<Instant> deleted_holder_expiry_;
   bool watch_healthy_ = false;
-  bool unknown_ = false;  // the last read failed: read again before any write
+  // What we hold may be outdated: a read failed, or a watch event did not
+  // fit (see the correctness model). Until a request numbered at least this
+  // (sent after the doubt arose) is answered with a record or a 404, a
+  // follower's next move is a read and a leader's is a renewal (a read at
+  // once when the event came).
+  std::optional<uint64_t> reread_from_;
+  uint64_t next_request_ = 0;  // the number of the next request sent
   // When a watch event last showed us a record (not a deletion): a 404 to a
   // read sent before then is older news and must not erase that record.
   std::optional<Instant> last_watch_record_at_;

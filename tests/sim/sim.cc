@@ -3,17 +3,26 @@
 // N electors (the real StateMachine) share one simulated compare-and-swap
 // store. From a seed, the simulator draws network delays and losses, watch
 // lag, partitions, process pauses, crashes and restarts, graceful stops, and
-// a clock-rate drift per node. After every step it checks:
+// a clock-rate drift per node. Watches misbehave as real ones can: a resumed
+// watch replays every change since the version it resumes from, which may be
+// older than what the node already knows (a LIST's version, a fallback
+// watch); events are sometimes duplicated or overtaken by later ones.
+// After every step it checks:
 //   * at most one node is between on_started_leading and the end of its work
 //     at any instant, unless one of them was paused longer than the bound
 //     (then their fencing tokens must differ);
 //   * fencing tokens of successive terms strictly increase;
 //   * no StopLeading without a started term; no empty NewLeader;
+//   * state never moves backwards: each node's NewLeader names the holder of
+//     a record no older than the one behind its previous NewLeader, and a
+//     leader never stops while the store still names it for its term, before
+//     its deadline, unless it was asked to (stop, resign, handoff);
 //   * once every fault has healed, a leader exists within
 //     lease_duration + 2 * retry_period.
 //
 //   leasehold_sim --seeds 10000          run seeds 1..10000, print "N seeds"
 //   leasehold_sim --seed 1234 --trace    replay one seed with a trace
+//   leasehold_sim --seeds 2000 --all     run every seed, even after 5 failures
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +65,12 @@ class Sim {
     p_.nodes = 2 + static_cast<int>(rng_() % 4);
     watch_loss_ = uniform(0, 0.2);
     loss_ = uniform(0, 0.05);
+    // Half the seeds have misbehaving watches.
+    const bool chaos = chance(0.5);
+    replay_old_ = chaos ? uniform(0, 0.7) : 0;
+    reorder_ = chaos ? uniform(0, 0.1) : 0;
+    duplicate_ = chaos ? uniform(0, 0.1) : 0;
+    history_.push_back(std::nullopt);  // generation 0: no record
   }
 
   // Returns an empty string on success, else what was violated.
@@ -104,6 +119,9 @@ class Sim {
     uint64_t timer_gen = 0;
     uint64_t req = 0;  // request id in flight
     Time last_watch = 0;
+    uint64_t watch_seen = 0;    // the generation the watch last delivered (it resumes there)
+    uint64_t reported_gen = 0;  // the record behind the last NewLeader
+    bool asked_down = false;    // stop, resign or handoff delivered during this term
     // Work interval of the current term.
     bool working = false;
     bool stopping_work = false;
@@ -205,11 +223,16 @@ class Sim {
       n.stopping_work = false;
       n.term = s->term;
       n.long_paused_in_term = false;
+      n.asked_down = false;
       if (now_ >= p_.fault_end) leader_seen_after_heal_ = true;
       return;
     }
     if (auto* s = std::get_if<core::StopLeading>(&a)) {
       if (!n.started_term || !n.working) fail(n.id + ": StopLeading without a running term");
+      if (!n.asked_down && record_ && record_->holder_identity == n.id &&
+          record_->lease_transitions == s->term.transitions && local(n, now_) < n.sm->leader_deadline()) {
+        fail(n.id + " stopped term " + s->term.to_string() + " while the store still names it (stale news)");
+      }
       if (n.stopping_work) return;
       n.stopping_work = true;
       log("%s asked to stop term %s", n.id, s->term.to_string());
@@ -229,6 +252,16 @@ class Sim {
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
       if (s->identity.empty()) fail(n.id + ": NewLeader with an empty name");
+      // The record behind the report is the one the machine holds now.
+      const auto& o = n.sm->observed();
+      if (o && o->record.holder_identity == s->identity) {
+        uint64_t g = std::stoull(o->version);
+        if (g < n.reported_gen) {
+          fail(n.id + " reported leader " + s->identity + " of record " + o->version +
+               ", older than record " + std::to_string(n.reported_gen) + " behind its previous report");
+        }
+        n.reported_gen = std::max(n.reported_gen, g);
+      }
       return;
     }
     if (std::holds_alternative<core::Finished>(a)) {
@@ -304,32 +337,63 @@ class Sim {
     }
     record_ = r.record;
     ++gen_;
+    history_.push_back(current());
     broadcast();
     return current();
   }
 
   void broadcast() {
-    std::optional<Versioned> v;
-    if (record_) v = Versioned{std::to_string(gen_), *record_};
     for (int i = 0; i < p_.nodes; ++i) {
       Node& n = nodes_[static_cast<size_t>(i)];
       if (!n.alive || !n.watch || n.partitioned) continue;
       if (chance(watch_loss_) && now_ < p_.fault_end) continue;  // a dropped event; polling or the next one repairs it
+      watch_event(i, gen_);
+    }
+  }
+
+  // Delivers generation g to node i's watch: in order after the events
+  // before it, unless (before the faults heal) it is overtaken or repeated.
+  void watch_event(int i, uint64_t g) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    const bool faulty = now_ < p_.fault_end;
+    Time when = 0;
+    if (faulty && chance(reorder_)) {
+      when = now_ + static_cast<Time>(uniform(50, 3000)) * kMs;  // overtaken by later events
+    } else {
       n.last_watch = std::max(n.last_watch + 1, now_ + latency());
+      when = n.last_watch;
+    }
+    auto v = history_[g];
+    deliver(i, [this, i, g, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+      Node& k = nodes_[static_cast<size_t>(i)];
+      k.watch_seen = std::max(k.watch_seen, g);
+      m.handle_watch(t, w, v, o);
+    }, when);
+    if (faulty && chance(duplicate_)) {
       deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
         m.handle_watch(t, w, v, o);
-      }, n.last_watch);
+      }, when + static_cast<Time>(uniform(0, 2000)) * kMs);
     }
   }
 
   void set_watch_health(int i, bool up) {
     Node& n = nodes_[static_cast<size_t>(i)];
     if (!n.watch) return;
-    std::optional<Versioned> v;
-    if (record_) v = Versioned{std::to_string(gen_), *record_};
+    if (up) {
+      // A resumed watch replays every change after the version it resumes
+      // from: the last one it delivered, or (a LIST's or a fallback watch's
+      // version) an older one.
+      uint64_t from = n.watch_seen;
+      if (from > 0 && chance(replay_old_)) from = static_cast<uint64_t>(rng_() % (from + 1));
+      from = std::min<uint64_t>(from, gen_);
+      if (from == gen_) {
+        watch_event(i, gen_);  // nothing new: the current state
+      } else {
+        for (uint64_t g = from + 1; g <= gen_; ++g) watch_event(i, g);
+      }
+    }
     n.last_watch = std::max(n.last_watch + 1, now_ + latency());
-    deliver(i, [up, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
-      if (up) m.handle_watch(t, w, v, o);  // a resumed watch starts from the current state
+    deliver(i, [up](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
       m.handle_watch_health(t, w, up, o);
     }, n.last_watch);
   }
@@ -347,6 +411,8 @@ class Sim {
     n.alive = true;
     n.working = false;
     n.started_term = false;
+    n.reported_gen = 0;
+    n.watch_seen = gen_;  // its first LIST: the current state (the replay may start earlier)
     log("%s boots%s", n.id);
     set_watch_health(i, !n.partitioned);
     deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
@@ -369,7 +435,7 @@ class Sim {
     for (int k = 0; k < faults; ++k) {
       Time t = static_cast<Time>(uniform(5, static_cast<double>(p_.fault_end / kSec) - 5)) * kSec;
       int i = static_cast<int>(rng_() % static_cast<uint64_t>(p_.nodes));
-      int kind = static_cast<int>(rng_() % 7);
+      int kind = static_cast<int>(rng_() % 8);
       at(t, [this, i, kind] { fault(i, kind); });
     }
   }
@@ -411,7 +477,8 @@ class Sim {
       case 4:  // graceful stop, restart later
         if (!n.alive) return;
         log("%s asked to stop%s", n.id);
-        deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        deliver(i, [this, i](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          nodes_[static_cast<size_t>(i)].asked_down = true;
           m.handle_stop(t, w, o);
         }, now_);
         at(now_ + static_cast<Time>(uniform(12, 30)) * kSec, [this, i] {
@@ -420,7 +487,8 @@ class Sim {
         });
         return;
       case 5:  // the leader resigns
-        deliver(i, [](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        deliver(i, [this, i](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          nodes_[static_cast<size_t>(i)].asked_down = true;
           m.handle_resign(t, w, o);
         }, now_);
         return;
@@ -428,11 +496,21 @@ class Sim {
         std::string to = nodes_[(static_cast<size_t>(i) + 1 + rng_() % static_cast<uint64_t>(p_.nodes - 1)) %
                                 static_cast<size_t>(p_.nodes)].id;
         log("%s asked to hand off to %s", n.id, to);
-        deliver(i, [to](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+        deliver(i, [this, i, to](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          nodes_[static_cast<size_t>(i)].asked_down = true;
           m.handle_handoff(t, w, to, o);
         }, now_);
         return;
       }
+      case 7:  // the watch stream ends and resumes a little later
+        if (!n.alive || n.partitioned || !n.watch) return;
+        log("%s watch restarts%s", n.id);
+        set_watch_health(i, false);
+        at(now_ + static_cast<Time>(uniform(100, 5000)) * kMs, [this, i] {
+          Node& m = nodes_[static_cast<size_t>(i)];
+          if (m.alive && !m.partitioned) set_watch_health(i, true);
+        });
+        return;
     }
   }
 
@@ -470,6 +548,8 @@ class Sim {
   std::mt19937_64 rng_;
   Params p_;
   double loss_ = 0, watch_loss_ = 0;
+  double replay_old_ = 0, reorder_ = 0, duplicate_ = 0;
+  std::vector<std::optional<Versioned>> history_;  // by generation
   std::vector<Node> nodes_;
   std::priority_queue<Event> queue_;
   uint64_t seq_ = 0;
@@ -490,7 +570,7 @@ class Sim {
 
 int main(int argc, char** argv) {
   uint64_t seeds = 1000, first = 1;
-  bool trace = false, one = false;
+  bool trace = false, one = false, all = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seeds" && i + 1 < argc) {
@@ -503,8 +583,10 @@ int main(int argc, char** argv) {
       one = true;
     } else if (a == "--trace") {
       trace = true;
+    } else if (a == "--all") {
+      all = true;
     } else {
-      std::fprintf(stderr, "usage: leasehold_sim [--seeds N] [--first S] [--seed S --trace]\n");
+      std::fprintf(stderr, "usage: leasehold_sim [--seeds N] [--first S] [--all] [--seed S --trace]\n");
       return 2;
     }
   }
@@ -516,9 +598,11 @@ int main(int argc, char** argv) {
     events += sim.events();
     if (!err.empty()) {
       ++failed;
-      std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
-                  err.c_str(), argv[0], s);
-      if (failed >= 5) break;
+      if (failed <= 5) {
+        std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
+                    err.c_str(), argv[0], s);
+      }
+      if (failed >= 5 && !all) break;
     } else if (one) {
       std::printf("seed %" PRIu64 " ok\n", s);
     }
