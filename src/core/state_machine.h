@@ -18,7 +18,7 @@
 //    renew_deadline < lease_duration. The gap absorbs clock-rate drift.
 //  * Every write is a compare-and-swap on the version that was read, so two
 //    candidates acting on the same expired record cannot both win.
-//  * A leader stops at once when it sees another holder, and it cannot start
+//  * A leader stops as soon as a read shows another holder, and it cannot start
 //    a new term until the work of the previous one returned.
 //  * A deleted record held by someone unexpired is not re-created by
 //    followers until that holder's lease would have expired.

@@ -3,20 +3,17 @@
 // N electors (the real StateMachine) share one simulated compare-and-swap
 // store. From a seed, the simulator draws network delays and losses, watch
 // lag, partitions, process pauses, crashes and restarts, graceful stops, and
-// a clock-rate drift per node. Watches misbehave as real ones can: a resumed
-// watch replays every change since the version it resumes from, which may be
-// older than what the node already knows (a LIST's version, a fallback
-// watch); events are sometimes duplicated or overtaken by later ones.
-// After every step it checks:
+// a clock-rate drift per node. A resumed watch replays every change since the
+// version it resumes from, maybe older than what the node knows (a LIST's
+// version); events are duplicated or overtaken. After every step it checks:
 //   * at most one node is between on_started_leading and the end of its work
 //     at any instant, unless one of them was paused longer than the bound
 //     (then their fencing tokens must differ);
 //   * fencing tokens of successive terms strictly increase;
 //   * no StopLeading without a started term; no empty NewLeader;
-//   * state never moves backwards: each node's NewLeader names the holder of
-//     a record no older than the one behind its previous NewLeader, and a
-//     leader never stops while the store still names it for its term, before
-//     its deadline, unless it was asked to (stop, resign, handoff);
+//   * state never moves backwards: a node's NewLeader never names an older
+//     record than its previous one did; a leader never stops, before its
+//     deadline and unasked, while the store still names it for its term;
 //   * once every fault has healed, a leader exists within
 //     lease_duration + 2 * retry_period.
 //
@@ -119,9 +116,8 @@ class Sim {
     uint64_t timer_gen = 0;
     uint64_t req = 0;  // request id in flight
     Time last_watch = 0;
-    uint64_t watch_seen = 0;    // the generation the watch last delivered (it resumes there)
-    uint64_t reported_gen = 0;  // the record behind the last NewLeader
-    bool asked_down = false;    // stop, resign or handoff delivered during this term
+    uint64_t watch_seen = 0, reported_gen = 0;  // last generation the watch delivered; behind the last NewLeader
+    bool asked_down = false;                    // stop, resign or handoff delivered during this term
     // Work interval of the current term.
     bool working = false;
     bool stopping_work = false;
@@ -385,12 +381,8 @@ class Sim {
       // version) an older one.
       uint64_t from = n.watch_seen;
       if (from > 0 && chance(replay_old_)) from = static_cast<uint64_t>(rng_() % (from + 1));
-      from = std::min<uint64_t>(from, gen_);
-      if (from == gen_) {
-        watch_event(i, gen_);  // nothing new: the current state
-      } else {
-        for (uint64_t g = from + 1; g <= gen_; ++g) watch_event(i, g);
-      }
+      // Nothing new: the current state once.
+      for (uint64_t g = std::min(from + 1, gen_); g <= gen_; ++g) watch_event(i, g);
     }
     n.last_watch = std::max(n.last_watch + 1, now_ + latency());
     deliver(i, [up](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
