@@ -273,7 +273,9 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
   // A record or a 404 for a request sent after the doubt arose is at least
   // as new as what caused it.
   const bool answered = r.ok() || gone;
-  if (reread_from_ && answered && req.number >= *reread_from_) reread_from_.reset();
+  const bool agrees = req.op == Op::kGet && doubted_version_ &&
+                      (r.ok() ? r.value().version == *doubted_version_ : doubted_version_->empty());
+  if (reread_from_ && answered && (req.number >= *reread_from_ || agrees)) reread_from_.reset();
 
   switch (req.purpose) {
     case Purpose::kObserve:

@@ -222,6 +222,9 @@ class StateMachine {
   // follower's next move is a read and a leader's is a renewal (a read at
   // once when the event came).
   std::optional<uint64_t> reread_from_;
+  // The version of the last event in doubt ("" for a deletion); a read sent
+  // earlier that answers the same also settles the doubt (they agree).
+  std::optional<std::string> doubted_version_;
   uint64_t next_request_ = 0;  // the number of the next request sent
   // When a watch event last showed us a record (not a deletion): a 404 to a
   // read sent before then is older news and must not erase that record.

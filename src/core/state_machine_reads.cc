@@ -37,6 +37,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
   if (!r.ok() && !gone) {
     out.push_back(Note{"get failed: " + r.error().to_string()});
     reread_from_ = next_request_;  // read again before any write that relies on it
+    doubted_version_.reset();
     if (phase_ == Phase::kLeading) {
       next_renew_ = now + t_.retry_period;
     } else if (phase_ == Phase::kFollowing) {
@@ -126,6 +127,7 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
   if (!fits(v)) {
     // Newer, or a replay of older news: only a read can tell.
     reread_from_ = next_request_;
+    doubted_version_ = v ? v->version : "";
     reread(now, out);
     return;
   }

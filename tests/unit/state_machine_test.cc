@@ -838,5 +838,18 @@ TEST(StateMachineTest, AWatchedChangeOfHolderIsReadBeforeItIsReported) {
   h.expect_no_request();
 }
 
+TEST(StateMachineTest, AReadInFlightThatAgreesWithTheWatchIsNotRepeated) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.watch(rec("5", "b", 3));  // the shared watch's cached Lease, before the read's answer
+  h.expect_no_request();
+  h.respond(rec("5", "b", 3));  // the same version: no doubt left
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  h.expect_no_request();
+  EXPECT_FALSE(h.sm().rereading());
+}
+
 }  // namespace
 }  // namespace leasehold::core
