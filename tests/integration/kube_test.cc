@@ -165,6 +165,17 @@ TEST_F(KubeTest, OneSharedWatchServesEveryLockOfANamespace) {
   int64_t gap = ev.at("f0 started") - ev.at("l0 stopped");
   std::printf("release -> take-over through the shared watch: %.1f ms\n", static_cast<double>(gap) / 1e6);
   EXPECT_LT(gap, 1'000'000'000) << "the follower did not learn of the release through the watch";
+  // The hub reports healthy once the stream's headers arrived (not before).
+  auto healthy = std::make_shared<std::promise<void>>();
+  backends::LeaseWatchSubscriber sub;
+  sub.on_object = [](const kube::Lease*) {};
+  sub.on_health = [healthy, once = std::make_shared<std::once_flag>()](bool up) {
+    if (up) std::call_once(*once, [&] { healthy->set_value(); });
+  };
+  sub.on_unsupported = [] { ADD_FAILURE() << "the shared watch was refused"; };
+  uint64_t id = hub->subscribe(kNs, base + "-0", std::move(sub));
+  EXPECT_EQ(healthy->get_future().wait_for(5s), std::future_status::ready) << "the open stream never reported healthy";
+  hub->unsubscribe(id);
 }
 
 // ---- interop with the client-go peer ----
