@@ -271,7 +271,8 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
     out.push_back(Note{std::string(op_name(req.op)) + " failed: " + r.error().to_string()});
   };
   // A record or a 404 for a request sent after the doubt arose is at least
-  // as new as what caused it.
+  // as new as what caused it; a read sent before it that shows the doubted
+  // event's own version agrees with it.
   const bool answered = r.ok() || gone;
   const bool agrees = req.op == Op::kGet && doubted_version_ &&
                       (r.ok() ? r.value().version == *doubted_version_ : doubted_version_->empty());

@@ -22,15 +22,17 @@
 //    a new term until the work of the previous one returned.
 //  * A deleted record held by someone unexpired is not re-created by
 //    followers until that holder's lease would have expired.
-//  * State never moves backwards. A resumed watch replays older events,
-//    and versions are opaque, so a watch event is applied only when it fits
-//    what we hold: our own term while we hold the lease, a renewal of the
-//    holder we know (same holder, same transitions) otherwise. Any other
-//    event (another holder or term, a release, a deletion) is not applied:
-//    it makes us read again, and only an answer to a request sent after it
-//    (a read, or a write that landed) changes who we think holds the lease.
-//    Reads are answered in the order sent, one at a time, so a leader never
-//    steps down and on_new_leader never names a holder on older news.
+//  * State never moves backwards. A resumed watch replays older events and
+//    versions are opaque, so a watch event is applied only when it fits what
+//    we hold: while holding, our own term (or our write in flight, echoed
+//    before its answer); otherwise a renewal of the holder we know (same
+//    holder, same transitions), which at worst restarts its expiry later.
+//    Any other event (another holder or term, a release, a deletion) is not
+//    applied: it makes us read. So a holder or term enters our state only
+//    from answers to our own requests, one in flight at a time, taken in the
+//    order sent; and a read sent before the event ends the doubt only if it
+//    shows the event's own version. A leader never steps down, and
+//    on_new_leader never names a holder, on news older than what we had.
 //
 // Threading: none; one owner calls it.
 #pragma once
