@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <utility>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
