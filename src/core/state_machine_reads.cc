@@ -123,8 +123,8 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
   if (v) last_watch_record_at_ = now;
   // The version we hold (a duplicate, or our own write echoed back), or a
   // deletion of what we already think is gone: nothing new.
-  if (v ? observed_ && observed_->version == v->version : !observed_) return;
-  if (!fits(v)) {
+  const bool same = v ? observed_ && observed_->version == v->version : !observed_;
+  if (!same && !fits(v)) {
     // Newer, or a replay of older news: only a read can tell.
     reread_from_ = next_request_;
     doubted_version_ = v ? v->version : "";
@@ -134,7 +134,9 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
   // Holding: our own write echoed back, or an edit that kept us holder (the
   // next renewal's conflict picks it up).
   if (holding_) return;
-  observe(now, v, out);
+  if (!same) observe(now, v, out);
+  // A follower looks again at what it holds (a watch that resumed after a
+  // partition redelivers it: a lease that became takeable is taken now).
   if (phase_ == Phase::kFollowing) evaluate(now, wall, out);
 }
 
