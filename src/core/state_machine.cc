@@ -144,6 +144,11 @@ void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out
     send(now, Op::kGet, Purpose::kObserve, "", {}, out);
     return;
   }
+  if (observed_ && observed_->version == released_version_ && now < campaign_after_) {
+    // Our own release, even when it echoes back as free: others first.
+    arm_attempt(campaign_after_);
+    return;
+  }
   if (!observed_ && coordinated_) {  // kube-apiserver creates it when it picks someone
     arm_attempt(now + jittered_retry());
     return;
@@ -210,7 +215,8 @@ void StateMachine::after_release(Instant now, std::vector<Action>& out) {
     finish(out);
   } else {
     phase_ = Phase::kFollowing;
-    arm_attempt(now + jittered_retry());  // let someone else have it first
+    campaign_after_ = now + jittered_retry();  // let someone else have it first
+    arm_attempt(campaign_after_);
   }
 }
 
@@ -383,6 +389,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
                            false});
         observed_ = r.value();
         observed_at_ = now;
+        released_version_ = r.value().version;
       } else {
         failed();
       }

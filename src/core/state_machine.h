@@ -232,6 +232,11 @@ class StateMachine {
   // read sent before then is older news and must not erase that record.
   std::optional<Instant> last_watch_record_at_;
   Instant next_attempt_{};  // follower: next GET or acquire attempt
+  // After we released (or handed over) the lease, others get the first
+  // chance: while the record is still the one our release wrote, no
+  // campaign of ours before campaign_after_.
+  Instant campaign_after_{};
+  std::string released_version_;
   bool attempt_armed_ = false;
 
   Term term_;

@@ -517,8 +517,12 @@ TEST(StateMachineTest, ResignReleasesAndStandsBy) {
   h.respond(Versioned{"4", rel.record});
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
   EXPECT_EQ(h.count<Finished>(), 0);
+  h.watch(Versioned{"4", rel.record});  // our release, echoed after its answer
+  h.expect_no_request();
   h.advance(1999ms);
   h.expect_no_request();  // gives the others the first chance
+  h.advance(2500ms);
+  EXPECT_EQ(h.take_request().op, Op::kUpdate);  // nobody took it: ours again
 }
 
 TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
