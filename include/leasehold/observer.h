@@ -8,7 +8,10 @@
 // has one and polls every `poll_period` otherwise. Like an elector, it judges
 // expiry on its own steady clock from when it first saw a record version:
 // once the holder's lease has run out without renewal, `holder` becomes empty
-// (expired = true) and a change is reported.
+// (expired = true) and a change is reported. A watch event that only renews
+// the holder it knows is applied; any other (a new holder, a release, a
+// deletion) may be a resumed watch replaying older news, so it is read
+// (get) first and the read's answer reported: the view never moves back.
 //
 // Threading: every method is safe from any thread; on_change runs on the
 // Runtime's notifier thread, in order.
@@ -40,6 +43,9 @@ class Observer {
  public:
   // poll_period: > 0; default 2s.
   static Result<std::unique_ptr<Observer>> create(Runtime& rt, const std::string& lock_url,
+                                                  Duration poll_period = std::chrono::seconds(2));
+  // The same on a lock handle opened by the caller (a test's fake).
+  static Result<std::unique_ptr<Observer>> create(Runtime& rt, std::shared_ptr<Lock> lock,
                                                   Duration poll_period = std::chrono::seconds(2));
   ~Observer();  // stops
   Observer(const Observer&) = delete;

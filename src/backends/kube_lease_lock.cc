@@ -1,8 +1,11 @@
 // k8s://NAMESPACE/NAME: a coordination.k8s.io/v1 Lease. Writes are PUTs that
 // carry the resourceVersion read (compare-and-swap); a 409 means someone else
-// wrote first. The object last read is kept so an update preserves what
-// others wrote. A watch on the one Lease (fieldSelector) feeds followers;
-// while it is down they poll.
+// wrote first. An update PUTs the whole object at that version, as last
+// read or written, or as the watch showed it, so labels, annotations,
+// ownerReferences, finalizers and fields we do not know survive every write;
+// a version never seen whole is answered as a conflict (re-read first). The
+// Runtime's shared watch (or one on the one Lease, fieldSelector) feeds
+// followers; while it is down they poll.
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -45,15 +48,21 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   }
 
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
-    json base;
+    const json* base = nullptr;
     if (cached_ && cached_version_ == version) {
-      base = *cached_;
-    } else {
-      base = {{"apiVersion", "coordination.k8s.io/v1"},
-              {"kind", "Lease"},
-              {"metadata", {{"name", name_}, {"namespace", ns_}, {"resourceVersion", version}}}};
+      base = &*cached_;
+    } else if (watched_ && watched_version_ == version) {
+      base = &*watched_;
     }
-    call("PUT", item_, kube::encode_lease_update(base, record), info("update"), 200,
+    if (!base) {
+      // A PUT of only the spec would drop the metadata others wrote.
+      rt_.post([done = std::move(done), msg = url_ + ": update leases " + ns_ + "/" + name_ + ": version " +
+                                              version + " was never read whole; re-read first"] {
+        done(Error::conflict(msg));
+      });
+      return;
+    }
+    call("PUT", item_, kube::encode_lease_update(*base, record), info("update"), 200,
          std::move(done));
   }
 
@@ -73,8 +82,9 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     LeaseWatchSubscriber sub;
     sub.on_object = [weak](const kube::Lease* l) {
       auto self = weak.lock();
-      if (!self || !self->on_change_) return;
-      self->on_change_(l ? std::optional<Versioned>(l->versioned) : std::nullopt);
+      if (!self) return;
+      if (l) self->saw(l->object, l->versioned.version);
+      if (self->on_change_) self->on_change_(l ? std::optional<Versioned>(l->versioned) : std::nullopt);
     };
     sub.on_health = [weak](bool up) {
       if (auto self = weak.lock(); self && self->on_health_) self->on_health_(up);
@@ -114,6 +124,12 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     return lease->versioned;
   }
 
+  // I/O thread: the watch showed the whole object at `version`.
+  void saw(const json& object, const std::string& version) {
+    watched_ = object;
+    watched_version_ = version;
+  }
+
   void start_watch() {
     std::string path = collection_ + "?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name_;
     if (!watch_rv_.empty()) path += "&resourceVersion=" + watch_rv_;
@@ -140,12 +156,17 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
           bool became_healthy = *first;
           *first = false;
           std::optional<Versioned> v;
-          if (ev->type == T::kAdded || ev->type == T::kModified) v = ev->lease->versioned;
+          std::optional<json> object;
+          if (ev->type == T::kAdded || ev->type == T::kModified) {
+            v = ev->lease->versioned;
+            object = std::move(ev->lease->object);
+          }
           bool deliver = ev->type != T::kBookmark;
-          rt->post([weak, rv = ev->resource_version, v, deliver, became_healthy] {
+          rt->post([weak, rv = ev->resource_version, v, object = std::move(object), deliver, became_healthy] {
             auto self = weak.lock();
             if (!self) return;
             if (!rv.empty()) self->watch_rv_ = rv;
+            if (v) self->saw(*object, v->version);
             self->backoff_ = std::chrono::milliseconds(500);
             if (deliver && self->on_change_) self->on_change_(v);
             if (became_healthy && self->on_health_) self->on_health_(true);
@@ -180,8 +201,10 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
   std::string url_, ns_, name_, collection_, item_;
   // I/O thread only.
-  std::optional<json> cached_;
+  std::optional<json> cached_;  // the object as last read or written
   std::string cached_version_;
+  std::optional<json> watched_;  // the object as last seen on the watch
+  std::string watched_version_;
   std::string watch_rv_;
   uint64_t watch_id_ = 0;
   std::weak_ptr<LeaseWatchHub> hub_;

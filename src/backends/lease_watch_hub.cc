@@ -37,16 +37,17 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     auto sub = n.subs[id].s;
     if (n.refused) {
       rt_.post([sub] { sub->on_unsupported(); });
-    } else if (n.healthy) {
+    } else if (n.listed) {
+      // The cache holds the Lease as listed and watched since; health
+      // follows once the stream is open (health() tells every subscriber).
       std::optional<kube::Lease> now;
       if (auto it = n.cache.find(name); it != n.cache.end()) now = it->second;
-      rt_.post([sub, now] {
+      rt_.post([sub, now, up = n.healthy] {
         if (now) sub->on_object(&*now);
-        sub->on_health(true);
+        if (up) sub->on_health(true);
       });
-    } else if (!n.listing && !n.stream && !n.retry_armed) {
-      start_list(ns, n);
     }
+    if (!n.refused && !n.listing && !n.stream && !n.retry_armed) start_list(ns, n);
     return id;
   }
 
@@ -66,7 +67,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       it->second.subs.erase(sub);
       if (it->second.subs.empty()) {
         if (c && it->second.stream) c->cancel(it->second.stream);
-        ns_.erase(it);  // a later subscriber starts afresh (gen_ voids old callbacks)
+        ns_.erase(it);  // a later subscriber starts afresh, with generations never used before
       }
       return;
     }
@@ -85,7 +86,10 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::shared_ptr<LeaseWatchSubscriber> s;
   };
   struct Ns {
-    uint64_t gen = 0;  // bumps on every (re)start: callbacks of older attempts are ignored
+    // This entry's current attempt (ask, list, watch, retry timer), from the
+    // hub's one counter: a callback carrying another generation, of an older
+    // attempt or of an erased entry of the same namespace, is ignored.
+    uint64_t gen = 0;
     std::map<uint64_t, Sub> subs;
     // Lease name -> subscription ids: an event reaches its subscribers
     // without a walk over every lock of the namespace (1,000 Leases renewed
@@ -94,7 +98,9 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::map<std::string, kube::Lease> cache;  // by name, as last seen
     std::string rv;
     uint64_t stream = 0;
-    bool listing = false, healthy = false, refused = false, retry_armed = false;
+    bool listing = false, refused = false, retry_armed = false;
+    bool listed = false;   // cache holds a LIST's answer (and the watch's changes since)
+    bool healthy = false;  // the watch stream is open (its 200 headers arrived)
     bool allowed = false;  // a SelfSubjectAccessReview said list and watch are allowed
     Duration backoff = 500ms;
   };
@@ -129,7 +135,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     if (!c) return;
     n.listing = true;
     n.retry_armed = false;
-    uint64_t gen = ++n.gen;
+    uint64_t gen = n.gen = ++gen_;
     if (!n.allowed) {
       ask(ns, gen, "list");
       return;
@@ -231,6 +237,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       if (!fresh.count(name)) dispatch(n, name, std::nullopt);  // deleted while we were not watching
     }
     n.cache = std::move(fresh);
+    n.listed = true;
     n.backoff = 500ms;
     start_watch(ns, n);
   }
@@ -238,7 +245,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   void start_watch(const std::string& ns, Ns& n) {
     auto c = client_.lock();
     if (!c) return;
-    uint64_t gen = ++n.gen;
+    uint64_t gen = n.gen = ++gen_;
     std::weak_ptr<Hub> w = weak_from_this();
     std::string path = collection(ns) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" + n.rv;
     n.stream = c->stream(
@@ -252,8 +259,19 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
         [w, ns, gen](Result<kube::HttpResponse> end) {
           if (auto h = w.lock()) h->ended(ns, gen, end);
         },
-        kube::Priority::kLease);
-    health(n, true);  // events from the listed version on are ours; gaps come back as 410
+        kube::Priority::kLease,
+        [w, ns, gen] {
+          if (auto h = w.lock()) h->opened(ns, gen);
+        });
+  }
+
+  // The stream's 200 headers arrived: from here on every change after the
+  // listed version reaches us (a gap comes back as 410).
+  void opened(const std::string& ns, uint64_t gen) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen) return;
+    health(it->second, true);
   }
 
   void event(const std::string& ns, uint64_t gen, const Result<kube::WatchEvent>& ev) {
@@ -304,7 +322,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     auto delay = std::chrono::duration_cast<Duration>(n.backoff * jitter(rng_));
     n.backoff = std::min<Duration>(n.backoff * 2, 30s);
     n.retry_armed = true;
-    uint64_t gen = ++n.gen;
+    uint64_t gen = n.gen = ++gen_;
     std::weak_ptr<Hub> w = weak_from_this();
     rt_.post([w, ns, gen] {
       auto h = w.lock();
@@ -326,6 +344,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   mutable std::mutex mu_;
   std::map<std::string, Ns> ns_;  // GUARDED_BY(mu_)
   uint64_t next_id_ = 0;           // GUARDED_BY(mu_)
+  uint64_t gen_ = 0;               // GUARDED_BY(mu_): generations of every entry, never reused
   std::mt19937_64 rng_{std::random_device{}()};  // GUARDED_BY(mu_)
 };
 

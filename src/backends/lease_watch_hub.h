@@ -5,8 +5,12 @@
 // (which gives a resourceVersion and the current objects), then WATCHes from
 // that version with bookmarks; it resumes from the last version seen after a
 // disconnect, LISTs again after 410 Gone, and backs off with jitter
-// (0.5 s doubling to 30 s, x[1, 1.5)). While the watch is down every
-// subscriber is told it is unhealthy, so its elector polls.
+// (0.5 s doubling to 30 s, x[1, 1.5)). Subscribers are told healthy once the
+// watch stream is open (its 200 headers arrived) and unhealthy when it ends,
+// so their electors poll while there is no stream. Every attempt (access
+// review, LIST, WATCH, retry timer) carries a generation from one counter of
+// the hub, never reused, so a late answer of an older attempt, or of a
+// namespace entry erased meanwhile, is ignored.
 //
 // A namespace-wide list/watch needs RBAC on every Lease of the namespace. The
 // hub first asks (SelfSubjectAccessReview, list and watch, once per

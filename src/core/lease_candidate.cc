@@ -86,6 +86,7 @@ class Keeper final : public LeaseCandidateKeeper, public std::enable_shared_from
     kube::LeaseCandidateSpec spec = spec_;
     spec.renew_time = rt_.clock().wall_now();
     if (base_) spec.ping_time = ping_;  // keep the server's ping as read
+    sent_ping_ = spec.ping_time;
     std::string method = base_ ? "PUT" : "POST";
     auto body = base_ ? kube::encode_lease_candidate_update(*base_, spec)
                       : kube::encode_lease_candidate_create(ns_, name_, spec, version_);
@@ -110,6 +111,7 @@ class Keeper final : public LeaseCandidateKeeper, public std::enable_shared_from
     if (!running_) return;
     if (r && (r->status == 200 || r->status == 201)) {
       auto cand = kube::decode_lease_candidate(r->body);
+      pings_.answered(sent_ping_);
       if (cand) {
         base_ = cand->object;
         ping_ = cand->spec.ping_time;
@@ -196,8 +198,7 @@ class Keeper final : public LeaseCandidateKeeper, public std::enable_shared_from
             if (!s || !s->running_) return;
             s->base_ = cand.object;
             s->ping_ = cand.spec.ping_time;
-            auto ping = cand.spec.ping_time, renew = cand.spec.renew_time;
-            if (ping && (!renew || *ping > *renew)) s->write();  // answer the ping at once
+            if (s->pings_.wants_answer(cand.spec)) s->write();  // answer the ping at once
           });
         },
         [w, rt](Result<kube::HttpResponse>) {
@@ -222,6 +223,8 @@ class Keeper final : public LeaseCandidateKeeper, public std::enable_shared_from
   kube::LeaseCandidateVersion version_ = kube::LeaseCandidateVersion::kV1Beta1;
   std::optional<json> base_;
   std::optional<WallTime> ping_;
+  std::optional<WallTime> sent_ping_;  // the pingTime the write in flight carries
+  PingAnswers pings_;
   bool running_ = false, in_flight_ = false, announced_ = false;
   uint64_t timer_gen_ = 0;
   uint64_t watch_id_ = 0;

@@ -3,6 +3,7 @@
 #include "leasehold/observer.h"
 
 #include <atomic>
+#include <utility>
 #include <mutex>
 
 namespace leasehold {
@@ -18,6 +19,11 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
   bool running = false;
   bool watch_healthy = false;
   bool get_in_flight = false;
+  // A watch event in doubt came while a read was in flight: read again
+  // after it, unless its answer agrees (doubted: the event's version, "" for
+  // a deletion).
+  bool reread = false;
+  std::string doubted;
   std::optional<Versioned> record;
   Instant observed_at{};
   uint64_t timer_gen = 0;
@@ -34,6 +40,24 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
     if (!v || !record || record->version != v->version) observed_at = now;
     record = v;
     publish();
+  }
+
+  // A watch event: applied when it renews the holder we know (same holder,
+  // same transitions); otherwise read first, since it may be older news.
+  void on_event(const std::optional<Versioned>& v) {
+    if (v ? record && record->version == v->version : !record) return;  // nothing new
+    if (v && record && !record->record.is_free() &&
+        v->record.holder_identity == record->record.holder_identity &&
+        v->record.lease_transitions == record->record.lease_transitions) {
+      observe(v);
+      return;
+    }
+    doubted = v ? v->version : "";
+    if (get_in_flight) {
+      reread = true;
+    } else {
+      fetch();
+    }
   }
 
   void publish() {
@@ -92,6 +116,10 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
     lock->get([self = shared_from_this()](Result<Versioned> r) {
       self->get_in_flight = false;
       if (!self->running) return;
+      const bool agrees = r.ok() ? r.value().version == self->doubted
+                                 : r.error().is(Code::kNotFound) && self->doubted.empty();
+      const bool again = std::exchange(self->reread, false) && !agrees;
+      if (again) self->fetch();  // this answer may be older than the event; its own is not
       if (r.ok()) {
         self->observe(r.value());
       } else if (r.error().is(Code::kNotFound)) {
@@ -113,6 +141,13 @@ Result<std::unique_ptr<Observer>> Observer::create(Runtime& rt, const std::strin
       new Observer(std::make_shared<Impl>(rt, std::move(*lock), poll_period)));
 }
 
+Result<std::unique_ptr<Observer>> Observer::create(Runtime& rt, std::shared_ptr<Lock> lock,
+                                                   Duration poll_period) {
+  if (poll_period <= Duration::zero()) return Error::invalid("poll_period: must be > 0");
+  if (!lock) return Error::invalid("lock: null lock handle");
+  return std::unique_ptr<Observer>(new Observer(std::make_shared<Impl>(rt, std::move(lock), poll_period)));
+}
+
 Observer::Observer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Observer::~Observer() { stop(); }
@@ -125,7 +160,7 @@ void Observer::start(std::function<void(const LeaseView&)> on_change) {
     std::weak_ptr<Impl> weak = s;
     s->lock->watch(
         [weak](const std::optional<Versioned>& v) {
-          if (auto x = weak.lock(); x && x->running) x->observe(v);
+          if (auto x = weak.lock(); x && x->running) x->on_event(v);
         },
         [weak](bool healthy) {
           if (auto x = weak.lock(); x && x->running) {

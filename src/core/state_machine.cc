@@ -84,7 +84,7 @@ bool StateMachine::can_campaign() const {
 void StateMachine::send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
                         std::vector<Action>& out) {
   assert(!in_flight_);
-  in_flight_ = InFlight{op, p, now, rec};
+  in_flight_ = InFlight{op, p, now, rec, next_request_++};
   out.push_back(SendRequest{op, p, std::move(version), std::move(rec)});
 }
 
@@ -92,33 +92,6 @@ void StateMachine::report_leader(const std::string& id, std::vector<Action>& out
   if (id.empty() || id == reported_leader_) return;
   reported_leader_ = id;
   out.push_back(NewLeader{id});
-}
-
-void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
-                           std::vector<Action>& out, bool from_watch) {
-  if (!v) {
-    // Deleted (or never created). A record we knew (or a watch saw deleted)
-    // is gone: its last holder may have renewed it, unseen by us, just before
-    // the deletion and still be working, so wait a full lease from now
-    // before creating it again. So does a candidate whose create was refused
-    // because a record existed. One that never knew of a record, and reads
-    // none, creates at once.
-    if (observed_ || unseen_record_ || from_watch || absence_stale(now)) {
-      Instant until = now + t_.lease_duration;
-      deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(until), until);
-    }
-    absence_seen_at_ = now;
-    observed_.reset();
-    unseen_record_ = false;
-    return;
-  }
-  unseen_record_ = false;
-  if (!observed_ || observed_->version != v->version) observed_at_ = now;
-  observed_ = *v;
-  deleted_holder_expiry_.reset();
-  absence_seen_at_.reset();
-  max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
-  if (v->record.holder_identity != identity_) report_leader(v->record.holder_identity, out);
 }
 
 LeaseRecord StateMachine::acquire_record(WallTime wall) const {
@@ -167,6 +140,15 @@ void StateMachine::arm_attempt(Instant at) {
 
 void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out) {
   if (!can_campaign() || in_flight_) return;
+  if (reread_from_) {  // decide on a fresh read, never on doubtful news
+    send(now, Op::kGet, Purpose::kObserve, "", {}, out);
+    return;
+  }
+  if (observed_ && observed_->version == released_version_ && now < campaign_after_) {
+    // Our own release, even when it echoes back as free: others first.
+    arm_attempt(campaign_after_);
+    return;
+  }
   if (!observed_ && coordinated_) {  // kube-apiserver creates it when it picks someone
     arm_attempt(now + jittered_retry());
     return;
@@ -241,7 +223,8 @@ void StateMachine::after_release(Instant now, std::vector<Action>& out) {
     finish(out);
   } else {
     phase_ = Phase::kFollowing;
-    arm_attempt(now + jittered_retry());  // let someone else have it first
+    campaign_after_ = now + jittered_retry();  // let someone else have it first
+    arm_attempt(campaign_after_);
   }
 }
 
@@ -278,8 +261,8 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
       if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
       attempt_armed_ = false;
       if (!can_campaign()) return;  // the running work decides what comes next
-      if (unknown_ || (observed_ ? !takeable(now)
-                                 : coordinated_ || waiting_out_deletion(now) || absence_stale(now))) {
+      if (reread_from_ || (observed_ ? !takeable(now)
+                                     : coordinated_ || waiting_out_deletion(now) || absence_stale(now))) {
         send(now, Op::kGet, Purpose::kObserve, "", {}, out);
       } else {
         evaluate(now, wall, out);
@@ -302,43 +285,17 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
   auto failed = [&] {
     out.push_back(Note{std::string(op_name(req.op)) + " failed: " + r.error().to_string()});
   };
+  // A record or a 404 for a request sent after the doubt arose is at least
+  // as new as what caused it; a read sent before it that shows the doubted
+  // event's own version agrees with it.
+  const bool answered = r.ok() || gone;
+  const bool agrees = req.op == Op::kGet && doubted_version_ &&
+                      (r.ok() ? r.value().version == *doubted_version_ : doubted_version_->empty());
+  if (reread_from_ && answered && (req.number >= *reread_from_ || agrees)) reread_from_.reset();
 
   switch (req.purpose) {
     case Purpose::kObserve:
-      if (r.ok() || gone) {
-        if (phase_ == Phase::kLeading) {
-          const Versioned* v = r.ok() ? &r.value() : nullptr;
-          if (v && v->record.holder_identity == identity_ &&
-              v->record.lease_transitions == term_.transitions) {
-            observed_ = *v;  // slow path: renew on the fresh version
-            send(now, Op::kUpdate, Purpose::kRenew, v->version, renew_record(wall), out);
-          } else if (!v) {
-            send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
-          } else {
-            lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
-            observe(now, *v, out);
-          }
-          break;
-        }
-        unknown_ = false;
-        if (gone && observed_ && last_watch_record_at_ && *last_watch_record_at_ >= sent_at) {
-          // The watch showed a record after this read was sent: the 404 is
-          // older news (the Lease was created meanwhile). Keep the record.
-          evaluate(now, wall, out);
-          break;
-        }
-        observe(now, r.ok() ? std::optional<Versioned>(r.value()) : std::nullopt, out);
-        evaluate(now, wall, out);
-      } else {
-        failed();
-        unknown_ = true;
-        absence_seen_at_.reset();  // a gap in what we know
-        if (phase_ == Phase::kLeading) {
-          next_renew_ = now + t_.retry_period;
-        } else if (phase_ == Phase::kFollowing) {
-          arm_attempt(now + jittered_retry());
-        }
-      }
+      on_observe_answer(now, wall, sent_at, r, out);
       break;
 
     case Purpose::kAcquire:
@@ -450,6 +407,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
                            false});
         observed_ = r.value();
         observed_at_ = now;
+        released_version_ = r.value().version;
       } else {
         failed();
       }
@@ -457,55 +415,10 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       break;
   }
   if (release_pending_ && !in_flight_) begin_release(now, out);
+  // Still in doubt after an answer: read again (after a failure the timers
+  // retry instead, so a dead server is not read in a loop).
+  if (reread_from_ && answered && !in_flight_) reread(now, out);
   settle(out);
-}
-
-void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
-                                std::vector<Action>& out) {
-  if (v) last_watch_record_at_ = now;
-  switch (phase_) {
-    case Phase::kLeading:
-      if (!v) {
-        if (!in_flight_) send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
-      } else if (v->record.holder_identity != identity_ ||
-                 v->record.lease_transitions != term_.transitions) {
-        lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
-        observe(now, v, out);
-      }
-      // Otherwise our own write echoed back, or an edit that kept us holder
-      // (the next renewal's conflict picks it up) — unless the edit asks us
-      // to hand over.
-      else {
-        maybe_hand_off(now, wall, *v, out);
-      }
-      return;
-    case Phase::kFollowing:
-    case Phase::kStopping:
-      if (draining() && v) {
-        if (v->record.holder_identity == identity_ && v->record.lease_transitions == term_.transitions) {
-          return;  // our own renewal echoed back
-        }
-        out.push_back(Note{"lease now held by " + holder_or_none(v->record.holder_identity) +
-                           " while the work was stopping; not releasing"});
-        holding_ = false;
-      }
-      if (phase_ == Phase::kFollowing) {
-        observe(now, v, out, /*from_watch=*/true);
-        evaluate(now, wall, out);
-      } else if (!holding_) {
-        observe(now, v, out, /*from_watch=*/true);
-      }
-      return;
-    case Phase::kIdle:
-    case Phase::kStopped:
-      return;
-  }
-}
-
-void StateMachine::handle_watch_health(Instant now, WallTime, bool healthy,
-                                       std::vector<Action>&) {
-  watch_healthy_ = healthy;
-  if (!healthy && phase_ == Phase::kFollowing) arm_attempt(now);  // poll from now on
 }
 
 void StateMachine::handle_stop(Instant, WallTime, std::vector<Action>& out) {

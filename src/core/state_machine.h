@@ -18,10 +18,21 @@
 //    renew_deadline < lease_duration. The gap absorbs clock-rate drift.
 //  * Every write is a compare-and-swap on the version that was read, so two
 //    candidates acting on the same expired record cannot both win.
-//  * A leader stops at once when it sees another holder, and it cannot start
+//  * A leader stops as soon as a read shows another holder, and it cannot start
 //    a new term until the work of the previous one returned.
 //  * A deleted record held by someone unexpired is not re-created by
 //    followers until that holder's lease would have expired.
+//  * State never moves backwards. A resumed watch replays older events and
+//    versions are opaque, so a watch event is applied only when it fits what
+//    we hold: while holding, our own term (or our write in flight, echoed
+//    before its answer); otherwise a renewal of the holder we know (same
+//    holder, same transitions), which at worst restarts its expiry later.
+//    Any other event (another holder or term, a release, a deletion) is not
+//    applied: it makes us read. So a holder or term enters our state only
+//    from answers to our own requests, one in flight at a time, taken in the
+//    order sent; and a read sent before the event ends the doubt only if it
+//    shows the event's own version. A leader never steps down, and
+//    on_new_leader never names a holder, on news older than what we had.
 //
 // Threading: none; one owner calls it.
 #pragma once
@@ -140,6 +151,9 @@ class StateMachine {
   // Follower: when the observed holder's lease expires on our clock.
   std::optional<Instant> observed_expiry() const;
   bool work_running() const { return work_running_; }
+  // A watch event (or a failed read) left what we hold in doubt: a read, or
+  // a write that lands, is due before it is trusted again.
+  bool rereading() const { return reread_from_.has_value(); }
   // The store names us for term() as far as we know (leading, or draining).
   bool holding() const { return holding_; }
   // Draining: the term's work was asked to stop and has not returned while
@@ -154,13 +168,19 @@ class StateMachine {
     Purpose purpose;
     Instant sent_at;
     LeaseRecord record;  // what we wrote (create/update)
+    uint64_t number = 0;
   };
   void send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
             std::vector<Action>& out);
-  // `v` nullopt: no record. `from_watch`: a watch's deletion event, which
-  // says a record existed even if we never saw it.
-  void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out,
-               bool from_watch = false);
+  void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out);
+  // The answer to a read sent to learn the record (Purpose::kObserve).
+  void on_observe_answer(Instant now, WallTime wall, Instant sent_at, const Result<Versioned>& r,
+                         std::vector<Action>& out);
+  // The watch event can be applied without a read (see the model above).
+  bool fits(const std::optional<Versioned>& v) const;
+  // Reads now unless a request is in flight (its answer reads) or there is
+  // nothing to decide (stopping without holding).
+  void reread(Instant now, std::vector<Action>& out);
   void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
   void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
   void lose(Instant now, const std::string& why, std::vector<Action>& out);
@@ -216,11 +236,25 @@ class StateMachine {
   }
   Duration max_absence_gap() const { return t_.retry_period * 11 / 5 + t_.renew_deadline / 2; }
   bool watch_healthy_ = false;
-  bool unknown_ = false;  // the last read failed: read again before any write
+  // What we hold may be outdated: a read failed, or a watch event did not
+  // fit (see the correctness model). Until a request numbered at least this
+  // (sent after the doubt arose) is answered with a record or a 404, a
+  // follower's next move is a read and a leader's is a renewal (a read at
+  // once when the event came).
+  std::optional<uint64_t> reread_from_;
+  // The version of the last event in doubt ("" for a deletion); a read sent
+  // earlier that answers the same also settles the doubt (they agree).
+  std::optional<std::string> doubted_version_;
+  uint64_t next_request_ = 0;  // the number of the next request sent
   // When a watch event last showed us a record (not a deletion): a 404 to a
   // read sent before then is older news and must not erase that record.
   std::optional<Instant> last_watch_record_at_;
   Instant next_attempt_{};  // follower: next GET or acquire attempt
+  // After we released (or handed over) the lease, others get the first
+  // chance: while the record is still the one our release wrote, no
+  // campaign of ours before campaign_after_.
+  Instant campaign_after_{};
+  std::string released_version_;
   bool attempt_armed_ = false;
 
   Term term_;

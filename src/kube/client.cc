@@ -16,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -53,6 +54,7 @@ struct Transfer {
   char errbuf[CURL_ERROR_SIZE] = {};
   std::function<void(Result<HttpResponse>)> done;
   std::function<void(std::string_view)> on_line;
+  std::function<void()> on_open;  // streams: once, when a 200's headers are in
 };
 using TransferPtr = std::unique_ptr<Transfer>;
 
@@ -163,8 +165,10 @@ class CurlClient final : public Client {
   }
 
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
-                  std::function<void(Result<HttpResponse>)> on_end, Priority priority) override {
+                  std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                  std::function<void()> on_open) override {
     auto t = std::make_unique<Transfer>();
+    t->on_open = std::move(on_open);
     t->method = "GET";
     t->path = std::move(path);
     t->streaming = true;
@@ -205,6 +209,19 @@ class CurlClient final : public Client {
   }
 
   std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
+
+  // Header lines; the empty one ends them. A stream answered 200 is open.
+  static size_t on_header(char* ptr, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    size_t len = size * n;
+    std::string_view line(ptr, len);
+    if (t->on_open && (line == "\r\n" || line == "\n")) {
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status == 200) std::exchange(t->on_open, nullptr)();
+    }
+    return len;
+  }
 
   static size_t on_data(char* ptr, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
@@ -409,6 +426,10 @@ class CurlClient final : public Client {
     }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlClient::on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    if (t.on_open) {
+      curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlClient::on_header);
+      curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+    }
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "leasehold/" LEASEHOLD_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);

@@ -76,11 +76,14 @@ class Client {
   virtual void request(std::string method, std::string path, std::string body, Duration timeout,
                        std::function<void(Result<HttpResponse>)> done, Priority priority = Priority::kLease) = 0;
   // A streaming GET (watch): `on_line` for each newline-terminated line of a
-  // 200 response; `on_end` once, with the HTTP error or transport failure.
+  // 200 response; `on_end` once, with the HTTP error or transport failure;
+  // `on_open` (optional) once, when the headers of a 200 response have
+  // arrived: the stream is established, before any line.
   // Its start takes a token of the budget at `priority`. Returns an id for cancel().
   virtual uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
                           std::function<void(Result<HttpResponse>)> on_end,
-                          Priority priority = Priority::kBackground) = 0;
+                          Priority priority = Priority::kBackground,
+                          std::function<void()> on_open = nullptr) = 0;
   // Ends a stream (or a queued request) without calling its callbacks.
   virtual void cancel(uint64_t id) = 0;
   virtual ClientStats stats() const = 0;

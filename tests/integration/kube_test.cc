@@ -28,55 +28,13 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "leasehold/elector.h"
+#include "kube_support.h"
 
 namespace leasehold {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-std::string dir() { return env("LEASEHOLD_TESTENV_DIR"); }
-std::string kubeconfig(const std::string& user) { return dir() + "/kubeconfig-" + user; }
-const char* kNs = "leasehold-test";
-
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-std::string unique(const std::string& prefix) {
-  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(mono_ns() % 1'000'000'000);
-}
-
-Runtime::Options opts(const std::string& user) {
-  Runtime::Options o;
-  o.kubeconfig = kubeconfig(user);
-  o.log = [](LogLevel l, std::string_view n, std::string_view m) {
-    if (l >= LogLevel::kWarning) std::fprintf(stderr, "  [%.*s] %.*s\n", int(n.size()), n.data(), int(m.size()), m.data());
-  };
-  return o;
-}
-
-Result<Versioned> call(std::function<void(Completion<Versioned>)> op) {
-  std::promise<Result<Versioned>> p;
-  auto f = p.get_future();
-  op([&p](Result<Versioned> r) { p.set_value(std::move(r)); });
-  if (f.wait_for(20s) != std::future_status::ready) return Error::timeout("test: no completion in 20s");
-  return f.get();
-}
-
-class KubeTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (dir().empty()) GTEST_FAIL() << "LEASEHOLD_TESTENV_DIR is not set (run through ctest)";
-  }
-};
-// Tests that restart the shared control plane (run alone: RESOURCE_LOCK).
-using KubeTestRestart = KubeTest;
+using namespace kubetest;
 
 TEST_F(KubeTest, EveryVerbTheLockUsesAndConflictOnAStaleVersion) {
   Runtime rt(opts("elector"));
@@ -148,61 +106,6 @@ TEST_F(KubeTest, AServerWhoseCaIsNotTrustedIsRefused) {
   EXPECT_NE(r.error().message().find("TLS"), std::string::npos) << r.error().message();
 }
 
-struct Events {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::pair<std::string, int64_t>> log;  // "a started", mono ns
-  void add(const std::string& e) {
-    std::lock_guard<std::mutex> g(mu);
-    log.emplace_back(e, mono_ns());
-    cv.notify_all();
-  }
-  bool wait_for(const std::string& e, std::chrono::seconds limit) {
-    std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_for(lk, limit, [&] {
-      for (auto& [n, t] : log) if (n == e) return true;
-      return false;
-    });
-  }
-  int64_t at(const std::string& e) {
-    std::lock_guard<std::mutex> g(mu);
-    for (auto& [n, t] : log) if (n == e) return t;
-    return -1;
-  }
-};
-
-ElectorConfig fast(const std::string& lock, const std::string& id, Events& ev) {
-  ElectorConfig c;
-  c.lock = lock;
-  c.identity = id;
-  c.lease_duration = 3s;
-  c.renew_deadline = 2s;
-  c.retry_period = 500ms;
-  c.callbacks.on_started_leading = [&ev, id](const Term&, std::stop_token stop) {
-    ev.add(id + " started");
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock<std::mutex> lk(m);
-    cv.wait(lk, stop, [] { return false; });
-  };
-  c.callbacks.on_stopped_leading = [&ev, id](const Term&) { ev.add(id + " stopped"); };
-  return c;
-}
-
-// Starts `a`, waits until it leads, then starts `b` and waits until b sees a.
-std::pair<std::unique_ptr<Elector>, std::unique_ptr<Elector>> lead_and_follow(Runtime& rt, const std::string& lock,
-                                                                               Events& ev) {
-  auto a = Elector::create(rt, fast(lock, "a", ev));
-  EXPECT_TRUE(a.ok()) << a.error().message();
-  (*a)->start();
-  EXPECT_TRUE(ev.wait_for("a started", 20s));
-  auto b = Elector::create(rt, fast(lock, "b", ev));
-  (*b)->start();
-  for (int i = 0; i < 200 && (*b)->leader() != "a"; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ((*b)->leader(), "a");
-  return {std::move(*a), std::move(*b)};
-}
-
 TEST_F(KubeTest, GracefulReleaseIsTakenOverThroughTheWatch) {
   Runtime rt(opts("elector"));
   Events ev;
@@ -262,6 +165,17 @@ TEST_F(KubeTest, OneSharedWatchServesEveryLockOfANamespace) {
   int64_t gap = ev.at("f0 started") - ev.at("l0 stopped");
   std::printf("release -> take-over through the shared watch: %.1f ms\n", static_cast<double>(gap) / 1e6);
   EXPECT_LT(gap, 1'000'000'000) << "the follower did not learn of the release through the watch";
+  // The hub reports healthy once the stream's headers arrived (not before).
+  auto healthy = std::make_shared<std::promise<void>>();
+  backends::LeaseWatchSubscriber sub;
+  sub.on_object = [](const kube::Lease*) {};
+  sub.on_health = [healthy, once = std::make_shared<std::once_flag>()](bool up) {
+    if (up) std::call_once(*once, [&] { healthy->set_value(); });
+  };
+  sub.on_unsupported = [] { ADD_FAILURE() << "the shared watch was refused"; };
+  uint64_t id = hub->subscribe(kNs, base + "-0", std::move(sub));
+  EXPECT_EQ(healthy->get_future().wait_for(5s), std::future_status::ready) << "the open stream never reported healthy";
+  hub->unsubscribe(id);
 }
 
 // ---- interop with the client-go peer ----
@@ -460,27 +374,6 @@ TEST_F(KubeTest, AnExecPluginIsUsedAndRefreshedAfterItsExpiry) {
 }
 
 // ---- faults on the real control plane ----
-
-// Admin access to the Lease, beside the electors.
-struct Admin {
-  std::shared_ptr<kube::Client> client;
-  Admin() {
-    auto cfg = kube::load_cluster_config({kubeconfig("admin"), ""});
-    EXPECT_TRUE(cfg.ok());
-    client = *kube::Client::create(*cfg);
-  }
-  kube::HttpResponse send(const std::string& method, const std::string& path, const std::string& body = "") {
-    std::promise<Result<kube::HttpResponse>> p;
-    client->request(method, path, body, 10s, [&](Result<kube::HttpResponse> r) { p.set_value(r); });
-    auto r = p.get_future().get();
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return r.ok() ? *r : kube::HttpResponse{};
-  }
-};
-
-std::string lease_path(const std::string& name) {
-  return std::string("/apis/coordination.k8s.io/v1/namespaces/") + kNs + "/leases/" + name;
-}
 
 // No two identities' [started, stopped] intervals overlap.
 void expect_no_overlap(Events& ev) {

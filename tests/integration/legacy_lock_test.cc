@@ -400,6 +400,66 @@ TEST_F(LegacyTest, AcquireRenewReleaseAndTakeOverOnBothKinds) {
   }
 }
 
+// Take-overs through the elector (at expiry after a renewal seen only on the
+// watch, handoff, release) keep the ConfigMap's data, labels, other
+// annotations, ownerReferences and finalizers.
+TEST_F(LegacyTest, EveryTakeOverKeepsWhatOthersWroteOnTheConfigMap) {
+  std::string name = unique("cm-meta"), cms = std::string("/api/v1/namespaces/") + kNs + "/configmaps";
+  auto owner = admin_.req("POST", cms, json{{"metadata", {{"name", name + "-owner"}}}}.dump());
+  ASSERT_EQ(owner.status, 201) << owner.body;
+  json ghost = {{"holderIdentity", "ghost"}, {"leaseDurationSeconds", 2}, {"acquireTime", "2026-01-01T00:00:00Z"},
+                {"renewTime", "2026-01-01T00:00:00Z"}, {"leaderTransitions", 0}};
+  json cm = {{"metadata",
+              {{"name", name},
+               {"labels", {{"team", "x"}}},
+               {"annotations", {{"other", "keep"}, {kAnnotation, ghost.dump()}}},
+               {"ownerReferences", json::array({{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", name + "-owner"},
+                                                 {"uid", json::parse(owner.body)["metadata"]["uid"]}}})},
+               {"finalizers", json::array({"example.com/keep"})}}},
+             {"data", {{"config", "keep too"}}}};
+  ASSERT_EQ(admin_.req("POST", cms, cm.dump()).status, 201);
+  auto kept = [&] {  // everything but the leader record and the server's bookkeeping
+    json o = admin_.get(cms + "/" + name);
+    o["metadata"].erase("resourceVersion");
+    o["metadata"].erase("managedFields");
+    o["metadata"]["annotations"].erase(kAnnotation);
+    return o;
+  };
+  const json before = kept();
+  Runtime rt(opts("elector"));
+  Timeline tl;
+  std::string lock = std::string("configmap://") + kNs + "/" + name;
+  auto a = start(rt, fast(lock, "a", tl));
+  auto b = start(rt, fast(lock, "b", tl));
+  wait_sees(*a, "ghost");
+  wait_sees(*b, "ghost");
+  json renewed = admin_.get(cms + "/" + name);
+  ghost["leaseDurationSeconds"] = 3;
+  renewed["metadata"]["annotations"][kAnnotation] = ghost.dump();
+  ASSERT_EQ(admin_.req("PUT", cms + "/" + name, renewed.dump()).status, 200);
+  ASSERT_TRUE(tl.wait_any_started({"a", "b"}, 15s));
+  EXPECT_EQ(kept(), before) << "expiry after a watched renewal";
+  Elector* first = a->is_leader() ? a.get() : b.get();
+  Elector* second = first == a.get() ? b.get() : a.get();
+  std::string second_id = first == a.get() ? "b" : "a";
+  ASSERT_TRUE(first->handoff(second_id).ok());
+  ASSERT_TRUE(tl.wait_started(second_id, 10s));
+  for (int i = 0; i < 250 && !second->is_leader(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(kept(), before) << "handoff";
+  second->resign();
+  for (int i = 0; i < 500 && !first->is_leader(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(first->is_leader());
+  EXPECT_EQ(kept(), before) << "release";
+  EXPECT_EQ(tl.overlaps(), "");
+  a->stop();
+  b->stop();
+  a->wait();
+  b->wait();
+  admin_.req("PATCH", cms + "/" + name, R"({"metadata":{"finalizers":null}})");
+  admin_.req("DELETE", cms + "/" + name);
+  admin_.req("DELETE", cms + "/" + name + "-owner");
+}
+
 // ---- interop with client-go v0.23 ----
 
 TEST_F(LegacyTest, InteropClientGoConfigMapLockBothDirections) {

@@ -479,7 +479,7 @@ class FakeClient final : public kube::Client {
     reqs.push_back({std::move(method), std::move(path), std::move(body), std::move(done)});
   }
   uint64_t stream(std::string, std::function<void(std::string_view)>, std::function<void(Result<kube::HttpResponse>)>,
-                  kube::Priority) override {
+                  kube::Priority, std::function<void()>) override {
     return 0;
   }
   void cancel(uint64_t) override {}

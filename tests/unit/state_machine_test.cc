@@ -40,6 +40,18 @@ class Harness {
   bool handoff(const std::string& to) { return sm_.handle_handoff(now_, wall(), to, out_); }
   void watch(const std::optional<Versioned>& v) { sm_.handle_watch(now_, wall(), v, out_); }
   void watch_health(bool up) { sm_.handle_watch_health(now_, wall(), up, out_); }
+  // A watch event that changes who holds the lease: the machine reads
+  // before it believes it, and the read confirms the event.
+  void watch_read(const std::optional<Versioned>& v) {
+    watch(v);
+    auto r = take_request();
+    EXPECT_EQ(r.op, Op::kGet) << "a changed holder taken from a watch without a read";
+    if (v) {
+      respond(*v);
+    } else {
+      respond(Error::not_found("deleted"));
+    }
+  }
   // Answers the request in flight (sent at the time it was taken).
   void respond(const Result<Versioned>& r) { sm_.handle_response(now_, wall(), sent_at_, r, out_); }
 
@@ -202,7 +214,7 @@ TEST(StateMachineTest, StepsDownAtOnceWhenAnotherHolderIsSeen) {
 TEST(StateMachineTest, StepsDownWhenAWatchShowsAnotherHolder) {
   Harness h;
   h.lead();
-  h.watch(rec("7", "intruder", 1));
+  h.watch_read(rec("7", "intruder", 1));
   EXPECT_EQ(h.count<StopLeading>(), 1);
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
 }
@@ -303,7 +315,7 @@ TEST(StateMachineTest, AReleasedLeaseIsTakenAtOnce) {
   h.take_request();
   h.respond(rec("5", "b", 3));
   h.advance(1s);
-  h.watch(rec("6", "", 3, 1));  // b released
+  h.watch_read(rec("6", "", 3, 1));  // b released
   auto u = h.take_request();
   EXPECT_EQ(u.op, Op::kUpdate);
   EXPECT_EQ(u.version, "6");
@@ -403,7 +415,7 @@ TEST(StateMachineTest, DrainingStopsHoldingWhenTheWatchShowsAnotherHolder) {
   h.lead();
   h.resign();  // the work stops; the lease stays ours (renewed) until it returned
   h.take<StopLeading>();
-  h.watch(rec("9", "b", 1));
+  h.watch_read(rec("9", "b", 1));
   h.advance(5s);
   h.expect_no_request();
   h.work_returned();
@@ -505,7 +517,7 @@ TEST(StateMachineTest, CampaignsAgainAfterALossWithAHigherToken) {
   Harness h;
   h.watch_health(true);
   Term first = h.lead();
-  h.watch(rec("8", "b", 1));
+  h.watch_read(rec("8", "b", 1));
   h.take<StopLeading>();
   h.work_returned();
   h.clear_notes();
@@ -523,7 +535,7 @@ TEST(StateMachineTest, WithoutRecampaignALossEndsTheElector) {
   cfg.recampaign = false;
   Harness h(cfg);
   h.lead();
-  h.watch(rec("8", "b", 1));
+  h.watch_read(rec("8", "b", 1));
   h.take<StopLeading>();
   EXPECT_EQ(h.count<Finished>(), 0);
   h.work_returned();
@@ -541,7 +553,7 @@ TEST(StateMachineTest, ADeletedLeaseIsRecreatedOnlyAFullLeaseAfterItWasSeenGone)
   h.respond(rec("5", "b", 6));
   h.advance(3s);
   Instant gone = h.now();
-  h.watch(std::nullopt);  // an admin deleted it while b still leads
+  h.watch_read(std::nullopt);  // an admin deleted it while b still leads
   h.expect_no_request();
   h.advance(gone + 15s - h.now() - 1ms);
   h.expect_no_request();
@@ -603,7 +615,7 @@ TEST(StateMachineTest, AFollowerPollsWhileWaitingOutADeletion) {
 TEST(StateMachineTest, ALeaderRecreatesADeletedLease) {
   Harness h;
   Term t = h.lead();
-  h.watch(std::nullopt);
+  h.watch_read(std::nullopt);
   auto c = h.take_request();
   EXPECT_EQ(c.op, Op::kCreate);
   EXPECT_EQ(c.record.holder_identity, "a");
@@ -627,8 +639,12 @@ TEST(StateMachineTest, ResignReleasesAndStandsBy) {
   h.respond(Versioned{"4", rel.record});
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
   EXPECT_EQ(h.count<Finished>(), 0);
+  h.watch(Versioned{"4", rel.record});  // our release, echoed after its answer
+  h.expect_no_request();
   h.advance(1999ms);
   h.expect_no_request();  // gives the others the first chance
+  h.advance(2500ms);
+  EXPECT_EQ(h.take_request().op, Op::kUpdate);  // nobody took it: ours again
 }
 
 TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
@@ -686,7 +702,7 @@ TEST(StateMachineTest, APreferredHolderNamingAnotherStartsAHandoff) {
   Term t = h.lead();
   Versioned edited = rec("7", "a", static_cast<int32_t>(t.transitions));
   edited.record.preferred_holder = "b";
-  h.watch(edited);
+  h.watch_read(edited);
   EXPECT_EQ(h.take<StopLeading>().term, t);
   h.work_returned();
   h.take_request();
@@ -716,7 +732,7 @@ TEST(StateMachineTest, AFollowerNamedHolderByAHandoffConfirmsWithItsOwnWrite) {
   h.expect_no_request();
   Versioned handed = rec("4", "a", 5);
   handed.record.preferred_holder = "a";
-  h.watch(handed);
+  h.watch_read(handed);
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate);
   EXPECT_EQ(w.version, "4");
@@ -760,7 +776,7 @@ TEST(StateMachineTest, CoordinatedNeverCreatesNorTakesAFreeOrExpiredLease) {
   h.respond(free);
   h.expect_no_request();
   // A held record that expires is not taken either: only looked at again.
-  h.watch(Versioned{"4", rec("4", "b", 3).record});
+  h.watch_read(Versioned{"4", rec("4", "b", 3).record});
   h.expect_no_request();
   h.advance(16s);
   auto look = h.take_request();
@@ -794,7 +810,7 @@ TEST(StateMachineTest, CoordinatedLeadsOnlyOnceNamedAndStepsDownForThePreferredH
   h.expect_no_request();
   Versioned named = rec("4", "a", 3);
   named.record.strategy = "OldestEmulationVersion";
-  h.watch(named);  // kube-apiserver picked us
+  h.watch_read(named);  // kube-apiserver picked us
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate);
   EXPECT_EQ(w.version, "4");
@@ -804,7 +820,7 @@ TEST(StateMachineTest, CoordinatedLeadsOnlyOnceNamedAndStepsDownForThePreferredH
   h.clear_notes();
   Versioned preferred = Versioned{"6", w.record};
   preferred.record.preferred_holder = "c";
-  h.watch(preferred);
+  h.watch_read(preferred);
   EXPECT_EQ(h.take<StopLeading>().term, t);
   h.work_returned();
   EXPECT_EQ(h.take_request().op, Op::kGet);
@@ -823,8 +839,12 @@ TEST(StateMachineTest, A404OlderThanAWatchedRecordDoesNotEraseIt) {
   h.start();
   h.take_request();
   h.watch(rec("7", "b", 0));
+  h.expect_no_request();  // the read in flight is answered first
   h.respond(Error::not_found("lease not found"));
-  h.expect_no_request();
+  // The 404 was sent before the watch showed the Lease: read again.
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("7", "b", 0));
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
   h.advance(15s);
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate) << "the watched record was forgotten";
@@ -872,6 +892,89 @@ TEST(StateMachineTest, TransientErrorsRetryWithJitter) {
   EXPECT_LT(w - h.now(), 4400ms);
   h.advance(w - h.now());
   EXPECT_EQ(h.take_request().op, Op::kGet);  // nothing known yet: read before writing
+}
+
+// A resumed watch replays changes the leader never saw (it took over
+// through a read while its watch was down): the older holder is news only
+// after a read confirms it.
+TEST(StateMachineTest, AReplayedOlderHolderDoesNotUnseatALeaderThatTookOverThroughARead) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  h.take<NewLeader>();
+  h.advance(15s);  // b expired: take it over with the version read
+  auto u = h.take_request();
+  ASSERT_EQ(u.version, "5");
+  h.respond(Versioned{"9", u.record});
+  Term t = h.take<StartLeading>().term;
+  h.clear_notes();
+  h.watch(rec("6", "b", 3));  // b's renewals, replayed
+  EXPECT_EQ(h.count<StopLeading>(), 0) << "stepped down on older news";
+  auto check = h.take_request();
+  EXPECT_EQ(check.op, Op::kGet);
+  h.watch(rec("7", "b", 3));         // came after the read was sent:
+  h.watch(Versioned{"9", u.record});  // (our own write: nothing new)
+  h.respond(Versioned{"9", u.record});
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // so one more read
+  h.respond(Versioned{"9", u.record});
+  h.expect_no_request();  // still ours, unchanged: no write
+  EXPECT_EQ(h.count<StopLeading>(), 0);
+  EXPECT_EQ(h.count<NewLeader>(), 0);
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+  EXPECT_EQ(h.sm().term(), t);
+  h.advance(2s);
+  EXPECT_EQ(h.take_request().version, "9");  // renews on the fast path
+}
+
+TEST(StateMachineTest, AReplayedWatchNeverMakesAFollowerReportAStaleHolder) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("10", "c", 5));
+  EXPECT_EQ(h.take<NewLeader>().identity, "c");
+  h.watch(rec("6", "b", 3));  // an older holder, replayed
+  EXPECT_EQ(h.count<NewLeader>(), 0) << "reported a holder older than the one known";
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.watch(rec("7", "", 3, 1));  // b's release, replayed: not taken on its word
+  h.expect_no_request();
+  h.respond(rec("10", "c", 5));
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // the release came after that read was sent
+  h.respond(rec("10", "c", 5));
+  h.expect_no_request();  // c still holds it; wait for its expiry
+  EXPECT_EQ(h.count<NewLeader>(), 0);
+  h.watch(rec("11", "c", 5));  // c renews: applied without a read
+  h.expect_no_request();
+}
+
+TEST(StateMachineTest, AWatchedChangeOfHolderIsReadBeforeItIsReported) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("10", "c", 5));
+  h.take<NewLeader>();
+  h.watch(rec("12", "d", 6));  // newer, but a watch cannot tell
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  EXPECT_EQ(h.count<NewLeader>(), 0);
+  h.respond(rec("12", "d", 6));
+  EXPECT_EQ(h.take<NewLeader>().identity, "d");
+  h.expect_no_request();
+}
+
+TEST(StateMachineTest, AReadInFlightThatAgreesWithTheWatchIsNotRepeated) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.watch(rec("5", "b", 3));  // the shared watch's cached Lease, before the read's answer
+  h.expect_no_request();
+  h.respond(rec("5", "b", 3));  // the same version: no doubt left
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  h.expect_no_request();
+  EXPECT_FALSE(h.sm().rereading());
 }
 
 }  // namespace

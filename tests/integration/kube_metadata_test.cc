@@ -1,0 +1,112 @@
+// Every write path of the Lease lock keeps what others wrote on the Lease:
+// labels, annotations, ownerReferences and finalizers survive take-overs at
+// expiry (after renewals seen only on the watch), handoff, release and the
+// expiry of a leader that stopped without releasing. Real control plane.
+#include <nlohmann/json.hpp>
+
+#include "kube_support.h"
+
+namespace leasehold {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace kubetest;
+using nlohmann::json;
+
+// The metadata a write must keep: all of it but the server's bookkeeping.
+json kept(const kube::HttpResponse& r) {
+  json m = json::parse(r.body, nullptr, false).value("metadata", json::object());
+  m.erase("resourceVersion");
+  m.erase("managedFields");
+  return m;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  for (auto t = 0ms; t < limit; t += 20ms) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);  // real time: the control plane moves on its own
+  }
+  return pred();
+}
+
+TEST_F(KubeTest, EveryTakeOverPathKeepsLabelsAnnotationsOwnersAndFinalizers) {
+  Admin admin;
+  const std::string ns = kNs, name = unique("meta");
+  // An owner that exists, so no garbage collector has a reason to act.
+  auto owner = admin.send("POST", "/api/v1/namespaces/" + ns + "/configmaps",
+                          json{{"metadata", {{"name", name + "-owner"}}}}.dump());
+  ASSERT_EQ(owner.status, 201) << owner.body;
+  json owner_ref = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", name + "-owner"},
+                    {"uid", json::parse(owner.body)["metadata"]["uid"]}};
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata",
+                 {{"name", name},
+                  {"labels", {{"app.kubernetes.io/name", "meta"}}},
+                  {"annotations", {{"example.com/note", "keep me"}}},
+                  {"ownerReferences", json::array({owner_ref})},
+                  {"finalizers", json::array({"example.com/keep"})}}},
+                {"spec", {{"holderIdentity", "ghost"}, {"leaseDurationSeconds", 2}}}};
+  auto made = admin.send("POST", "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases", lease.dump());
+  ASSERT_EQ(made.status, 201) << made.body;
+  const json before = kept(made);
+  auto expect_kept = [&](const std::string& path) {
+    auto got = admin.send("GET", lease_path(name));
+    ASSERT_EQ(got.status, 200) << got.body;
+    EXPECT_EQ(kept(got), before) << "metadata changed by the take-over through " << path;
+  };
+
+  Runtime rt(opts("elector"));
+  Events ev;
+  const std::string url = "k8s://" + ns + "/" + name;
+  auto config = [&](const std::string& id) {
+    ElectorConfig c = fast(url, id, ev);
+    c.release_on_cancel = false;  // a stop leaves the lease to expire
+    return c;
+  };
+  auto a = Elector::create(rt, config("a"));
+  auto b = Elector::create(rt, config("b"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  (*a)->start();
+  (*b)->start();
+  ASSERT_TRUE(wait_until([&] { return (*a)->leader() == "ghost" && (*b)->leader() == "ghost"; }, 10s));
+
+  // 1. Expiry after a renewal seen only on the watch: the take-over PUT is
+  //    at a version the electors never read.
+  auto now = admin.send("GET", lease_path(name));
+  json renewed = json::parse(now.body);
+  renewed["spec"]["leaseDurationSeconds"] = 3;
+  ASSERT_EQ(admin.send("PUT", lease_path(name), renewed.dump()).status, 200);
+  ASSERT_TRUE(wait_until([&] { return (*a)->is_leader() || (*b)->is_leader(); }, 15s));
+  Elector* first = (*a)->is_leader() ? a->get() : b->get();
+  Elector* second = first == a->get() ? b->get() : a->get();
+  const std::string first_id = first == a->get() ? "a" : "b", second_id = first_id == "a" ? "b" : "a";
+  expect_kept("expiry after a watched renewal");
+
+  // 2. Handoff: the leader writes the target, the target confirms.
+  ASSERT_TRUE(first->handoff(second_id).ok());
+  ASSERT_TRUE(ev.wait_count(second_id + " started", 1, 10s));
+  ASSERT_TRUE(wait_until([&] { return second->is_leader(); }, 5s));
+  expect_kept("handoff");
+
+  // 3. Release: the new leader resigns; the other takes the free lease.
+  second->resign();
+  ASSERT_TRUE(ev.wait_count(first_id + " started", 2, 10s));
+  ASSERT_TRUE(wait_until([&] { return first->is_leader(); }, 5s));
+  expect_kept("release");
+
+  // 4. A leader that stops without releasing: taken over at expiry.
+  first->stop();
+  ASSERT_TRUE(ev.wait_count(second_id + " started", 2, 15s));
+  expect_kept("expiry of a stopped leader");
+
+  second->stop();
+  (*a)->wait();
+  (*b)->wait();
+  admin.send("PATCH", lease_path(name), R"({"metadata":{"finalizers":null}})");
+  admin.send("DELETE", lease_path(name));
+  admin.send("DELETE", "/api/v1/namespaces/" + ns + "/configmaps/" + name + "-owner");
+}
+
+}  // namespace
+}  // namespace leasehold

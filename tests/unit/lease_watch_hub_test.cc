@@ -1,0 +1,166 @@
+// The shared Lease watch hub, driven without a server: a fake client answers
+// its requests and opens its streams when the test says so.
+#include "backends/lease_watch_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "kube/client.h"
+
+namespace leasehold::backends {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClient final : public kube::Client {
+ public:
+  struct Req {
+    std::string method, path;
+    std::function<void(Result<kube::HttpResponse>)> done;
+  };
+  struct Stream {
+    std::string path;
+    std::function<void(std::string_view)> on_line;
+    std::function<void(Result<kube::HttpResponse>)> on_end;
+    std::function<void()> on_open;
+    bool cancelled = false;
+  };
+
+  const kube::ClusterConfig& config() const override { return cfg_; }
+  void request(std::string method, std::string path, std::string, Duration,
+               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority) override {
+    reqs.push_back(Req{std::move(method), std::move(path), std::move(done)});
+  }
+  uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
+                  std::function<void(Result<kube::HttpResponse>)> on_end, kube::Priority,
+                  std::function<void()> on_open) override {
+    streams.push_back(Stream{std::move(path), std::move(on_line), std::move(on_end), std::move(on_open)});
+    return streams.size();
+  }
+  void cancel(uint64_t id) override { streams.at(id - 1).cancelled = true; }
+  kube::ClientStats stats() const override { return {}; }
+
+  Req take() {
+    EXPECT_FALSE(reqs.empty());
+    if (reqs.empty()) return {};
+    Req r = std::move(reqs.front());
+    reqs.pop_front();
+    return r;
+  }
+
+  std::deque<Req> reqs;
+  std::vector<Stream> streams;
+
+ private:
+  kube::ClusterConfig cfg_;
+};
+
+kube::HttpResponse review(bool allowed) {
+  return {201, std::string(R"({"status":{"allowed":)") + (allowed ? "true" : "false") + "}}"};
+}
+kube::HttpResponse lease_list() {
+  return {200, R"({"metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"app","namespace":"ns",)"
+               R"("resourceVersion":"9"},"spec":{"holderIdentity":"b","leaseDurationSeconds":15}}]})"};
+}
+
+class LeaseWatchHubTest : public ::testing::Test {
+ protected:
+  LeaseWatchHubTest() : rt_(options(&clock_)) {
+    hub_ = LeaseWatchHub::create(rt_, client_);
+  }
+  static Runtime::Options options(Clock* clock) {
+    Runtime::Options o;
+    o.clock = clock;
+    o.manual = true;
+    o.log = [](auto...) {};
+    return o;
+  }
+
+  struct Seen {
+    int objects = 0, unsupported = 0;
+    std::vector<bool> health;
+  };
+  uint64_t subscribe(const std::shared_ptr<Seen>& seen) {
+    LeaseWatchSubscriber s;
+    s.on_object = [seen](const kube::Lease*) { ++seen->objects; };
+    s.on_health = [seen](bool up) { seen->health.push_back(up); };
+    s.on_unsupported = [seen] { ++seen->unsupported; };
+    return hub_->subscribe("ns", "app", std::move(s));
+  }
+  // Answers the list and watch access reviews, then the LIST.
+  void allow_and_list() {
+    auto list = client_->take();
+    ASSERT_EQ(list.method, "POST");
+    list.done(review(true));
+    auto watch = client_->take();
+    ASSERT_EQ(watch.method, "POST");
+    watch.done(review(true));
+    auto get = client_->take();
+    ASSERT_EQ(get.method, "GET");
+    get.done(lease_list());
+    rt_.run_ready();
+  }
+
+  SimulatedClock clock_;
+  Runtime rt_;
+  std::shared_ptr<FakeClient> client_ = std::make_shared<FakeClient>();
+  std::shared_ptr<LeaseWatchHub> hub_;
+};
+
+TEST_F(LeaseWatchHubTest, HealthyOnlyOnceTheStreamIsOpen) {
+  auto seen = std::make_shared<Seen>();
+  subscribe(seen);
+  allow_and_list();
+  ASSERT_EQ(client_->streams.size(), 1u);
+  EXPECT_EQ(seen->objects, 1);  // the listed Lease
+  EXPECT_TRUE(seen->health.empty()) << "healthy before the watch stream exists";
+  EXPECT_EQ(hub_->streams(), 1u);
+  client_->streams[0].on_open();
+  rt_.run_ready();
+  EXPECT_EQ(seen->health, std::vector<bool>{true});
+  // A stream that ends before it opened never reported healthy.
+  client_->streams[0].on_end(kube::HttpResponse{200, ""});
+  rt_.run_ready();
+  EXPECT_EQ(seen->health, (std::vector<bool>{true, false}));
+}
+
+TEST_F(LeaseWatchHubTest, AnErasedNamespaceEntrysAnswersDoNotReachItsSuccessor) {
+  auto first = std::make_shared<Seen>();
+  uint64_t id = subscribe(first);
+  auto stale = client_->take();  // the first entry's access review, still unanswered
+  hub_->unsubscribe(id);          // the entry is erased...
+  auto second = std::make_shared<Seen>();
+  subscribe(second);              // ...and made again
+  stale.done(review(false));      // the old entry's answer arrives late
+  rt_.run_ready();
+  EXPECT_EQ(second->unsupported, 0) << "an answer meant for the erased entry refused its successor";
+  allow_and_list();
+  ASSERT_EQ(client_->streams.size(), 1u);
+  client_->streams[0].on_open();
+  rt_.run_ready();
+  EXPECT_EQ(second->health, std::vector<bool>{true});
+  EXPECT_EQ(second->unsupported, 0);
+}
+
+TEST_F(LeaseWatchHubTest, AnErasedEntrysStreamEndDoesNotEndItsSuccessors) {
+  auto first = std::make_shared<Seen>();
+  uint64_t id = subscribe(first);
+  allow_and_list();
+  ASSERT_EQ(client_->streams.size(), 1u);
+  auto old_end = client_->streams[0].on_end;
+  hub_->unsubscribe(id);
+  auto second = std::make_shared<Seen>();
+  subscribe(second);
+  allow_and_list();
+  ASSERT_EQ(client_->streams.size(), 2u);
+  client_->streams[1].on_open();
+  rt_.run_ready();
+  ASSERT_EQ(second->health, std::vector<bool>{true});
+  old_end(kube::HttpResponse{200, ""});  // the cancelled stream's end, delivered late
+  rt_.run_ready();
+  EXPECT_EQ(second->health, std::vector<bool>{true}) << "the old stream's end marked the new one down";
+}
+
+}  // namespace
+}  // namespace leasehold::backends
