@@ -44,11 +44,6 @@ StateMachine::StateMachine(const ElectorConfig& c, uint64_t seed)
       coordinated_(c.coordinated.enabled),
       rng_(seed) {}
 
-std::optional<Instant> StateMachine::observed_expiry() const {
-  if (!observed_ || observed_->record.is_free()) return std::nullopt;
-  return observed_at_ + seconds(observed_->record.lease_duration_seconds);
-}
-
 Duration StateMachine::jittered_retry() {
   // client-go's wait.Jitter(retry_period, 1.2): uniformly in [1, 2.2) periods.
   std::uniform_real_distribution<double> u(0.0, 1.2);
@@ -88,75 +83,6 @@ void StateMachine::send(Instant now, Op op, Purpose p, std::string version, Leas
   out.push_back(SendRequest{op, p, std::move(version), std::move(rec)});
 }
 
-void StateMachine::report_leader(const std::string& id, std::vector<Action>& out) {
-  if (id.empty() || id == reported_leader_) return;
-  reported_leader_ = id;
-  out.push_back(NewLeader{id});
-}
-
-void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
-                           std::vector<Action>& out, bool from_watch) {
-  if (!v) {
-    // Deleted (or never created). A record we knew (or a watch saw deleted)
-    // is gone: its last holder may have renewed it, unseen by us, just before
-    // the deletion and still be working, so wait a full lease from now
-    // before creating it again. A candidate that never saw a record, and
-    // reads none, creates at once.
-    if (observed_ || from_watch || absence_stale(now)) {
-      Instant until = now + t_.lease_duration;
-      deleted_holder_expiry_ = std::max(deleted_holder_expiry_.value_or(until), until);
-    }
-    absence_seen_at_ = now;
-    observed_.reset();
-    return;
-  }
-  if (!observed_ || observed_->version != v->version) observed_at_ = now;
-  observed_ = *v;
-  deleted_holder_expiry_.reset();
-  absence_seen_at_.reset();
-  max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
-  if (v->record.holder_identity != identity_) report_leader(v->record.holder_identity, out);
-}
-
-LeaseRecord StateMachine::acquire_record(WallTime wall) const {
-  LeaseRecord r;
-  if (observed_) {
-    r = observed_->record;  // keeps strategy (and preferredHolder under a strategy)
-    r.lease_transitions = observed_->record.lease_transitions + 1;
-    // Outside coordinated election preferredHolder is a hand-off request:
-    // taking the lease either fulfils it or overrides a stale one, so it must
-    // not outlive the acquisition (a stale name would bounce every new leader).
-    if (r.strategy.empty()) r.preferred_holder.clear();
-  } else {
-    // Creating: continue the numbering we saw before a deletion, so fencing
-    // tokens keep increasing.
-    r.lease_transitions = static_cast<int32_t>(max_transitions_seen_ + 1);
-  }
-  r.holder_identity = identity_;
-  r.lease_duration_seconds = whole_seconds(t_.lease_duration);
-  r.acquire_time = wall;
-  r.renew_time = wall;
-  return r;
-}
-
-LeaseRecord StateMachine::renew_record(WallTime wall) const {
-  LeaseRecord r = observed_ ? observed_->record : LeaseRecord{};
-  r.holder_identity = identity_;
-  r.lease_transitions = static_cast<int32_t>(term_.transitions);
-  r.lease_duration_seconds = whole_seconds(t_.lease_duration);
-  if (!r.acquire_time) r.acquire_time = wall;
-  r.renew_time = wall;
-  return r;
-}
-
-bool StateMachine::takeable(Instant now) const {
-  // Coordinated: kube-apiserver picks the holder; we only confirm its choice.
-  if (coordinated_) return observed_ && observed_->record.holder_identity == identity_;
-  if (!observed_) return true;
-  const LeaseRecord& r = observed_->record;
-  return r.is_free() || r.holder_identity == identity_ || now >= *observed_expiry();
-}
-
 void StateMachine::arm_attempt(Instant at) {
   next_attempt_ = attempt_armed_ ? std::min(next_attempt_, at) : at;
   attempt_armed_ = true;
@@ -170,8 +96,7 @@ void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out
   }
   if (!observed_) {
     if (deleted_holder_expiry_ && now < *deleted_holder_expiry_) {
-      // Until then, poll (unless a live watch tells us of every change): a
-      // record re-created meanwhile, and deleted again, must not go unseen.
+      // Polling meanwhile (no live watch), so a re-created record is seen.
       attempt_armed_ = false;
       arm_attempt(*deleted_holder_expiry_);
       if (!watch_healthy_) arm_attempt(now + jittered_retry());
@@ -329,7 +254,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
       } else {
         failed();
         unknown_ = true;
-        absence_seen_at_.reset();  // a gap in what we know
+        absence_seen_at_.reset();  // a gap in what we know of the absence
         if (phase_ == Phase::kLeading) {
           next_renew_ = now + t_.retry_period;
         } else if (phase_ == Phase::kFollowing) {
