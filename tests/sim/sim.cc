@@ -11,23 +11,18 @@
 //   * at most one node is between on_started_leading and the end of its work
 //     at any instant, unless one of them was paused longer than the bound
 //     (then their fencing tokens must differ);
-//   * fencing tokens of successive terms strictly increase, except after a
-//     deletion for a create blind to the old holder (by a candidate that saw
-//     no record since it booted, or sent before the deletion): it may restart
-//     the numbering and overlap the old leader until that one's next renewal
-//     finds the new record (no store keeps what was deleted). Candidates
-//     that saw the record wait a full lease after it is gone;
+//   * fencing tokens of successive terms strictly increase, except that a
+//     create after a deletion by a candidate blind to the old holder (no
+//     record seen since boot, or sent before the deletion) may restart the
+//     numbering and overlap the old term until its next renewal;
 //   * no StopLeading without a started term; no empty NewLeader;
 //   * once every fault has healed, a leader exists within
 //     lease_duration + 2 * retry_period.
 //
 //   leasehold_sim --seeds 10000          run seeds 1..10000, print "N seeds"
 //   leasehold_sim --seed 1234 --trace    replay one seed with a trace
-//   leasehold_sim --repeat-versions ...  a re-created record restarts its
-//                                        versions at 1 with no epoch (the file
-//                                        lock before epochs), to show what
-//                                        the simulator finds then
-//   leasehold_sim --all ...              do not stop after 5 failed seeds
+//   --repeat-versions: versions without epochs (the file lock before them)
+//   --all: do not stop after 5 failed seeds
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -209,13 +204,8 @@ class Sim {
     if (auto* s = std::get_if<core::StartLeading>(&a)) {
       log("%s starts leading term %s", n.id, s->term.to_string());
       if (n.working) fail(n.id + " started a term while its previous work was running");
-      // A deleted record takes its leaseTransitions with it, and nothing
-      // stops a create made blind to the old holder: by a candidate that has
-      // seen no record since it booted, or sent before the deletion. Such a
-      // term may overlap the old one (until the old leader's next renewal
-      // finds the new record) and restart the numbering; excused below.
-      // A create continues the numbering its creator saw, which a deletion
-      // may have hidden the latest of.
+      // After a deletion, a term on a blind or renumbered create (store_apply)
+      // may restart the numbering; a blind one may also overlap the old term.
       const bool blind_create = epoch_ == blind_epoch_;
       const bool renumbered = blind_create || epoch_ == renumbered_epoch_;
       if (s->term.transitions <= max_token_ && !renumbered) {
@@ -310,9 +300,8 @@ class Sim {
       return;
     }
     if (now_ < n.stalled_until) {
-      // Hangs until the stall ends, then answers (late, if past the driver's
-      // timeout). As the file lock does, it takes effect only if the stall
-      // ended within the request's timeout; later, it writes nothing.
+      // Answers when the stall ends; takes effect only if that is within its
+      // timeout (the file lock then writes nothing).
       n.busy_until = n.stalled_until;
       respond(Error::timeout("no answer"), sent + timeout);
       const bool in_time = n.stalled_until - sent < timeout;
@@ -367,10 +356,7 @@ class Sim {
       epoch_ = rng_() | 1;
       gen_ = 0;
       const Node& n = nodes_[static_cast<size_t>(i)];
-      if (deletions_ > 0) {
-        // Blind to the old holder: its sender has seen no record since it
-        // booted, or sent it before the deletion. Renumbered: its sender
-        // had not seen the latest numbers.
+      if (deletions_ > 0) {  // blind to the old holder; missed the latest numbers
         if (n.max_seen < 0 || last_deletion_ >= sent) blind_epoch_ = epoch_;
         if (n.max_seen < max_token_) renumbered_epoch_ = epoch_;
       }
