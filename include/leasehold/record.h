@@ -35,7 +35,7 @@ struct LeaseRecord {
 };
 
 // A record as stored, with the backend's opaque version (a Kubernetes
-// resourceVersion, a file generation). Versions are compared only for
+// resourceVersion, a file's EPOCH:GENERATION). Versions are compared only for
 // equality.
 struct Versioned {
   std::string version;

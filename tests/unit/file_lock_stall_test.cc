@@ -5,10 +5,6 @@
 //   elector's work is stopped at its deadline (sent_at of its last good
 //   renewal + renew_deadline);
 // * a file deleted again and again under two candidates never lets both lead.
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "leasehold/elector.h"
+#include "support/real_time.h"
 
 namespace leasehold {
 namespace {
@@ -29,52 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// Waits on the real clock until `pred` holds or `limit` passes.
-template <class P>
-bool eventually(P pred, Duration limit = 10s) {
-  RealClock clock;
-  std::mutex m;
-  std::condition_variable cv;
-  std::unique_lock<std::mutex> lk(m);
-  for (Instant end = clock.now() + limit; !pred();) {
-    if (clock.now() >= end) return false;
-    clock.wait_until(lk, cv, clock.now() + 5ms);
-  }
-  return true;
-}
-
-// `flock PATH sleep 30` in a process group of its own; the group (sleep keeps
-// the locked descriptor) is killed and reaped on destruction.
-class Holder {
- public:
-  explicit Holder(const std::string& path) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::execlp("flock", "flock", path.c_str(), "sleep", "30", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    if (pid_ > 0) ::setpgid(pid_, pid_);  // also here: no race with the child's own call
-  }
-  ~Holder() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  Holder(const Holder&) = delete;
-  Holder& operator=(const Holder&) = delete;
-
- private:
-  pid_t pid_;
-};
-
-bool held_elsewhere(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // drops our flock if we took it
-  return held;
-}
+using leasehold::testing::eventually;
+using leasehold::testing::FlockHolder;
+using leasehold::testing::pause_for;
 
 ElectorConfig config(std::string lock, std::string id) {
   ElectorConfig c;
@@ -124,9 +78,9 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
     return last_renewed.has_value();
   }));
 
-  std::optional<Holder> holder;
+  std::optional<FlockHolder> holder;
   holder.emplace(path + ".lock");
-  ASSERT_TRUE(eventually([&] { return held_elsewhere(path + ".lock"); }));
+  ASSERT_TRUE(eventually([&] { return FlockHolder::held_elsewhere(path + ".lock"); }));
   uint64_t renewals_at_hold = (*me)->status().renewals;
 
   // The file elector's work is stopped at its deadline...
@@ -141,7 +95,7 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
     at = stopped_at;
   }
   // ...while the other elector of the Runtime renews on (every 500 ms).
-  eventually([] { return false; }, 1500ms);
+  pause_for(1500ms);
   uint64_t renewals_after = (*me)->status().renewals;
   bool mem_leads = (*me)->is_leader();
   holder.reset();  // frees the I/O thread of a build where it blocks
@@ -200,7 +154,7 @@ TEST(FileLockStallTest, DeletingTheFileUnderTwoCandidatesNeverLetsBothLead) {
   }));
   for (int i = 0; i < 12; ++i) {  // a tmp cleaner that keeps deleting it
     fs::remove(path);
-    eventually([] { return false; }, 700ms);
+    pause_for(700ms);
   }
   // Someone leads again once the deletions stop.
   EXPECT_TRUE(eventually([&] { return (*a)->is_leader() || (*b)->is_leader(); }, 15s));

@@ -1,0 +1,122 @@
+// Issue 14 item 1 on the real control plane: one Runtime runs a file://
+// elector and a k8s:// elector (a Lease on the testenv kube-apiserver). With
+// the file lock stalled (PATH.lock held by another process), the k8s leader
+// keeps renewing, and the file leader's work is stopped at its deadline
+// (sent_at of its last good renewal + renew_deadline).
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+
+#include <gtest/gtest.h>
+
+#include "leasehold/elector.h"
+#include "support/real_time.h"
+
+namespace leasehold {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using leasehold::testing::eventually;
+using leasehold::testing::FlockHolder;
+using leasehold::testing::pause_for;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
+  std::string dir_env = env("LEASEHOLD_TESTENV_DIR");
+  if (dir_env.empty()) GTEST_FAIL() << "LEASEHOLD_TESTENV_DIR is not set (run through ctest)";
+  fs::path dir = fs::temp_directory_path() / ("leasehold-kstall-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string path = (dir / "app.lease").string();
+
+  Runtime::Options o;
+  o.kubeconfig = dir_env + "/kubeconfig-elector";
+  Runtime rt(o);
+  std::mutex mu;
+  std::optional<Instant> last_renewed, stopped_at;  // GUARDED_BY(mu)
+  ElectorConfig fcfg;
+  fcfg.lock = "file://" + path;
+  fcfg.identity = "file-a";
+  fcfg.lease_duration = 4s;
+  fcfg.renew_deadline = 2s;
+  fcfg.retry_period = 500ms;
+  fcfg.callbacks.on_renewed = [&](const Term&, Instant at) {
+    std::lock_guard<std::mutex> g(mu);
+    last_renewed = at;
+  };
+  fcfg.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    std::stop_callback cb(stop, [&] {
+      Instant now = rt.clock().now();
+      std::lock_guard<std::mutex> g(mu);
+      if (!stopped_at) stopped_at = now;
+    });
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lk(m);
+    cv.wait(lk, stop, [] { return false; });
+  };
+  ElectorConfig kcfg;
+  kcfg.lock = "k8s://leasehold-test/file-stall-" + std::to_string(::getpid());
+  kcfg.identity = "kube-a";
+  kcfg.lease_duration = 6s;
+  kcfg.renew_deadline = 4s;
+  kcfg.retry_period = 500ms;
+  auto fe = Elector::create(rt, fcfg);
+  auto ke = Elector::create(rt, kcfg);
+  ASSERT_TRUE(fe.ok()) << fe.error().message();
+  ASSERT_TRUE(ke.ok()) << ke.error().message();
+  (*fe)->start();
+  (*ke)->start();
+  ASSERT_TRUE(eventually([&] { return (*fe)->is_leader() && (*ke)->is_leader(); }, 20s));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> g(mu);
+    return last_renewed.has_value();
+  }));
+
+  std::optional<FlockHolder> holder;
+  holder.emplace(path + ".lock");
+  ASSERT_TRUE(eventually([&] { return FlockHolder::held_elsewhere(path + ".lock"); }));
+  uint64_t renewals_at_hold = (*ke)->status().renewals;
+  bool stopped = eventually([&] {
+    std::lock_guard<std::mutex> g(mu);
+    return stopped_at.has_value();
+  }, 6s);
+  pause_for(1500ms);
+  uint64_t renewals_after = (*ke)->status().renewals;
+  bool kube_leads = (*ke)->is_leader();
+  std::optional<Instant> last, at;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    last = last_renewed;
+    at = stopped_at;
+  }
+  holder.reset();  // frees the I/O thread of a build where it blocks
+
+  ASSERT_TRUE(stopped) << "the file elector's work was not stopped within 6 s of the stall";
+  Instant deadline = *last + fcfg.renew_deadline;
+  std::printf("file work stopped %.1f ms after its deadline; the k8s:// elector renewed %d times meanwhile\n",
+              std::chrono::duration<double, std::milli>(*at - deadline).count(),
+              static_cast<int>(renewals_after - renewals_at_hold));
+  EXPECT_GE(*at, deadline) << "stopped before the deadline";
+  EXPECT_LE(*at - deadline, 200ms);
+  EXPECT_GE(renewals_after, renewals_at_hold + 4) << "the k8s:// elector stopped renewing";
+  EXPECT_TRUE(kube_leads);
+  (*fe)->stop();
+  (*ke)->stop();
+  (*fe)->wait();
+  (*ke)->wait();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace leasehold
