@@ -351,9 +351,12 @@ def print_report(report, violations, out=sys.stdout):
 # ---------------------------------------------------------------- helpers
 
 def current_leader(events):
-    """The process whose term is open at the end of events, or None."""
+    """The process whose term is open at the end of events, or None. Events
+    are taken in the order they happened (mono_ns), not the order they were
+    logged: a sidecar's tree is known to have ended only a little after it
+    did, possibly after its next term's start was logged."""
     leading = None
-    for ev in events:
+    for ev in sorted(events, key=lambda e: e.get("mono_ns", 0)):
         if ev["event"] == "started":
             leading = ev["proc"]
         elif ev["event"] in ("stopped", "killed", "exit") and ev.get("proc") == leading:
