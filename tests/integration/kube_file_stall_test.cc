@@ -25,6 +25,7 @@ using namespace std::chrono_literals;
 using leasehold::testing::eventually;
 using leasehold::testing::FlockHolder;
 using leasehold::testing::pause_for;
+using leasehold::testing::TermRecorder;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -42,29 +43,14 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   Runtime::Options o;
   o.kubeconfig = dir_env + "/kubeconfig-elector";
   Runtime rt(o);
-  std::mutex mu;
-  std::optional<Instant> last_renewed, stopped_at;  // GUARDED_BY(mu)
+  TermRecorder terms;
   ElectorConfig fcfg;
   fcfg.lock = "file://" + path;
   fcfg.identity = "file-a";
   fcfg.lease_duration = 4s;
   fcfg.renew_deadline = 2s;
   fcfg.retry_period = 500ms;
-  fcfg.callbacks.on_renewed = [&](const Term&, Instant at) {
-    std::lock_guard<std::mutex> g(mu);
-    last_renewed = at;
-  };
-  fcfg.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
-    std::stop_callback cb(stop, [&] {
-      Instant now = rt.clock().now();
-      std::lock_guard<std::mutex> g(mu);
-      if (!stopped_at) stopped_at = now;
-    });
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock<std::mutex> lk(m);
-    cv.wait(lk, stop, [] { return false; });
-  };
+  terms.install(fcfg, rt);
   ElectorConfig kcfg;
   kcfg.lock = "k8s://leasehold-test/file-stall-" + std::to_string(::getpid());
   kcfg.identity = "kube-a";
@@ -78,28 +64,17 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   (*fe)->start();
   (*ke)->start();
   ASSERT_TRUE(eventually([&] { return (*fe)->is_leader() && (*ke)->is_leader(); }, 20s));
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard<std::mutex> g(mu);
-    return last_renewed.has_value();
-  }));
+  ASSERT_TRUE(eventually([&] { return terms.last_renewed().has_value(); }));
 
   std::optional<FlockHolder> holder;
   holder.emplace(path + ".lock");
   ASSERT_TRUE(eventually([&] { return FlockHolder::held_elsewhere(path + ".lock"); }));
   uint64_t renewals_at_hold = (*ke)->status().renewals;
-  bool stopped = eventually([&] {
-    std::lock_guard<std::mutex> g(mu);
-    return stopped_at.has_value();
-  }, 6s);
+  bool stopped = eventually([&] { return terms.stopped_at().has_value(); }, 6s);
   pause_for(1500ms);
   uint64_t renewals_after = (*ke)->status().renewals;
   bool kube_leads = (*ke)->is_leader();
-  std::optional<Instant> last, at;
-  {
-    std::lock_guard<std::mutex> g(mu);
-    last = last_renewed;
-    at = stopped_at;
-  }
+  std::optional<Instant> last = terms.last_renewed(), at = terms.stopped_at();
   holder.reset();  // frees the I/O thread of a build where it blocks
 
   ASSERT_TRUE(stopped) << "the file elector's work was not stopped within 6 s of the stall";

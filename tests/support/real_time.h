@@ -1,8 +1,10 @@
 // Test support for tests on the real clock with real processes: bounded
-// waits for a condition, and a process that holds a flock.
+// waits for a condition, a process that holds a flock, and a recorder of a
+// term's last renewal and stop.
 //
 // Threading: eventually() may be called from any thread; a FlockHolder
-// belongs to the thread that made it.
+// belongs to the thread that made it; a TermRecorder's getters are safe from
+// any thread while the callbacks it installed run.
 #pragma once
 
 #include <fcntl.h>
@@ -15,9 +17,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 
 #include "leasehold/clock.h"
+#include "leasehold/config.h"
+#include "leasehold/runtime.h"
 
 namespace leasehold::testing {
 
@@ -73,6 +79,42 @@ class FlockHolder {
 
  private:
   pid_t pid_;
+};
+
+// Installs on_renewed and on_started_leading (work that waits for its stop)
+// in an elector's config, and records the send time of the term's last
+// renewal and when its work was first asked to stop, on `rt`'s clock.
+class TermRecorder {
+ public:
+  void install(ElectorConfig& c, Runtime& rt) {
+    c.callbacks.on_renewed = [this](const Term&, Instant at) {
+      std::lock_guard<std::mutex> g(mu_);
+      last_renewed_ = at;
+    };
+    c.callbacks.on_started_leading = [this, &rt](const Term&, std::stop_token stop) {
+      std::stop_callback cb(stop, [&] {
+        Instant now = rt.clock().now();
+        std::lock_guard<std::mutex> g(mu_);
+        if (!stopped_at_) stopped_at_ = now;
+      });
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, stop, [] { return false; });
+    };
+  }
+  std::optional<Instant> last_renewed() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return last_renewed_;
+  }
+  std::optional<Instant> stopped_at() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return stopped_at_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<Instant> last_renewed_, stopped_at_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace leasehold::testing

@@ -29,6 +29,7 @@ using namespace std::chrono_literals;
 using leasehold::testing::eventually;
 using leasehold::testing::FlockHolder;
 using leasehold::testing::pause_for;
+using leasehold::testing::TermRecorder;
 
 ElectorConfig config(std::string lock, std::string id) {
   ElectorConfig c;
@@ -47,24 +48,9 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
   std::string path = (dir / "app.lease").string();
 
   Runtime rt;
-  std::mutex mu;
-  std::optional<Instant> last_renewed, stopped_at;  // GUARDED_BY(mu)
+  TermRecorder terms;
   auto fcfg = config("file://" + path, "file-a");
-  fcfg.callbacks.on_renewed = [&](const Term&, Instant at) {
-    std::lock_guard<std::mutex> g(mu);
-    last_renewed = at;
-  };
-  fcfg.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
-    std::stop_callback cb(stop, [&] {
-      Instant now = rt.clock().now();
-      std::lock_guard<std::mutex> g(mu);
-      if (!stopped_at) stopped_at = now;
-    });
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock<std::mutex> lk(m);
-    cv.wait(lk, stop, [] { return false; });
-  };
+  terms.install(fcfg, rt);
   // The second elector: mem:// (this binary has no control plane; the I/O
   // thread it shares with the file elector is what is under test).
   auto fe = Elector::create(rt, fcfg);
@@ -73,10 +59,7 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
   (*fe)->start();
   (*me)->start();
   ASSERT_TRUE(eventually([&] { return (*fe)->is_leader() && (*me)->is_leader(); }));
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard<std::mutex> g(mu);
-    return last_renewed.has_value();
-  }));
+  ASSERT_TRUE(eventually([&] { return terms.last_renewed().has_value(); }));
 
   std::optional<FlockHolder> holder;
   holder.emplace(path + ".lock");
@@ -84,16 +67,8 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
   uint64_t renewals_at_hold = (*me)->status().renewals;
 
   // The file elector's work is stopped at its deadline...
-  bool stopped = eventually([&] {
-    std::lock_guard<std::mutex> g(mu);
-    return stopped_at.has_value();
-  }, 6s);
-  std::optional<Instant> last, at;
-  {
-    std::lock_guard<std::mutex> g(mu);
-    last = last_renewed;
-    at = stopped_at;
-  }
+  bool stopped = eventually([&] { return terms.stopped_at().has_value(); }, 6s);
+  std::optional<Instant> last = terms.last_renewed(), at = terms.stopped_at();
   // ...while the other elector of the Runtime renews on (every 500 ms).
   pause_for(1500ms);
   uint64_t renewals_after = (*me)->status().renewals;
