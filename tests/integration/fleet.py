@@ -140,7 +140,27 @@ class EventLog:
             self.file = None
 
 
-class Candidate:
+class ProcessHandle:
+    """alive / wait_exit / kill_now for a member process: `p` (its Popen) and
+    `exited` (a threading.Event set once its output ended)."""
+
+    def alive(self):
+        return not self.exited.is_set()
+
+    def wait_exit(self, timeout_s):
+        return self.exited.wait(timeout_s)
+
+    def kill_now(self):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.p.wait()
+        self.exited.wait(5)
+
+
+class Candidate(ProcessHandle):
     """One candidate process (one incarnation); proc is also its identity."""
 
     def __init__(self, log, impl, proc, argv, stderr_path=None, env=None):
@@ -188,20 +208,6 @@ class Candidate:
             return self.log.harness("killed", self.proc, sig="SIGKILL")
         return self.log.harness("signal", self.proc, at=before, sig=signal.Signals(sig).name)
 
-    def alive(self):
-        return not self.exited.is_set()
-
-    def wait_exit(self, timeout_s):
-        return self.exited.wait(timeout_s)
-
-    def kill_now(self):
-        if self.p.poll() is None:
-            try:
-                os.kill(self.p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.p.wait()
-        self.exited.wait(5)
 
 
 class Fleet:

@@ -165,6 +165,21 @@ class Proc:
         return "pid %d (%s, term %s, %s %s)" % (self.pid, self.identity, self.term, self.kind, self.role)
 
 
+def start_files(d):
+    """(file name, pid) of every PID.start file in directory d (none if d is gone)."""
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not name.endswith(".start"):
+            continue
+        try:
+            yield name, int(name[: -len(".start")])
+        except ValueError:
+            continue
+
+
 def cond_wait(cond, pred, timeout):
     """With threading.Condition `cond` held: waits (re-checking at least every
     50 ms) until pred() is truthy; returns its value, or None after `timeout` s."""
@@ -205,17 +220,7 @@ class Observer:
                 p.pidfd = None
 
     def _scan(self):
-        try:
-            names = os.listdir(self.dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if not name.endswith(".start"):
-                continue
-            try:
-                pid = int(name[: -len(".start")])
-            except ValueError:
-                continue
+        for name, pid in start_files(self.dir):
             if pid in self.procs:
                 continue
             try:

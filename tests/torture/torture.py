@@ -427,17 +427,7 @@ class TreeObserver(proctree.Observer):
         self.fresh = []  # Proc objects not yet taken by SidecarTrees (under mu)
 
     def _scan(self):
-        try:
-            names = os.listdir(self.dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if not name.endswith(".start"):
-                continue
-            try:
-                pid = int(name[: -len(".start")])
-            except ValueError:
-                continue
+        for name, pid in proctree.start_files(self.dir):
             path = os.path.join(self.dir, name)
             try:
                 with open(path) as f:
@@ -561,7 +551,7 @@ class SidecarTrees(threading.Thread):
         return problems
 
 
-class Sidecar:
+class Sidecar(F.ProcessHandle):
     """A `leasehold run` process of the fleet (one incarnation; proc is its
     --identity), duck-typed like fleet.Candidate. Its JSON log goes to
     DIR/sidecar-BASE.log (each line prefixed with mono ns); "leader is now X"
@@ -610,20 +600,6 @@ class Sidecar:
             pass
         return self.log.harness("signal", self.proc, at=before, sig=signal.Signals(sig).name, impl="sidecar")
 
-    def alive(self):
-        return not self.exited.is_set()
-
-    def wait_exit(self, timeout_s):
-        return self.exited.wait(timeout_s)
-
-    def kill_now(self):
-        if self.p.poll() is None:
-            try:
-                os.kill(self.p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.p.wait()
-        self.exited.wait(5)
 
 
 class TortureFleet(F.Fleet):
