@@ -15,6 +15,14 @@
 // gives up without writing if that timeout passes before its rename, so a
 // request the elector has already timed out takes no effect later, unless
 // the timeout passes during the rename or the directory fsync.
+//
+// Hostile neighbours: PATH and PATH.lock are opened without following
+// symbolic links, and refused when they are links, not regular files, or
+// owned by another user (who could hold PATH.lock to freeze every elector on
+// it, or swap the record) unless the URL says ?allow-other-owner=true. Both
+// are created 0600. A write goes to a temporary file made with a random name
+// and O_EXCL in the same directory (mkostemp), never to a predictable one a
+// neighbour could plant a link at.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -67,9 +75,43 @@ void pause_until(RealClock& clock, Instant until) {
 
 // The file and the blocking work on it. Used by one operation's thread at a
 // time (FileLock::busy_ ensures it); owns nothing of the Runtime.
+// Opens `path` (O_NOFOLLOW added) and checks it is a regular file owned by
+// us (or by anyone, when `allow_other_owner`). -ENOENT style: a missing file
+// with no O_CREAT is returned as Code::kNotFound.
+Result<int> open_own_file(const std::string& path, int flags, bool allow_other_owner) {
+  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT) return Error::not_found(path + ": no such file");
+    if (e == ELOOP) {
+      return Error::forbidden(path + " is a symbolic link: refusing it (a planted link could redirect the "
+                              "lease onto another file); use the real path");
+    }
+    return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
+                 "cannot open " + path + ": " + errno_text(e));
+  }
+  struct stat st {};
+  std::string why;
+  if (::fstat(fd, &st) != 0) {
+    why = "cannot stat " + path + ": " + errno_text(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    why = path + " is not a regular file: refusing it";
+  } else if (st.st_uid != ::geteuid() && !allow_other_owner) {
+    why = path + " is owned by uid " + std::to_string(st.st_uid) + ", not by this process (uid " +
+          std::to_string(::geteuid()) + "): refusing it (another user could hold or rewrite it); keep "
+          "locks in a directory only this user can write, or add ?allow-other-owner=true to the URL";
+  }
+  if (!why.empty()) {
+    ::close(fd);
+    return Error::forbidden(why);
+  }
+  return fd;
+}
+
 class FileStore {
  public:
-  explicit FileStore(std::string path) : path_(std::move(path)) {
+  FileStore(std::string path, bool allow_other_owner)
+      : path_(std::move(path)), allow_other_owner_(allow_other_owner) {
     auto slash = path_.rfind('/');
     dir_ = slash == 0 ? "/" : path_.substr(0, slash);
   }
@@ -122,12 +164,9 @@ class FileStore {
   template <class F>
   Result<Versioned> locked(Instant deadline, F&& body) {
     std::string lock_path = path_ + ".lock";
-    Fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (fd.get() < 0) {
-      int e = errno;
-      return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
-                   "cannot open " + lock_path + ": " + errno_text(e));
-    }
+    auto opened = open_own_file(lock_path, O_RDWR | O_CREAT, allow_other_owner_);
+    if (!opened) return opened.error();
+    Fd fd(*opened);
     Duration step = 1ms;
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EINTR) continue;
@@ -144,11 +183,12 @@ class FileStore {
 
   // nullopt inside: no file yet.
   Result<std::optional<FileRecord>> read() {
-    Fd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-      if (errno == ENOENT) return std::optional<FileRecord>{};
-      return Error::unavailable("cannot read " + path_ + ": " + errno_text(errno));
+    auto opened = open_own_file(path_, O_RDONLY, allow_other_owner_);
+    if (!opened) {
+      if (opened.error().is(Code::kNotFound)) return std::optional<FileRecord>{};
+      return opened.error();
     }
+    Fd fd(*opened);
     std::string text;
     char buf[4096];
     for (;;) {
@@ -165,31 +205,36 @@ class FileStore {
   }
 
   Result<Versioned> write(const FileRecord& f, Instant deadline) {
-    std::string tmp = path_ + ".tmp";
     std::string text = encode_file_record(f);
-    {
-      Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (fd.get() < 0) {
-        int e = errno;
-        return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
-                     "cannot write " + tmp + ": " + errno_text(e));
-      }
-      size_t off = 0;
-      while (off < text.size()) {
-        ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Error::unavailable("write " + tmp + ": " + errno_text(errno));
-        off += static_cast<size_t>(n);
-      }
-      if (::fsync(fd.get()) != 0) return Error::unavailable("fsync " + tmp + ": " + errno_text(errno));
+    // A fresh name with O_EXCL and mode 0600: nothing planted is followed.
+    std::string tmp = path_ + ".tmp.XXXXXX";
+    Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    if (fd.get() < 0) {
+      int e = errno;
+      return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
+                   "cannot create a temporary file beside " + path_ + ": " + errno_text(e));
     }
+    struct Unlink {  // the temporary goes, unless renamed over PATH
+      std::string path;
+      ~Unlink() {
+        if (!path.empty()) ::unlink(path.c_str());
+      }
+    } cleanup{tmp};
+    size_t off = 0;
+    while (off < text.size()) {
+      ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::unavailable("write " + tmp + ": " + errno_text(errno));
+      off += static_cast<size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) return Error::unavailable("fsync " + tmp + ": " + errno_text(errno));
     if (clock_.now() >= deadline) {  // the elector has given up on this request
-      ::unlink(tmp.c_str());
       return Error::timeout("fsync " + tmp + " outlasted the request timeout; not written");
     }
     if (::rename(tmp.c_str(), path_.c_str()) != 0) {
       return Error::unavailable("rename " + tmp + " -> " + path_ + ": " + errno_text(errno));
     }
+    cleanup.path.clear();
     Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir.get() >= 0) ::fsync(dir.get());
     return to_versioned(f);
@@ -197,16 +242,17 @@ class FileStore {
 
   RealClock clock_;
   std::string path_;
+  bool allow_other_owner_;
   std::string dir_;
 };
 
 class FileLock final : public Lock {
  public:
-  FileLock(Runtime& rt, std::string url, std::string path)
+  FileLock(Runtime& rt, std::string url, std::string path, bool allow_other_owner)
       : rt_(rt),
         gate_(RuntimeAccess::io_gate(rt)),
         url_(std::move(url)),
-        store_(std::make_shared<FileStore>(std::move(path))) {}
+        store_(std::make_shared<FileStore>(std::move(path), allow_other_owner)) {}
 
   const std::string& describe() const override { return url_; }
 
@@ -263,7 +309,17 @@ class FileLock final : public Lock {
 }  // namespace
 
 Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path) {
-  if (path.back() == '/') return Error::invalid(url + ": names a directory, not a file");
+  bool allow_other_owner = false;
+  if (auto q = path.find('?'); q != std::string::npos) {
+    std::string query = path.substr(q + 1);
+    path.resize(q);
+    if (query == "allow-other-owner=true" || query == "allow-other-owner=1") {
+      allow_other_owner = true;
+    } else {
+      return Error::invalid(url + ": unknown option \"" + query + "\" (the file lock knows allow-other-owner=true)");
+    }
+  }
+  if (path.empty() || path.back() == '/') return Error::invalid(url + ": names a directory, not a file");
   auto slash = path.rfind('/');
   std::string dir = slash == 0 ? "/" : path.substr(0, slash);
   struct stat st {};
@@ -277,7 +333,18 @@ Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Error::invalid(url + ": " + path + " is a directory");
   }
-  return std::shared_ptr<Lock>(std::make_shared<FileLock>(rt, std::move(url), std::move(path)));
+  // Refused now rather than at the first request: a planted link or a lock
+  // file of another user (the same checks run on every open).
+  for (const std::string& p : {path, path + ".lock"}) {
+    auto fd = open_own_file(p, O_RDONLY, allow_other_owner);
+    if (fd) {
+      ::close(*fd);
+    } else if (!fd.error().is(Code::kNotFound) && !fd.error().is(Code::kUnavailable)) {
+      return Error(fd.error().code(), url + ": " + fd.error().message());
+    }
+  }
+  return std::shared_ptr<Lock>(
+      std::make_shared<FileLock>(rt, std::move(url), std::move(path), allow_other_owner));
 }
 
 }  // namespace leasehold::backends
