@@ -1,23 +1,16 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace leasehold::kube {
 namespace {
@@ -247,7 +240,7 @@ class CurlClient final : public Client {
     if (exec_thread_.joinable()) exec_thread_.join();
     exec_running_ = true;
     exec_thread_ = std::thread([this] {
-      auto r = run_exec_plugin();
+      auto r = run_exec_plugin(*cfg_.exec, *clock_, kExecTimeout, exec_pid_);
       std::lock_guard<std::mutex> g(mu_);
       exec_done_ = std::move(r);
       curl_multi_wakeup(multi_);
@@ -269,80 +262,6 @@ class CurlClient final : public Client {
     std::deque<TransferPtr> waiting;
     waiting.swap(exec_waiting_);
     for (auto& t : waiting) start(t, now);
-  }
-
-  Result<ExecCredential> run_exec_plugin() {
-    const ExecConfig& e = *cfg_.exec;
-    auto fail = [&](const std::string& why) { return Error(Code::kUnauthorized, "exec plugin " + e.command + ": " + why); };
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);  // never interactive
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    std::vector<std::string> argv_s{e.command};
-    argv_s.insert(argv_s.end(), e.args.begin(), e.args.end());
-    std::vector<std::string> env_s;
-    for (char** p = environ; *p; ++p) env_s.emplace_back(*p);
-    for (const auto& [k, v] : e.env) env_s.push_back(k + "=" + v);
-    env_s.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + e.api_version +
-                    "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
-    std::vector<char*> argv, envp;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& a : env_s) envp.push_back(a.data());
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawnp(&pid, e.command.c_str(), &fa, nullptr, argv.data(), envp.data());
-    if (rc == 0) exec_pid_ = pid;
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    if (rc != 0) {
-      ::close(out[0]);
-      return fail(std::string("cannot run: ") + std::strerror(rc));
-    }
-    std::string text;
-    char buf[4096];
-    bool eof = false, too_big = false;
-    Instant deadline = clock_->now() + kExecTimeout;
-    for (;;) {
-      long left = ms_of(deadline - clock_->now());
-      if (left <= 0) break;
-      pollfd pfd{out[0], POLLIN, 0};
-      int pr = ::poll(&pfd, 1, static_cast<int>(left));
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr <= 0) break;
-      ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof = n == 0;
-        break;
-      }
-      text.append(buf, static_cast<size_t>(n));
-      if (text.size() > (1 << 20)) {
-        too_big = true;
-        break;
-      }
-    }
-    ::close(out[0]);
-    if (!eof) ::kill(pid, SIGKILL);
-    int st = 0;
-    bool status_known = true;
-    while (::waitpid(pid, &st, 0) < 0) {
-      if (errno == EINTR) continue;
-      // ECHILD: a process-wide reaper (leasehold run, a subreaper and maybe
-      // PID 1) collected it first; its output alone decides.
-      status_known = false;
-      break;
-    }
-    exec_pid_ = -1;
-    if (too_big) return fail("output larger than 1 MiB");
-    if (!eof) return fail("no complete answer within " + std::to_string(kExecTimeout.count()) + "s");
-    if (status_known && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-      return fail(WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
-                                : "killed by signal " + std::to_string(WTERMSIG(st)));
-    }
-    return parse_exec_credential(text, e.command);
   }
 
   // The bearer token for the next request (may be empty).
