@@ -46,6 +46,13 @@ struct ExecCredential {
 // the output (it holds secrets).
 Result<ExecCredential> parse_exec_credential(std::string_view json, const std::string& command);
 
+// A server URL split as scheme://authority/prefix (for tls-server-name).
+// `host` keeps IPv6 brackets; `port` defaults to the scheme's.
+struct ServerUrl {
+  std::string scheme, host, port, prefix;
+};
+ServerUrl split_server(const std::string& server);
+
 // Runs the plugin (stdin /dev/null, KUBERNETES_EXEC_INFO set, the kubeconfig's
 // env added) and parses what it printed. Blocks the calling thread for at most
 // `timeout` (then the plugin is killed). `pid` holds the plugin's process
