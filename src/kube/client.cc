@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "kube/connections.h"
+
 namespace leasehold::kube {
 namespace {
 
@@ -32,6 +34,11 @@ constexpr long kMaxIdleConnections = 4;
 // on a small control plane; the rest wait in the budget's queues, in
 // priority order, with their timeouts running.
 constexpr size_t kMaxInFlight = 64;
+// Dead connections (client.h states the rules and the bound; connections.h why).
+constexpr SocketTuning kTcpTuning{std::chrono::seconds(5), std::chrono::seconds(3), std::chrono::seconds(1), 2};
+constexpr auto kProbeAfter = std::chrono::seconds(3);
+constexpr auto kProbeTimeout = std::chrono::seconds(2);
+constexpr auto kHealthSweep = std::chrono::milliseconds(500);
 
 struct Transfer {
   uint64_t id = 0;
@@ -39,8 +46,10 @@ struct Transfer {
   curl_slist* headers = nullptr;
   std::string method, path, req_body, resp_body, line_buf;
   bool streaming = false;
+  bool probe = false;  // a connection health probe: not counted in started/completed
   Priority priority = Priority::kLease;
   Instant enqueued{};
+  Instant sent{};  // handed to curl
   Instant deadline = Instant::max();  // streams: none
   bool too_large = false;
   char errbuf[CURL_ERROR_SIZE] = {};
@@ -159,6 +168,8 @@ class CurlClient final : public Client {
     s.expired_in_queue = expired_in_queue_;
     s.queued_lease = queued_lease_;
     s.queued_background = queued_background_;
+    s.probes = probes_;
+    s.retired = retired_;
     return s;
   }
 
@@ -294,6 +305,7 @@ class CurlClient final : public Client {
     }
     CURL* e = curl_easy_init();
     t.easy = e;
+    conns_.attach(e);
     std::string url = url_base_ + t.path;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t.method.c_str());
@@ -314,9 +326,6 @@ class CurlClient final : public Client {
       Duration left = t.deadline - now;
       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, ms_of(left)));
       connect = std::min(connect, left);
-    } else {
-      // A watch is long-lived; a dead peer is noticed by TCP keepalive.
-      curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, ms_of(connect)));
     if (!cfg_.ca_pem.empty()) set_blob(e, CURLOPT_CAINFO_BLOB, cfg_.ca_pem);
@@ -342,7 +351,8 @@ class CurlClient final : public Client {
     if (!token.empty()) t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
     curl_multi_add_handle(multi_, e);
-    ++started_;
+    if (!t.probe) ++started_;
+    t.sent = now;
     if (now > t.enqueued + std::chrono::milliseconds(1)) ++waited_;
     if (!t.streaming) ++unary_active_;
     active_[e] = std::move(owned);
@@ -355,7 +365,7 @@ class CurlClient final : public Client {
     t.headers = nullptr;
     if (t.easy) curl_easy_cleanup(t.easy);
     t.easy = nullptr;
-    ++completed_;
+    if (!t.probe) ++completed_;
     if (done) done(std::move(r));
   }
 
@@ -387,7 +397,8 @@ class CurlClient final : public Client {
     } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
       finish(*t, HttpResponse{status, std::move(t->resp_body)});
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-      finish(*t, Error::timeout(w + ": " + reason(*t, code)));
+      std::string retired = retire_if_silent(e, *t);
+      finish(*t, Error::timeout(w + ": " + reason(*t, code) + retired));
     } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
                code == CURLE_SSL_CERTPROBLEM) {
       std::string name = cfg_.tls_server_name.empty() ? "" : " (tls-server-name " + cfg_.tls_server_name + ")";
@@ -400,6 +411,7 @@ class CurlClient final : public Client {
 
   void loop() {
     Instant next_sweep = clock_->now();
+    Instant next_health = next_sweep;
     while (!stop_) {
       std::deque<TransferPtr> add;
       std::vector<uint64_t> cancels;
@@ -428,14 +440,19 @@ class CurlClient final : public Client {
       limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); }, room);
       queued_lease_ = limiter_.queued(Priority::kLease);
       queued_background_ = limiter_.queued(Priority::kBackground);
-      int running = 0;
-      curl_multi_perform(multi_, &running);
-      CURLMsg* msg;
-      int left;
-      while ((msg = curl_multi_info_read(multi_, &left))) {
-        if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
+      perform();
+      if (retired_now_) {
+        // Let curl see the ended connection (and fail what rode on it) before
+        // the next transfers are added, so none of them is put on it.
+        retired_now_ = false;
+        perform();
+      }
+      if (now >= next_health) {
+        check_health(now);
+        next_health = now + kHealthSweep;
       }
       long wait_ms = 1000;
+      if (!active_.empty()) wait_ms = std::min(wait_ms, ms_of(kHealthSweep));
       // Full: a finished request (socket activity) wakes the poll, and the
       // sweep still fails queued requests whose timeout passed.
       if (unary_active_ >= kMaxInFlight && (queued_lease_ || queued_background_)) {
@@ -446,6 +463,49 @@ class CurlClient final : public Client {
       }
       if (wait_ms > 0) curl_multi_poll(multi_, nullptr, 0, static_cast<int>(wait_ms), nullptr);
     }
+  }
+
+  void perform() {
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    CURLMsg* msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi_, &left))) {
+      if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
+    }
+  }
+
+  // `t` timed out: its connection is ended if it received nothing since `t`
+  // was sent. Returns a note for the error message.
+  std::string retire_if_silent(CURL* e, const Transfer& t) {
+    auto quiet = conns_.retire_if_silent(e, clock_->now() - t.sent);
+    if (!quiet) return "";
+    ++retired_;
+    retired_now_ = true;
+    return " (its connection received nothing for " + std::to_string(ms_of(*quiet)) +
+           " ms: closed; the next requests open a new one)";
+  }
+
+  // Sends a probe when a connection that carries transfers has received
+  // nothing for kProbeAfter (one probe at a time, at most one per kProbeAfter).
+  void check_health(Instant now) {
+    if (probing_ || now < next_probe_) return;
+    std::vector<CURL*> in_use;
+    for (auto& [easy, t] : active_) in_use.push_back(easy);
+    if (!conns_.any_silent(in_use, kProbeAfter)) return;
+    auto t = std::make_unique<Transfer>();
+    t->id = 0;  // never cancelled by id
+    t->method = "GET";
+    t->path = "/version";
+    t->probe = true;
+    t->priority = Priority::kLease;
+    t->enqueued = now;
+    t->deadline = now + kProbeTimeout;
+    t->done = [this](const Result<HttpResponse>&) { probing_ = false; };
+    probing_ = true;
+    next_probe_ = now + kProbeAfter;
+    ++probes_;
+    start(t, now);  // not through the budget: a health check must not wait behind requests
   }
 
   void cancel_now(uint64_t id) {
@@ -488,6 +548,10 @@ class CurlClient final : public Client {
   uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
   // Loop thread only:
   PriorityLimiter<TransferPtr> limiter_;
+  Connections conns_{kTcpTuning};
+  bool probing_ = false;       // a probe is in flight
+  Instant next_probe_{};       // no probe before this
+  bool retired_now_ = false;   // a connection was ended in this round of the loop
   std::map<CURL*, TransferPtr> active_;
   size_t unary_active_ = 0;  // entries of active_ that are not watches
   std::optional<ExecCredential> exec_cred_;
@@ -501,7 +565,7 @@ class CurlClient final : public Client {
   std::string server_for_messages_;
   // Counters (written by the loop thread, read by stats()).
   std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
-      queued_lease_{0}, queued_background_{0};
+      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0};
 };
 
 }  // namespace
