@@ -39,6 +39,9 @@ constexpr SocketTuning kTcpTuning{std::chrono::seconds(5), std::chrono::seconds(
 constexpr auto kProbeAfter = std::chrono::seconds(3);
 constexpr auto kProbeTimeout = std::chrono::seconds(2);
 constexpr auto kHealthSweep = std::chrono::milliseconds(500);
+// A request's timeout ends its connection only after it waited this long: a
+// shorter one says nothing about the connection.
+constexpr auto kMinSilence = std::chrono::milliseconds(500);
 
 struct Transfer {
   uint64_t id = 0;
@@ -478,7 +481,9 @@ class CurlClient final : public Client {
   // `t` timed out: its connection is ended if it received nothing since `t`
   // was sent. Returns a note for the error message.
   std::string retire_if_silent(CURL* e, const Transfer& t) {
-    auto quiet = conns_.retire_if_silent(e, clock_->now() - t.sent);
+    Duration age = clock_->now() - t.sent;
+    if (age < kMinSilence) return "";
+    auto quiet = conns_.retire_if_silent(e, age);
     if (!quiet) return "";
     ++retired_;
     retired_now_ = true;

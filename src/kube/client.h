@@ -13,9 +13,10 @@
 // (minutes) nor libcurl 7.88 (no HTTP/2 PING from a multi handle, and a timed
 // out stream never closes its connection) would do it in time:
 // - TCP_USER_TIMEOUT 5 s and keepalive probes after 3 s idle on every socket;
-// - a request that times out on a connection that received nothing since it
-//   was sent ends that connection (a lock request times out at
-//   renew_deadline / 2, so a leader's next try goes to a new connection);
+// - a request that times out after 0.5 s or more on a connection that
+//   received nothing since it was sent ends that connection (a lock request
+//   times out at renew_deadline / 2, so a leader's next try goes to a new
+//   connection);
 // - a connection carrying transfers that has received nothing for 3 s gets a
 //   probe (GET /version, timeout 2 s) on the client's connections; if it
 //   times out there, the rule above ends it.
