@@ -61,16 +61,15 @@ class Connections {
   // for `quiet`.
   bool any_silent(const std::vector<CURL*>& easy, Duration quiet);
 
-  size_t open() const { return socks_.size(); }
-
  private:
   struct Sock {
-    std::string local_ip;  // empty until the first find() after connect
+    std::string local_ip;  // filled by socket_of() once the socket has a local port
     long local_port = 0;
     bool retired = false;
   };
   int socket_of(CURL* easy);  // our socket under `easy`'s connection, or -1
-  std::optional<Duration> silence(int fd) const;  // TCP_INFO: no data received for
+  // How long `fd` has received no data (TCP_INFO); nullopt when not TCP.
+  std::optional<Duration> silence(int fd) const;
   static curl_socket_t open_socket(void* self, curlsocktype purpose, curl_sockaddr* addr);
   static int close_socket(void* self, curl_socket_t fd);
 
