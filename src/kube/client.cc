@@ -1,15 +1,10 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -18,7 +13,7 @@
 #include <thread>
 #include <utility>
 
-extern char** environ;
+#include "kube/connections.h"
 
 namespace leasehold::kube {
 namespace {
@@ -40,6 +35,14 @@ constexpr long kMaxIdleConnections = 4;
 // on a small control plane; the rest wait in the budget's queues, in
 // priority order, with their timeouts running.
 constexpr size_t kMaxInFlight = 64;
+// Dead connections (client.h states the rules and the bound; connections.h why).
+constexpr SocketTuning kTcpTuning{std::chrono::seconds(5), std::chrono::seconds(3), std::chrono::seconds(1), 2};
+constexpr auto kProbeAfter = std::chrono::seconds(3);
+constexpr auto kProbeTimeout = std::chrono::seconds(2);
+constexpr auto kHealthSweep = std::chrono::milliseconds(500);
+// A request's timeout ends its connection only after it waited this long: a
+// shorter one says nothing about the connection.
+constexpr auto kMinSilence = std::chrono::milliseconds(500);
 
 struct Transfer {
   uint64_t id = 0;
@@ -47,8 +50,10 @@ struct Transfer {
   curl_slist* headers = nullptr;
   std::string method, path, req_body, resp_body, line_buf;
   bool streaming = false;
+  bool probe = false;  // a connection health probe: not counted in started/completed
   Priority priority = Priority::kLease;
   Instant enqueued{};
+  Instant sent{};  // handed to curl
   Instant deadline = Instant::max();  // streams: none
   bool too_large = false;
   char errbuf[CURL_ERROR_SIZE] = {};
@@ -60,31 +65,6 @@ using TransferPtr = std::unique_ptr<Transfer>;
 
 long ms_of(Duration d) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-// The server URL split for tls-server-name: scheme://authority/prefix.
-struct ServerUrl {
-  std::string scheme, host, port, prefix;  // host keeps IPv6 brackets
-};
-
-ServerUrl split_server(const std::string& server) {
-  ServerUrl u;
-  auto se = server.find("://");
-  u.scheme = server.substr(0, se);
-  size_t hs = se + 3;
-  size_t he = server.find('/', hs);
-  std::string authority = server.substr(hs, he == std::string::npos ? std::string::npos : he - hs);
-  u.prefix = he == std::string::npos ? "" : server.substr(he);
-  if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
-  size_t colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
-    u.host = authority.substr(0, colon);
-    u.port = authority.substr(colon + 1);
-  } else {
-    u.host = authority;
-    u.port = u.scheme == "https" ? "443" : "80";
-  }
-  return u;
 }
 
 class CurlClient final : public Client {
@@ -195,6 +175,8 @@ class CurlClient final : public Client {
     s.expired_in_queue = expired_in_queue_;
     s.queued_lease = queued_lease_;
     s.queued_background = queued_background_;
+    s.probes = probes_;
+    s.retired = retired_;
     return s;
   }
 
@@ -264,7 +246,7 @@ class CurlClient final : public Client {
     if (exec_thread_.joinable()) exec_thread_.join();
     exec_running_ = true;
     exec_thread_ = std::thread([this] {
-      auto r = run_exec_plugin();
+      auto r = run_exec_plugin(*cfg_.exec, *clock_, kExecTimeout, exec_pid_);
       std::lock_guard<std::mutex> g(mu_);
       exec_done_ = std::move(r);
       curl_multi_wakeup(multi_);
@@ -286,80 +268,6 @@ class CurlClient final : public Client {
     std::deque<TransferPtr> waiting;
     waiting.swap(exec_waiting_);
     for (auto& t : waiting) start(t, now);
-  }
-
-  Result<ExecCredential> run_exec_plugin() {
-    const ExecConfig& e = *cfg_.exec;
-    auto fail = [&](const std::string& why) { return Error(Code::kUnauthorized, "exec plugin " + e.command + ": " + why); };
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);  // never interactive
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    std::vector<std::string> argv_s{e.command};
-    argv_s.insert(argv_s.end(), e.args.begin(), e.args.end());
-    std::vector<std::string> env_s;
-    for (char** p = environ; *p; ++p) env_s.emplace_back(*p);
-    for (const auto& [k, v] : e.env) env_s.push_back(k + "=" + v);
-    env_s.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + e.api_version +
-                    "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
-    std::vector<char*> argv, envp;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& a : env_s) envp.push_back(a.data());
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawnp(&pid, e.command.c_str(), &fa, nullptr, argv.data(), envp.data());
-    if (rc == 0) exec_pid_ = pid;
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    if (rc != 0) {
-      ::close(out[0]);
-      return fail(std::string("cannot run: ") + std::strerror(rc));
-    }
-    std::string text;
-    char buf[4096];
-    bool eof = false, too_big = false;
-    Instant deadline = clock_->now() + kExecTimeout;
-    for (;;) {
-      long left = ms_of(deadline - clock_->now());
-      if (left <= 0) break;
-      pollfd pfd{out[0], POLLIN, 0};
-      int pr = ::poll(&pfd, 1, static_cast<int>(left));
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr <= 0) break;
-      ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof = n == 0;
-        break;
-      }
-      text.append(buf, static_cast<size_t>(n));
-      if (text.size() > (1 << 20)) {
-        too_big = true;
-        break;
-      }
-    }
-    ::close(out[0]);
-    if (!eof) ::kill(pid, SIGKILL);
-    int st = 0;
-    bool status_known = true;
-    while (::waitpid(pid, &st, 0) < 0) {
-      if (errno == EINTR) continue;
-      // ECHILD: a process-wide reaper (leasehold run, a subreaper and maybe
-      // PID 1) collected it first; its output alone decides.
-      status_known = false;
-      break;
-    }
-    exec_pid_ = -1;
-    if (too_big) return fail("output larger than 1 MiB");
-    if (!eof) return fail("no complete answer within " + std::to_string(kExecTimeout.count()) + "s");
-    if (status_known && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-      return fail(WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
-                                : "killed by signal " + std::to_string(WTERMSIG(st)));
-    }
-    return parse_exec_credential(text, e.command);
   }
 
   // The bearer token for the next request (may be empty).
@@ -417,6 +325,7 @@ class CurlClient final : public Client {
     }
     CURL* e = curl_easy_init();
     t.easy = e;
+    conns_.attach(e);
     std::string url = url_base_ + t.path;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t.method.c_str());
@@ -441,9 +350,6 @@ class CurlClient final : public Client {
       Duration left = t.deadline - now;
       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, ms_of(left)));
       connect = std::min(connect, left);
-    } else {
-      // A watch is long-lived; a dead peer is noticed by TCP keepalive.
-      curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, ms_of(connect)));
     if (!cfg_.ca_pem.empty()) set_blob(e, CURLOPT_CAINFO_BLOB, cfg_.ca_pem);
@@ -469,7 +375,8 @@ class CurlClient final : public Client {
     if (!token.empty()) t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
     curl_multi_add_handle(multi_, e);
-    ++started_;
+    if (!t.probe) ++started_;
+    t.sent = now;
     if (now > t.enqueued + std::chrono::milliseconds(1)) ++waited_;
     if (!t.streaming) ++unary_active_;
     active_[e] = std::move(owned);
@@ -482,7 +389,7 @@ class CurlClient final : public Client {
     t.headers = nullptr;
     if (t.easy) curl_easy_cleanup(t.easy);
     t.easy = nullptr;
-    ++completed_;
+    if (!t.probe) ++completed_;
     if (done) done(std::move(r));
   }
 
@@ -514,7 +421,8 @@ class CurlClient final : public Client {
     } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
       finish(*t, HttpResponse{status, std::move(t->resp_body)});
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-      finish(*t, Error::timeout(w + ": " + reason(*t, code)));
+      std::string retired = retire_if_silent(e, *t);
+      finish(*t, Error::timeout(w + ": " + reason(*t, code) + retired));
     } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
                code == CURLE_SSL_CERTPROBLEM) {
       std::string name = cfg_.tls_server_name.empty() ? "" : " (tls-server-name " + cfg_.tls_server_name + ")";
@@ -527,6 +435,7 @@ class CurlClient final : public Client {
 
   void loop() {
     Instant next_sweep = clock_->now();
+    Instant next_health = next_sweep;
     while (!stop_) {
       std::deque<TransferPtr> add;
       std::vector<uint64_t> cancels;
@@ -555,14 +464,19 @@ class CurlClient final : public Client {
       limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); }, room);
       queued_lease_ = limiter_.queued(Priority::kLease);
       queued_background_ = limiter_.queued(Priority::kBackground);
-      int running = 0;
-      curl_multi_perform(multi_, &running);
-      CURLMsg* msg;
-      int left;
-      while ((msg = curl_multi_info_read(multi_, &left))) {
-        if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
+      perform();
+      if (retired_now_) {
+        // Let curl see the ended connection (and fail what rode on it) before
+        // the next transfers are added, so none of them is put on it.
+        retired_now_ = false;
+        perform();
+      }
+      if (now >= next_health) {
+        check_health(now);
+        next_health = now + kHealthSweep;
       }
       long wait_ms = 1000;
+      if (!active_.empty()) wait_ms = std::min(wait_ms, ms_of(kHealthSweep));
       // Full: a finished request (socket activity) wakes the poll, and the
       // sweep still fails queued requests whose timeout passed.
       if (unary_active_ >= kMaxInFlight && (queued_lease_ || queued_background_)) {
@@ -573,6 +487,51 @@ class CurlClient final : public Client {
       }
       if (wait_ms > 0) curl_multi_poll(multi_, nullptr, 0, static_cast<int>(wait_ms), nullptr);
     }
+  }
+
+  void perform() {
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    CURLMsg* msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi_, &left))) {
+      if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
+    }
+  }
+
+  // `t` timed out: its connection is ended if it received nothing since `t`
+  // was sent. Returns a note for the error message.
+  std::string retire_if_silent(CURL* e, const Transfer& t) {
+    Duration age = clock_->now() - t.sent;
+    if (age < kMinSilence) return "";
+    auto quiet = conns_.retire_if_silent(e, age);
+    if (!quiet) return "";
+    ++retired_;
+    retired_now_ = true;
+    return " (its connection received nothing for " + std::to_string(ms_of(*quiet)) +
+           " ms: closed; the next requests open a new one)";
+  }
+
+  // Sends a probe when a connection that carries transfers has received
+  // nothing for kProbeAfter (one probe at a time, at most one per kProbeAfter).
+  void check_health(Instant now) {
+    if (probing_ || now < next_probe_) return;
+    std::vector<CURL*> in_use;
+    for (auto& [easy, t] : active_) in_use.push_back(easy);
+    if (!conns_.any_silent(in_use, kProbeAfter)) return;
+    auto t = std::make_unique<Transfer>();
+    t->id = 0;  // never cancelled by id
+    t->method = "GET";
+    t->path = "/version";
+    t->probe = true;
+    t->priority = Priority::kLease;
+    t->enqueued = now;
+    t->deadline = now + kProbeTimeout;
+    t->done = [this](const Result<HttpResponse>&) { probing_ = false; };
+    probing_ = true;
+    next_probe_ = now + kProbeAfter;
+    ++probes_;
+    start(t, now);  // not through the budget: a health check must not wait behind requests
   }
 
   void cancel_now(uint64_t id) {
@@ -615,6 +574,10 @@ class CurlClient final : public Client {
   uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
   // Loop thread only:
   PriorityLimiter<TransferPtr> limiter_;
+  Connections conns_{kTcpTuning};
+  bool probing_ = false;       // a probe is in flight
+  Instant next_probe_{};       // no probe before this
+  bool retired_now_ = false;   // a connection was ended in this round of the loop
   std::map<CURL*, TransferPtr> active_;
   size_t unary_active_ = 0;  // entries of active_ that are not watches
   std::optional<ExecCredential> exec_cred_;
@@ -628,7 +591,7 @@ class CurlClient final : public Client {
   std::string server_for_messages_;
   // Counters (written by the loop thread, read by stats()).
   std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
-      queued_lease_{0}, queued_background_{0};
+      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0};
 };
 
 }  // namespace

@@ -8,6 +8,26 @@
 // kubeconfig says insecure-skip-tls-verify: true, tls-server-name, proxy-url,
 // User-Agent "leasehold/VERSION", a per-request timeout.
 //
+// Dead connections (a peer gone without a reset: a lost node, a blackholed
+// route) are ended and replaced by the client, since neither the kernel
+// (minutes) nor libcurl 7.88 (no HTTP/2 PING from a multi handle, and a timed
+// out stream never closes its connection) would do it in time:
+// - TCP_USER_TIMEOUT 5 s and keepalive probes after 3 s idle on every socket;
+// - a request that times out after 0.5 s or more on a connection that
+//   received nothing since it was sent ends that connection (a lock request
+//   times out at renew_deadline / 2, so a leader's next try goes to a new
+//   connection);
+// - a connection carrying transfers that has received nothing for 3 s gets a
+//   probe (GET /version, timeout 2 s) on the client's connections; if it
+//   times out there, the rule above ends it.
+// Bound: with one connection (the usual case: up to 100 streams), a dead
+// connection carrying a watch or a request is ended within 5.5 s of its last
+// byte, sooner if a request on it times out first. Transfers on it then fail
+// with Unavailable and watches resume on a new connection. A connection kept
+// busy by data (the watch of a renewed Lease) is never probed. With several
+// connections curl picks the probe's, so a silent one may wait for TCP
+// keepalive and TCP_USER_TIMEOUT (a peer that stopped acknowledging) instead.
+//
 // Credentials are taken per request: a token file is re-read every time
 // (bound service-account tokens rotate); an exec plugin's token or client
 // certificate is cached until its expirationTimestamp and fetched again after
@@ -59,6 +79,8 @@ struct ClientStats {
   uint64_t expired_in_queue = 0; // requests whose timeout passed while queued
   uint64_t queued_lease = 0;     // waiting now, lease class
   uint64_t queued_background = 0;  // waiting now, background class
+  uint64_t probes = 0;           // connection health probes sent (GET /version; see below)
+  uint64_t retired = 0;          // connections ended as dead
 };
 
 class Client {

@@ -335,4 +335,24 @@ Result<ClusterConfig> load_cluster_config(const ConfigOptions& o) {
                         "cluster, or create ~/.kube/config");
 }
 
+ServerUrl split_server(const std::string& server) {
+  ServerUrl u;
+  auto se = server.find("://");
+  u.scheme = server.substr(0, se);
+  size_t hs = se + 3;
+  size_t he = server.find('/', hs);
+  std::string authority = server.substr(hs, he == std::string::npos ? std::string::npos : he - hs);
+  u.prefix = he == std::string::npos ? "" : server.substr(he);
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+    u.host = authority.substr(0, colon);
+    u.port = authority.substr(colon + 1);
+  } else {
+    u.host = authority;
+    u.port = u.scheme == "https" ? "443" : "80";
+  }
+  return u;
+}
+
 }  // namespace leasehold::kube

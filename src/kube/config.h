@@ -10,6 +10,9 @@
 // the environment: do not change it concurrently).
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +45,20 @@ struct ExecCredential {
 // plugin `command` printed it. Errors name the command and the field, never
 // the output (it holds secrets).
 Result<ExecCredential> parse_exec_credential(std::string_view json, const std::string& command);
+
+// A server URL split as scheme://authority/prefix (for tls-server-name).
+// `host` keeps IPv6 brackets; `port` defaults to the scheme's.
+struct ServerUrl {
+  std::string scheme, host, port, prefix;
+};
+ServerUrl split_server(const std::string& server);
+
+// Runs the plugin (stdin /dev/null, KUBERNETES_EXEC_INFO set, the kubeconfig's
+// env added) and parses what it printed. Blocks the calling thread for at most
+// `timeout` (then the plugin is killed). `pid` holds the plugin's process
+// while it runs, -1 after, so another thread may kill it. Errors are
+// Unauthorized and name the command, never the output.
+Result<ExecCredential> run_exec_plugin(const ExecConfig& e, Clock& clock, Duration timeout, std::atomic<pid_t>& pid);
 
 struct ClusterConfig {
   std::string server;  // https://host:port[/prefix]

@@ -11,6 +11,11 @@
 //	            real partition, not a reset. Bytes read meanwhile are queued
 //	            and delivered in order after heal, as TCP retransmission would.
 //	heal        end the partition.
+//	blackhole   stop forwarding bytes both ways on every connection open now,
+//	            for good, without closing it (a peer that vanished without a
+//	            reset: a lost node, a blackholed route). Connections accepted
+//	            later are dialed and forwarded as usual. heal does not revive
+//	            them; reset closes them.
 //	latency MS  delay every chunk in both directions by MS ms, in order
 //	            (latency 0 removes it). A chunk is delayed by the latency in
 //	            force when it was read.
@@ -19,6 +24,7 @@
 //
 //	{"listening":"127.0.0.1:PORT","target":"127.0.0.1:6443"}
 //	{"ok":"partition","conns":3,"partitioned":true,"latency_ms":0}
+//	{"ok":"blackhole","conns":3,"blackholed":3,"partitioned":false,"latency_ms":0}
 //	{"error":"unknown command \"x\""}
 //
 //	faultproxy --target HOST:PORT [--listen 127.0.0.1:0]
@@ -65,6 +71,7 @@ type proxy struct {
 type link struct {
 	client, upstream net.Conn
 	once             sync.Once
+	frozen           bool // blackholed: never forwards again (guarded by proxy.mu)
 }
 
 func (l *link) close() {
@@ -76,11 +83,12 @@ func (l *link) close() {
 	})
 }
 
-// waitOpen blocks while partitioned; it returns the latency in force.
-func (p *proxy) waitOpen() time.Duration {
+// waitOpen blocks while partitioned or while l (nil: none) is blackholed; it
+// returns the latency in force.
+func (p *proxy) waitOpen(l *link) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.parted {
+	for p.parted || (l != nil && l.frozen) {
 		p.cond.Wait()
 	}
 	return p.delay
@@ -93,7 +101,7 @@ type chunk struct {
 
 // pump copies src to dst through an ordered queue: a reader stamps each chunk
 // with its delivery time, a writer delivers it then, never while partitioned.
-func (p *proxy) pump(src, dst net.Conn, done chan<- struct{}) {
+func (p *proxy) pump(l *link, src, dst net.Conn, done chan<- struct{}) {
 	q := make(chan chunk, 256) // full queue: the reader stops reading (TCP back-pressure)
 	quit := make(chan struct{})
 	defer close(quit) // the writer is gone: the reader must not block on q
@@ -128,7 +136,7 @@ func (p *proxy) pump(src, dst net.Conn, done chan<- struct{}) {
 		if wait := time.Until(c.at); wait > 0 {
 			time.Sleep(wait)
 		}
-		p.waitOpen() // a partition holds what is in flight
+		p.waitOpen(l) // a partition holds what is in flight; a blackhole, for good
 		if c.data == nil {
 			return // the source ended: so does the link (after the queue drained)
 		}
@@ -149,7 +157,7 @@ func (p *proxy) serve(c net.Conn) {
 		delete(p.conns, l)
 		p.mu.Unlock()
 	}()
-	p.waitOpen() // a connection accepted during a partition is held, not dialed
+	p.waitOpen(nil) // a connection accepted during a partition is held, not dialed
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return // the client sees its connection end, as with a refused one
@@ -158,8 +166,8 @@ func (p *proxy) serve(c net.Conn) {
 	l.upstream = up
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go p.pump(c, up, done)
-	go p.pump(up, c, done)
+	go p.pump(l, c, up, done)
+	go p.pump(l, up, c, done)
 	<-done // either direction ended: close both
 }
 
@@ -175,6 +183,10 @@ func (p *proxy) command(line string) {
 		p.parted = true
 	case "heal":
 		p.parted = false
+	case "blackhole":
+		for l := range p.conns {
+			l.frozen = true
+		}
 	case "latency":
 		var ms int
 		if len(f) != 2 {
@@ -198,12 +210,19 @@ func (p *proxy) command(line string) {
 	}
 	p.cond.Broadcast()
 	n, parted, delay := len(p.conns), p.parted, p.delay
+	frozen := 0
+	for l := range p.conns {
+		if l.frozen {
+			frozen++
+		}
+	}
 	p.mu.Unlock()
 	if err != nil {
 		report(map[string]any{"error": err.Error()})
 		return
 	}
-	report(map[string]any{"ok": f[0], "conns": n, "partitioned": parted, "latency_ms": delay.Milliseconds()})
+	report(map[string]any{"ok": f[0], "conns": n, "blackholed": frozen, "partitioned": parted,
+		"latency_ms": delay.Milliseconds()})
 }
 
 func main() {
