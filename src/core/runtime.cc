@@ -13,6 +13,7 @@
 #include "backends/backends.h"
 #include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
+#include "kube/objects.h"
 #include "kube/client.h"
 
 namespace leasehold {
@@ -252,11 +253,22 @@ Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
         rest.find('/', slash + 1) != std::string::npos) {
       return Error::invalid("lock URL \"" + std::string(url) + "\": want " + scheme + "://NAMESPACE/NAME");
     }
+    // Checked here, before any request: a name the server would refuse (422)
+    // is a mistake to fix, not a failure to retry, and it goes into paths.
+    std::string ns = rest.substr(0, slash), name = rest.substr(slash + 1);
+    if (!kube::is_dns_label(ns)) {
+      return Error::invalid("lock URL \"" + std::string(url) + "\": \"" + ns + "\" is not a namespace name "
+                            "(lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)");
+    }
+    if (!kube::is_dns_subdomain(name)) {
+      return Error::invalid("lock URL \"" + std::string(url) + "\": \"" + name + "\" is not an object name "
+                            "(lowercase letters, digits, '-' and '.', at most 253, starting and ending with a letter "
+                            "or digit)");
+    }
     auto made = RuntimeAccess::kube_client(*this);
     if (!made) return made.error();
     std::weak_ptr<kube::Client> client = *made;  // the Runtime keeps the only strong reference
-    return backends::open_kube_lock(*this, std::move(client), scheme, std::string(url),
-                                    rest.substr(0, slash), rest.substr(slash + 1));
+    return backends::open_kube_lock(*this, std::move(client), scheme, std::string(url), ns, name);
   }
   auto scheme_end = url.find("://");
   return Error::invalid("lock URL \"" + std::string(url) + "\": unknown scheme \"" +

@@ -111,24 +111,6 @@ bool is_label_name(std::string_view s) {
   return true;
 }
 
-bool is_dns_subdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t dot = s.find('.', start);
-    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
-    if (part.empty() || part.size() > 63) return false;
-    auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-    if (!lower_alnum(part.front()) || !lower_alnum(part.back())) return false;
-    for (char c : part) {
-      if (!lower_alnum(c) && c != '-') return false;
-    }
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  return true;
-}
-
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string cut_utf8(std::string_view s, size_t max) {
   if (s.size() <= max) return std::string(s);
@@ -161,6 +143,26 @@ void write_candidate_spec(json& spec, const LeaseCandidateSpec& s) {
 }
 
 }  // namespace
+
+bool is_dns_subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t dot = s.find('.', start);
+    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    if (part.empty() || part.size() > 63) return false;
+    auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!lower_alnum(part.front()) || !lower_alnum(part.back())) return false;
+    for (char c : part) {
+      if (!lower_alnum(c) && c != '-') return false;
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool is_dns_label(std::string_view s) { return s.size() <= 63 && s.find('.') == s.npos && is_dns_subdomain(s); }
 
 std::string_view api_version(LeaseCandidateVersion v) {
   return v == LeaseCandidateVersion::kV1Alpha2 ? "coordination.k8s.io/v1alpha2"

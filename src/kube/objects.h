@@ -26,6 +26,13 @@
 
 namespace leasehold::kube {
 
+// Object names as kube-apiserver validates them: a DNS-1123 subdomain
+// (lowercase letters, digits, '-' and '.', at most 253, each dot-separated
+// part starting and ending with a letter or digit) and a DNS-1123 label (a
+// namespace: one such part, at most 63).
+bool is_dns_subdomain(std::string_view s);
+bool is_dns_label(std::string_view s);
+
 // ---------------------------------------------------------------------------
 // LeaseCandidate, coordination.k8s.io/v1beta1 (served by 1.33+ with
 // --runtime-config=coordination.k8s.io/v1beta1=true) and v1alpha2 (same spec

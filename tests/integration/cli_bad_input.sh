@@ -39,6 +39,11 @@ one_line_error 2 '--grace-period=10s is longer than the lease allows: --leader-e
 one_line_error 2 '--leader-elect-renew-deadline=2900ms leaves no time to stop the worker' \
   run --lock "$lock" --leader-elect-lease-duration=3s --leader-elect-renew-deadline=2900ms -- true
 one_line_error 2 '--worker-cgroup: "maybe" is not auto or off' run --lock "$lock" --worker-cgroup=maybe -- true
+# Kubernetes names are checked before any request (a 422 used to be retried forever; a '?' went into the URL).
+one_line_error 2 '"My_App" is not an object name' run --lock k8s://ns/My_App -- true
+one_line_error 2 '"a?labelSelector=x" is not an object name' run --lock 'k8s://ns/a?labelSelector=x' -- true
+one_line_error 2 '"Bad_NS" is not a namespace name' status k8s://Bad_NS/app
+one_line_error 2 '"x.y" is not a namespace name' observe configmap://x.y/app
 # An identity longer than an object name is refused at once (the error rewrite once looped on it).
 one_line_error 2 '--identity: longer than 253 characters' run --lock "$lock" --identity "$(printf 'a%.0s' {1..254})" -- true
 one_line_error 2 '--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline (20000ms)' run --lock "$lock" --leader-elect-renew-deadline=20s -- true
