@@ -139,7 +139,14 @@ int observe_command(const std::vector<std::string>& args) {
   if (!obs) return usage(obs.error().message());
   (*obs)->start([&](const LeaseView& v) {
     std::string when = now_text();
-    if (out == "json") {
+    if (!v.error.empty() && !v.exists) {  // nothing known: an error, not "no record"
+      if (out == "json") {
+        std::printf("{\"time\":%s,\"lock\":%s,\"error\":%s}\n", json_quote(when).c_str(), json_quote(url).c_str(),
+                    json_quote(v.error).c_str());
+      } else {
+        std::printf("%s  cannot read the lock: %s\n", when.c_str(), v.error.c_str());
+      }
+    } else if (out == "json") {
       std::printf("{\"time\":%s,\"lock\":%s,\"exists\":%s,\"holder\":%s,\"expired\":%s,"
                   "\"named_holder\":%s,\"transitions\":%s}\n",
                   json_quote(when).c_str(), json_quote(url).c_str(), v.exists ? "true" : "false",

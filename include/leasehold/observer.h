@@ -36,6 +36,10 @@ struct LeaseView {
   std::string named_holder; // the holder the record names, even if expired
   int64_t transitions = -1;
   std::string version;
+  // Non-empty when the last read failed (Forbidden, unreachable, a corrupt
+  // file): what failed. The fields above are then the last state known, or
+  // the defaults when no read ever succeeded: not "no record".
+  std::string error;
   bool operator==(const LeaseView&) const = default;
 };
 

@@ -24,6 +24,7 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
   // a deletion).
   bool reread = false;
   std::string doubted;
+  std::string last_error;  // of the last read; empty when it succeeded (404 included)
   std::optional<Versioned> record;
   Instant observed_at{};
   uint64_t timer_gen = 0;
@@ -63,6 +64,7 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
   void publish() {
     Instant now = rt.clock().now();
     LeaseView nv;
+    nv.error = last_error;
     std::optional<Instant> expiry;
     if (record) {
       nv.exists = true;
@@ -80,7 +82,7 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
       std::lock_guard<std::mutex> g(mu);
       // Only holder-level changes are news; a renewal (new version) is not.
       changed = !view || view->holder != nv.holder || view->exists != nv.exists ||
-                view->expired != nv.expired || view->transitions != nv.transitions;
+                view->expired != nv.expired || view->transitions != nv.transitions || view->error != nv.error;
       view = nv;
     }
     if (changed && on_change) {
@@ -120,13 +122,14 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
                                  : r.error().is(Code::kNotFound) && self->doubted.empty();
       const bool again = std::exchange(self->reread, false) && !agrees;
       if (again) self->fetch();  // this answer may be older than the event; its own is not
+      self->last_error = r.ok() || r.error().is(Code::kNotFound) ? "" : r.error().to_string();
       if (r.ok()) {
         self->observe(r.value());
       } else if (r.error().is(Code::kNotFound)) {
         self->observe(std::nullopt);
       } else {
-        self->rt.log(LogLevel::kWarning, self->lock->describe(), "observe: " + r.error().to_string());
-        self->publish();  // keeps the poll timer going
+        self->rt.log(LogLevel::kWarning, self->lock->describe(), "observe: " + self->last_error);
+        self->publish();  // reports the error; keeps the poll timer going
       }
     });
   }

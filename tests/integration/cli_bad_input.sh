@@ -82,6 +82,16 @@ check "exec format error: the log names it" grep -q "cannot start \"$dir/bad-for
 check "exec format error: lease released" grep -q '"holder":""' <<<"$("$bin" status "$lock" -o json)"
 check "nothing left running" test -z "$(pgrep -f "$dir/" || true)"
 
+# observe: a read that fails is an error on every output, never "no record".
+echo garbage >"$dir/corrupt.lease"
+out=$(timeout 2 "$bin" observe "file://$dir/corrupt.lease" 2>/dev/null)
+check "observe (text) of a corrupt file reports the error ($out)" \
+  grep -q "cannot read the lock: Invalid: .*not valid JSON" <<<"$out"
+out=$(timeout 2 "$bin" observe -o json "file://$dir/corrupt.lease" 2>/dev/null)
+check "observe (json) of a corrupt file reports the error ($out)" grep -q '"error":"Invalid: ' <<<"$out"
+check "observe never said no record" test -z "$( (timeout 2 "$bin" observe "file://$dir/corrupt.lease"; \
+  timeout 2 "$bin" observe -o json "file://$dir/corrupt.lease") 2>/dev/null | grep -E 'never held|"exists":false')"
+
 # ---- identity defaults ----
 out=$(POD_NAME=pod-xyz "$bin" run --lock "$lock" "${fast[@]}" -- sh -c 'echo "$LEASEHOLD_IDENTITY"' 2>/dev/null)
 check "identity from POD_NAME ($out)" test "$out" = pod-xyz
