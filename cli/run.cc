@@ -534,6 +534,13 @@ int campaign_with(const Flags& flags, bool serve) {
       if (cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; })) return;
     }
   };
+  cfg.callbacks.on_lease_lost = [&](const Term& term) {
+    std::lock_guard<std::mutex> g(current_mu);
+    if (!current || !(current_term == term)) return;
+    log(LogLevel::kWarning, "the lease of term " + term.to_string() +
+                                " was taken or freed by someone else: SIGKILL to the worker's tree, no grace");
+    current->kill();
+  };
   cfg.callbacks.on_renewed = [&](const Term& term, Instant at) {
     std::lock_guard<std::mutex> g(current_mu);
     if (current && current_term == term) push_deadlines(*current, at);

@@ -6,7 +6,7 @@
 // and a CLOCK_BOOTTIME timerfd armed at the next instant of the schedule.
 //
 // Messages are SOCK_SEQPACKET datagrams of text.
-//   sidecar -> watchdog: "deadline SOFT HARD", "start", "stop", "signal N"
+//   sidecar -> watchdog: "deadline SOFT HARD", "start", "stop", "kill", "signal N"
 //   watchdog -> sidecar: "cgroup DIR", "ready", "started PID",
 //                        "not-started REASON", "exited WAITSTATUS",
 //                        "info TEXT", "warning TEXT", "empty" (then it exits)
@@ -123,9 +123,10 @@ class Watchdog {
       killing_ = true;
       auto pids = tree();
       if (!pids.empty()) {
-        std::string when = now >= hard_ ? "lease deadline (less than the safety margin before another "
-                                          "replica may take over)"
-                                        : "grace period over (" + ms(grace_) + ")";
+        std::string when = now >= kill_at_ ? std::string("the lease is another's")
+                           : now >= hard_  ? "lease deadline (less than the safety margin before another "
+                                             "replica may take over)"
+                                           : "grace period over (" + ms(grace_) + ")";
         report("warning " + when + ": SIGKILL to " + describe_pids(pids));
       }
     }
@@ -136,7 +137,7 @@ class Watchdog {
   }
 
   int64_t kill_due() const {
-    int64_t k = hard_;
+    int64_t k = std::min(hard_, kill_at_);
     if (term_sent_ && term_due_ <= kNone - grace_) k = std::min(k, term_due_ + grace_);
     return k;
   }
@@ -219,6 +220,10 @@ class Watchdog {
       if (hard > 0) hard_ = hard_ == kNone ? hard : std::max<int64_t>(hard_, hard);
     } else if (m == "stop") {
       if (stop_at_ == kNone) stop_at_ = boottime_ns();
+    } else if (m == "kill") {  // the lease is another's: no grace
+      int64_t now = boottime_ns();
+      if (stop_at_ == kNone) stop_at_ = now;
+      kill_at_ = std::min(kill_at_, now);
     } else if (m.rfind("signal ", 0) == 0) {
       int sig = std::atoi(m.c_str() + 7);
       if (pid_ > 0 && sig > 0) ::kill(-pid_, sig);
@@ -294,7 +299,7 @@ class Watchdog {
   std::optional<Cgroup> cgroup_;
   pid_t pid_ = -1;
   bool started_ = false, not_started_ = false, sidecar_gone_ = false;
-  int64_t soft_ = kNone, hard_ = kNone, stop_at_ = kNone, exit_at_ = kNone;
+  int64_t soft_ = kNone, hard_ = kNone, stop_at_ = kNone, exit_at_ = kNone, kill_at_ = kNone;
   bool term_sent_ = false, killing_ = false, leftovers_only_in_cgroup_ = false;
   int64_t term_due_ = kNone;
 };

@@ -134,6 +134,8 @@ void Worker::set_deadlines(int64_t soft_ns, int64_t hard_ns) {
 
 void Worker::stop() { send("stop"); }
 
+void Worker::kill() { send("kill"); }
+
 void Worker::forward(int sig) { send("signal " + std::to_string(sig)); }
 
 std::optional<std::string> Worker::receive() {

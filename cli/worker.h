@@ -10,6 +10,7 @@
 //
 //   term_due = the first of: soft (renewed_at + renew_deadline), our own
 //              stop, or CMD exiting while part of its tree lives on;
+//   (kill(): the lease was seen taken or freed by someone else: SIGKILL now)
 //   at term_due:                 SIGTERM to every process of the tree;
 //   at min(term_due + grace, hard = renewed_at + lease_duration - margin):
 //                                SIGKILL to the tree, repeated until empty.
@@ -21,7 +22,7 @@
 // ends (wait() returns) only once the tree is empty.
 //
 // Threading: prepare(), start() and wait() from one thread (the term's);
-// set_deadlines(), stop() and forward() from any thread, at any time, and
+// set_deadlines(), stop(), kill() and forward() from any thread, at any time, and
 // never block.
 #pragma once
 
@@ -76,6 +77,8 @@ class Worker {
   Result<pid_t> start();
   // Our own stop: SIGTERM to the tree now, SIGKILL after `grace` (or at hard).
   void stop();
+  // The lease is another's: SIGKILL to the tree now, no grace.
+  void kill();
   // Sends `sig` to CMD's process group.
   void forward(int sig);
   // Blocks until every process of the tree is gone. Returns CMD's wait

@@ -48,6 +48,13 @@ struct Callbacks {
   // notifier thread, in order. For deadline watchdogs (the sidecar's); the
   // term's start is ElectorStatus::renewed_at.
   std::function<void(const Term&, Instant renewed_at)> on_renewed;
+  // When the lease of a started term is seen held by another identity, or
+  // freed by someone else (an admin's release, another client's bug), while
+  // we held it: another replica may already lead, so the term's work should
+  // end at once, without a grace period (on_started_leading's `stop` is
+  // requested too). On the notifier thread. The sidecar SIGKILLs its
+  // worker's tree here.
+  std::function<void(const Term&)> on_lease_lost;
 };
 
 struct ElectorConfig {

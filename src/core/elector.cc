@@ -111,6 +111,12 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       publish();  // is_leader() and term() are true before the work starts
       return start_term(s->term);
     }
+    if (auto* s = std::get_if<core::LeaseLost>(&a)) {
+      if (cfg.callbacks.on_lease_lost) {
+        notify_user("on_lease_lost", [cb = cfg.callbacks.on_lease_lost, t = s->term] { cb(t); });
+      }
+      return;
+    }
     if (auto* s = std::get_if<core::Renewed>(&a)) {
       if (cfg.callbacks.on_renewed) {
         notify_user("on_renewed", [cb = cfg.callbacks.on_renewed, t = s->term, at = s->sent_at] { cb(t, at); });

@@ -197,9 +197,10 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
   report_leader(identity_, out);
 }
 
-void StateMachine::lose(Instant now, const std::string& why, std::vector<Action>& out) {
+void StateMachine::lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out) {
   out.push_back(Note{"stopped leading term " + term_.to_string() + ": " + why});
   out.push_back(StopLeading{term_});
+  if (taken) out.push_back(LeaseLost{term_});
   phase_ = stop_requested_ ? Phase::kStopping : Phase::kFollowing;
   holding_ = false;
   if (!recampaign_) stop_requested_ = true;  // no further terms; settle() ends us
@@ -246,7 +247,7 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
   switch (phase_) {
     case Phase::kLeading:
       if (now >= leader_deadline()) {
-        lose(now, "no successful renewal within renew_deadline", out);
+        lose(now, "no successful renewal within renew_deadline", false, out);
         return;
       }
       if (!in_flight_ && now >= next_renew_) {
@@ -353,6 +354,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
           // Someone changed the lease under us: it is no longer known to be
           // ours, so the term's remaining time is all the work gets.
           out.push_back(Note{"lease changed while the work was stopping; not renewing or releasing"});
+          out.push_back(LeaseLost{term_});  // it may be another's now
           holding_ = false;
         } else {
           failed();

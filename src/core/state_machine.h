@@ -83,6 +83,12 @@ struct StopLeading {
 struct NewLeader {
   std::string identity;
 };
+// The lease of our term was seen held by another identity, or freed by
+// someone else, while we held it: another replica may lead already, so the
+// term's work must end at once (StopLeading says only that it must stop).
+struct LeaseLost {
+  Term term;
+};
 // A write that extends our current term succeeded (a renewal, also one sent
 // while the term's work is stopping): the term now lasts until
 // sent_at + renew_deadline on our clock, and the lease until
@@ -98,7 +104,7 @@ struct Note {
   std::string text;
   bool warning = true;  // false: routine (info)
 };
-using Action = std::variant<SendRequest, StartLeading, StopLeading, NewLeader, Renewed, Finished, Note>;
+using Action = std::variant<SendRequest, StartLeading, StopLeading, LeaseLost, NewLeader, Renewed, Finished, Note>;
 
 struct Timing {
   Duration lease_duration;
@@ -183,7 +189,9 @@ class StateMachine {
   void reread(Instant now, std::vector<Action>& out);
   void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
   void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
-  void lose(Instant now, const std::string& why, std::vector<Action>& out);
+  // `taken`: the lease was seen held by another or freed (LeaseLost too),
+  // not merely unrenewed.
+  void lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out);
   void begin_release(Instant now, std::vector<Action>& out);
   void after_release(Instant now, std::vector<Action>& out);
   void finish(std::vector<Action>& out);

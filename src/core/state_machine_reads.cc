@@ -69,7 +69,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
     } else if (!v) {
       send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
     } else {
-      lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), out);
+      lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), true, out);
       observe(now, *v, out);
     }
     return;
@@ -81,6 +81,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
     }
     out.push_back(Note{"lease now held by " + (v ? holder_or_none(v->record.holder_identity) : "nobody (deleted)") +
                        " while the work was stopping; not renewing or releasing"});
+    out.push_back(LeaseLost{term_});
     holding_ = false;
   }
   if (gone && observed_ && last_watch_record_at_ && *last_watch_record_at_ >= sent_at) {

@@ -486,6 +486,23 @@ TEST(StateMachineTest, ARecordKnownOnlyByARefusedCreateIsWaitedOutWhenGone) {
   EXPECT_GE(*created - gone, 15s);  // a full lease after it was first seen gone
 }
 
+// A lease seen held by another, or freed by someone else, is lost at once
+// (LeaseLost: no grace for the work); a deadline passing is not (the work
+// may use what is left of the lease).
+TEST(StateMachineTest, ALeaseTakenOrFreedBySomeoneElseIsLostAtOnce) {
+  Harness taken;
+  Term t = taken.lead();
+  taken.watch_read(rec("9", "", 0, 1));  // an admin's release --force
+  EXPECT_EQ(taken.take<StopLeading>().term, t);
+  EXPECT_EQ(taken.take<LeaseLost>().term, t);
+
+  Harness expired;
+  expired.lead();
+  expired.advance(11s);  // renewals unanswered: the deadline passes
+  EXPECT_EQ(expired.count<StopLeading>(), 1);
+  EXPECT_EQ(expired.count<LeaseLost>(), 0);
+}
+
 TEST(StateMachineTest, NoReleaseWhenTheWorkOutlivesTheDeadline) {
   Harness h;
   h.lead();
