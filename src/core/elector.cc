@@ -66,6 +66,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     std::mutex m;
     bool work_returned = false;  // under m
     bool finishing = false;      // under m
+    bool stop_sent = false;      // I/O thread only: StopLeading was acted on
   };
   std::shared_ptr<TermRun> current_run;  // the latest term's
   std::vector<std::jthread> term_threads;  // work threads and finishers, joined by wait()
@@ -111,12 +112,6 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       publish();  // is_leader() and term() are true before the work starts
       return start_term(s->term);
     }
-    if (auto* s = std::get_if<core::LeaseLost>(&a)) {
-      if (cfg.callbacks.on_lease_lost) {
-        notify_user("on_lease_lost", [cb = cfg.callbacks.on_lease_lost, t = s->term] { cb(t); });
-      }
-      return;
-    }
     if (auto* s = std::get_if<core::Renewed>(&a)) {
       if (cfg.callbacks.on_renewed) {
         notify_user("on_renewed", [cb = cfg.callbacks.on_renewed, t = s->term, at = s->sent_at] { cb(t, at); });
@@ -124,14 +119,19 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     if (auto* s = std::get_if<core::StopLeading>(&a)) {
-      if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
-      log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
+      if (s->taken && cfg.callbacks.on_lease_lost) {
+        notify_user("on_lease_lost", [cb = cfg.callbacks.on_lease_lost, t = s->term] { cb(t); });
+      }
       std::shared_ptr<TermRun> run;
       {
         std::lock_guard<std::mutex> g(mu);
         run = current_run;
       }
+      if (run && run->stop_sent) return;  // the work is stopping already; `taken` only escalates
+      if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
+      log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
       if (!run) return;
+      run->stop_sent = true;
       publish();  // is_leader() is false before the work is told to stop
       // request_stop() runs every std::stop_callback the user registered on
       // the token, so it runs on a thread of its own, never on the I/O thread.

@@ -199,8 +199,7 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
 
 void StateMachine::lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out) {
   out.push_back(Note{"stopped leading term " + term_.to_string() + ": " + why});
-  out.push_back(StopLeading{term_});
-  if (taken) out.push_back(LeaseLost{term_});
+  out.push_back(StopLeading{term_, taken});
   phase_ = stop_requested_ ? Phase::kStopping : Phase::kFollowing;
   holding_ = false;
   if (!recampaign_) stop_requested_ = true;  // no further terms; settle() ends us
@@ -354,7 +353,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
           // Someone changed the lease under us: it is no longer known to be
           // ours, so the term's remaining time is all the work gets.
           out.push_back(Note{"lease changed while the work was stopping; not renewing or releasing"});
-          out.push_back(LeaseLost{term_});  // it may be another's now
+          out.push_back(StopLeading{term_, true});  // it may be another's now: no grace
           holding_ = false;
         } else {
           failed();

@@ -79,15 +79,14 @@ struct StartLeading {
 // handle_work_returned once on_started_leading has returned.
 struct StopLeading {
   Term term;
+  // The lease was seen held by another identity, or freed by someone else,
+  // while we held it: another replica may lead already, so the work must
+  // end at once. Sent again (taken set) when that happens while the work is
+  // already stopping.
+  bool taken = false;
 };
 struct NewLeader {
   std::string identity;
-};
-// The lease of our term was seen held by another identity, or freed by
-// someone else, while we held it: another replica may lead already, so the
-// term's work must end at once (StopLeading says only that it must stop).
-struct LeaseLost {
-  Term term;
 };
 // A write that extends our current term succeeded (a renewal, also one sent
 // while the term's work is stopping): the term now lasts until
@@ -104,7 +103,7 @@ struct Note {
   std::string text;
   bool warning = true;  // false: routine (info)
 };
-using Action = std::variant<SendRequest, StartLeading, StopLeading, LeaseLost, NewLeader, Renewed, Finished, Note>;
+using Action = std::variant<SendRequest, StartLeading, StopLeading, NewLeader, Renewed, Finished, Note>;
 
 struct Timing {
   Duration lease_duration;
@@ -189,8 +188,8 @@ class StateMachine {
   void reread(Instant now, std::vector<Action>& out);
   void evaluate(Instant now, WallTime wall, std::vector<Action>& out);
   void become_leader(Instant now, Instant sent_at, const Versioned& v, std::vector<Action>& out);
-  // `taken`: the lease was seen held by another or freed (LeaseLost too),
-  // not merely unrenewed.
+  // `taken`: the lease was seen held by another or freed, not merely
+  // unrenewed (StopLeading::taken).
   void lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out);
   void begin_release(Instant now, std::vector<Action>& out);
   void after_release(Instant now, std::vector<Action>& out);

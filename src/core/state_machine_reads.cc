@@ -81,7 +81,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
     }
     out.push_back(Note{"lease now held by " + (v ? holder_or_none(v->record.holder_identity) : "nobody (deleted)") +
                        " while the work was stopping; not renewing or releasing"});
-    out.push_back(LeaseLost{term_});
+    if (work_running_) out.push_back(StopLeading{term_, true});  // no grace left for the work
     holding_ = false;
   }
   if (gone && observed_ && last_watch_record_at_ && *last_watch_record_at_ >= sent_at) {
