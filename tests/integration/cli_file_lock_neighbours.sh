@@ -16,7 +16,13 @@ if [[ $(id -u) -ne 0 ]] || ! command -v useradd >/dev/null || ! command -v runus
 fi
 user="lhtest$$"
 useradd --no-create-home --shell /usr/sbin/nologin "$user" || { fail "useradd $user"; cli_finish "file lock neighbours"; }
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; userdel "$user" 2>/dev/null; [[ ${KEEP:-} ]] || rm -rf "$dir"' EXIT
+# Its processes go first (userdel refuses a user who still runs one), then the user.
+remove_user() {
+  pkill -KILL -u "$user" 2>/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do userdel "$user" 2>/dev/null && return; sleep 0.1; done
+  echo "FAIL could not remove the test user $user"
+}
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; remove_user; [[ ${KEEP:-} ]] || rm -rf "$dir"' EXIT
 as_user() { runuser -u "$user" -- "$@"; }
 shared="$dir/shared"
 chmod 0711 "$dir"  # the other user may pass through to the shared directory
