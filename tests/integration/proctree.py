@@ -219,6 +219,26 @@ class Observer:
                 os.close(p.pidfd)
                 p.pidfd = None
 
+    def _watch(self, pid, p):
+        """Times p's exit by a pidfd; if it is already gone, or the pid is
+        someone else's now, ends it at the scan time and says which."""
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            p.end, p.end_how = now(), "esrch-at-scan"
+            return
+        if stat_starttime(pid) != p.starttime:
+            # The pid is someone else's now (ours ended before the scan),
+            # or ours is gone and its stat with it.
+            os.close(fd)
+            p.end, p.end_how = now(), "reused-at-scan"
+            return
+        p.pidfd = fd
+        self._by_fd[fd] = p
+        self._poll.register(fd, select.POLLIN)
+
     def _scan(self):
         for name, pid in start_files(self.dir):
             if pid in self.procs:
@@ -230,22 +250,7 @@ class Observer:
                 self.bad.append("%s: %s" % (name, e))
                 self.procs[pid] = None
                 continue
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError as e:
-                if e.errno != errno.ESRCH:
-                    raise
-                p.end, p.end_how = now(), "esrch-at-scan"
-            else:
-                if stat_starttime(pid) != p.starttime:
-                    # The pid is someone else's now (ours ended before the scan),
-                    # or ours is gone and its stat with it.
-                    os.close(fd)
-                    p.end, p.end_how = now(), "reused-at-scan"
-                else:
-                    p.pidfd = fd
-                    self._by_fd[fd] = p
-                    self._poll.register(fd, select.POLLIN)
+            self._watch(pid, p)
             with self.mu:
                 self.procs[pid] = p
                 self.mu.notify_all()

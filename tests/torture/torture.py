@@ -156,13 +156,11 @@ harness problem.
   torture.py selftest          the checker on hand-made logs that must fail
 """
 import argparse
-import errno
 import http.client
 import json
 import os
 import queue
 import random
-import select
 import shutil
 import signal
 import ssl
@@ -443,20 +441,7 @@ class TreeObserver(proctree.Observer):
             os.rename(path, os.path.join(self.seen, key + ".start"))  # a later owner of this pid writes anew
             if key in self.procs:
                 continue
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError as e:
-                if e.errno != errno.ESRCH:
-                    raise
-                p.end, p.end_how = proctree.now(), "esrch-at-scan"
-            else:
-                if proctree.stat_starttime(pid) != p.starttime:
-                    os.close(fd)
-                    p.end, p.end_how = proctree.now(), "reused-at-scan"
-                else:
-                    p.pidfd = fd
-                    self._by_fd[fd] = p
-                    self._poll.register(fd, select.POLLIN)
+            self._watch(pid, p)
             with self.mu:
                 self.procs[key] = p
                 self.fresh.append(p)
