@@ -15,6 +15,7 @@
 #include "leasehold/elector.h"
 #include "leasehold/mem_lock.h"
 #include "leasehold/observer.h"
+#include "support/manual_runtime.h"
 
 namespace leasehold {
 namespace {
@@ -60,13 +61,7 @@ struct Recorder {
 class ElectorTest : public ::testing::Test {
  protected:
   ElectorTest() : rt_(options(&clock_)) {}
-  static Runtime::Options options(Clock* clock) {
-    Runtime::Options o;
-    o.clock = clock;
-    o.manual = true;
-    o.log = [](auto...) {};
-    return o;
-  }
+  static Runtime::Options options(Clock* clock) { return testing::manual_runtime_options(clock); }
 
   std::unique_ptr<Elector> make(const std::string& id, std::shared_ptr<Lock>* lock_out = nullptr) {
     ElectorConfig c;

@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "kube/client.h"
+#include "support/manual_runtime.h"
 
 namespace leasehold::backends {
 namespace {
@@ -69,13 +70,7 @@ class LeaseWatchHubTest : public ::testing::Test {
   LeaseWatchHubTest() : rt_(options(&clock_)) {
     hub_ = LeaseWatchHub::create(rt_, client_);
   }
-  static Runtime::Options options(Clock* clock) {
-    Runtime::Options o;
-    o.clock = clock;
-    o.manual = true;
-    o.log = [](auto...) {};
-    return o;
-  }
+  static Runtime::Options options(Clock* clock) { return testing::manual_runtime_options(clock); }
 
   struct Seen {
     int objects = 0, unsupported = 0;

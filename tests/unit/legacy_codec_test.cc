@@ -12,6 +12,7 @@
 #include "kube/event_recorder.h"
 #include "kube/legacy_codec.h"
 #include "leasehold/elector.h"
+#include "support/manual_runtime.h"
 
 namespace leasehold {
 namespace {
@@ -217,13 +218,7 @@ TEST(LegacyWatch, ParsesEventsBookmarksAndErrors) {
 class MultiLockTest : public ::testing::Test {
  protected:
   MultiLockTest() : rt_(options(&clock_)) {}
-  static Runtime::Options options(Clock* clock) {
-    Runtime::Options o;
-    o.clock = clock;
-    o.manual = true;
-    o.log = [](auto...) {};
-    return o;
-  }
+  static Runtime::Options options(Clock* clock) { return testing::manual_runtime_options(clock); }
   std::shared_ptr<Lock> open(const std::string& url) {
     auto l = rt_.open_lock(url);
     EXPECT_TRUE(l.ok());

@@ -1,6 +1,7 @@
 // The Observer on a scripted lock: the test answers its reads and plays its
 // watch, replays included.
 #include "leasehold/observer.h"
+#include "support/manual_runtime.h"
 
 #include <gtest/gtest.h>
 
@@ -54,13 +55,7 @@ Versioned rec(std::string version, std::string holder, int32_t transitions) {
 class ObserverTest : public ::testing::Test {
  protected:
   ObserverTest() : rt_(options(&clock_)) {}
-  static Runtime::Options options(Clock* clock) {
-    Runtime::Options o;
-    o.clock = clock;
-    o.manual = true;
-    o.log = [](auto...) {};
-    return o;
-  }
+  static Runtime::Options options(Clock* clock) { return testing::manual_runtime_options(clock); }
   std::vector<std::string> seen() {
     rt_.run_ready();
     rt_.drain_notifications();
