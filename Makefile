@@ -14,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build install demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture stress-test testenv-up testenv-down clean
+.PHONY: all deps testenv build install image image-lock demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture stress-test testenv-up testenv-down clean
 
 all: build
 
@@ -33,6 +33,18 @@ build: deps
 PREFIX      ?= /usr/local
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The sidecar image, from scratch with buildah (no registry, no base image):
+# build-image/image/leasehold-VERSION.oci.tar. See scripts/image.sh.
+IMAGE_BUILD ?= build-image
+image: deps
+	cmake -S . -B $(IMAGE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DLEASEHOLD_BUILD_TESTS=OFF $(WERROR) >/dev/null
+	cmake --build $(IMAGE_BUILD) -j $(JOBS) --target leasehold_cli
+	scripts/image.sh $(IMAGE_BUILD)/image $(IMAGE_BUILD)/leasehold
+
+# Records the Debian packages (and versions) the last make image put in the image.
+image-lock: image
+	cp $(IMAGE_BUILD)/image/packages.txt deploy/image/packages.lock
 
 demo: build
 	scripts/demo.sh $(BUILD)/leasehold

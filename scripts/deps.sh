@@ -2,12 +2,12 @@
 # Installs the Debian packages leasehold's build and tests need. Idempotent:
 # installs only what is missing and says what it installs.
 #   scripts/deps.sh           build and test (prometheus for promtool, which checks
-#                             deploy/monitoring/'s alert rules)
+#                             deploy/monitoring/'s alert rules; buildah for the image)
 #   scripts/deps.sh --bench   also what `make bench` needs (matplotlib for the plots)
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev nlohmann-json3-dev
           libcurl4-openssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev
-          libbenchmark-dev prometheus)
+          libbenchmark-dev prometheus buildah)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-matplotlib)
 fi
