@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# kube.deploy_rbac: deploy/rbac.yaml is enough for the sidecar, and no more.
+# kube.deploy_rbac: deploy/base/rbac.yaml is enough for the sidecar, and no more.
 #
 # On the real control plane (the ctest fixture), in a fresh namespace:
-#  1. apply deploy/rbac.yaml; validate deploy/deployment.yaml and pdb.yaml
-#     on the server (dry run, strict field validation);
+#  1. apply deploy/base's RBAC (rendered by kubectl kustomize into that
+#     namespace); validate the sidecar overlay's Deployment and the PDB on the
+#     server (dry run, strict field validation);
 #  2. get a token for the ServiceAccount (TokenRequest) as a kubeconfig;
 #  3. with only that token, `leasehold run` A acquires the Lease (creating it)
 #     and renews it, B follows; A is stopped (SIGTERM) and releases, B takes
@@ -49,12 +50,16 @@ status() { # prints the JSON status of a lock, read as admin
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
 
-step "apply deploy/rbac.yaml in namespace $ns; validate deployment.yaml and pdb.yaml"
-for f in rbac deployment pdb; do
-  sed "s/my-namespace/$ns/g" "$src/deploy/$f.yaml" >"$work/$f.yaml"
-done
+step "apply deploy/base's RBAC in namespace $ns; validate the sidecar overlay's Deployment and PDB"
+kubectl=${LEASEHOLD_TESTENV_BIN:?}/kubectl
+source "$src/tests/deploy/kustomize_lib.sh"
+render base "$ns" >"$work/base.yaml"
+render overlays/sidecar "$ns" >"$work/sidecar.yaml"
+# rbac.yaml: the base's ServiceAccount, Role and RoleBinding (every object before the PDB).
+sed '/^kind: PodDisruptionBudget$/,$d' "$work/base.yaml" | sed '$d' >"$work/rbac.yaml"
+grep -q '^kind: RoleBinding$' "$work/rbac.yaml" || fail "no RoleBinding rendered from deploy/base: $(cat "$work/base.yaml")"
 "$te" apply --dir "$dir" --namespace "$ns" "$work/rbac.yaml"
-"$te" apply --dir "$dir" --namespace "$ns" --dry-run "$work/deployment.yaml" "$work/pdb.yaml"
+"$te" apply --dir "$dir" --namespace "$ns" --dry-run "$work/sidecar.yaml"
 
 step "TokenRequest for serviceaccount $ns/my-app"
 kc="$work/kubeconfig-sa"
@@ -85,7 +90,7 @@ renewed2=$(status "$lock" | field renewed)
 [[ "$(status "$lock" | field holder)" == pod-a ]] || fail "A lost the lease: $(status "$lock")"
 grep -q "child started" "$work/pod-b.log" && fail "B ran its child while A leads"
 
-step "the probes of deploy/deployment.yaml answer: /healthz on both, /readyz on the leader only"
+step "the probes of the sidecar overlay answer: /healthz on both, /readyz on the leader only"
 http_code() { # log, path: the HTTP status of the endpoint the candidate logged
   local addr
   addr=$(grep -o 'on http://[0-9.]*:[0-9]*' "$1" | head -1 | sed 's|on http://||')
@@ -96,7 +101,7 @@ try:
 except urllib.error.HTTPError as e:
     print(e.code)' "http://$addr$2"
 }
-for path in $(sed -n 's/^ *path: \(\/[a-z]*\)$/\1/p' "$src/deploy/deployment.yaml" | sort -u); do
+for path in $(sed -n 's/^ *path: \(\/[a-z]*\)$/\1/p' "$work/sidecar.yaml" | sort -u); do
   [[ "$(http_code "$work/pod-a.log" "$path")" == 200 ]] || fail "A: $path is not 200"
   [[ "$(http_code "$work/pod-b.log" "$path")" == 200 ]] || fail "B: $path is not 200"
 done
