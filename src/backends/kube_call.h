@@ -21,7 +21,8 @@ namespace leasehold::backends {
 template <class L, class Interpret>
 void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, std::weak_ptr<L> weak,
                     const std::string& url, const char* method, const std::string& path, std::string body,
-                    Duration timeout, Interpret interpret, Completion<Versioned> done) {
+                    Duration timeout, Interpret interpret, Completion<Versioned> done,
+                    kube::Media media = kube::Media::kJson) {
   auto client = client_ref.lock();
   if (!client) {
     rt.post([done = std::move(done), url] { done(Error::unavailable(url + ": runtime shut down")); });
@@ -36,7 +37,8 @@ void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, 
                       if (!self) return (*shared_done)(Error::unavailable("lock closed"));
                       (*shared_done)(interpret(*self, resp));
                     });
-                  });
+                  },
+                  kube::Priority::kLease, media);
 }
 
 }  // namespace leasehold::backends

@@ -6,6 +6,11 @@
 // a version never seen whole is answered as a conflict (re-read first). The
 // Runtime's shared watch (or one on the one Lease, fieldSelector) feeds
 // followers; while it is down they poll.
+//
+// Get, create, update and the Lease's own watch ask for Kubernetes protobuf
+// first (Media::kLease; the client's lease format decides) and decode by the
+// answer's Content-Type. An update is written in the format its base object
+// was read in, a create in the client's lease format.
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -43,15 +48,17 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   }
 
   void create(const LeaseRecord& record, Completion<Versioned> done) override {
-    call("POST", collection_, kube::encode_lease_create(ns_, name_, record),
+    auto client = client_.lock();
+    auto format = client ? client->lease_format() : kube::WireFormat::kJson;
+    call("POST", collection_, kube::encode_lease_create(format, ns_, name_, record),
          info("create"), 201, std::move(done));
   }
 
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
-    const json* base = nullptr;
-    if (cached_ && cached_version_ == version) {
+    const kube::Lease* base = nullptr;
+    if (cached_ && cached_->versioned.version == version) {
       base = &*cached_;
-    } else if (watched_ && watched_version_ == version) {
+    } else if (watched_ && watched_->versioned.version == version) {
       base = &*watched_;
     }
     if (!base) {
@@ -83,7 +90,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     sub.on_object = [weak](const kube::Lease* l) {
       auto self = weak.lock();
       if (!self) return;
-      if (l) self->saw(l->object, l->versioned.version);
+      if (l) self->saw(*l);
       if (self->on_change_) self->on_change_(l ? std::optional<Versioned>(l->versioned) : std::nullopt);
     };
     sub.on_health = [weak](bool up) {
@@ -109,7 +116,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
                    [info, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
                      return self.interpret(r, info, ok_status);
                    },
-                   std::move(done));
+                   std::move(done), kube::Media::kLease);
   }
 
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info, long ok_status) {
@@ -117,18 +124,15 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     if (r->status != ok_status && !(ok_status == 201 && r->status == 200)) {
       return kube::error_from_response(r->status, r->body, info);
     }
-    auto lease = kube::decode_lease(r->body);
+    auto lease = kube::decode_lease(r->body, r->content_type);
     if (!lease) return Error::invalid(url_ + ": " + lease.error().message());
-    cached_ = std::move(lease->object);
-    cached_version_ = lease->versioned.version;
-    return lease->versioned;
+    Versioned v = lease->versioned;
+    cached_ = std::move(*lease);
+    return v;
   }
 
-  // I/O thread: the watch showed the whole object at `version`.
-  void saw(const json& object, const std::string& version) {
-    watched_ = object;
-    watched_version_ = version;
-  }
+  // I/O thread: the watch showed the whole object.
+  void saw(kube::Lease lease) { watched_ = std::move(lease); }
 
   void start_watch() {
     std::string path = collection_ + "?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name_;
@@ -138,10 +142,10 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     std::weak_ptr<KubeLeaseLock> weak = weak_from_this();
     Runtime* rt = &rt_;
     auto first = std::make_shared<bool>(true);
-    watch_id_ = client->stream(
+    watch_id_ = client->watch_leases(
         path,
-        [weak, rt, first](std::string_view line) {  // on the client's thread: weak refs only
-          auto ev = kube::parse_watch_event(line);
+        [weak, rt, first](std::string_view frame, kube::WireFormat format) {  // the client's thread: weak refs only
+          auto ev = kube::parse_watch_event(frame, format);
           if (!ev) {
             rt->log(LogLevel::kWarning, "watch", ev.error().message());
             return;
@@ -156,17 +160,17 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
           bool became_healthy = *first;
           *first = false;
           std::optional<Versioned> v;
-          std::optional<json> object;
+          std::optional<kube::Lease> object;
           if (ev->type == T::kAdded || ev->type == T::kModified) {
             v = ev->lease->versioned;
-            object = std::move(ev->lease->object);
+            object = std::move(ev->lease);
           }
           bool deliver = ev->type != T::kBookmark;
           rt->post([weak, rv = ev->resource_version, v, object = std::move(object), deliver, became_healthy] {
             auto self = weak.lock();
             if (!self) return;
             if (!rv.empty()) self->watch_rv_ = rv;
-            if (v) self->saw(*object, v->version);
+            if (object) self->saw(*object);
             self->backoff_ = std::chrono::milliseconds(500);
             if (deliver && self->on_change_) self->on_change_(v);
             if (became_healthy && self->on_health_) self->on_health_(true);
@@ -201,10 +205,8 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
   std::string url_, ns_, name_, collection_, item_;
   // I/O thread only.
-  std::optional<json> cached_;  // the object as last read or written
-  std::string cached_version_;
-  std::optional<json> watched_;  // the object as last seen on the watch
-  std::string watched_version_;
+  std::optional<kube::Lease> cached_;   // the object as last read or written
+  std::optional<kube::Lease> watched_;  // the object as last seen on the watch
   std::string watch_rv_;
   uint64_t watch_id_ = 0;
   std::weak_ptr<LeaseWatchHub> hub_;

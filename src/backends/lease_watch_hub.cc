@@ -226,8 +226,8 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     for (json& item : list["items"]) {
       auto l = kube::decode_lease_object(std::move(item));
       if (!l) continue;
-      std::string name = l->object["metadata"].value("name", "");
-      fresh.emplace(name, std::move(*l));
+      std::string name = l->name;
+      fresh.emplace(std::move(name), std::move(*l));
     }
     for (auto& [name, lease] : fresh) {
       auto old = n.cache.find(name);
@@ -248,12 +248,12 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     uint64_t gen = n.gen = ++gen_;
     std::weak_ptr<Hub> w = weak_from_this();
     std::string path = collection(ns) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" + n.rv;
-    n.stream = c->stream(
+    n.stream = c->watch_leases(
         path,
-        [w, ns, gen](std::string_view line) {  // the client's thread: parse, then take the lock
+        [w, ns, gen](std::string_view frame, kube::WireFormat format) {  // the client's thread: parse, then lock
           auto h = w.lock();
           if (!h) return;
-          auto ev = kube::parse_watch_event(line);
+          auto ev = kube::parse_watch_event(frame, format);
           h->event(ns, gen, ev);
         },
         [w, ns, gen](Result<kube::HttpResponse> end) {
@@ -290,7 +290,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     }
     if (!ev->resource_version.empty()) n.rv = ev->resource_version;
     if (ev->type == T::kBookmark || !ev->lease) return;
-    std::string name = ev->lease->object["metadata"].value("name", "");
+    const std::string& name = ev->lease->name;
     if (ev->type == T::kDeleted) {
       n.cache.erase(name);
       dispatch(n, name, std::nullopt);

@@ -21,7 +21,10 @@
 //
 // Threading: subscribe/unsubscribe are safe from any thread. Callbacks run on
 // the Runtime's I/O thread; they may run shortly after unsubscribe (hold weak
-// references). The client's thread only parses lines.
+// references). The client's thread only parses events.
+//
+// The LIST is JSON; the WATCH asks for Kubernetes protobuf first
+// (Client::watch_leases) and parses events in the format the server chose.
 #pragma once
 
 #include <functional>

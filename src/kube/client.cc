@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "kube/connections.h"
+#include "kube/lease_codec.h"
 
 namespace leasehold::kube {
 namespace {
@@ -50,15 +52,20 @@ struct Transfer {
   curl_slist* headers = nullptr;
   std::string method, path, req_body, resp_body, line_buf;
   bool streaming = false;
+  bool lease = false;  // Media::kLease
+  std::optional<WireFormat> stream_format;  // streams: decided by the 200's Content-Type
+  LengthPrefixedFrames frames{kMaxBody};     // streams answered in protobuf
+  std::atomic<uint64_t>* protobuf_counter = nullptr;  // the client's protobuf_received_
   bool probe = false;  // a connection health probe: not counted in started/completed
   Priority priority = Priority::kLease;
   Instant enqueued{};
   Instant sent{};  // handed to curl
   Instant deadline = Instant::max();  // streams: none
   bool too_large = false;
+  std::string too_large_why;  // set when the reason is not the body's size
   char errbuf[CURL_ERROR_SIZE] = {};
   std::function<void(Result<HttpResponse>)> done;
-  std::function<void(std::string_view)> on_line;
+  std::function<void(std::string_view, WireFormat)> on_frame;
   std::function<void()> on_open;  // streams: once, when a 200's headers are in
 };
 using TransferPtr = std::unique_ptr<Transfer>;
@@ -71,6 +78,7 @@ class CurlClient final : public Client {
  public:
   CurlClient(ClusterConfig c, ClientOptions o)
       : cfg_(std::move(c)),
+        lease_format_(o.lease_format),
         clock_(o.clock ? o.clock : &real_clock_),
         limiter_(o.rate, clock_->now()),
         server_for_messages_(redact_url(cfg_.server)) {
@@ -132,8 +140,9 @@ class CurlClient final : public Client {
   const ClusterConfig& config() const override { return cfg_; }
 
   void request(std::string method, std::string path, std::string body, Duration timeout,
-               std::function<void(Result<HttpResponse>)> done, Priority priority) override {
+               std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) override {
     auto t = std::make_unique<Transfer>();
+    t->lease = media == Media::kLease;
     t->method = std::move(method);
     t->path = std::move(path);
     t->req_body = std::move(body);
@@ -147,14 +156,31 @@ class CurlClient final : public Client {
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
                   std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                   std::function<void()> on_open) override {
+    return open_stream(std::move(path), false,
+                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
+                       priority, std::move(on_open));
+  }
+
+  uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
+                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                        std::function<void()> on_open) override {
+    return open_stream(std::move(path), true, std::move(on_frame), std::move(on_end), priority, std::move(on_open));
+  }
+
+  WireFormat lease_format() const override { return lease_format_; }
+
+  uint64_t open_stream(std::string path, bool lease, std::function<void(std::string_view, WireFormat)> on_frame,
+                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                       std::function<void()> on_open) {
     auto t = std::make_unique<Transfer>();
+    t->lease = lease;
     t->on_open = std::move(on_open);
     t->method = "GET";
     t->path = std::move(path);
     t->streaming = true;
     t->priority = priority;
     t->enqueued = clock_->now();
-    t->on_line = std::move(on_line);
+    t->on_frame = std::move(on_frame);
     t->done = std::move(on_end);
     return enqueue(std::move(t));
   }
@@ -177,6 +203,8 @@ class CurlClient final : public Client {
     s.queued_background = queued_background_;
     s.probes = probes_;
     s.retired = retired_;
+    s.protobuf_sent = protobuf_sent_;
+    s.protobuf_received = protobuf_received_;
     return s;
   }
 
@@ -211,10 +239,34 @@ class CurlClient final : public Client {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->streaming && status == 200) {
+      if (!t->stream_format) {
+        char* ct = nullptr;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
+        bool pb = t->lease && ct && is_protobuf_content_type(ct);
+        t->stream_format = pb ? WireFormat::kProtobuf : WireFormat::kJson;
+        if (pb && t->protobuf_counter) ++*t->protobuf_counter;
+      }
+      if (*t->stream_format == WireFormat::kProtobuf) {
+        t->frames.append(std::string_view(ptr, len));
+        std::string_view frame;
+        uint64_t announced = 0;
+        for (;;) {
+          auto next = t->frames.next(frame, announced);
+          if (next == LengthPrefixedFrames::Next::kNeedMore) break;
+          if (next == LengthPrefixedFrames::Next::kTooLarge) {
+            t->too_large = true;
+            t->too_large_why = "protobuf watch frame announces " + std::to_string(announced) +
+                               " bytes, more than " + std::to_string(kMaxBody);
+            return 0;  // aborts the transfer
+          }
+          t->on_frame(frame, WireFormat::kProtobuf);
+        }
+        return len;
+      }
       t->line_buf.append(ptr, len);
       size_t pos;
       while ((pos = t->line_buf.find('\n')) != std::string::npos) {
-        t->on_line(std::string_view(t->line_buf.data(), pos));
+        t->on_frame(std::string_view(t->line_buf.data(), pos), WireFormat::kJson);
         t->line_buf.erase(0, pos + 1);
       }
       if (t->line_buf.size() > kMaxBody) {
@@ -333,6 +385,7 @@ class CurlClient final : public Client {
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.req_body.c_str());
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(t.req_body.size()));
     }
+    t.protobuf_counter = &protobuf_received_;
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlClient::on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     if (t.on_open) {
@@ -365,8 +418,13 @@ class CurlClient final : public Client {
       set_blob(e, CURLOPT_SSLKEY_BLOB, *key);
       curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    t.headers = curl_slist_append(t.headers, "Accept: application/json");
-    if (!t.req_body.empty()) {
+    t.headers = curl_slist_append(t.headers, t.lease && lease_format_ == WireFormat::kProtobuf
+                                                 ? "Accept: application/vnd.kubernetes.protobuf, application/json"
+                                                 : "Accept: application/json");
+    if (std::string_view(t.req_body).substr(0, kProtobufMagic.size()) == kProtobufMagic) {
+      t.headers = curl_slist_append(t.headers, "Content-Type: application/vnd.kubernetes.protobuf");
+      ++protobuf_sent_;
+    } else if (!t.req_body.empty()) {
       // PATCH bodies are JSON merge patches (RFC 7386); everything else is an object.
       t.headers = curl_slist_append(t.headers, t.method == "PATCH" ? "Content-Type: application/merge-patch+json"
                                                                    : "Content-Type: application/json");
@@ -417,9 +475,14 @@ class CurlClient final : public Client {
     if (status == 401 && cfg_.exec) exec_cred_.reset();  // run the plugin again next time
     std::string w = what(*t);
     if (t->too_large) {
-      finish(*t, Error::invalid(w + ": response larger than " + std::to_string(kMaxBody) + " bytes"));
+      finish(*t, Error::invalid(w + ": " + (t->too_large_why.empty() ? "response larger than " +
+                                              std::to_string(kMaxBody) + " bytes" : t->too_large_why)));
     } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
-      finish(*t, HttpResponse{status, std::move(t->resp_body)});
+      char* ct = nullptr;
+      curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+      std::string content_type = ct ? ct : "";
+      if (!t->streaming && is_protobuf_content_type(content_type)) ++protobuf_received_;
+      finish(*t, HttpResponse{status, std::move(t->resp_body), std::move(content_type)});
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
       std::string retired = retire_if_silent(e, *t);
       finish(*t, Error::timeout(w + ": " + reason(*t, code) + retired));
@@ -559,6 +622,7 @@ class CurlClient final : public Client {
   }
 
   ClusterConfig cfg_;
+  WireFormat lease_format_;
   RealClock real_clock_;
   Clock* clock_;
   std::string url_base_;               // cfg_.server, or its tls-server-name form
@@ -591,7 +655,7 @@ class CurlClient final : public Client {
   std::string server_for_messages_;
   // Counters (written by the loop thread, read by stats()).
   std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
-      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0};
+      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0}, protobuf_sent_{0}, protobuf_received_{0};
 };
 
 }  // namespace
@@ -604,6 +668,22 @@ Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptio
     return Error::invalid(config.source + ": server \"" + config.server + "\" names no host");
   }
   if (auto v = validate_rate_limit(options.rate, "kube_"); !v) return v.error();
+  if (const char* env = std::getenv("LEASEHOLD_KUBE_CONTENT_TYPE"); env && *env) {
+    std::string_view v(env);
+    if (v == "json") {
+      options.lease_format = WireFormat::kJson;
+    } else if (v == "protobuf") {
+      if (!protobuf_supported()) {
+        return Error::invalid("LEASEHOLD_KUBE_CONTENT_TYPE=protobuf: this build has no protobuf support "
+                              "(LEASEHOLD_PROTOBUF=OFF)");
+      }
+      options.lease_format = WireFormat::kProtobuf;
+    } else {
+      return Error::invalid("LEASEHOLD_KUBE_CONTENT_TYPE=\"" + std::string(v.substr(0, 32)) +
+                            "\": expected json or protobuf");
+    }
+  }
+  if (!protobuf_supported()) options.lease_format = WireFormat::kJson;
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
   return std::shared_ptr<Client>(std::make_shared<CurlClient>(std::move(config), std::move(options)));
 }

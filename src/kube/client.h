@@ -41,6 +41,14 @@
 // everything else; requests over budget wait in their queue (never dropped)
 // until a token frees or their own timeout passes (then done gets Timeout).
 //
+// Content negotiation: requests made with Media::kLease (a Lease's get,
+// create, update and watch) accept application/vnd.kubernetes.protobuf
+// first, then application/json, when the client's lease format is protobuf
+// (ClientOptions::lease_format, the default); the server picks. Every other
+// request accepts only JSON. A body that starts with the protobuf magic
+// "k8s\0" is sent as application/vnd.kubernetes.protobuf, any other as JSON.
+// Responses carry their Content-Type; callers decode by it.
+//
 // Threading: request/stream/cancel/stats are safe from any thread.
 // Completions (`done`, `on_line`, `on_end`) run on the client's thread and
 // must be short; the lock backends post them to the Runtime.
@@ -54,6 +62,7 @@
 
 #include "kube/config.h"
 #include "kube/rate_limiter.h"
+#include "kube/wire_format.h"
 #include "leasehold/clock.h"
 #include "leasehold/error.h"
 
@@ -62,11 +71,25 @@ namespace leasehold::kube {
 struct HttpResponse {
   long status = 0;
   std::string body;
+  std::string content_type;  // the response's Content-Type header ("" if none)
+};
+
+// What a request may be answered in (see the content negotiation above).
+enum class Media {
+  kJson,   // application/json only
+  kLease,  // a Lease: protobuf first when the client's lease format is protobuf
 };
 
 struct ClientOptions {
   RateLimit rate;            // see rate_limiter.h for units, defaults and limits
   Clock* clock = nullptr;    // time for the budget and exec expiry; nullptr: the real clock
+  // The format asked for on Lease requests and watches (Media::kLease):
+  // kProtobuf (default; the server may still answer JSON) or kJson. The
+  // environment variable LEASEHOLD_KUBE_CONTENT_TYPE, when set and not
+  // empty, overrides it: "json" or "protobuf" (anything else: create fails).
+  // A build without protobuf (LEASEHOLD_PROTOBUF=OFF) uses JSON, and refuses
+  // LEASEHOLD_KUBE_CONTENT_TYPE=protobuf.
+  WireFormat lease_format = WireFormat::kProtobuf;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).
@@ -81,11 +104,14 @@ struct ClientStats {
   uint64_t queued_background = 0;  // waiting now, background class
   uint64_t probes = 0;           // connection health probes sent (GET /version; see below)
   uint64_t retired = 0;          // connections ended as dead
+  uint64_t protobuf_sent = 0;      // request bodies sent as application/vnd.kubernetes.protobuf
+  uint64_t protobuf_received = 0;  // responses and watch streams answered in it
 };
 
 class Client {
  public:
-  // Errors: the server is not an http(s) URL, the rate limit is out of range.
+  // Errors: the server is not an http(s) URL, the rate limit is out of range,
+  // LEASEHOLD_KUBE_CONTENT_TYPE is neither json nor protobuf (nor empty).
   static Result<std::shared_ptr<Client>> create(ClusterConfig config, ClientOptions options = {});
   virtual ~Client() = default;
   virtual const ClusterConfig& config() const = 0;
@@ -96,7 +122,8 @@ class Client {
   // time spent waiting for the budget included. Pass Priority::kBackground
   // for anything that is not a lock's get/create/update.
   virtual void request(std::string method, std::string path, std::string body, Duration timeout,
-                       std::function<void(Result<HttpResponse>)> done, Priority priority = Priority::kLease) = 0;
+                       std::function<void(Result<HttpResponse>)> done, Priority priority = Priority::kLease,
+                       Media media = Media::kJson) = 0;
   // A streaming GET (watch): `on_line` for each newline-terminated line of a
   // 200 response; `on_end` once, with the HTTP error or transport failure;
   // `on_open` (optional) once, when the headers of a 200 response have
@@ -106,6 +133,21 @@ class Client {
                           std::function<void(Result<HttpResponse>)> on_end,
                           Priority priority = Priority::kBackground,
                           std::function<void()> on_open = nullptr) = 0;
+  // A Lease watch (Media::kLease): as stream(), but `on_frame` gets each
+  // event in the format the server chose: a JSON line (kJson), or the
+  // payload of one length-prefixed frame (kProtobuf, Content-Type
+  // application/vnd.kubernetes.protobuf;stream=watch). A frame announcing
+  // more than 8 MiB ends the stream (on_end: Invalid). This default asks for
+  // JSON through stream().
+  virtual uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
+                                std::function<void(Result<HttpResponse>)> on_end,
+                                Priority priority = Priority::kBackground, std::function<void()> on_open = nullptr) {
+    return stream(
+        std::move(path), [f = std::move(on_frame)](std::string_view line) { f(line, WireFormat::kJson); },
+        std::move(on_end), priority, std::move(on_open));
+  }
+  // The format Lease requests ask for first (after LEASEHOLD_KUBE_CONTENT_TYPE).
+  virtual WireFormat lease_format() const { return WireFormat::kJson; }
   // Ends a stream (or a queued request) without calling its callbacks.
   virtual void cancel(uint64_t id) = 0;
   virtual ClientStats stats() const = 0;

@@ -1,6 +1,9 @@
 #include "kube/lease_codec.h"
 
 #include "backends/backends.h"
+#ifdef LEASEHOLD_PROTOBUF
+#include "kube/lease_proto.h"
+#endif
 
 namespace leasehold::kube {
 namespace {
@@ -104,6 +107,7 @@ Result<Lease> decode_lease_object(json&& j) {
   // server's (only an explicit empty entry resets them), so the object we
   // hold and send back does without: less memory per Lease held or watched.
   meta->erase("managedFields");
+  if (auto n = meta->find("name"); n != meta->end() && n->is_string()) l.name = n->get<std::string>();
   l.object = std::move(j);
   return l;
 }
@@ -169,13 +173,65 @@ std::string encode_lease_create(const std::string& ns, const std::string& name,
   return obj.dump();
 }
 
+bool protobuf_supported() {
+#ifdef LEASEHOLD_PROTOBUF
+  return true;
+#else
+  return false;
+#endif
+}
+
+Result<Lease> decode_lease(std::string_view body, std::string_view content_type) {
+  if (!is_protobuf_content_type(content_type)) return decode_lease(body);
+#ifdef LEASEHOLD_PROTOBUF
+  return pb::decode_lease(body);
+#else
+  return Error::invalid("Lease body is Kubernetes protobuf, which this build does not speak (LEASEHOLD_PROTOBUF=OFF)");
+#endif
+}
+
+std::string encode_lease_update(const Lease& base, const LeaseRecord& record) {
+#ifdef LEASEHOLD_PROTOBUF
+  if (base.format == WireFormat::kProtobuf) return pb::encode_lease_update(base, record);
+#endif
+  return encode_lease_update(base.object, record);
+}
+
+std::string encode_lease_create(WireFormat format, const std::string& ns, const std::string& name,
+                                const LeaseRecord& record) {
+#ifdef LEASEHOLD_PROTOBUF
+  if (format == WireFormat::kProtobuf) return pb::encode_lease_create(ns, name, record);
+#else
+  (void)format;
+#endif
+  return encode_lease_create(ns, name, record);
+}
+
+Result<WatchEvent> parse_watch_event(std::string_view frame, WireFormat format) {
+  if (format == WireFormat::kJson) return parse_watch_event(frame);
+#ifdef LEASEHOLD_PROTOBUF
+  return pb::parse_watch_event(frame);
+#else
+  return Error::invalid("watch event in Kubernetes protobuf, which this build does not speak (LEASEHOLD_PROTOBUF=OFF)");
+#endif
+}
+
 Error error_from_response(long http_status, std::string_view body, const RequestInfo& req) {
   std::string server_message;
   std::string reason;
-  auto j = json::parse(body.substr(0, std::min(body.size(), kMaxBody)), nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
-    if (auto m = j.find("message"); m != j.end() && m->is_string()) server_message = m->get<std::string>();
-    if (auto r = j.find("reason"); r != j.end() && r->is_string()) reason = r->get<std::string>();
+  if (body.substr(0, kProtobufMagic.size()) == kProtobufMagic) {
+#ifdef LEASEHOLD_PROTOBUF
+    if (auto st = pb::decode_status(body)) {
+      server_message = std::move(st->message);
+      reason = std::move(st->reason);
+    }
+#endif
+  } else {
+    auto j = json::parse(body.substr(0, std::min(body.size(), kMaxBody)), nullptr, false);
+    if (!j.is_discarded() && j.is_object()) {
+      if (auto m = j.find("message"); m != j.end() && m->is_string()) server_message = m->get<std::string>();
+      if (auto r = j.find("reason"); r != j.end() && r->is_string()) reason = r->get<std::string>();
+    }
   }
   if (server_message.size() > 512) server_message.resize(512);
   std::string what = describe(req);

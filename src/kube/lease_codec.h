@@ -1,5 +1,7 @@
 // Internal: the coordination.k8s.io/v1 Lease as JSON, in exactly the field
 // forms client-go writes, and Kubernetes Status bodies as leasehold Errors.
+// The same Lease in Kubernetes protobuf is lease_proto.h's; the functions
+// taking a WireFormat here pick the codec.
 //
 // A Lease is kept as the object the server returned; an update rewrites only
 // the spec fields leasehold owns and keeps everything else (labels,
@@ -13,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "kube/wire_format.h"
 #include "leasehold/error.h"
 #include "leasehold/record.h"
 
@@ -20,7 +23,10 @@ namespace leasehold::kube {
 
 struct Lease {
   Versioned versioned;   // resourceVersion + the spec as a LeaseRecord
-  nlohmann::json object; // the whole object as read
+  std::string name;      // metadata.name ("" if the server sent none)
+  WireFormat format = WireFormat::kJson;  // as it was read, and as it is written back
+  nlohmann::json object; // kJson: the whole object as read (managedFields left out)
+  std::string proto;     // kProtobuf: the Lease message as read (the envelope's raw)
 };
 
 // Parses a Lease. Reads every "free" form others write: a missing, null or
@@ -40,6 +46,18 @@ std::string encode_lease_update(const nlohmann::json& base, const LeaseRecord& r
 std::string encode_lease_create(const std::string& ns, const std::string& name,
                                 const LeaseRecord& record);
 
+// A Lease request's answer, decoded by its Content-Type: Kubernetes protobuf
+// (when this build speaks it) or else JSON.
+Result<Lease> decode_lease(std::string_view body, std::string_view content_type);
+// The body to PUT, in the format `base` was read in (its metadata kept as
+// encode_lease_update above, or lease_proto.h's for protobuf).
+std::string encode_lease_update(const Lease& base, const LeaseRecord& record);
+// The body to POST in `format` (JSON when this build has no protobuf).
+std::string encode_lease_create(WireFormat format, const std::string& ns, const std::string& name,
+                                const LeaseRecord& record);
+// True when this build speaks Kubernetes protobuf (LEASEHOLD_PROTOBUF).
+bool protobuf_supported();
+
 // One line of a watch stream.
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
@@ -50,6 +68,8 @@ struct WatchEvent {
 };
 // Parses one newline-delimited watch event; malformed lines are errors.
 Result<WatchEvent> parse_watch_event(std::string_view line);
+// One event of a Lease watch: a JSON line, or a protobuf frame's payload.
+Result<WatchEvent> parse_watch_event(std::string_view frame, WireFormat format);
 
 // The framing every watch event shares, whatever the resource: type,
 // resourceVersion, the Status code of an ERROR, and (ADDED, MODIFIED,
@@ -72,9 +92,9 @@ struct RequestInfo {
   std::string name;
 };
 
-// Maps an HTTP status and its (possibly empty or non-JSON) body to an Error
-// whose message names the verb, resource, namespace and name. A 403 says
-// which RBAC rule is missing.
+// Maps an HTTP status and its (possibly empty, JSON or protobuf Status) body
+// to an Error whose message names the verb, resource, namespace and name. A
+// 403 says which RBAC rule is missing.
 Error error_from_response(long http_status, std::string_view body, const RequestInfo& req);
 
 }  // namespace leasehold::kube

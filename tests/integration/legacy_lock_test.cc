@@ -106,7 +106,7 @@ class Admin {
     std::promise<Result<kube::HttpResponse>> p;
     client_->request(method, path, body, 10s, [&](Result<kube::HttpResponse> r) { p.set_value(std::move(r)); });
     auto r = p.get_future().get();
-    return r.ok() ? *r : kube::HttpResponse{0, r.error().message()};
+    return r.ok() ? *r : kube::HttpResponse{0, r.error().message(), {}};
   }
   json get(const std::string& path) {
     auto r = req("GET", path);

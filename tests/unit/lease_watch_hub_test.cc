@@ -30,7 +30,7 @@ class FakeClient final : public kube::Client {
 
   const kube::ClusterConfig& config() const override { return cfg_; }
   void request(std::string method, std::string path, std::string, Duration,
-               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority) override {
+               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority, kube::Media) override {
     reqs.push_back(Req{std::move(method), std::move(path), std::move(done)});
   }
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
@@ -58,11 +58,12 @@ class FakeClient final : public kube::Client {
 };
 
 kube::HttpResponse review(bool allowed) {
-  return {201, std::string(R"({"status":{"allowed":)") + (allowed ? "true" : "false") + "}}"};
+  return {201, std::string(R"({"status":{"allowed":)") + (allowed ? "true" : "false") + "}}", "application/json"};
 }
 kube::HttpResponse lease_list() {
   return {200, R"({"metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"app","namespace":"ns",)"
-               R"("resourceVersion":"9"},"spec":{"holderIdentity":"b","leaseDurationSeconds":15}}]})"};
+               R"("resourceVersion":"9"},"spec":{"holderIdentity":"b","leaseDurationSeconds":15}}]})",
+          "application/json"};
 }
 
 class LeaseWatchHubTest : public ::testing::Test {
@@ -115,7 +116,7 @@ TEST_F(LeaseWatchHubTest, HealthyOnlyOnceTheStreamIsOpen) {
   rt_.run_ready();
   EXPECT_EQ(seen->health, std::vector<bool>{true});
   // A stream that ends before it opened never reported healthy.
-  client_->streams[0].on_end(kube::HttpResponse{200, ""});
+  client_->streams[0].on_end(kube::HttpResponse{200, "", {}});
   rt_.run_ready();
   EXPECT_EQ(seen->health, (std::vector<bool>{true, false}));
 }
@@ -152,7 +153,7 @@ TEST_F(LeaseWatchHubTest, AnErasedEntrysStreamEndDoesNotEndItsSuccessors) {
   client_->streams[1].on_open();
   rt_.run_ready();
   ASSERT_EQ(second->health, std::vector<bool>{true});
-  old_end(kube::HttpResponse{200, ""});  // the cancelled stream's end, delivered late
+  old_end(kube::HttpResponse{200, "", {}});  // the cancelled stream's end, delivered late
   rt_.run_ready();
   EXPECT_EQ(second->health, std::vector<bool>{true}) << "the old stream's end marked the new one down";
 }

@@ -470,7 +470,7 @@ class FakeClient final : public kube::Client {
   };
   const kube::ClusterConfig& config() const override { return cfg_; }
   void request(std::string method, std::string path, std::string body, Duration,
-               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority) override {
+               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority, kube::Media) override {
     reqs.push_back({std::move(method), std::move(path), std::move(body), std::move(done)});
   }
   uint64_t stream(std::string, std::function<void(std::string_view)>, std::function<void(Result<kube::HttpResponse>)>,
@@ -482,7 +482,7 @@ class FakeClient final : public kube::Client {
   void answer(long status, std::string body = "{}") {
     auto r = std::move(reqs.front());
     reqs.pop_front();
-    r.done(kube::HttpResponse{status, std::move(body)});
+    r.done(kube::HttpResponse{status, std::move(body), {}});
   }
   std::deque<Req> reqs;
 

@@ -1,0 +1,71 @@
+// Internal: the coordination.k8s.io/v1 Lease in Kubernetes protobuf
+// (application/vnd.kubernetes.protobuf), as kube-apiserver and client-go
+// speak it. Built only with LEASEHOLD_PROTOBUF (messages generated from
+// k8s.io/api's .proto files at build time, cmake/KubeProto.cmake).
+//
+// Wire format (k8s.io/apimachinery/pkg/runtime/serializer/protobuf):
+// - An object body (GET/PUT/POST request or response, a Status): the 4 bytes
+//   "k8s\0", then a runtime.Unknown message: typeMeta {apiVersion, kind},
+//   raw (the object's own message), contentEncoding and contentType (both
+//   empty: anything else is refused).
+// - A watch stream (Content-Type application/vnd.kubernetes.protobuf;
+//   stream=watch): frames of a 4-byte big-endian length and that many bytes
+//   (wire_format.h splits them); each frame is a metav1.WatchEvent message
+//   with no magic and no envelope: type ("ADDED", ...) and object.raw, which
+//   is an object body as above (magic + runtime.Unknown of the Lease, or of a
+//   Status for ERROR).
+//
+// A Lease is kept as its message's bytes. An update parses them, rewrites the
+// spec fields leasehold owns and writes everything else back as read: metadata
+// (labels, annotations, ownerReferences, finalizers) and fields these
+// messages do not know (kept as unknown fields by the protobuf library);
+// only metadata.managedFields is left out, which the server then keeps.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "kube/lease_codec.h"
+
+namespace leasehold::kube::pb {
+
+// An object body: kProtobufMagic + runtime.Unknown.
+struct Envelope {
+  std::string api_version, kind;
+  std::string raw;  // the object's message
+};
+// Errors: too large, no magic, not a runtime.Unknown, a contentEncoding or
+// contentType (other than protobuf) we cannot read.
+Result<Envelope> unwrap(std::string_view body);
+std::string wrap(std::string_view api_version, std::string_view kind, std::string_view raw);
+
+// A Lease body (kind Lease, apiVersion coordination.k8s.io/v1). Errors name
+// what is wrong: the envelope, the kind, the message, a field out of range.
+Result<Lease> decode_lease(std::string_view body);
+// A Lease message (an envelope's raw). Reads every "free" form: a missing or
+// empty holderIdentity is free; a MicroTime with neither seconds nor nanos is
+// Go's zero time (absent). Nanoseconds are truncated to microseconds, as
+// apimachinery's MicroTime does.
+Result<Lease> decode_lease_message(std::string raw);
+
+// The body to PUT: `base` (read as protobuf; its resourceVersion is the
+// compare-and-swap precondition) with the spec's holderIdentity,
+// leaseDurationSeconds, acquireTime, renewTime and leaseTransitions always
+// written, strategy and preferredHolder only when non-empty (as client-go).
+std::string encode_lease_update(const Lease& base, const LeaseRecord& record);
+// The body to POST when the Lease does not exist yet.
+std::string encode_lease_create(const std::string& ns, const std::string& name, const LeaseRecord& record);
+
+// One watch frame's payload (a metav1.WatchEvent). Errors: not a WatchEvent,
+// an unknown type, an object that is not a Lease (or a Status for ERROR).
+Result<WatchEvent> parse_watch_event(std::string_view frame);
+
+// A metav1.Status body (an error response).
+struct Status {
+  int32_t code = 0;
+  std::string reason, message;
+};
+Result<Status> decode_status(std::string_view body);
+
+}  // namespace leasehold::kube::pb
