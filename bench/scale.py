@@ -24,9 +24,18 @@ kube_apiserver_cpu_s_per_s and etcd_cpu_s_per_s (each side's object) show
 the control plane's load in each window; --timings 60s/40s/10s (100 PUT/s) is
 the fallback for a slower machine. Both sides get the same timings always.
 
-Writes --out (default bench/results/scale.json): `leasehold` and `client_go`
-objects with the same keys (medians over rounds; raw per round), `ratio_client_go_over_leasehold`,
-and `meta`.
+Wire formats: `leasehold` speaks Kubernetes protobuf to kube-apiserver for its
+Leases (the default; its JSON output's lease_format, protobuf_sent and
+protobuf_received prove it), `leasehold_json` is the same binary forced to
+JSON (LEASEHOLD_KUBE_CONTENT_TYPE=json), run as a third process with its own
+user, bench-scale-lh-json. client-go's scalepeer uses client-go's default,
+JSON. apiserver_cpu_s_per_hour_per_lease is kube-apiserver's CPU (from its
+/proc) in the window, per hour, per Lease: what a cluster operator pays.
+--no-json skips the leasehold_json run.
+
+Writes --out (default bench/results/scale.json): `leasehold`, `leasehold_json`
+and `client_go` objects with the same keys (medians over rounds; raw per
+round), `ratio_client_go_over_leasehold`, `ratio_json_over_protobuf`, and `meta`.
 
   bench/scale.py --bin $(testenv/build.sh --print-bin) --scale-bench build-scale/bench/leasehold_scale_bench
 """
@@ -48,8 +57,8 @@ sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402  (Timings, NS)
 import failover as FO  # noqa: E402  (ControlPlane, audit_counts, proc_cpu_s)
 
-IMPLS = ("leasehold", "client_go")
-USERS = {"leasehold": "bench-scale-lh", "client_go": "bench-scale-go"}
+IMPLS = ("leasehold", "leasehold_json", "client_go")
+USERS = {"leasehold": "bench-scale-lh", "leasehold_json": "bench-scale-lh-json", "client_go": "bench-scale-go"}
 
 
 def server_pids(d):
@@ -83,8 +92,13 @@ def run_one(args, cp, impl, rnd):
               "--prefix", args.prefix, "--n", str(args.n), "--lease-duration", "%dms" % t.lease_ms,
               "--renew-deadline", "%dms" % t.renew_ms, "--retry-period", "%dms" % t.retry_ms,
               "--window", "%ds" % args.window, "--settle-timeout", "%ds" % args.settle_timeout]
+    env = dict(os.environ)
+    env.pop("LEASEHOLD_KUBE_CONTENT_TYPE", None)
     if impl == "leasehold":
         argv = [args.scale_bench] + common + ["--identity", "scale-leasehold"]
+    elif impl == "leasehold_json":
+        argv = [args.scale_bench] + common + ["--identity", "scale-leasehold-json"]
+        env["LEASEHOLD_KUBE_CONTENT_TYPE"] = "json"
     else:
         argv = [os.path.join(args.bin, "scalepeer")] + common + ["--identity", "scale-client-go",
                                                                  "--user-agent", "scalepeer/" + USERS[impl]]
@@ -93,7 +107,7 @@ def run_one(args, cp, impl, rnd):
     pids = server_pids(args.dir)
     server = {}  # name -> [cpu at window start, cpu at window end]
     marks = {}
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def read_err():
         last_print = 0.0
@@ -148,6 +162,9 @@ def summarize(runs, n):
         return statistics.median(vals) if vals else None
 
     cpu_h = statistics.median([r["cpu_s_window"] * 3600.0 / r["window_s"] for r in runs])
+    apiserver = statistics.median(
+        [r["server_cpu_s_per_s"].get("kube-apiserver") for r in runs
+         if r["server_cpu_s_per_s"].get("kube-apiserver") is not None] or [0])
     rss = med("rss_kib")
     rss_base = med("rss_kib_base")
     return {
@@ -169,9 +186,11 @@ def summarize(runs, n):
         "apiserver_requests_per_min": round(med("apiserver_requests_per_min"), 1),
         "apiserver_requests_per_min_per_lease": round(med("apiserver_requests_per_min") / n, 3),
         "apiserver_requests_by_verb": runs[-1]["apiserver_requests_by_verb"],
-        "kube_apiserver_cpu_s_per_s": statistics.median(
-            [r["server_cpu_s_per_s"].get("kube-apiserver") for r in runs
-             if r["server_cpu_s_per_s"].get("kube-apiserver") is not None] or [0]),
+        "kube_apiserver_cpu_s_per_s": apiserver,
+        "apiserver_cpu_s_per_hour_per_lease": round(apiserver * 3600.0 / n, 4),
+        "lease_format": runs[-1].get("lease_format", "json"),
+        "protobuf_sent": runs[-1].get("protobuf_sent", 0),
+        "protobuf_received": runs[-1].get("protobuf_received", 0),
         "etcd_cpu_s_per_s": statistics.median(
             [r["server_cpu_s_per_s"].get("etcd") for r in runs if r["server_cpu_s_per_s"].get("etcd") is not None]
             or [0]),
@@ -193,7 +212,9 @@ def main():
     ap.add_argument("--settle-timeout", type=int, default=300, help="seconds to wait for all N to lead")
     ap.add_argument("--rounds", type=int, default=1, help="runs per implementation, alternating which goes first")
     ap.add_argument("--prefix", default="scale-")
+    ap.add_argument("--no-json", action="store_true", help="skip leasehold forced to JSON (leasehold_json)")
     args = ap.parse_args()
+    impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json"))
     args.dir = os.path.abspath(args.dir)
     args.scale_bench = os.path.abspath(args.scale_bench)
     for path in (args.scale_bench, os.path.join(args.bin, "scalepeer"), os.path.join(args.bin, "testenv")):
@@ -206,12 +227,12 @@ def main():
     print("[scale] %d Leases per process at %s, window %d s, %d round(s); control plane in %s" %
           (args.n, args.timings, args.window, args.rounds, args.dir), flush=True)
     cp.up()
-    runs = {i: [] for i in IMPLS}
+    runs = {i: [] for i in impls}
     loads = []
     try:
-        cp.add_users(list(USERS.values()))
+        cp.add_users([USERS[i] for i in impls])
         for rnd in range(1, args.rounds + 1):
-            order = IMPLS if rnd % 2 else tuple(reversed(IMPLS))
+            order = impls if rnd % 2 else tuple(reversed(impls))
             for impl in order:
                 print("[scale] round %d/%d: %s, %d Leases" % (rnd, args.rounds, impl, args.n), flush=True)
                 r = run_one(args, cp, impl, rnd)
@@ -219,25 +240,32 @@ def main():
                 loads.append(r["loadavg_after"])
                 runs[impl].append(r)
                 print("[scale] %s: %d/%d leading at the end; CPU %.2f s in %.0f s (%.1f s/h); RSS %.1f MiB; "
-                      "%.0f requests/min; kube-apiserver %s CPU/s" %
+                      "%.0f requests/min; kube-apiserver %s CPU/s; wire %s" %
                       (impl, r["leading_at_end"], args.n, r["cpu_s_window"], r["window_s"],
                        r["cpu_s_window"] * 3600 / r["window_s"], r["rss_kib"] / 1024.0,
-                       r["apiserver_requests_per_min"], r["server_cpu_s_per_s"].get("kube-apiserver")), flush=True)
+                       r["apiserver_requests_per_min"], r["server_cpu_s_per_s"].get("kube-apiserver"),
+                       r.get("lease_format", "json")), flush=True)
         delete_leases(cp)
     finally:
         cp.down()
     lh, go = summarize(runs["leasehold"], args.n), summarize(runs["client_go"], args.n)
+    lj = summarize(runs["leasehold_json"], args.n) if runs.get("leasehold_json") else None
 
-    def ratio(key):
-        return round(go[key] / lh[key], 2) if lh.get(key) and go.get(key) is not None else None
+    def ratio(key, over=None, under=None):
+        over, under = over or go, under or lh
+        return round(over[key] / under[key], 2) if under.get(key) and over.get(key) is not None else None
 
     ratios = {k: ratio(k) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease", "rss_kib_per_lease_marginal",
-                                    "apiserver_requests_per_min")}
-    all_held = lh["leading_at_end"] == args.n and go["leading_at_end"] == args.n
+                                    "apiserver_requests_per_min", "apiserver_cpu_s_per_hour_per_lease")}
+    json_ratios = ({k: ratio(k, lj, lh) for k in ("cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease",
+                                                  "rss_kib_per_lease")} if lj else None)
+    all_held = all(x["leading_at_end"] == args.n for x in (lh, go, lj) if x)
     doc = {
         "leasehold": lh,
+        "leasehold_json": lj,
         "client_go": go,
         "ratio_client_go_over_leasehold": ratios,
+        "ratio_json_over_protobuf": json_ratios,
         "goal_5x_lower_cost_per_lease": {
             "cpu": bool(ratios["cpu_s_per_hour_per_lease"] and ratios["cpu_s_per_hour_per_lease"] >= 5),
             "rss": bool(ratios["rss_kib_per_lease"] and ratios["rss_kib_per_lease"] >= 5),
@@ -263,6 +291,13 @@ def main():
                 "apiserver_requests_per_min": "kube-apiserver audit events (unique auditID) by the process's own "
                                               "user within its window",
                 "ratio": "client_go / leasehold: above 1 means leasehold costs less",
+                "ratio_json_over_protobuf": "leasehold_json / leasehold (same binary, JSON forced vs protobuf): "
+                                            "above 1 means protobuf costs less",
+                "apiserver_cpu_s_per_hour_per_lease": "kube-apiserver user+system CPU (its /proc) over the "
+                                                      "process's steady window, per hour, / leases",
+                "wire_format": "leasehold: Kubernetes protobuf for Lease get/create/update/watch "
+                               "(lease_format, protobuf_sent/received count it); leasehold_json: "
+                               "LEASEHOLD_KUBE_CONTENT_TYPE=json; client_go: JSON (client-go's default)",
                 "client_go_client": "one clientset, QPS 2 x N / retry_period, burst N (default client-go 5/10 "
                                     "cannot renew N leases)",
                 "leasehold_client": "one Runtime: one client (default budget 5,000/s, burst 1,000), one shared "
@@ -286,12 +321,17 @@ def main():
             ("open sockets at the end", "sockets"),
             ("kube-apiserver requests/min", "apiserver_requests_per_min"),
             ("kube-apiserver CPU s/s in window", "kube_apiserver_cpu_s_per_s"),
-            ("etcd CPU s/s in window", "etcd_cpu_s_per_s")]
+            ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease"),
+            ("etcd CPU s/s in window", "etcd_cpu_s_per_s"),
+            ("lease wire format", "lease_format")]
     print()
-    print("%-40s %12s %12s %8s" % ("@ %s, %d s window" % (args.timings, args.window), "leasehold", "client-go",
-                                   "ratio"))
+    print("%-40s %12s %12s %12s %8s" % ("@ %s, %d s window" % (args.timings, args.window), "leasehold",
+                                        "lh (JSON)", "client-go", "ratio"))
     for label, key in rows:
-        print("%-40s %12s %12s %8s" % (label, lh[key], go[key], ratios.get(key, "")))
+        print("%-40s %12s %12s %12s %8s" % (label, lh[key], lj[key] if lj else "-", go[key], ratios.get(key, "")))
+    if json_ratios:
+        print("leasehold JSON / protobuf: client CPU %s, kube-apiserver CPU %s" %
+              (json_ratios["cpu_s_per_hour_per_lease"], json_ratios["apiserver_cpu_s_per_hour_per_lease"]))
     print("goal (client-go cost per lease >= 5x leasehold's): CPU %s, RSS %s; both held all %d: %s" %
           (doc["goal_5x_lower_cost_per_lease"]["cpu"], doc["goal_5x_lower_cost_per_lease"]["rss"], args.n, all_held))
     print("load average before %s, after each run %s on %d CPUs; took %.0f s; wrote %s" %

@@ -46,6 +46,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/runtime_access.h"
+#include "kube/client.h"
 #include "leasehold/elector.h"
 
 namespace {
@@ -253,6 +255,14 @@ int main(int argc, char** argv) {
   const int lost_in_window = terms_stopped.load() - terms_stopped_start;
   const int sockets = count_sockets();
 
+  // The wire format the client used for Leases (LEASEHOLD_KUBE_CONTENT_TYPE
+  // may force JSON), and how many bodies went each way in protobuf.
+  leasehold::kube::ClientStats wire{};
+  const char* lease_format = "json";
+  if (auto c = leasehold::RuntimeAccess::kube_client(rt); c.ok()) {
+    wire = (*c)->stats();
+    if ((*c)->lease_format() == leasehold::kube::WireFormat::kProtobuf) lease_format = "protobuf";
+  }
   std::fprintf(stderr, "[scale] leasehold: stopping %d electors\n", n);
   for (auto& e : electors) e->stop();
   electors.clear();
@@ -264,13 +274,15 @@ int main(int argc, char** argv) {
       "\"terms_started\":%d,\"terms_lost_in_window\":%d,\"window_s\":%.3f,\"window_wall_start\":%.3f,"
       "\"window_wall_end\":%.3f,\"cpu_s_window\":%.4f,\"cpu_user_s_window\":%.4f,\"cpu_sys_s_window\":%.4f,"
       "\"cpu_s_startup\":%.4f,\"rss_kib_base\":%ld,\"rss_kib\":%ld,\"hwm_kib\":%ld,\"threads\":%ld,"
-      "\"renewals\":%llu,\"failed_requests\":%llu,\"log_warnings\":%d,\"log_errors\":%d}\n",
+      "\"renewals\":%llu,\"failed_requests\":%llu,\"log_warnings\":%d,\"log_errors\":%d,"
+      "\"lease_format\":\"%s\",\"protobuf_sent\":%llu,\"protobuf_received\":%llu}\n",
       n, ro.kube_qps, ro.kube_burst, sockets, f["identity"].c_str(), secs(lease) * 1e3, secs(renew) * 1e3, secs(retry) * 1e3,
       time_to_all < 0 ? "null" : std::to_string(time_to_all).c_str(), leading_start, leading_end, min_leading,
       terms_started.load(), lost_in_window, window_s, wall0, wall1, c1.total() - c0.total(), c1.user - c0.user,
       c1.sys - c0.sys, cpu_startup.total() - cpu_base.total(), get(st_base, "VmRSS"), get(st, "VmRSS"),
       get(st, "VmHWM"), get(st, "Threads"), static_cast<unsigned long long>(renewals),
-      static_cast<unsigned long long>(failed_requests), log_warnings.load(), log_errors.load());
+      static_cast<unsigned long long>(failed_requests), log_warnings.load(), log_errors.load(), lease_format,
+      static_cast<unsigned long long>(wire.protobuf_sent), static_cast<unsigned long long>(wire.protobuf_received));
   std::fflush(stdout);
   return 0;
 }

@@ -2,8 +2,15 @@
 // labels, annotations, ownerReferences and finalizers survive take-overs at
 // expiry (after renewals seen only on the watch), handoff, release and the
 // expiry of a leader that stopped without releasing. Real control plane.
+// Runs in both wire formats (kube.lease_lock: protobuf, the default;
+// kube.lease_lock_json: LEASEHOLD_KUBE_CONTENT_TYPE=json) and checks, from the
+// client's counters, that the format asked for is the one used.
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
+#include "core/runtime_access.h"
+#include "kube/client.h"
 #include "kube_support.h"
 
 namespace leasehold {
@@ -99,6 +106,27 @@ TEST_F(KubeTest, EveryTakeOverPathKeepsLabelsAnnotationsOwnersAndFinalizers) {
   first->stop();
   ASSERT_TRUE(ev.wait_count(second_id + " started", 2, 15s));
   expect_kept("expiry of a stopped leader");
+
+  // The wire format: every Lease write and answer in protobuf unless JSON was forced.
+  auto client = RuntimeAccess::kube_client(rt);
+  ASSERT_TRUE(client.ok());
+  const kube::ClientStats st = (*client)->stats();
+  const char* forced = std::getenv("LEASEHOLD_KUBE_CONTENT_TYPE");
+  if (forced && std::string(forced) == "json") {
+    EXPECT_EQ((*client)->lease_format(), kube::WireFormat::kJson);
+    EXPECT_EQ(st.protobuf_sent, 0u);
+    EXPECT_EQ(st.protobuf_received, 0u);
+  } else {
+    EXPECT_EQ((*client)->lease_format(), kube::WireFormat::kProtobuf);
+    // Take-overs, a handoff and its confirmation, a release: at least 5 PUTs,
+    // each sent and answered in protobuf; the shared watch too.
+    EXPECT_GE(st.protobuf_sent, 5u);
+    EXPECT_GE(st.protobuf_received, st.protobuf_sent + 1) << "answers and the watch stream in protobuf";
+  }
+  std::printf("wire: lease format %s, %llu protobuf bodies sent, %llu protobuf answers and streams, %llu requests\n",
+              (*client)->lease_format() == kube::WireFormat::kJson ? "json" : "protobuf",
+              static_cast<unsigned long long>(st.protobuf_sent), static_cast<unsigned long long>(st.protobuf_received),
+              static_cast<unsigned long long>(st.started));
 
   second->stop();
   (*a)->wait();
