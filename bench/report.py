@@ -80,6 +80,10 @@ def merge(results):
         o["scale_rss_mib"] = sl.get("rss_mib")
         o["scale_rss_kib_per_lease"] = sl.get("rss_kib_per_lease")
         o["scale_apiserver_requests_per_min"] = sl.get("apiserver_requests_per_min")
+        # kube-apiserver CPU (its /proc) per Lease-hour at the scale run's N:
+        # what a cluster operator pays. leasehold: protobuf; client-go: JSON.
+        o["apiserver_cpu_s_per_hour_per_lease"] = sl.get("apiserver_cpu_s_per_hour_per_lease")
+        o["scale_lease_wire_format"] = sl.get("lease_format")
         kc = get(src["kube_client"], "summary") or {}
         for k in ("get_p50_ns", "put_p50_ns", "get_cpu_ns", "put_cpu_ns"):
             v = get(kc, k, impl)
@@ -91,6 +95,22 @@ def merge(results):
                 "trials" not in k and not k.endswith(("_leases", "leading_at_end", "candidates")):
             ratio[k] = round(g / v, 2)
     return src, out, ratio
+
+
+def wire(src):
+    """leasehold's Lease wire formats side by side (scale.json's leasehold and
+    leasehold_json: the same binary, protobuf vs forced JSON); None if not run."""
+    pb, js = get(src["scale"], "leasehold"), get(src["scale"], "leasehold_json")
+    if not pb or not js:
+        return None
+    keys = ("scale_cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease")
+    col = lambda s: {"scale_cpu_s_per_hour_per_lease": s.get("cpu_s_per_hour_per_lease"),
+                     "apiserver_cpu_s_per_hour_per_lease": s.get("apiserver_cpu_s_per_hour_per_lease"),
+                     "lease_format": s.get("lease_format"), "leading_at_end": s.get("leading_at_end")}
+    p, j = col(pb), col(js)
+    return {"protobuf": p, "json": j,
+            "ratio_json_over_protobuf": {k: round(j[k] / p[k], 2) if p.get(k) and j.get(k) is not None else None
+                                         for k in keys}}
 
 
 def goals(out, src):
@@ -118,6 +138,11 @@ def goals(out, src):
     add("cost per lease vs client-go (CPU and RSS)",
         None if ok is None else {"cpu_ratio": round(c2 / c1, 2), "rss_ratio": round(r2 / r1, 2)},
         ">= 5x lower", ok)
+    a1, a2 = lh.get("apiserver_cpu_s_per_hour_per_lease"), go.get("apiserver_cpu_s_per_hour_per_lease")
+    ok = None if None in (a1, a2) or not a1 else a1 < a2
+    add("kube-apiserver CPU per Lease-hour vs client-go's JSON path",
+        None if ok is None else {"ratio": round(a2 / a1, 2)}, "lower", ok,
+        "leasehold on %s" % lh.get("scale_lease_wire_format"))
     return g
 
 
@@ -326,6 +351,7 @@ def doc(src, out, ratio, gl, made, path):
         ("scale: RSS per lease (KiB)", "scale_rss_kib_per_lease"),
         ("scale: RSS of the process (MiB)", "scale_rss_mib"),
         ("scale: kube-apiserver requests/min", "scale_apiserver_requests_per_min"),
+        ("scale: kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease"),
         ("client GET p50 (µs)", "client_get_p50_us"),
         ("client PUT p50 (µs)", "client_put_p50_us"),
         ("client CPU per GET (µs)", "client_get_cpu_us"),
@@ -341,6 +367,21 @@ def doc(src, out, ratio, gl, made, path):
     w("**Where client-go is better in this run:** %s." %
       ("; ".join(better + crash_go_better) if better or crash_go_better else "nowhere in this table"))
     w("")
+    wf = wire(src)
+    if wf:
+        w("## Lease wire format: protobuf against JSON")
+        w("")
+        w("The scale run's leasehold process again, forced to JSON (`LEASEHOLD_KUBE_CONTENT_TYPE=json`), in "
+          "the same run. Ratio = JSON / protobuf: above 1, protobuf is cheaper.")
+        w("")
+        w("| at %s Leases | protobuf | JSON | ratio |" % lh.get("scale_leases"))
+        w("|---|---|---|---|")
+        for label, k in (("client CPU s/hour per lease", "scale_cpu_s_per_hour_per_lease"),
+                         ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease")):
+            r = wf["ratio_json_over_protobuf"].get(k)
+            w("| %s | %s | %s | %s |" % (label, fmt(wf["protobuf"].get(k)), fmt(wf["json"].get(k)),
+                                        fmt(r) if r is not None else ""))
+        w("")
     return L
 
 
@@ -356,6 +397,7 @@ def main():
     figdir = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "benchmarks")
     made = plots(src, out, figdir)
     latest = {"leasehold": out["leasehold"], "client_go": out["client_go"], "ratio": ratio, "goals": gl,
+              "lease_wire_format": wire(src),
               "meta": {"inputs": {n: ("bench/results/%s.json" % n) if src[n] is not None else None for n in src},
                        "finished": {n: get(src[n], "meta", "finished") for n in src},
                        "ratio": "client_go / leasehold; above 1, leasehold is better (lower is better for every key)"}}
