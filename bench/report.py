@@ -103,9 +103,12 @@ def wire(src):
     pb, js = get(src["scale"], "leasehold"), get(src["scale"], "leasehold_json")
     if not pb or not js:
         return None
-    keys = ("scale_cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease")
+    keys = ("scale_cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease", "apiserver_cpu_ms_per_request",
+            "scale_apiserver_requests_per_min")
     col = lambda s: {"scale_cpu_s_per_hour_per_lease": s.get("cpu_s_per_hour_per_lease"),
                      "apiserver_cpu_s_per_hour_per_lease": s.get("apiserver_cpu_s_per_hour_per_lease"),
+                     "apiserver_cpu_ms_per_request": s.get("apiserver_cpu_ms_per_request"),
+                     "scale_apiserver_requests_per_min": s.get("apiserver_requests_per_min"),
                      "lease_format": s.get("lease_format"), "leading_at_end": s.get("leading_at_end")}
     p, j = col(pb), col(js)
     return {"protobuf": p, "json": j,
@@ -377,7 +380,9 @@ def doc(src, out, ratio, gl, made, path):
         w("| at %s Leases | protobuf | JSON | ratio |" % lh.get("scale_leases"))
         w("|---|---|---|---|")
         for label, k in (("client CPU s/hour per lease", "scale_cpu_s_per_hour_per_lease"),
-                         ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease")):
+                         ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease"),
+                         ("kube-apiserver CPU ms per request", "apiserver_cpu_ms_per_request"),
+                         ("kube-apiserver requests/min", "scale_apiserver_requests_per_min")):
             r = wf["ratio_json_over_protobuf"].get(k)
             w("| %s | %s | %s | %s |" % (label, fmt(wf["protobuf"].get(k)), fmt(wf["json"].get(k)),
                                         fmt(r) if r is not None else ""))
