@@ -9,7 +9,8 @@
 # protobuf-compiler) writes lite C++ (libprotobuf-lite: no descriptors or
 # reflection; unknown fields are kept) into ${CMAKE_BINARY_DIR}/kubeproto.
 #
-# Sets LEASEHOLD_KUBE_PROTO_SOURCES and LEASEHOLD_KUBE_PROTO_INCLUDE_DIR.
+# Sets LEASEHOLD_KUBE_PROTO_SOURCES and LEASEHOLD_KUBE_PROTO_INCLUDE_DIR, and
+# the target leasehold_kube_proto_gen that generates them.
 find_package(Protobuf REQUIRED)
 find_program(LEASEHOLD_GO go PATHS /usr/local/go/bin)
 if(NOT LEASEHOLD_GO)
@@ -83,5 +84,8 @@ add_custom_command(
   DEPENDS ${_kp_inputs} protobuf::protoc
   COMMENT "protoc: Kubernetes Lease, WatchEvent and Status messages (lite C++)"
   VERBATIM)
+# Targets in other directories (tests/fuzz) depend on this one: a custom
+# command's rule reaches only targets of its own directory.
+add_custom_target(leasehold_kube_proto_gen DEPENDS ${_kp_outputs})
 # Generated code is not ours to warn about.
 set_source_files_properties(${LEASEHOLD_KUBE_PROTO_SOURCES} PROPERTIES GENERATED TRUE COMPILE_OPTIONS "-w")
