@@ -409,6 +409,11 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
         observed_ = r.value();
         observed_at_ = now;
         released_version_ = r.value().version;
+        // A handoff's answer names the target: reported from this record, as
+        // a read of it would be (a later event that fits it then reports
+        // nothing, even a replay of an older term with the same holder and
+        // number, which a deletion and a blind create make possible).
+        report_leader(r.value().record.holder_identity, out);
       } else {
         failed();
       }

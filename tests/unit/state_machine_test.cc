@@ -701,6 +701,35 @@ TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
   h.expect_no_request();
 }
 
+// Seed 25223 of the simulator: after a deletion a blind create restarted the
+// numbering (term 0/b), so the handoff wrote 1/a, the same holder and number
+// as a term of the deleted record; a resumed watch then replayed that older
+// record. It fits what we hold (same holder, same transitions), so it is
+// applied without a read: the report of the new leader must already have come
+// from the handoff's own answer, not from the replayed older record.
+TEST(StateMachineTest, AHandoffReportsItsTargetFromItsOwnAnswerNotFromALaterReplay) {
+  ElectorConfig c = Harness::config();
+  c.identity = "b";
+  Harness h(c);
+  h.watch_health(true);
+  Term t = h.lead();  // created blind: term 0/b
+  ASSERT_EQ(t.transitions, 0);
+  h.clear_notes();
+  ASSERT_TRUE(h.handoff("a"));
+  h.take<StopLeading>();
+  h.work_returned();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("e2:2", "b", 0));
+  auto w = h.take_request();
+  ASSERT_EQ(w.record.holder_identity, "a");
+  ASSERT_EQ(w.record.lease_transitions, 1);
+  h.respond(Versioned{"e2:3", w.record});
+  EXPECT_EQ(h.take<NewLeader>().identity, "a") << "the handoff's target is not reported";
+  EXPECT_EQ(h.sm().observed_holder(), "a");
+  h.watch(rec("e1:34", "a", 1));  // term 1/a of the deleted record, replayed
+  EXPECT_EQ(h.count<NewLeader>(), 0) << "a leader reported from a replayed older record";
+}
+
 TEST(StateMachineTest, HandoffIsNotWrittenWhenTheLeaseChangedMeanwhile) {
   Harness h;
   h.watch_health(true);
