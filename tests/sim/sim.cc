@@ -187,6 +187,11 @@ class Sim {
     std::printf("\n");
   }
 
+  static std::string describe(const Versioned& v) {
+    return "v=" + v.version + " holder=" + v.record.holder_identity + " t=" +
+           std::to_string(v.record.lease_transitions);
+  }
+
   void fail(const std::string& why) {
     if (error_.empty()) error_ = why + " at t=" + std::to_string(static_cast<double>(now_) / kSec) + "s";
   }
@@ -360,6 +365,7 @@ class Sim {
         if (me.req != id || me.answered) return;  // the driver took a timeout already
         me.answered = true;
         if (read && res.ok()) saw(i, res.value());  // a write's answer is what it wrote
+        log("%s answered %s", me.id, res.ok() ? describe(res.value()) : res.error().to_string());
         m.handle_response(t, w, sent_local, res, o);
       }, when);
     };
@@ -462,7 +468,8 @@ class Sim {
 
   // Delivers change g to node i's watch: in order after the events
   // before it, unless (before the faults heal) it is overtaken or repeated.
-  void watch_event(int i, uint64_t g) {
+  // `shown` false: the same random draws, nothing delivered.
+  void watch_event(int i, uint64_t g, bool shown = true) {
     Node& n = nodes_[static_cast<size_t>(i)];
     const bool faulty = now_ < p_.fault_end;
     Time when = 0;
@@ -473,16 +480,21 @@ class Sim {
       when = n.last_watch;
     }
     auto v = history_[g];
-    deliver(i, [this, i, g, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+    if (shown) deliver(i, [this, i, g, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
       Node& k = nodes_[static_cast<size_t>(i)];
       k.watch_seen = std::max(k.watch_seen, g);
       if (v) saw(i, *v);
+      log("%s watch: %s", k.id, v ? describe(*v) : std::string("deleted"));
       m.handle_watch(t, w, v, o);
     }, when);
     if (faulty && chance(duplicate_)) {
-      deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
-        m.handle_watch(t, w, v, o);
-      }, when + static_cast<Time>(uniform(0, 2000)) * kMs);
+      Time again = when + static_cast<Time>(uniform(0, 2000)) * kMs;
+      if (shown) {
+        deliver(i, [this, i, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          log("%s watch (duplicate): %s", nodes_[static_cast<size_t>(i)].id, v ? describe(*v) : std::string("deleted"));
+          m.handle_watch(t, w, v, o);
+        }, again);
+      }
     }
   }
 
@@ -495,8 +507,15 @@ class Sim {
       // version) an older one.
       uint64_t from = n.watch_seen;
       if (from > 0 && chance(replay_old_)) from = static_cast<uint64_t>(rng_() % (from + 1));
-      // Nothing new: the current state once.
-      for (uint64_t g = std::min(from + 1, last_change()); g <= last_change(); ++g) watch_event(i, g);
+      // Nothing new: the current state once, if there is a record. A LIST
+      // (or a new watch) shows no object for a deleted one, as the watch hub
+      // and a watch without a resourceVersion do; only a replay from before
+      // the deletion delivers it.
+      if (from >= last_change()) {
+        watch_event(i, last_change(), history_.back().has_value());
+      } else {
+        for (uint64_t g = from + 1; g <= last_change(); ++g) watch_event(i, g);
+      }
     }
     n.last_watch = std::max(n.last_watch + 1, now_ + latency());
     deliver(i, [up](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
