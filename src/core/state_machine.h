@@ -253,8 +253,9 @@ class StateMachine {
   // earlier that answers the same also settles the doubt (they agree).
   std::optional<std::string> doubted_version_;
   uint64_t next_request_ = 0;  // the number of the next request sent
-  // When a watch event last showed us a record (not a deletion): a 404 to a
-  // read sent before then is older news and must not erase that record.
+  // When a watch event last showed us a record, unless a deletion came after
+  // it: a 404 to a read sent before then is older news and must not erase
+  // that record.
   std::optional<Instant> last_watch_record_at_;
   Instant next_attempt_{};  // follower: next GET or acquire attempt
   // After we released (or handed over) the lease, others get the first

@@ -129,7 +129,13 @@ void StateMachine::reread(Instant now, std::vector<Action>& out) {
 void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
                                 std::vector<Action>& out) {
   if (phase_ == Phase::kIdle || phase_ == Phase::kStopped) return;
-  if (v) last_watch_record_at_ = now;
+  // The latest event decides: a deletion after a record (a replay, or the
+  // record deleted again) agrees with a 404, so the 404 is not older news.
+  if (v) {
+    last_watch_record_at_ = now;
+  } else {
+    last_watch_record_at_.reset();
+  }
   // The version we hold again (a duplicate, our own write echoed). A
   // deletion is never old news here: even when we know of no record it
   // proves one existed (created and deleted unseen, or a replay).

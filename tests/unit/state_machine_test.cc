@@ -898,6 +898,32 @@ TEST(StateMachineTest, A404OlderThanAWatchedRecordDoesNotEraseIt) {
   EXPECT_EQ(w.version, "7");
 }
 
+// Sim seed 43815: a watch resumed after a partition replayed the records it
+// had missed, then their deletion, while our read was in flight. The 404
+// agrees with the last event; had it been taken for older news, we would
+// have updated the deleted record at its expiry, met a 404 then and waited
+// out a second full lease.
+TEST(StateMachineTest, A404AfterAWatchedDeletionIsBelievedEvenWhenARecordCameFirst) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 2));
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  h.advance(1s);
+  h.watch(std::nullopt);  // deleted: read before believing it
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.watch(rec("5", "b", 2));  // replayed
+  h.watch(std::nullopt);
+  h.expect_no_request();
+  h.respond(Error::not_found("none"));
+  h.expect_no_request();
+  h.advance(14s);  // b's record would expire now: it is gone, the wait is a full lease from the 404
+  h.expect_no_request();
+  h.advance(1s);
+  EXPECT_EQ(h.take_request().op, Op::kCreate) << "the deleted record was kept";
+}
+
 TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {
   Harness h;
   h.start();
