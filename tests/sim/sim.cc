@@ -158,6 +158,9 @@ class Sim {
     Term term;
     bool long_paused_in_term = false;
     bool started_term = false;
+    // Which term's work runs: a Term can repeat (a deletion restarts the
+    // numbering), so the work's timers name it by this count.
+    uint64_t work_id = 0;
   };
   struct Event {
     Time t;
@@ -220,6 +223,63 @@ class Sim {
     fn(*n.sm, local(n, now_), wall(n), out);
     for (auto& a : out) apply(i, a);
     arm(i);
+    if (n.alive) check_state(i);
+  }
+
+  // The machine's phase and sub-states (StateMachine::state()) after each of
+  // its steps: they agree with each other and with the work the simulator
+  // runs, a machine always waits for something, and at most one machine
+  // believes it leads (leading phase, before its deadline) unless excused as
+  // two running terms are.
+  void check_state(int i) {
+    using core::Hold;
+    using core::Phase;
+    using core::StepDown;
+    using core::Work;
+    const Node& n = nodes_[static_cast<size_t>(i)];
+    const core::State s = n.sm->state();
+    auto bad = [&](const std::string& what) {
+      fail(n.id + " in phase " + std::string(core::phase_name(s.phase)) + " (work " +
+           std::string(core::work_name(s.work)) + ", hold " + std::string(core::hold_name(s.hold)) +
+           ", step down " + std::string(core::step_down_name(s.step_down)) + "): " + what);
+    };
+    if (s.phase == Phase::kLeading) {
+      if (s.hold != Hold::kHeld) bad("leading without holding the lease");
+      if (s.work == Work::kStopping) bad("leading while its work is asked to stop");
+      if (s.step_down != StepDown::kNone) bad("leading while stepping down");
+    } else if (s.work == Work::kRunning) {
+      bad("work running unasked outside the leading phase");
+    }
+    if ((s.phase == Phase::kIdle || s.phase == Phase::kStopped) &&
+        (s.work != Work::kNone || s.hold != Hold::kNone || s.request_in_flight)) {
+      bad("work, a hold or a request outside an election");
+    }
+    if (s.hold == Hold::kReleasing && s.work != Work::kNone) bad("releasing before the work returned");
+    if (n.sm->draining() != (s.work == Work::kStopping && s.hold == Hold::kHeld)) {
+      bad("draining is not 'holding while the work stops'");
+    }
+    if (n.working && s.work != (n.stopping_work ? Work::kStopping : Work::kRunning)) {
+      bad(std::string("the work is ") + (n.stopping_work ? "stopping" : "running"));
+    }
+    const bool waits = s.request_in_flight || s.work != Work::kNone || n.sm->next_wakeup().has_value();
+    if (s.phase == Phase::kFollowing && !waits) bad("nothing to wait for: stuck");
+    if (s.phase == Phase::kStopping && !waits && s.hold == Hold::kNone) bad("stopping with nothing left: not finished");
+    if (s.phase != Phase::kLeading || local(n, now_) >= n.sm->leader_deadline()) return;
+    for (const Node& m : nodes_) {
+      if (&m == &n || !m.alive || m.sm->phase() != Phase::kLeading) continue;
+      if (local(m, now_) >= m.sm->leader_deadline()) continue;
+      if (!overlap_excused(m, n)) fail("two machines believe they lead: " + m.id + " (" + m.sm->term().to_string() +
+                                       ") and " + n.id + " (" + n.sm->term().to_string() + ")");
+    }
+  }
+
+  // Two terms that may overlap: one was paused past the bound, or the later
+  // epoch's was begun by a create blind to the earlier's holder.
+  bool overlap_excused(const Node& a, const Node& b) {
+    if (a.long_paused_in_term || b.long_paused_in_term) return true;
+    if (a.term_epoch == b.term_epoch) return false;
+    const uint64_t later = epoch_seq_[a.term_epoch] > epoch_seq_[b.term_epoch] ? a.term_epoch : b.term_epoch;
+    return blind_epochs_.count(later) > 0;
   }
 
   void arm(int i) {
@@ -266,14 +326,15 @@ class Sim {
         const uint64_t later = epoch_seq_[m.term_epoch] > epoch_seq_[e] ? m.term_epoch : e;
         const bool blind = m.term_epoch != e && blind_epochs_.count(later) > 0;
         const bool renumbered_later = m.term_epoch != e && (blind || renumbered_epochs_.count(later) > 0);
-        bool excused = m.long_paused_in_term || n.long_paused_in_term || blind;
-        if (!excused) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
+        n.term_epoch = e;  // for overlap_excused
+        if (!overlap_excused(m, n)) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
                            s->term.to_string() + ")");
         if (m.term.transitions == s->term.transitions && !renumbered_later) {
           fail("overlapping terms share a fencing token");
         }
       }
       n.working = true;
+      ++n.work_id;
       n.term_epoch = e;
       n.started_term = true;
       n.stopping_work = false;
@@ -301,10 +362,10 @@ class Sim {
       if (n.sm->draining() && chance(0.3)) {
         ++slow_stops_;
         work_end = now_ + static_cast<Time>(uniform(0, 1.2) * static_cast<double>(p_.deadline.count()));
-        cut_at_deadline(i, n.incarnation, n.term);
+        cut_at_deadline(i, n.incarnation, n.work_id);
       }
       uint64_t inc = n.incarnation;
-      at(std::max(work_end, n.paused_until), [this, i, inc, t = n.term] { work_returns(i, inc, t); });
+      at(std::max(work_end, n.paused_until), [this, i, inc, w = n.work_id] { work_returns(i, inc, w); });
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
@@ -331,9 +392,9 @@ class Sim {
   }
 
   // The work of term `t` returns (once: the slow draw or the deadline cut).
-  void work_returns(int i, uint64_t inc, const Term& t) {
+  void work_returns(int i, uint64_t inc, uint64_t work) {
     Node& m = nodes_[static_cast<size_t>(i)];
-    if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+    if (m.incarnation != inc || !m.alive || !m.working || m.work_id != work) return;
     m.working = false;
     log("%s work returned%s", m.id);
     run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {
@@ -342,15 +403,15 @@ class Sim {
   }
   // A slow-stopping work returns at its renew deadline (wherever renewals
   // while draining have moved it by then).
-  void cut_at_deadline(int i, uint64_t inc, const Term& t) {
+  void cut_at_deadline(int i, uint64_t inc, uint64_t work) {
     Node& n = nodes_[static_cast<size_t>(i)];
-    at(std::max(global(n, n.sm->leader_deadline()), n.paused_until), [this, i, inc, t] {
+    at(std::max(global(n, n.sm->leader_deadline()), n.paused_until), [this, i, inc, work] {
       Node& m = nodes_[static_cast<size_t>(i)];
-      if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+      if (m.incarnation != inc || !m.alive || !m.working || m.work_id != work) return;
       if (local(m, now_) >= m.sm->leader_deadline()) {
-        work_returns(i, inc, t);
+        work_returns(i, inc, work);
       } else {
-        cut_at_deadline(i, inc, t);
+        cut_at_deadline(i, inc, work);
       }
     });
   }
