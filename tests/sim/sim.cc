@@ -27,6 +27,15 @@
 //   (work asked to stop while the lease is still ours may take up to
 //   1.2 x renew_deadline, cut at its renew deadline, which renewals while
 //   draining keep moving;)
+//   * after every step of a machine, its phase and sub-states
+//     (StateMachine::state()) agree: leading means held with work running
+//     unasked; work stopping only outside leading; releasing only once the
+//     work returned; idle or stopped with no work, hold or request; draining
+//     is exactly held while the work stops; the work state matches the work
+//     the simulator runs; a following (or stopping, not holding) machine
+//     always waits for a request, its work or a wake-up; and at most one
+//     machine believes it leads (leading, before its deadline) unless excused
+//     as two running terms are;
 //   * once every fault has healed, a leader exists within
 //     lease_duration + 2 * retry_period, plus a lease_duration if the record
 //     is deleted then (candidates that knew it wait a full lease from when
