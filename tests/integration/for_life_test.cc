@@ -3,9 +3,10 @@
 // garbage-collector controller. There is no kubelet and no other controller:
 // the tests create Pods and Nodes as an admin, and where a test sets a Pod's
 // or Node's status or removes a finalizer it does what a kubelet, an eviction
-// or a finalizer's controller would do, as the comments there say. Nothing
-// here deletes a lock ConfigMap by hand: the collector does, and the audit
-// log says who did.
+// or a finalizer's controller would do, as the comments there say. The tests
+// never delete a lock ConfigMap themselves: the collector or leasehold (a
+// release, a stale holder) does, and in the collection tests the audit log
+// shows it was the collector.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -341,8 +342,10 @@ class CollectorPaused {
 };
 
 // A ConfigMap owned by a ConfigMap that is then deleted, waited for until the
-// collector removes it: after this the collector is running and has
-// processed the deletions it was sent before the probe's.
+// collector removes it. When it returns, the collector is running and has
+// collected an object whose owner was deleted after everything the test did
+// before the call: a check that something was NOT collected, made after it,
+// gave the collector that long to act.
 void collector_barrier(Admin& admin) {
   std::string name = unique("gc-barrier");
   auto owner = admin.call("POST", "/api/v1/namespaces/" + kNs + "/configmaps",
