@@ -8,6 +8,7 @@ namespace leasehold::cli {
 namespace {
 
 using namespace std::chrono_literals;
+using Vars = std::map<std::string, std::string>;
 
 TEST(FlagsTest, Durations) {
   EXPECT_EQ(*parse_duration("15s"), 15s);
@@ -68,22 +69,22 @@ TEST(FlagsTest, ErrorsNameTheVariableAValueCameFrom) {
 }
 
 TEST(FlagsTest, LowerBoundsNameTheFlagAndTheBound) {
-  Flags f({{"retry", "", "2s"}}, Env({}));
+  Flags f({{"retry", "", "2s"}}, Env(Vars{}));
   ASSERT_TRUE(f.parse({"--retry=1ns"}, 0).ok());
   EXPECT_EQ(f.get_duration("retry", 100ms).error().message(), "--retry=1ns: below the minimum of 100ms");
-  Flags g({{"retry", "", "2s"}}, Env({}));
+  Flags g({{"retry", "", "2s"}}, Env(Vars{}));
   ASSERT_TRUE(g.parse({"--retry=100ms"}, 0).ok());
   EXPECT_EQ(*g.get_duration("retry", 100ms), 100ms);
 }
 
 TEST(FlagsTest, DashHIsHelp) {
-  Flags f({{"help", "", "", true}}, Env({}));
+  Flags f({{"help", "", "", true}}, Env(Vars{}));
   ASSERT_TRUE(f.parse({"-h"}, 0).ok());
   EXPECT_EQ(f.get("help"), "true");
 }
 
 TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
-  const Env env({});
+  const Env env{Vars{}};
   auto msg = [&](std::vector<std::string> args, const Env& e) {
     auto r = parse_run(args, false, e);
     return r ? std::string("ok") : r.error().message();
@@ -99,11 +100,11 @@ TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
   EXPECT_EQ(msg(with({"--identity", "a"}), env), "ok");
   EXPECT_EQ(msg(with({"--identity", "a\nb"}), env),
             "--identity: contains the control character \\x0a (an identity is written into log lines and the lease)");
-  EXPECT_EQ(msg(with({}), Env({{"POD_NAME", "p\tq"}})),
+  EXPECT_EQ(msg(with({}), Env(Vars{{"POD_NAME", "p\tq"}})),
             "POD_NAME: contains the control character \\x09 (an identity is written into log lines and the lease)");
   EXPECT_EQ(msg(with({"--identity", "a", "--leader-elect-retry-period=1ns"}), env),
             "--leader-elect-retry-period=1ns: below the minimum of 100ms");
-  EXPECT_EQ(msg(with({"--identity", "a"}), Env({{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "100ms"}})),
+  EXPECT_EQ(msg(with({"--identity", "a"}), Env(Vars{{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "100ms"}})),
             "LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE=100ms: below the minimum of 500ms");
   EXPECT_EQ(msg(with({"--identity", "a", "--leader-elect-lease-duration=0s"}), env),
             "--leader-elect-lease-duration=0s: below the minimum of 1s");
@@ -115,7 +116,7 @@ TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
   // contains a field name is not rewritten again: this once looped).
   EXPECT_EQ(msg(with({"--identity", "identity", "--leader-elect-renew-deadline=20s"}), env),
             "--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline (20000ms), got 15000ms");
-  EXPECT_EQ(msg(with({"--identity", "a"}), Env({{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "20s"}})),
+  EXPECT_EQ(msg(with({"--identity", "a"}), Env(Vars{{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "20s"}})),
             "--leader-elect-lease-duration: must be greater than LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE (20000ms), "
             "got 15000ms");
   auto help = parse_run({"-h"}, true, env);
@@ -124,12 +125,12 @@ TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
 }
 
 TEST(CommandLineTest, AdminBoundsAndRepair) {
-  const Env env({});
+  const Env env{Vars{}};
   EXPECT_EQ(parse_admin("observe", {"file:///x", "--poll-period=1ms"}, env).error().message(),
             "--poll-period=1ms: below the minimum of 100ms");
   EXPECT_EQ(parse_admin("release", {"file:///x", "--repair"}, env).error().message(),
             "release: --repair needs --force too (it replaces the record)");
-  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env({{"LEASEHOLD_OUTPUT", "yaml"}})).error().message(),
+  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "yaml"}})).error().message(),
             "LEASEHOLD_OUTPUT: \"yaml\" is not table or json");
   EXPECT_EQ(one_line("a\nb\x1b"), "a\\x0ab\\x1b");
 }
