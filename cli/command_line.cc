@@ -359,8 +359,7 @@ Result<RunSettings> parse_run(const std::vector<std::string>& args, bool serve, 
       if (*g < Duration::zero()) return Error::invalid(flags.source("grace-period") + ": must not be negative");
       s.grace = *g;
     }
-    if (auto v = fl.validate(); !v) return v.error();
-    return s;
+    return s;  // the caller runs ForLifeConfig::validate() (in the library, with the for-life code)
   }
 
   ElectorConfig& cfg = s.cfg;
@@ -449,7 +448,7 @@ Result<AdminSettings> parse_admin(const std::string& command, const std::vector<
     s.help = true;
     return s;
   }
-  if (flags.positionals().empty()) {
+  if (flags.positionals().empty() || flags.positionals()[0].empty()) {  // an empty "" names no lock either
     const char* example = command == "handoff" ? " k8s://ns/app --to pod-b"
                           : command == "release" ? " file:///run/app/app.lease --force"
                                                  : " file:///run/app/app.lease";

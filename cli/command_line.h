@@ -36,7 +36,8 @@ struct RunSettings {
   bool help = false;         // --help: print command_help and exit 0; nothing else is set
   bool serve = false;
   bool direct = false;       // --enable-leader-election=false: become command, no election
-  bool for_life = false;     // --mode=for-life: for_life, grace, worker_cgroup, release_on_cancel
+  bool for_life = false;     // --mode=for-life: for_life_cfg (not yet validate()d), grace, worker_cgroup,
+                             // release_on_cancel
   std::vector<std::string> command;  // after "--" (run)
   bool json_logs = false;
   ElectorConfig cfg;         // lease mode: lock, identity, timings, coordinated, name, release_on_cancel

@@ -470,7 +470,10 @@ int campaign(const std::vector<std::string>& args, bool serve) {
       return 127;
     }
   }
-  if (s.for_life) return run_for_life(std::move(s));
+  if (s.for_life) {
+    if (auto v = s.for_life_cfg.validate(); !v) return usage(v.error().message());
+    return run_for_life(std::move(s));
+  }
   // Campaigning writes the lease: a file lock's directory must be writable
   // (the library opens the lock without this check: status only reads).
   if (const std::string& url = s.cfg.lock; url.starts_with("file:///")) {

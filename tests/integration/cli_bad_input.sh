@@ -26,12 +26,14 @@ one_line_error() {
 # exact_error WANT-RC MESSAGE leasehold-args...: stderr is exactly the one
 # line "leasehold: MESSAGE", nothing on stdout, exit WANT-RC, and no lock
 # file written ($never, the lock the cases below name, never appears).
+# Each run is cut off after 10 s.
 never="$dir/never.lease"
 nolock="file://$never"
 exact_error() {
   local want_rc=$1 want="leasehold: $2"; shift 2
   local err rc
-  err=$("$bin" "$@" 2>&1 >"$dir/stdout"); rc=$?
+  rm -f "$never" "$never.lock"  # a failed case is not blamed on the next
+  err=$(timeout 10 "$bin" "$@" 2>&1 >"$dir/stdout"); rc=$?  # a value wrongly accepted campaigns: 10 s at most
   if [[ $rc -eq $want_rc && "$err" == "$want" && ! -s "$dir/stdout" && ! -e "$never" && ! -e "$never.lock" ]]; then
     pass "leasehold $(printf '%q ' "$@")-> $rc: $err"
   else
@@ -76,6 +78,9 @@ LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE=20s exact_error 2 '--leader-elect-lease-du
 LEASEHOLD_OUTPUT=yaml exact_error 2 'LEASEHOLD_OUTPUT: "yaml" is not table or json' status "$nolock"
 # ...and the flag wins over the variable, and is named.
 LEASEHOLD_LEADER_ELECT_RETRY_PERIOD=2s exact_error 2 '--leader-elect-retry-period: "x" is not a duration (expected a number; use e.g. 15s, 500ms, 1m30s)' serve --lock "$nolock" --leader-elect-retry-period=x
+
+# An empty lock argument names no lock (found by fuzz.command_line).
+exact_error 2 'status: which lock? e.g. leasehold status file:///run/app/app.lease' status ""
 
 # ---- lower bounds on the timings, named with the flag and the bound (item 8) ----
 exact_error 2 '--leader-elect-retry-period=1ns: below the minimum of 100ms' run --lock "$nolock" --leader-elect-retry-period=1ns -- true

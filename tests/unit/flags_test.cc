@@ -132,6 +132,7 @@ TEST(CommandLineTest, AdminBoundsAndRepair) {
             "release: --repair needs --force too (it replaces the record)");
   EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "yaml"}})).error().message(),
             "LEASEHOLD_OUTPUT: \"yaml\" is not table or json");
+  EXPECT_FALSE(parse_admin("status", {""}, env).ok());  // found by fuzz.command_line
   EXPECT_EQ(one_line("a\nb\x1b"), "a\\x0ab\\x1b");
 }
 
