@@ -1,12 +1,16 @@
 // leasehold status, observe and release: look at a lease, or (release --force)
 // free it, without campaigning.
 #include <signal.h>
+#include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <future>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "backends/backends.h"
 #include "cli.h"
@@ -53,6 +57,40 @@ int help(const std::string& command) {
 // shorter has stopped by then.
 constexpr Duration kRepairMinAge = std::chrono::seconds(60);
 
+// One flat JSON object as one YAML document (`-o yaml`): `key: value` lines in
+// the object's order; strings plain where YAML reads them back as the same
+// string, else double-quoted (a JSON string is a valid YAML double-quoted
+// scalar).
+std::string yaml_document(const std::string& json_object) {
+  auto j = nlohmann::ordered_json::parse(json_object);
+  std::string y = "---\n";
+  for (const auto& [k, v] : j.items()) {
+    std::string text;
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      static const char* kReserved[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"};
+      bool plain = !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) != 0 || s[0] == '/');
+      for (char c : s) {
+        if (std::isalnum(static_cast<unsigned char>(c)) == 0 && std::strchr("._/-", c) == nullptr) plain = false;
+      }
+      for (const char* r : kReserved) {
+        if (strcasecmp(s.c_str(), r) == 0) plain = false;
+      }
+      text = plain ? s : v.dump();
+    } else {
+      text = v.dump();
+    }
+    y += k + ": " + text + "\n";
+  }
+  return y;
+}
+
+// Prints a JSON object as -o json (one line) or -o yaml (one document).
+void print_structured(const std::string& out, const std::string& json_object) {
+  if (out == "yaml") std::printf("%s", yaml_document(json_object).c_str());
+  else std::printf("%s\n", json_object.c_str());
+}
+
 std::string now_text() { return backends::format_micro_time(std::chrono::system_clock::now()); }
 
 }  // namespace
@@ -75,7 +113,7 @@ int status_command(const std::vector<std::string>& args) {
     return t ? backends::format_micro_time(*t) : std::string("-");
   };
   if (!r) {
-    if (out == "json") std::printf("{\"lock\":%s,\"exists\":false}\n", json_quote(url).c_str());
+    if (out == "json" || out == "yaml") print_structured(out, "{\"lock\":" + json_quote(url) + ",\"exists\":false}");
     else std::printf("LOCK %s: no record (never held)\n", one_line(url).c_str());
     return 0;
   }
@@ -89,24 +127,34 @@ int status_command(const std::vector<std::string>& args) {
   if (rec.renew_time) {
     renewed_ago = std::chrono::duration<double>(std::chrono::system_clock::now() - *rec.renew_time).count();
   }
-  if (out == "json") {
-    std::printf("{\"lock\":%s,\"exists\":true,\"holder\":%s,\"acquired\":%s,\"renewed\":%s,"
-                "\"lease_duration_seconds\":%d,\"renewed_ago_seconds_remote_clock\":%s,\"transitions\":%d,"
-                "\"version\":%s}\n",
-                json_quote(url).c_str(), json_quote(rec.holder_identity).c_str(),
-                json_quote(fmt(rec.acquire_time)).c_str(), json_quote(fmt(rec.renew_time)).c_str(),
-                rec.lease_duration_seconds, renewed_ago ? std::to_string(*renewed_ago).c_str() : "null",
-                rec.lease_transitions, json_quote(r->version).c_str());
+  if (out == "json" || out == "yaml") {
+    print_structured(out, "{\"lock\":" + json_quote(url) + ",\"exists\":true,\"holder\":" +
+                              json_quote(rec.holder_identity) + ",\"acquired\":" + json_quote(fmt(rec.acquire_time)) +
+                              ",\"renewed\":" + json_quote(fmt(rec.renew_time)) + ",\"lease_duration_seconds\":" +
+                              std::to_string(rec.lease_duration_seconds) + ",\"renewed_ago_seconds_remote_clock\":" +
+                              (renewed_ago ? std::to_string(*renewed_ago) : std::string("null")) +
+                              ",\"transitions\":" + std::to_string(rec.lease_transitions) +
+                              ",\"preferred_holder\":" + json_quote(rec.preferred_holder) +
+                              ",\"version\":" + json_quote(r->version) + "}");
   } else {
     std::string who = rec.is_free() ? "(free)" : one_line(rec.holder_identity);
     int w = static_cast<int>(std::max<size_t>(12, who.size()));
-    std::printf("%-*s %-28s %-28s %-6s %-28s %s\n", w, "HOLDER", "ACQUIRED", "RENEWED", "LEASE",
-                "RENEWED AGO (REMOTE CLOCK)", "TRANSITIONS");
+    const bool wide = out == "wide";
+    std::printf("%-*s %-28s %-28s %-6s %-28s %s%s\n", w, "HOLDER", "ACQUIRED", "RENEWED", "LEASE",
+                "RENEWED AGO (REMOTE CLOCK)", wide ? "TRANSITIONS " : "TRANSITIONS",
+                wide ? "PREFERRED HOLDER VERSION" : "");
     char ago[32] = "-";
     if (renewed_ago) std::snprintf(ago, sizeof ago, "%.1fs", *renewed_ago);
     std::string lease = std::to_string(rec.lease_duration_seconds) + "s";
-    std::printf("%-*s %-28s %-28s %-6s %-28s %d\n", w, who.c_str(), fmt(rec.acquire_time).c_str(),
-                fmt(rec.renew_time).c_str(), lease.c_str(), ago, rec.lease_transitions);
+    std::printf("%-*s %-28s %-28s %-6s %-28s ", w, who.c_str(), fmt(rec.acquire_time).c_str(),
+                fmt(rec.renew_time).c_str(), lease.c_str(), ago);
+    if (wide) {
+      std::printf("%-11d %-16s %s\n", rec.lease_transitions,
+                  rec.preferred_holder.empty() ? "-" : one_line(rec.preferred_holder).c_str(),
+                  one_line(r->version).c_str());
+    } else {
+      std::printf("%d\n", rec.lease_transitions);
+    }
   }
   return 0;
 }
@@ -132,19 +180,18 @@ int observe_command(const std::vector<std::string>& args) {
   (*obs)->start([&](const LeaseView& v) {
     std::string when = now_text();
     if (!v.error.empty() && !v.exists) {  // nothing known: an error, not "no record"
-      if (out == "json") {
-        std::printf("{\"time\":%s,\"lock\":%s,\"error\":%s}\n", json_quote(when).c_str(), json_quote(url).c_str(),
-                    json_quote(v.error).c_str());
+      if (out == "json" || out == "yaml") {
+        print_structured(out, "{\"time\":" + json_quote(when) + ",\"lock\":" + json_quote(url) +
+                                  ",\"error\":" + json_quote(v.error) + "}");
       } else {
         std::printf("%s  cannot read the lock: %s\n", when.c_str(), v.error.c_str());
       }
-    } else if (out == "json") {
-      std::printf("{\"time\":%s,\"lock\":%s,\"exists\":%s,\"holder\":%s,\"expired\":%s,"
-                  "\"named_holder\":%s,\"transitions\":%s}\n",
-                  json_quote(when).c_str(), json_quote(url).c_str(), v.exists ? "true" : "false",
-                  json_quote(v.holder).c_str(), v.expired ? "true" : "false",
-                  json_quote(v.named_holder).c_str(),
-                  v.exists ? std::to_string(v.transitions).c_str() : "null");
+    } else if (out == "json" || out == "yaml") {
+      print_structured(out, "{\"time\":" + json_quote(when) + ",\"lock\":" + json_quote(url) +
+                                ",\"exists\":" + (v.exists ? "true" : "false") + ",\"holder\":" +
+                                json_quote(v.holder) + ",\"expired\":" + (v.expired ? "true" : "false") +
+                                ",\"named_holder\":" + json_quote(v.named_holder) + ",\"transitions\":" +
+                                (v.exists ? std::to_string(v.transitions) : std::string("null")) + "}");
     } else {
       std::string what;
       if (!v.exists) what = "no record (never held)";

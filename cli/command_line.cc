@@ -95,9 +95,9 @@ std::vector<FlagSpec> run_flag_specs(bool serve) {
 
 std::vector<FlagSpec> admin_flag_specs(const std::string& command) {
   std::vector<FlagSpec> f;
-  if (command == "status") f.push_back({"output", "table or json", "table"});
+  if (command == "status") f.push_back({"output", "table, wide (adds the version and the preferred holder), json or yaml", "table"});
   if (command == "observe") {
-    f.push_back({"output", "text or json (one JSON object per line)", "text"});
+    f.push_back({"output", "text, json (one JSON object per line) or yaml (one document per change)", "text"});
     f.push_back({"poll-period", "how often to re-read when the lock has no watch; at least 100ms", "2s"});
   }
   if (command == "release") {
@@ -458,14 +458,14 @@ Result<AdminSettings> parse_admin(const std::string& command, const std::vector<
   s.kubeconfig = flags.get("kubeconfig");
   s.kube_context = flags.get("kube-context");
   if (command == "status") {
-    auto o = one_of(flags, "output", {"table", "json"});
+    auto o = one_of(flags, "output", {"table", "wide", "json", "yaml"});
     if (!o) return o.error();
     s.output = *o;
   }
   if (command == "observe") {
     if (flags.get("output") == "table") s.output = "text";
     else {
-      auto o = one_of(flags, "output", {"text", "json"});
+      auto o = one_of(flags, "output", {"text", "json", "yaml"});
       if (!o) return o.error();
       s.output = *o;
     }

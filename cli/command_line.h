@@ -60,7 +60,7 @@ Result<RunSettings> parse_run(const std::vector<std::string>& args, bool serve, 
 struct AdminSettings {
   bool help = false;
   std::string lock;
-  std::string output;        // status: table or json; observe: text or json
+  std::string output;        // status: table, wide, json or yaml; observe: text, json or yaml
   Duration poll_period{};    // observe
   bool force = false;        // release
   bool repair = false;       // release

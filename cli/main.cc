@@ -1,6 +1,7 @@
 // leasehold — run a command only while this replica holds the lease.
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli.h"
@@ -10,6 +11,10 @@
 int main(int argc, char** argv) {
   namespace cli = leasehold::cli;
   std::vector<std::string> args(argv + 1, argv + argc);
+  // Installed (or linked) as kubectl-leasehold: `kubectl leasehold ...`.
+  std::string_view self = argc > 0 ? argv[0] : "";
+  if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
+  if (self == "kubectl-leasehold") return cli::kubectl_plugin_main(args);
   // No arguments: the usage on stderr, status 2 (a usage error, as most commands).
   if (args.empty()) return cli::usage("");
   std::string cmd = args.front();

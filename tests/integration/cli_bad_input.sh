@@ -75,7 +75,7 @@ LEASEHOLD_LEADER_ELECT_RETRY_PERIOD=abc exact_error 2 'LEASEHOLD_LEADER_ELECT_RE
 LEASEHOLD_LOG_FORMAT=xml exact_error 2 'LEASEHOLD_LOG_FORMAT: "xml" is not text or json' serve --lock "$nolock"
 LEASEHOLD_RELEASE_ON_CANCEL=perhaps exact_error 2 'LEASEHOLD_RELEASE_ON_CANCEL: "perhaps" is not true or false' serve --lock "$nolock"
 LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE=20s exact_error 2 '--leader-elect-lease-duration: must be greater than LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE (20000ms), got 15000ms' serve --lock "$nolock"
-LEASEHOLD_OUTPUT=yaml exact_error 2 'LEASEHOLD_OUTPUT: "yaml" is not table or json' status "$nolock"
+LEASEHOLD_OUTPUT=xml exact_error 2 'LEASEHOLD_OUTPUT: "xml" is not table, wide, json or yaml' status "$nolock"
 # ...and the flag wins over the variable, and is named.
 LEASEHOLD_LEADER_ELECT_RETRY_PERIOD=2s exact_error 2 '--leader-elect-retry-period: "x" is not a duration (expected a number; use e.g. 15s, 500ms, 1m30s)' serve --lock "$nolock" --leader-elect-retry-period=x
 
@@ -155,6 +155,16 @@ one_line_error 2 'unknown scheme "zk"' serve --lock zk://x
 one_line_error 2 'lock URL "file://relative/x"' serve --lock file://relative/x
 one_line_error 2 'does not exist' serve --lock file:///no/such/dir/x
 one_line_error 2 'lock URL "k8s://onlyns"' serve --lock k8s://onlyns
+# A bad lock is a usage error even when the HTTP port is taken too: the lock
+# is checked before the port is bound (make stress-test once saw exit 1 from
+# the bind on :8090, taken by another test, instead).
+exec {held}< <(python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)')
+port_holder=$!
+read -r taken <&$held
+one_line_error 2 'unknown scheme "zk"' serve --lock zk://x --http-address="127.0.0.1:$taken"
+kill "$port_holder" 2>/dev/null
+exec {held}<&-
 one_line_error 2 'no lock: set --lock URL' serve
 one_line_error 2 '--leader-elect-resource-lock: unknown kind "zookeeper"' serve --leader-elect-resource-lock=zookeeper --leader-elect-resource-name=x
 one_line_error 2 'the file lock needs an absolute path' serve --leader-elect-resource-lock=file --leader-elect-resource-name=rel

@@ -130,8 +130,9 @@ TEST(CommandLineTest, AdminBoundsAndRepair) {
             "--poll-period=1ms: below the minimum of 100ms");
   EXPECT_EQ(parse_admin("release", {"file:///x", "--repair"}, env).error().message(),
             "release: --repair needs --force too (it replaces the record)");
-  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "yaml"}})).error().message(),
-            "LEASEHOLD_OUTPUT: \"yaml\" is not table or json");
+  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "xml"}})).error().message(),
+            "LEASEHOLD_OUTPUT: \"xml\" is not table, wide, json or yaml");
+  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "yaml"}}))->output, "yaml");
   EXPECT_FALSE(parse_admin("status", {""}, env).ok());  // found by fuzz.command_line
   EXPECT_EQ(one_line("a\nb\x1b"), "a\\x0ab\\x1b");
 }
