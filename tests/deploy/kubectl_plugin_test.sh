@@ -41,9 +41,9 @@ check "kubectl plugin list finds kubectl-leasehold" grep -q "kubectl-leasehold" 
 fast=(--leader-elect-lease-duration=3s --leader-elect-renew-deadline=2s --leader-elect-retry-period=250ms)
 "$bin" run --lock "k8s://$ns/plug" --identity alpha --kubeconfig "$admin" "${fast[@]}" -- sleep 600 \
   2>"$work/alpha.log" &
+check "alpha leads (read by the plugin with -o json)" wait_for 15 holder_is alpha
 "$bin" run --lock "k8s://$ns/plug" --identity beta --kubeconfig "$admin" "${fast[@]}" -- sleep 600 \
   2>"$work/beta.log" &
-check "alpha leads (read by the plugin with -o json)" wait_for 15 holder_is alpha
 
 out=$(k leasehold status plug -n "$ns" 2>&1)
 check "status NAME -n NS: the table names alpha ($(tr '\n' '|' <<<"$out"))" \

@@ -26,7 +26,7 @@ check() { # description, command...
   local what=$1; shift
   if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
 }
-"$kubectl" version --client 2>/dev/null | head -n1
+"$kubectl" version --client 2>/dev/null | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 "$kubectl" "${admin[@]}" create namespace "$ns" >/dev/null
 for overlay in "$src"/deploy/overlays/*/; do
   name=$(basename "$overlay")
