@@ -330,11 +330,9 @@ int campaign_with(RunSettings s) {
     if (id != cfg.identity) logger.write(LogLevel::kInfo, cfg.lock, "standing by; leader is " + id);
   };
 
-  // The lock and the configuration first (a usage error, exit 2, whatever
-  // else is wrong); creating campaigns not yet.
-  auto elector = Elector::create(rt, cfg);
-  if (!elector) return usage(elector.error().message());
-  elector_ptr = elector->get();
+  // The lock first: a bad one is a usage error (exit 2) even when the port
+  // is taken too. (An Elector made and dropped unstarted would log "stopped".)
+  if (auto probe = rt.open_lock(cfg.lock); !probe) return usage(probe.error().message());
   // Bind before campaigning, so a taken port fails fast and campaigns never.
   std::optional<Endpoints> endpoints;
   std::unique_ptr<HttpServer> server;
@@ -346,6 +344,9 @@ int campaign_with(RunSettings s) {
     }
     server = std::move(*s);
   }
+  auto elector = Elector::create(rt, cfg);
+  if (!elector) return usage(elector.error().message());
+  elector_ptr = elector->get();
   if (server) {
     endpoints.emplace(rt, **elector, cfg.identity, cfg.lock, cfg.lease_duration, cfg.renew_deadline);
     server->start();  // after endpoints is set: the thread start orders the two
