@@ -331,8 +331,10 @@ int campaign_with(RunSettings s) {
   };
 
   // The lock first: a bad one is a usage error (exit 2) even when the port
-  // is taken too. (An Elector made and dropped unstarted would log "stopped".)
-  if (auto probe = rt.open_lock(cfg.lock); !probe) return usage(probe.error().message());
+  // is taken too. The Elector is made on it after the bind (one made and
+  // dropped unstarted would log "stopped").
+  auto lock = rt.open_lock(cfg.lock);
+  if (!lock) return usage(lock.error().message());
   // Bind before campaigning, so a taken port fails fast and campaigns never.
   std::optional<Endpoints> endpoints;
   std::unique_ptr<HttpServer> server;
@@ -344,7 +346,7 @@ int campaign_with(RunSettings s) {
     }
     server = std::move(*s);
   }
-  auto elector = Elector::create(rt, cfg);
+  auto elector = Elector::create(rt, cfg, std::move(*lock));
   if (!elector) return usage(elector.error().message());
   elector_ptr = elector->get();
   if (server) {
