@@ -20,16 +20,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fails=0
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
-wait_for() { # seconds, command...
-  local n=$(($1 * 10)); shift
-  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
+source "$(dirname "$0")/../integration/cli_lib.sh"  # check, wait_for, cli_finish
 mkdir "$work/path"
 ln -s "$bin" "$work/path/kubectl-leasehold"
 export PATH="$work/path:$PATH"
@@ -98,5 +89,4 @@ check "an unknown command is refused, exit 2 ($rc: $(head -n1 <<<"$err"))" \
 err=$(k leasehold status "k8s://$ns/plug" -n "$ns" 2>&1); rc=$?
 check "-n with a lock URL is refused, exit 2 ($rc)" test "$rc" = 2
 check "help names the commands" bash -c '"$1" leasehold help | grep -q "handoff"' _ "$kubectl"
-echo "kubectl plugin: $fails failed"
-exit $((fails > 0))
+cli_finish "kubectl plugin"
