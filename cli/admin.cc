@@ -1,15 +1,20 @@
 // leasehold status, observe and release: look at a lease, or (release --force)
 // free it, without campaigning.
 #include <signal.h>
+#include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <future>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "backends/backends.h"
 #include "cli.h"
+#include "command_line.h"
 #include "flags.h"
 #include "leasehold/observer.h"
 #include "leasehold/runtime.h"
@@ -28,10 +33,10 @@ Result<Versioned> call_io(Runtime& rt, Op op) {
   return f.get();
 }
 
-Runtime::Options runtime_options(const Flags& flags) {
+Runtime::Options runtime_options(const AdminSettings& flags) {
   Runtime::Options ro;
-  ro.kubeconfig = flags.get("kubeconfig");
-  ro.kube_context = flags.get("kube-context");
+  ro.kubeconfig = flags.kubeconfig;
+  ro.kube_context = flags.kube_context;
   // Library warnings (a failed watch, say) on stderr, one line each.
   ro.log = [](LogLevel l, std::string_view name, std::string_view m) {
     if (l >= LogLevel::kWarning) {
@@ -42,9 +47,48 @@ Runtime::Options runtime_options(const Flags& flags) {
   return ro;
 }
 
-int help(const char* synopsis, const char* what, const Flags& flags) {
-  std::printf("usage: leasehold %s\n\n%s\n\nflags:\n%s", synopsis, what, flags.help().c_str());
+int help(const std::string& command) {
+  std::printf("%s", command_help(command).c_str());
   return 0;
+}
+
+// release --repair leaves a broken file lock alone until it is this old: nobody
+// can have renewed it since it broke, so a holder whose renew deadline is
+// shorter has stopped by then.
+constexpr Duration kRepairMinAge = std::chrono::seconds(60);
+
+// One flat JSON object as one YAML document (`-o yaml`): `key: value` lines in
+// the object's order; strings plain where YAML reads them back as the same
+// string, else double-quoted (a JSON string is a valid YAML double-quoted
+// scalar).
+std::string yaml_document(const std::string& json_object) {
+  auto j = nlohmann::ordered_json::parse(json_object);
+  std::string y = "---\n";
+  for (const auto& [k, v] : j.items()) {
+    std::string text;
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      static const char* kReserved[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"};
+      bool plain = !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) != 0 || s[0] == '/');
+      for (char c : s) {
+        if (std::isalnum(static_cast<unsigned char>(c)) == 0 && std::strchr("._/-", c) == nullptr) plain = false;
+      }
+      for (const char* r : kReserved) {
+        if (strcasecmp(s.c_str(), r) == 0) plain = false;
+      }
+      text = plain ? s : v.dump();
+    } else {
+      text = v.dump();
+    }
+    y += k + ": " + text + "\n";
+  }
+  return y;
+}
+
+// Prints a JSON object as -o json (one line) or -o yaml (one document).
+void print_structured(const std::string& out, const std::string& json_object) {
+  if (out == "yaml") std::printf("%s", yaml_document(json_object).c_str());
+  else std::printf("%s\n", json_object.c_str());
 }
 
 std::string now_text() { return backends::format_micro_time(std::chrono::system_clock::now()); }
@@ -52,81 +96,77 @@ std::string now_text() { return backends::format_micro_time(std::chrono::system_
 }  // namespace
 
 int status_command(const std::vector<std::string>& args) {
-  Flags flags({{"output", "table or json", "table"},
-               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
-               {"kube-context", "kubeconfig context (default: current-context)", ""},
-               {"help", "show help", "", true}});
-  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") return help("status LOCK [-o json]", "Show who holds LOCK.", flags);
-  if (flags.positionals().empty()) return usage("status: which lock? e.g. leasehold status file:///tmp/app.lease");
-  std::string out = flags.get("output");
-  if (out != "table" && out != "json") return usage("-o: \"" + out + "\" is not table or json");
-  Runtime rt(runtime_options(flags));
-  auto lock = rt.open_lock(flags.positionals()[0]);
+  auto flags = parse_admin("status", args);
+  if (!flags) return usage(flags.error().message());
+  if (flags->help) return help("status");
+  const std::string out = flags->output;
+  const std::string url = flags->lock;
+  Runtime rt(runtime_options(*flags));
+  auto lock = rt.open_lock(url);
   if (!lock) return usage(lock.error().message());
   Result<Versioned> r = call_io(rt, [&](Completion<Versioned> done) { (*lock)->get(std::move(done)); });
   if (!r && !r.error().is(Code::kNotFound)) {
-    std::fprintf(stderr, "leasehold: %s\n", r.error().to_string().c_str());
+    std::fprintf(stderr, "leasehold: %s\n", one_line(r.error().to_string()).c_str());
     return 1;
   }
   auto fmt = [](const std::optional<WallTime>& t) {
     return t ? backends::format_micro_time(*t) : std::string("-");
   };
   if (!r) {
-    if (out == "json") std::printf("{\"lock\":%s,\"exists\":false}\n", json_quote(flags.positionals()[0]).c_str());
-    else std::printf("LOCK %s: no record (never held)\n", flags.positionals()[0].c_str());
+    if (out == "json" || out == "yaml") print_structured(out, "{\"lock\":" + json_quote(url) + ",\"exists\":false}");
+    else std::printf("LOCK %s: no record (never held)\n", one_line(url).c_str());
     return 0;
   }
   const LeaseRecord& rec = r->record;
-  // Expiry estimated from the holder's renewTime on our wall clock: for
-  // humans only; electors never compare remote timestamps.
-  double expires_in = 0;
-  if (rec.renew_time && !rec.is_free()) {
-    auto end = *rec.renew_time + std::chrono::seconds(rec.lease_duration_seconds);
-    expires_in = std::chrono::duration<double>(end - std::chrono::system_clock::now()).count();
+  // How long ago the holder renewed, by the holder's renewTime against this
+  // machine's wall clock: off by the skew between the two (negative when the
+  // holder's clock is ahead), so no verdict "expired" is drawn from it.
+  // Electors never compare remote timestamps: they time a lease from when
+  // they saw it change.
+  std::optional<double> renewed_ago;
+  if (rec.renew_time) {
+    renewed_ago = std::chrono::duration<double>(std::chrono::system_clock::now() - *rec.renew_time).count();
   }
-  if (out == "json") {
-    std::printf("{\"lock\":%s,\"exists\":true,\"holder\":%s,\"acquired\":%s,\"renewed\":%s,"
-                "\"lease_duration_seconds\":%d,\"expires_in_seconds\":%.3f,\"transitions\":%d,"
-                "\"version\":%s}\n",
-                json_quote(flags.positionals()[0]).c_str(), json_quote(rec.holder_identity).c_str(),
-                json_quote(fmt(rec.acquire_time)).c_str(), json_quote(fmt(rec.renew_time)).c_str(),
-                rec.lease_duration_seconds, expires_in, rec.lease_transitions,
-                json_quote(r->version).c_str());
+  if (out == "json" || out == "yaml") {
+    print_structured(out, "{\"lock\":" + json_quote(url) + ",\"exists\":true,\"holder\":" +
+                              json_quote(rec.holder_identity) + ",\"acquired\":" + json_quote(fmt(rec.acquire_time)) +
+                              ",\"renewed\":" + json_quote(fmt(rec.renew_time)) + ",\"lease_duration_seconds\":" +
+                              std::to_string(rec.lease_duration_seconds) + ",\"renewed_ago_seconds_remote_clock\":" +
+                              (renewed_ago ? std::to_string(*renewed_ago) : std::string("null")) +
+                              ",\"transitions\":" + std::to_string(rec.lease_transitions) +
+                              ",\"preferred_holder\":" + json_quote(rec.preferred_holder) +
+                              ",\"version\":" + json_quote(r->version) + "}");
   } else {
-    std::string who = rec.is_free() ? "(free)" : rec.holder_identity;
+    std::string who = rec.is_free() ? "(free)" : one_line(rec.holder_identity);
     int w = static_cast<int>(std::max<size_t>(12, who.size()));
-    std::printf("%-*s %-28s %-28s %-11s %s\n", w, "HOLDER", "ACQUIRED", "RENEWED", "EXPIRES IN", "TRANSITIONS");
-    char exp[32] = "-";
-    if (!rec.is_free() && expires_in <= 0) std::snprintf(exp, sizeof exp, "expired");
-    if (!rec.is_free() && expires_in > 0) std::snprintf(exp, sizeof exp, "%.1fs", expires_in);
-    std::printf("%-*s %-28s %-28s %-11s %d\n", w, who.c_str(),
-                fmt(rec.acquire_time).c_str(), fmt(rec.renew_time).c_str(), exp, rec.lease_transitions);
+    const bool wide = out == "wide";
+    std::printf("%-*s %-28s %-28s %-6s %-28s %s%s\n", w, "HOLDER", "ACQUIRED", "RENEWED", "LEASE",
+                "RENEWED AGO (REMOTE CLOCK)", wide ? "TRANSITIONS " : "TRANSITIONS",
+                wide ? "PREFERRED HOLDER VERSION" : "");
+    char ago[32] = "-";
+    if (renewed_ago) std::snprintf(ago, sizeof ago, "%.1fs", *renewed_ago);
+    std::string lease = std::to_string(rec.lease_duration_seconds) + "s";
+    std::printf("%-*s %-28s %-28s %-6s %-28s ", w, who.c_str(), fmt(rec.acquire_time).c_str(),
+                fmt(rec.renew_time).c_str(), lease.c_str(), ago);
+    if (wide) {
+      std::printf("%-11d %-16s %s\n", rec.lease_transitions,
+                  rec.preferred_holder.empty() ? "-" : one_line(rec.preferred_holder).c_str(),
+                  one_line(r->version).c_str());
+    } else {
+      std::printf("%d\n", rec.lease_transitions);
+    }
   }
   return 0;
 }
 
 
 int observe_command(const std::vector<std::string>& args) {
-  Flags flags({{"output", "text or json (one JSON object per line)", "text"},
-               {"poll-period", "how often to re-read when the lock has no watch", "2s"},
-               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
-               {"kube-context", "kubeconfig context (default: current-context)", ""},
-               {"help", "show help", "", true}});
-  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") {
-    return help("observe LOCK [-o json]",
-                "Print one line whenever the holder of LOCK changes (and the first state), until "
-                "SIGINT or SIGTERM. Does not campaign; expiry is judged on this machine's clock.",
-                flags);
-  }
-  if (flags.positionals().empty()) return usage("observe: which lock? e.g. leasehold observe file:///tmp/app.lease");
-  std::string out = flags.get("output");
-  if (out == "table") out = "text";
-  if (out != "text" && out != "json") return usage("-o: \"" + out + "\" is not text or json");
-  auto poll = flags.get_duration("poll-period");
-  if (!poll) return usage(poll.error().message());
-  const std::string url = flags.positionals()[0];
+  auto flags = parse_admin("observe", args);
+  if (!flags) return usage(flags.error().message());
+  if (flags->help) return help("observe");
+  const std::string out = flags->output;
+  const Duration poll = flags->poll_period;
+  const std::string url = flags->lock;
 
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -134,25 +174,24 @@ int observe_command(const std::vector<std::string>& args) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  Runtime rt(runtime_options(flags));
-  auto obs = Observer::create(rt, url, *poll);
+  Runtime rt(runtime_options(*flags));
+  auto obs = Observer::create(rt, url, poll);
   if (!obs) return usage(obs.error().message());
   (*obs)->start([&](const LeaseView& v) {
     std::string when = now_text();
     if (!v.error.empty() && !v.exists) {  // nothing known: an error, not "no record"
-      if (out == "json") {
-        std::printf("{\"time\":%s,\"lock\":%s,\"error\":%s}\n", json_quote(when).c_str(), json_quote(url).c_str(),
-                    json_quote(v.error).c_str());
+      if (out == "json" || out == "yaml") {
+        print_structured(out, "{\"time\":" + json_quote(when) + ",\"lock\":" + json_quote(url) +
+                                  ",\"error\":" + json_quote(v.error) + "}");
       } else {
         std::printf("%s  cannot read the lock: %s\n", when.c_str(), v.error.c_str());
       }
-    } else if (out == "json") {
-      std::printf("{\"time\":%s,\"lock\":%s,\"exists\":%s,\"holder\":%s,\"expired\":%s,"
-                  "\"named_holder\":%s,\"transitions\":%s}\n",
-                  json_quote(when).c_str(), json_quote(url).c_str(), v.exists ? "true" : "false",
-                  json_quote(v.holder).c_str(), v.expired ? "true" : "false",
-                  json_quote(v.named_holder).c_str(),
-                  v.exists ? std::to_string(v.transitions).c_str() : "null");
+    } else if (out == "json" || out == "yaml") {
+      print_structured(out, "{\"time\":" + json_quote(when) + ",\"lock\":" + json_quote(url) +
+                                ",\"exists\":" + (v.exists ? "true" : "false") + ",\"holder\":" +
+                                json_quote(v.holder) + ",\"expired\":" + (v.expired ? "true" : "false") +
+                                ",\"named_holder\":" + json_quote(v.named_holder) + ",\"transitions\":" +
+                                (v.exists ? std::to_string(v.transitions) : std::string("null")) + "}");
     } else {
       std::string what;
       if (!v.exists) what = "no record (never held)";
@@ -171,27 +210,40 @@ int observe_command(const std::vector<std::string>& args) {
 }
 
 int release_command(const std::vector<std::string>& args) {
-  Flags flags({{"force", "required: confirms that you mean to take the lease from its holder", "false", true},
-               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
-               {"kube-context", "kubeconfig context (default: current-context)", ""},
-               {"help", "show help", "", true}});
-  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") {
-    return help("release LOCK --force",
-                "Admin: write the released form of the lease (holder \"\", duration 1s, other fields "
-                "kept) with compare-and-swap, so a standby takes over at once. The holder is not "
-                "told: it steps down at its next renewal, when it sees the change.",
-                flags);
-  }
-  if (flags.positionals().empty()) return usage("release: which lock? e.g. leasehold release file:///tmp/app.lease --force");
-  auto force = flags.get_bool("force");
-  if (!force) return usage(force.error().message());
-  const std::string url = flags.positionals()[0];
-  Runtime rt(runtime_options(flags));
+  auto flags = parse_admin("release", args);
+  if (!flags) return usage(flags.error().message());
+  if (flags->help) return help("release");
+  const bool force = flags->force;
+  const std::string url = flags->lock;
+  Runtime rt(runtime_options(*flags));
   auto lock = rt.open_lock(url);
   if (!lock) return usage(lock.error().message());
   Result<Versioned> cur = call_io(rt, [&](Completion<Versioned> done) { (*lock)->get(std::move(done)); });
+  const bool is_file = url.starts_with("file://");
+  if (flags->repair) {
+    if (!is_file) return usage("release: --repair is for file:// locks (their record can be a torn or foreign file)");
+    if (cur) {
+      std::fprintf(stderr, "leasehold: release %s: the record decodes (held by \"%s\"); --repair replaces only a "
+                   "record that does not; nothing written\n", one_line(url).c_str(),
+                   one_line(cur->record.holder_identity).c_str());
+      return 1;
+    }
+    auto found = backends::repair_file_lock(url, kRepairMinAge);
+    if (!found) {
+      std::fprintf(stderr, "leasehold: release %s: %s\n", one_line(url).c_str(), one_line(found.error().message()).c_str());
+      return 1;
+    }
+    std::printf("found %s\nreplaced it with a free record (leaseTransitions restarts at 0)\n", one_line(*found).c_str());
+    return 0;
+  }
   if (!cur) {
+    if (is_file && cur.error().is(Code::kInvalid)) {
+      std::fprintf(stderr,
+                   "leasehold: release %s: the record does not decode (%s); no elector can use this lock until "
+                   "it is replaced: leasehold release %s --force --repair (prints what it found first)\n",
+                   one_line(url).c_str(), one_line(cur.error().message()).c_str(), one_line(url).c_str());
+      return 1;
+    }
     if (cur.error().is(Code::kNotFound)) {
       std::fprintf(stderr, "leasehold: release %s: there is no lease record (nothing to release)\n", url.c_str());
     } else {
@@ -205,7 +257,7 @@ int release_command(const std::vector<std::string>& args) {
     std::printf("%s is already free (transitions %d); nothing written\n", url.c_str(), rec.lease_transitions);
     return 0;
   }
-  if (!*force) {
+  if (!force) {
     std::fprintf(stderr,
                  "leasehold: release %s: refusing without --force: the lease is held by \"%s\", which "
                  "may still be working and only stops at its next renewal (within its renew deadline), "
@@ -242,28 +294,14 @@ int release_command(const std::vector<std::string>& args) {
 namespace leasehold::cli {
 
 int handoff_command(const std::vector<std::string>& args) {
-  Flags flags({{"to", "identity of the standby that should lead next (required)", ""},
-               {"timeout", "how long to wait for the standby to hold the lease", "30s"},
-               {"kubeconfig", "kubeconfig file for k8s:// locks", ""},
-               {"kube-context", "kubeconfig context (default: current-context)", ""},
-               {"help", "show help", "", true}});
-  if (auto r = flags.parse(args, 1); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") {
-    return help("handoff LOCK --to ID [--timeout 30s]",
-                "Ask the leader to hand the lease to the standby ID with no leaderless gap: writes "
-                "spec.preferredHolder = ID (compare-and-swap); a leasehold leader then stops its work and "
-                "writes ID as holder, and ID starts at once. Waits until ID holds the lease. A client-go "
-                "leader ignores preferredHolder outside coordinated election: the command then times out "
-                "and says so.",
-                flags);
-  }
-  if (flags.positionals().empty()) return usage("handoff: which lock? e.g. leasehold handoff k8s://ns/app --to pod-b");
-  const std::string target = flags.get("to");
-  if (target.empty()) return usage("handoff: --to ID is required (the standby that should lead next)");
-  auto timeout = flags.get_duration("timeout");
-  if (!timeout) return usage(timeout.error().message());
-  const std::string url = flags.positionals()[0];
-  Runtime rt(runtime_options(flags));
+  auto flags = parse_admin("handoff", args);
+  if (!flags) return usage(flags.error().message());
+  if (flags->help) return help("handoff");
+  const std::string target = flags->to;
+  const Duration timeout = flags->timeout;
+  const std::string timeout_text = format_duration(timeout);
+  const std::string url = flags->lock;
+  Runtime rt(runtime_options(*flags));
   auto lock = rt.open_lock(url);
   if (!lock) return usage(lock.error().message());
   auto started = std::chrono::steady_clock::now();
@@ -306,9 +344,9 @@ int handoff_command(const std::vector<std::string>& args) {
     }
   }
   std::printf("asked %s to hand %s to %s; waiting up to %s\n", from.c_str(), url.c_str(), target.c_str(),
-              flags.get("timeout").c_str());
+              timeout_text.c_str());
   std::fflush(stdout);
-  auto deadline = started + *timeout;
+  auto deadline = started + timeout;
   // The leader's hand-over write names the target; the target confirms with
   // a write of its own (a later version that still names it). Only that
   // proves it is running and leads.
@@ -335,14 +373,14 @@ int handoff_command(const std::vector<std::string>& args) {
     std::fprintf(stderr,
                  "leasehold: handoff %s: %s handed the lease to %s, but %s has not confirmed it within %s "
                  "(is it running?); if it never does, the lease expires and the others campaign\n",
-                 url.c_str(), from.c_str(), target.c_str(), target.c_str(), flags.get("timeout").c_str());
+                 url.c_str(), from.c_str(), target.c_str(), target.c_str(), timeout_text.c_str());
     return 1;
   }
   std::fprintf(stderr,
                "leasehold: handoff %s: %s does not hold the lease after %s. Either %s did not act on "
                "preferredHolder (client-go leaders ignore it outside coordinated election) or %s is not "
                "running to take it; preferredHolder is left set, and is cleared by the next acquisition\n",
-               url.c_str(), target.c_str(), flags.get("timeout").c_str(), from.c_str(), target.c_str());
+               url.c_str(), target.c_str(), timeout_text.c_str(), from.c_str(), target.c_str());
   return 1;
 }
 

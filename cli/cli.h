@@ -13,6 +13,8 @@ int run_command(const std::vector<std::string>& args);     // leasehold run ... 
 int serve_command(const std::vector<std::string>& args);   // leasehold serve (no child)
 int status_command(const std::vector<std::string>& args);  // leasehold status LOCK
 int observe_command(const std::vector<std::string>& args); // leasehold observe LOCK
+// kubectl leasehold ...: main() when argv[0] is kubectl-leasehold (kubectl_plugin.cc).
+int kubectl_plugin_main(const std::vector<std::string>& args);
 int release_command(const std::vector<std::string>& args); // leasehold release LOCK --force
 int handoff_command(const std::vector<std::string>& args); // leasehold handoff LOCK --to ID
 int usage(const std::string& error);

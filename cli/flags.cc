@@ -11,6 +11,20 @@ std::string env_name(const std::string& flag) {
   return e;
 }
 
+std::string Env::get(const std::string& name) const {
+  if (fixed_) {
+    auto it = vars_.find(name);
+    return it == vars_.end() ? "" : it->second;
+  }
+  const char* v = std::getenv(name.c_str());
+  return v ? v : "";
+}
+
+std::string format_duration(Duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
 Result<Duration> parse_duration(const std::string& text) {
   auto bad = [&](const std::string& why) {
     return Error::invalid("\"" + text + "\" is not a duration (" + why +
@@ -71,6 +85,7 @@ Result<void> Flags::parse(const std::vector<std::string>& args, size_t max_posit
         has_value = true;
       }
       if (name == "o") name = "output";
+      if (name == "h") name = "help";
       const FlagSpec* spec = find(name);
       if (!spec) return Error::invalid("unknown flag --" + name + " (see --help)");
       if (!has_value) {
@@ -96,21 +111,34 @@ Result<void> Flags::parse(const std::vector<std::string>& args, size_t max_posit
 
 std::string Flags::get(const std::string& name) const {
   if (auto it = values_.find(name); it != values_.end()) return it->second;
-  if (const char* env = std::getenv(env_name(name).c_str()); env && *env) return env;
+  if (std::string env = env_.get(env_name(name)); !env.empty()) return env;
   const FlagSpec* s = find(name);
   return s ? s->default_value : "";
+}
+
+std::string Flags::source(const std::string& name) const {
+  if (values_.count(name) == 0 && !env_.get(env_name(name)).empty()) return env_name(name);
+  return "--" + name;
 }
 
 Result<bool> Flags::get_bool(const std::string& name) const {
   std::string v = get(name);
   if (v == "true" || v == "1" || v == "yes") return true;
   if (v == "false" || v == "0" || v == "no") return false;
-  return Error::invalid("--" + name + ": \"" + v + "\" is not true or false");
+  return Error::invalid(source(name) + ": \"" + v + "\" is not true or false");
 }
 
 Result<Duration> Flags::get_duration(const std::string& name) const {
   auto d = parse_duration(get(name));
-  if (!d) return Error::invalid("--" + name + ": " + d.error().message());
+  if (!d) return Error::invalid(source(name) + ": " + d.error().message());
+  return d;
+}
+
+Result<Duration> Flags::get_duration(const std::string& name, Duration min) const {
+  auto d = get_duration(name);
+  if (d && *d < min) {
+    return Error::invalid(source(name) + "=" + get(name) + ": below the minimum of " + format_duration(min));
+  }
   return d;
 }
 

@@ -135,19 +135,36 @@ std::string format_http_response(const HttpResponse& r, bool head_only) {
   return o;
 }
 
+Result<ListenAddress> parse_listen_address(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return Error::invalid("want HOST:PORT, :PORT or [IPV6]:PORT");
+  ListenAddress a{address.substr(0, colon), address.substr(colon + 1)};
+  std::string& host = a.host;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return Error::invalid("an IPv6 host goes in brackets: [IPV6]:PORT");
+  }
+  if (host.find_first_of("[]/ ") != std::string::npos ||
+      std::any_of(host.begin(), host.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    return Error::invalid("\"" + host + "\" is not a host name or address");
+  }
+  const std::string& port = a.port;
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(port) > 65535) {
+    return Error::invalid("port \"" + port + "\" is not a number from 0 to 65535");
+  }
+  return a;
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::listen(const std::string& address, Handler handler) {
   auto bad = [&](const std::string& why) {
     return Error::invalid("--http-address \"" + address + "\": " + why);
   };
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return bad("want HOST:PORT, :PORT or [IPV6]:PORT");
-  std::string host = address.substr(0, colon);
-  std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
-      std::stoi(port) > 65535) {
-    return bad("port \"" + port + "\" is not a number from 0 to 65535");
-  }
+  auto parsed = parse_listen_address(address);
+  if (!parsed) return bad(parsed.error().message());
+  const std::string& host = parsed->host;
+  const std::string& port = parsed->port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -59,6 +59,14 @@ ParseResult parse_http_request(std::string_view buf, size_t max_bytes, HttpReque
 // HEAD, the headers only.
 std::string format_http_response(const HttpResponse& r, bool head_only);
 
+// "HOST:PORT", ":PORT" or "[IPV6]:PORT" with PORT 0-65535, split; nothing
+// is resolved. The error says what is malformed (without the address).
+struct ListenAddress {
+  std::string host;  // "" for every interface; an IPv6 address without brackets
+  std::string port;
+};
+Result<ListenAddress> parse_listen_address(const std::string& address);
+
 class HttpServer {
  public:
   static constexpr size_t kMaxRequestBytes = 8192;

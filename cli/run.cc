@@ -22,6 +22,7 @@
 #include "backends/backends.h"
 #include "cli.h"
 #include "endpoints.h"
+#include "command_line.h"
 #include "flags.h"
 #include "http_server.h"
 #include "leasehold/elector.h"
@@ -37,75 +38,6 @@ extern char** environ;
 
 namespace leasehold::cli {
 namespace {
-
-constexpr const char* kUsage = R"(usage:
-  leasehold run [flags] -- CMD [ARGS...]   run CMD only while this replica leads
-  leasehold serve [flags]                  campaign without a child; /healthz /readyz /leader /metrics
-  leasehold status LOCK [-o json]          show who holds LOCK
-  leasehold observe LOCK [-o json]         print a line for every change of holder (does not campaign)
-  leasehold release LOCK --force           admin: mark the lease free so another replica takes it
-  leasehold handoff LOCK --to ID           ask the leader to hand the lease to standby ID (no gap)
-  leasehold version
-
-LOCK is a URL: k8s://NAMESPACE/NAME (a Lease), file:///ABS/PATH (one host)
-or mem://NAME (in-process).
-Run `leasehold run --help` (or serve, status, observe, release) for the flags.
-)";
-
-std::vector<FlagSpec> run_flags(bool serve) {
-  std::vector<FlagSpec> all = {
-      {"lock", "lock URL, e.g. file:///run/app.lease (short for the resource flags)", ""},
-      {"identity", "holder identity (default: $POD_NAME, else hostname-RANDOM)", ""},
-      {"leader-elect-resource-lock", "lock kind: leases, file, configmaps, endpoints, configmapsleases or endpointsleases", ""},
-      {"leader-elect-resource-name", "lock name; for the file lock, its absolute path", ""},
-      {"leader-elect-resource-namespace", "namespace of the Lease (default: $POD_NAMESPACE, else default)", ""},
-      {"kubeconfig", "kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube/config)", ""},
-      {"kube-context", "kubeconfig context (default: current-context)", ""},
-      {"leader-elect-lease-duration", "how long a lease lasts without renewal", "15s"},
-      {"leader-elect-renew-deadline", "a leader that cannot renew for this long stops its child", "10s"},
-      {"leader-elect-retry-period", "wait between attempts to acquire or renew", "2s"},
-      {"enable-leader-election", "false: run CMD directly, without an election", "true", true},
-      {"release-on-cancel", "release the lease when stopping", "true", true},
-      {"grace-period",
-       "after SIGTERM to the worker's tree, wait this long before SIGKILL; at most lease-duration - "
-       "renew-deadline - margin (250ms + lease/1000), the default (for-life: 10s)", ""},
-      {"worker-cgroup",
-       "auto: put the worker in a cgroup v2 leaf of its own when one can be made (else subreaper and "
-       "process table); off: never", "auto"},
-      {"on-child-exit", "when CMD exits by itself while leading: exit, restart or release", "exit"},
-      {"log-format", "text or json", "text"},
-      {"http-address",
-       "serve /healthz, /readyz (200 only while leading), /leader and /metrics on HOST:PORT, "
-       ":PORT or [IPV6]:PORT (port 0: any free one); empty: no endpoints",
-       serve ? ":8090" : ""},
-      {"name", "name of this election in the metrics' name label and in JSON logs (default: the lock URL)", ""},
-      {"label-leader-pod",
-       "KEY=VALUE: set this label on our own Pod ($POD_NAME in $POD_NAMESPACE) while leading and remove it "
-       "on step-down, so a Service can select the leader (needs RBAC: pods get, patch)", ""},
-      {"coordinated", "coordinated leader election (KEP-4355): keep a LeaseCandidate and lead only when "
-                      "kube-apiserver names us holder (k8s:// locks; needs --binary-version)", "false", true},
-      {"binary-version", "coordinated: this binary's version, MAJOR.MINOR.PATCH", ""},
-      {"emulation-version", "coordinated: the version it emulates, MAJOR.MINOR (default: the binary's)", ""},
-      {"help", "show this help", "", true},
-  };
-  if (!serve) {
-    all.insert(all.end() - 1,
-               {"mode",
-                "lease (renewed lease, the default) or for-life (operator-lib leader-for-life: a ConfigMap "
-                "named --leader-elect-resource-name owned by this Pod ($POD_NAME) until the Pod is gone)",
-                "lease"});
-    all.insert(all.end() - 1, {"node-not-ready-grace",
-                               "for-life: treat a holder whose Node is NotReady this long as stale (0: never)",
-                               "0s"});
-  }
-  if (serve) {  // no child: drop the flags about it
-    std::erase_if(all, [](const FlagSpec& f) {
-      return f.name == "enable-leader-election" || f.name == "grace-period" || f.name == "on-child-exit" ||
-             f.name == "worker-cgroup";
-    });
-  }
-  return all;
-}
 
 // ---- logging ----
 
@@ -131,8 +63,10 @@ struct Logger {
                          ",\"lock\":" + quote(name) + ",\"msg\":" + quote(msg) + "}";
       std::fprintf(stderr, "%s\n", line.c_str());
     } else {
-      std::fprintf(stderr, "%s %-7s [%s] %.*s\n", when, kLevels[static_cast<int>(level)],
-                   identity.c_str(), static_cast<int>(msg.size()), msg.data());
+      // One line per entry: control characters in a message (a server's
+      // text, say) are escaped.
+      std::fprintf(stderr, "%s %-7s [%s] %s\n", when, kLevels[static_cast<int>(level)],
+                   one_line(identity).c_str(), one_line(msg).c_str());
     }
   }
 
@@ -154,49 +88,6 @@ struct Logger {
   }
 };
 
-std::string default_identity() {
-  if (const char* pod = std::getenv("POD_NAME"); pod && *pod) return pod;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffff);
-  return std::string(host) + "-" + suffix;
-}
-
-Result<std::string> lock_url(const Flags& f) {
-  std::string url = f.get("lock");
-  std::string kind = f.get("leader-elect-resource-lock");
-  if (!url.empty()) return url;
-  if (kind.empty()) {
-    return Error::invalid("no lock: set --lock URL (e.g. --lock file:///tmp/app.lease) or "
-                          "--leader-elect-resource-lock and --leader-elect-resource-name");
-  }
-  std::string name = f.get("leader-elect-resource-name");
-  if (kind == "file") {
-    if (name.empty() || name[0] != '/') {
-      return Error::invalid("--leader-elect-resource-name: the file lock needs an absolute path");
-    }
-    return "file://" + name;
-  }
-  // client-go's kinds: a Lease, the legacy annotation locks, the migration pairs.
-  static const std::pair<std::string_view, std::string_view> kKube[] = {
-      {"leases", "k8s"}, {"configmaps", "configmap"}, {"endpoints", "endpoints"},
-      {"configmapsleases", "configmapsleases"}, {"endpointsleases", "endpointsleases"}};
-  for (const auto& [k, scheme] : kKube) {
-    if (kind != k) continue;
-    if (name.empty()) return Error::invalid("--leader-elect-resource-name: the " + kind + " lock needs a name");
-    std::string ns = f.get("leader-elect-resource-namespace");
-    if (ns.empty()) {
-      const char* pod_ns = std::getenv("POD_NAMESPACE");
-      ns = pod_ns && *pod_ns ? pod_ns : "default";
-    }
-    return std::string(scheme) + "://" + ns + "/" + name;
-  }
-  return Error::invalid("--leader-elect-resource-lock: unknown kind \"" + kind +
-                        "\" (want file, leases, configmaps, endpoints, configmapsleases or endpointsleases)");
-}
-
 // ---- the child ----
 
 int exit_code(int status) {
@@ -215,52 +106,14 @@ std::string describe_status(int status) {
 
 int usage(const std::string& error) {
   if (!error.empty()) {  // one line: the problem, not a page of usage
-    std::fprintf(stderr, "leasehold: %s\n", error.c_str());
+    std::fprintf(stderr, "leasehold: %s\n", one_line(error).c_str());
     return 2;
   }
-  std::printf("%s", kUsage);
-  return 0;
+  std::fprintf(stderr, "%s", top_usage());
+  return 2;
 }
 
 namespace {
-
-// "4735ms", "10s": for errors that quote durations.
-std::string format_duration(Duration d) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
-}
-
-// --grace-period for a renewed lease: the worker's tree must be dead before
-// another replica could take over, so term_due + grace <= renewed_at +
-// lease_duration - margin, with term_due >= renewed_at + renew_deadline at
-// the latest. Default: the largest grace that fits.
-Result<Duration> grace_for_lease(const Flags& flags, Duration lease, Duration renew) {
-  Duration margin = kill_margin(lease);
-  Duration room = lease - renew - margin;
-  if (room < Duration::zero()) {
-    return Error::invalid("--leader-elect-renew-deadline=" + format_duration(renew) +
-                          " leaves no time to stop the worker: --leader-elect-lease-duration=" +
-                          format_duration(lease) + " minus it must exceed the safety margin " +
-                          format_duration(margin));
-  }
-  if (flags.get("grace-period").empty()) return room;
-  auto g = flags.get_duration("grace-period");
-  if (!g) return g.error();
-  if (*g < Duration::zero()) return Error::invalid("--grace-period: must not be negative");
-  if (*g > room) {
-    return Error::invalid("--grace-period=" + format_duration(*g) + " is longer than the lease allows: " +
-                          "--leader-elect-lease-duration=" + format_duration(lease) +
-                          " - --leader-elect-renew-deadline=" + format_duration(renew) + " - margin " +
-                          format_duration(margin) + " leaves at most " + format_duration(room));
-  }
-  return *g;
-}
-
-Result<bool> worker_cgroup_flag(const Flags& flags) {
-  std::string v = flags.get("worker-cgroup");
-  if (v != "auto" && v != "off") return Error::invalid("--worker-cgroup: \"" + v + "\" is not auto or off");
-  return v == "auto";
-}
 
 // The command's signals, taken by one sigwait thread; block() must run before
 // any other thread starts, so every thread inherits the mask. TERM and INT
@@ -311,27 +164,8 @@ class SignalThread {
 // at background priority; a failure is logged, never fatal).
 class PodLabeler {
  public:
-  static Result<std::optional<PodLabeler>> from_flag(const std::string& flag) {
-    if (flag.empty()) return std::optional<PodLabeler>();
-    auto eq = flag.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Error::invalid("--label-leader-pod: want KEY=VALUE, got \"" + flag + "\"");
-    }
-    PodLabeler l;
-    l.key_ = flag.substr(0, eq);
-    l.value_ = flag.substr(eq + 1);
-    if (auto p = kube::pod_label_patch(l.key_, std::string_view(l.value_)); !p) {
-      return Error::invalid("--label-leader-pod: " + p.error().message());
-    }
-    const char* pod = std::getenv("POD_NAME");
-    const char* ns = std::getenv("POD_NAMESPACE");
-    if (!pod || !*pod || !ns || !*ns) {
-      return Error::invalid("--label-leader-pod: POD_NAME and POD_NAMESPACE must be set (downward API)");
-    }
-    l.pod_ = pod;
-    l.ns_ = ns;
-    return std::optional<PodLabeler>(std::move(l));
-  }
+  explicit PodLabeler(PodLabel l) : key_(std::move(l.key)), value_(std::move(l.value)), pod_(std::move(l.pod)),
+                                    ns_(std::move(l.ns)) {}
 
   // Blocks up to 5 s; returns what happened, for the log.
   std::string apply(Runtime& rt, bool on) const {
@@ -358,80 +192,27 @@ class PodLabeler {
 };
 
 // Campaigns with the parsed flags: with a child (run) or without (serve).
-int campaign_with(const Flags& flags, bool serve) {
+int campaign_with(RunSettings s) {
+  const bool serve = s.serve;
   Logger logger;
-  std::string format = flags.get("log-format");
-  if (format != "text" && format != "json") {
-    return usage("--log-format: \"" + format + "\" is not text or json");
-  }
-  logger.json = format == "json";
-  ElectorConfig cfg;
-  auto url = lock_url(flags);
-  if (!url) return usage(url.error().message());
-  cfg.lock = *url;
-  cfg.identity = flags.get("identity").empty() ? default_identity() : flags.get("identity");
+  logger.json = s.json_logs;
+  ElectorConfig cfg = s.cfg;
   logger.identity = cfg.identity;
-  for (auto [flag, field] : {std::pair{"leader-elect-lease-duration", &cfg.lease_duration},
-                             std::pair{"leader-elect-renew-deadline", &cfg.renew_deadline},
-                             std::pair{"leader-elect-retry-period", &cfg.retry_period}}) {
-    auto d = flags.get_duration(flag);
-    if (!d) return usage(d.error().message());
-    *field = *d;
-  }
-  std::string on_exit;
-  if (!serve) {
-    on_exit = flags.get("on-child-exit");
-    if (on_exit != "exit" && on_exit != "restart" && on_exit != "release") {
-      return usage("--on-child-exit: \"" + on_exit + "\" is not exit, restart or release");
-    }
-  }
-  auto release = flags.get_bool("release-on-cancel");
-  if (!release) return usage(release.error().message());
-  cfg.release_on_cancel = *release;
-  cfg.name = flags.get("name");
-  auto coordinated = flags.get_bool("coordinated");
-  if (!coordinated) return usage(coordinated.error().message());
-  cfg.coordinated.enabled = *coordinated;
-  cfg.coordinated.binary_version = flags.get("binary-version");
-  cfg.coordinated.emulation_version = flags.get("emulation-version");
-  if (auto v = cfg.validate(); !v) {
-    // Name the flag rather than the library field.
-    std::string m = v.error().message();
-    for (auto [field, flag] : {std::pair{"lease_duration", "--leader-elect-lease-duration"},
-                               std::pair{"renew_deadline", "--leader-elect-renew-deadline"},
-                               std::pair{"retry_period", "--leader-elect-retry-period"},
-                               std::pair{"coordinated.binary_version", "--binary-version"},
-                               std::pair{"coordinated.emulation_version", "--emulation-version"},
-                               std::pair{"identity", "--identity"}}) {
-      // Search on after the inserted flag, which may contain the field's name.
-      for (size_t at = m.find(field); at != std::string::npos; at = m.find(field, at + std::strlen(flag))) {
-        m.replace(at, std::strlen(field), flag);
-      }
-    }
-    return usage(m);
-  }
-  Duration grace{};
-  bool worker_cgroup = true;
-  if (!serve) {
-    auto g = grace_for_lease(flags, cfg.lease_duration, cfg.renew_deadline);
-    if (!g) return usage(g.error().message());
-    grace = *g;
-    auto cg = worker_cgroup_flag(flags);
-    if (!cg) return usage(cg.error().message());
-    worker_cgroup = *cg;
-  }
+  const std::string on_exit = s.on_exit;
+  const Duration grace = s.grace;
+  const bool worker_cgroup = s.worker_cgroup;
 
   SignalThread::block();
   if (!serve) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // a worker's orphans stay ours if its watchdog dies
   Runtime::Options ro;
-  ro.kubeconfig = flags.get("kubeconfig");
-  ro.kube_context = flags.get("kube-context");
+  ro.kubeconfig = s.kubeconfig;
+  ro.kube_context = s.kube_context;
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::atomic<int> final_code{0};
   std::stop_source program_stop;
   std::atomic<Elector*> elector_ptr{nullptr};
-  const std::vector<std::string> command = flags.rest();
+  const std::vector<std::string> command = s.command;
   auto log = [&](LogLevel l, const std::string& m) { logger.write(l, cfg.lock, m); };
 
   // The worker of the current term, for the renewal callback and the signal
@@ -446,8 +227,8 @@ int campaign_with(const Flags& flags, bool serve) {
                     boot_at + (cfg.lease_duration - kill_margin(cfg.lease_duration)).count());
   };
 
-  auto labeler = PodLabeler::from_flag(flags.get("label-leader-pod"));
-  if (!labeler) return usage(labeler.error().message());
+  std::optional<PodLabeler> labeler;
+  if (s.label) labeler.emplace(*s.label);
   cfg.callbacks.on_started_leading = [&](const Term& term, std::stop_token stop) {
     // The label goes on before the work starts and comes off after it has
     // stopped, before the lease is released.
@@ -463,7 +244,7 @@ int campaign_with(const Flags& flags, bool serve) {
       ~Label() {
         if (l) log.write(LogLevel::kInfo, lock, l->apply(rt, false));
       }
-    } label(*labeler, rt, logger, cfg.lock);
+    } label(labeler, rt, logger, cfg.lock);
     if (serve) {  // nothing to run: the endpoints say we lead; wait for the term to end
       std::mutex m;
       std::condition_variable_any cv;
@@ -549,10 +330,15 @@ int campaign_with(const Flags& flags, bool serve) {
     if (id != cfg.identity) logger.write(LogLevel::kInfo, cfg.lock, "standing by; leader is " + id);
   };
 
+  // The lock first: a bad one is a usage error (exit 2) even when the port
+  // is taken too. The Elector is made on it after the bind (one made and
+  // dropped unstarted would log "stopped").
+  auto lock = rt.open_lock(cfg.lock);
+  if (!lock) return usage(lock.error().message());
   // Bind before campaigning, so a taken port fails fast and campaigns never.
   std::optional<Endpoints> endpoints;
   std::unique_ptr<HttpServer> server;
-  if (std::string addr = flags.get("http-address"); !addr.empty()) {
+  if (const std::string& addr = s.http_address; !addr.empty()) {
     auto s = HttpServer::listen(addr, [&endpoints](const HttpRequest& r) { return endpoints->handle(r); });
     if (!s) {
       std::fprintf(stderr, "leasehold: %s\n", s.error().message().c_str());
@@ -560,7 +346,7 @@ int campaign_with(const Flags& flags, bool serve) {
     }
     server = std::move(*s);
   }
-  auto elector = Elector::create(rt, cfg);
+  auto elector = Elector::create(rt, cfg, std::move(*lock));
   if (!elector) return usage(elector.error().message());
   elector_ptr = elector->get();
   if (server) {
@@ -590,37 +376,18 @@ int campaign_with(const Flags& flags, bool serve) {
 
 // run --mode=for-life: wait to own the ConfigMap, run the worker until it
 // exits, we are signalled, or the lock is lost; then release it.
-int run_for_life(const Flags& flags) {
+int run_for_life(RunSettings s) {
   Logger logger;
-  logger.json = flags.get("log-format") == "json";
-  ForLifeConfig fl;
-  fl.lock_name = flags.get("leader-elect-resource-name");
-  fl.ns = flags.get("leader-elect-resource-namespace");
-  if (fl.lock_name.empty()) {
-    return usage("--mode=for-life: --leader-elect-resource-name (the ConfigMap) is required");
-  }
-  if (!flags.get("lock").empty()) return usage("--mode=for-life: use --leader-elect-resource-name, not --lock");
-  auto grace_nr = flags.get_duration("node-not-ready-grace");
-  if (!grace_nr) return usage(grace_nr.error().message());
-  if (*grace_nr > Duration::zero()) fl.node_not_ready_grace = *grace_nr;
-  Duration grace = std::chrono::seconds(10);  // no lease bounds it: the lock is ours until the Pod is gone
-  if (!flags.get("grace-period").empty()) {
-    auto g = flags.get_duration("grace-period");
-    if (!g) return usage(g.error().message());
-    grace = *g;
-  }
-  auto cg = worker_cgroup_flag(flags);
-  if (!cg) return usage(cg.error().message());
-  auto release = flags.get_bool("release-on-cancel");
-  if (!release) return usage(release.error().message());
+  logger.json = s.json_logs;
+  ForLifeConfig fl = s.for_life_cfg;
+  const Duration grace = s.grace;
   logger.identity = std::getenv("POD_NAME") ? std::getenv("POD_NAME") : "";
-  if (auto v = fl.validate(); !v) return usage(v.error().message());
 
   SignalThread::block();
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   Runtime::Options ro;
-  ro.kubeconfig = flags.get("kubeconfig");
-  ro.kube_context = flags.get("kube-context");
+  ro.kubeconfig = s.kubeconfig;
+  ro.kube_context = s.kube_context;
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::stop_source program_stop;
@@ -644,10 +411,10 @@ int run_for_life(const Flags& flags) {
   const std::string lock = (*leader)->lock();
   auto log = [&](LogLevel l, const std::string& m) { logger.write(l, lock, m); };
   int code = 127;
-  auto w = Worker::prepare({flags.rest(),
+  auto w = Worker::prepare({s.command,
                             {"LEASEHOLD_IDENTITY=" + (*leader)->pod(),
                              "LEASEHOLD_LEASE=configmap-for-life://" + lock, "LEASEHOLD_TERM=0"},
-                            grace, *cg, log});
+                            grace, s.worker_cgroup, log});
   if (!w) {
     log(LogLevel::kError, w.error().message());
   } else {
@@ -660,20 +427,20 @@ int run_for_life(const Flags& flags) {
       std::stop_callback b((*leader)->lost(), [&] { (*w)->stop(); });
       auto pid = (*w)->start();
       if (pid) {
-        log(LogLevel::kInfo, "leader for life: started " + flags.rest()[0] + " as pid " + std::to_string(*pid));
+        log(LogLevel::kInfo, "leader for life: started " + s.command[0] + " as pid " + std::to_string(*pid));
       } else {
         log(LogLevel::kError, pid.error().message());
       }
       int status = (*w)->wait();
       if (pid) {
-        log(LogLevel::kInfo, flags.rest()[0] + " " + describe_status(status) + "; its process tree is gone");
+        log(LogLevel::kInfo, s.command[0] + " " + describe_status(status) + "; its process tree is gone");
         code = exit_code(status);
       }
     }
     std::lock_guard<std::mutex> g(current_mu);
     current = nullptr;
   }
-  if (*release && !(*leader)->lost().stop_requested()) {
+  if (s.release_on_cancel && !(*leader)->lost().stop_requested()) {
     if (auto r = (*leader)->release(); !r) {
       log(LogLevel::kWarning, "could not release: " + r.error().to_string());
     } else {
@@ -686,52 +453,44 @@ int run_for_life(const Flags& flags) {
 
 // run (serve = false) and serve (serve = true).
 int campaign(const std::vector<std::string>& args, bool serve) {
-  Flags flags(run_flags(serve));
-  if (auto r = flags.parse(args, 0); !r) return usage(r.error().message());
-  if (flags.get("help") == "true") {
-    std::printf(serve ? "usage: leasehold serve [flags]\n\nCampaign for the lease without running a "
-                        "child, and serve the endpoints.\n\nflags:\n%s"
-                      : "usage: leasehold run [flags] -- CMD [ARGS...]\n\n"
-                        "Runs CMD, and every process it starts, only while this replica leads. A watchdog\n"
-                        "process kills the whole tree before another replica could take over, even if\n"
-                        "this one is stopped or killed.\n\n"
-                        "signals: TERM, INT  stop CMD's tree (SIGTERM, SIGKILL after --grace-period),\n"
-                        "                    then release the lease and exit with CMD's status\n"
-                        "         HUP, USR1, USR2  forwarded to CMD's process group\n"
-                        "         CHLD       reaps orphans (it can run as PID 1)\n"
-                        "         others     default action (SIGQUIT: the watchdog stops CMD's tree)\n\n"
-                        "flags:\n%s",
-                flags.help().c_str());
+  auto parsed = parse_run(args, serve);
+  if (!parsed) return usage(parsed.error().message());
+  RunSettings& s = *parsed;
+  if (s.help) {
+    std::printf("%s", command_help(serve ? "serve" : "run").c_str());
     return 0;
   }
-  if (serve) {
-    if (flags.has_separator()) return usage("serve: runs no command (use leasehold run -- CMD for that)");
-    return campaign_with(flags, true);
-  }
-  if (flags.rest().empty()) return usage("run: no command given after --");
-  auto enabled = flags.get_bool("enable-leader-election");
-  if (!enabled) return usage(enabled.error().message());
-  if (!*enabled) {
+  if (s.direct) {
     // The opt-in switch is off: become CMD, no election.
-    std::vector<std::string> a = flags.rest();
     std::vector<char*> argv;
-    for (auto& s : a) argv.push_back(s.data());
+    for (auto& a : s.command) argv.push_back(a.data());
     argv.push_back(nullptr);
     ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "leasehold: cannot start \"%s\": %s\n", argv[0], std::strerror(errno));
+    std::fprintf(stderr, "leasehold: cannot start \"%s\": %s\n", one_line(argv[0]).c_str(), std::strerror(errno));
     return 127;
   }
-
-  if (auto prog = resolve_program(flags.rest()[0]); !prog) {
-    std::fprintf(stderr, "leasehold: %s\n", prog.error().message().c_str());
-    return 127;
+  if (!serve) {
+    if (auto prog = resolve_program(s.command[0]); !prog) {
+      std::fprintf(stderr, "leasehold: %s\n", one_line(prog.error().message()).c_str());
+      return 127;
+    }
   }
-  if (std::string mode = flags.get("mode"); mode == "for-life") {
-    return run_for_life(flags);
-  } else if (mode != "lease") {
-    return usage("--mode: \"" + mode + "\" is not lease or for-life");
+  if (s.for_life) {
+    if (auto v = s.for_life_cfg.validate(); !v) return usage(v.error().message());
+    return run_for_life(std::move(s));
   }
-  return campaign_with(flags, false);
+  // Campaigning writes the lease: a file lock's directory must be writable
+  // (the library opens the lock without this check: status only reads).
+  if (const std::string& url = s.cfg.lock; url.starts_with("file:///")) {
+    std::string path = url.substr(std::strlen("file://"));
+    path = path.substr(0, path.find('?'));
+    std::string dir = path.substr(0, std::max<size_t>(path.rfind('/'), 1));
+    if (::access(dir.c_str(), W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
+      return usage("lock URL \"" + url + "\": directory " + dir + " is not writable by this user (" +
+                   std::strerror(errno) + "); campaigning writes the lease there");
+    }
+  }
+  return campaign_with(std::move(s));
 }
 
 }  // namespace

@@ -44,10 +44,6 @@ Result<std::string> resolve_program(const std::string& name) {
 }
 
 
-Duration kill_margin(Duration lease_duration) {
-  return std::chrono::milliseconds(250) + lease_duration / 1000;
-}
-
 Result<std::unique_ptr<Worker>> Worker::prepare(Options o) {
   if (o.argv.empty()) return Error::invalid("no command");
   auto path = resolve_program(o.argv[0]);  // again: PATH or the file may have changed

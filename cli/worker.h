@@ -46,7 +46,7 @@ namespace leasehold::cli {
 // lease_duration) the worker's tree is SIGKILLed: 250 ms for signal delivery,
 // reaping and a watchdog woken late on a busy node, plus 1 ms per second of
 // lease for clock-rate drift between nodes (1000 ppm, twice NTP's bound).
-Duration kill_margin(Duration lease_duration);
+inline Duration kill_margin(Duration lease_duration) { return std::chrono::milliseconds(250) + lease_duration / 1000; }
 
 // Finds CMD the way execvp would (a name without '/' is looked up in PATH),
 // so a typo is reported before campaigning.

@@ -2,10 +2,13 @@
 # Builds the real control plane used by leasehold's tests, from the Go module
 # proxy, into a cache outside the repository:
 #   ${LEASEHOLD_TESTENV_CACHE:-~/.cache/leasehold/testenv}/k8s-v1.36.3-etcd-v3.6.16/
-# kube-apiserver v1.36.3 (k8s.io/kubernetes with every staging module replaced
-# by its published v0.36.3), etcd v3.6.16, the client-go interop peer and the
-# launcher, and kubectl for deploy/'s kustomize overlays. Already-built binaries are kept; a cold build takes ~10 minutes on
-# 2 cores. Prints the bin directory on the last line.
+# kube-apiserver and kube-controller-manager v1.36.3 (k8s.io/kubernetes with
+# every staging module replaced by its published v0.36.3), etcd v3.6.16, the
+# client-go interop peer, the launcher, and kubectl (deploy/'s kustomize
+# overlays). Already-built binaries are kept and
+# a missing one is built, so a cache made before a binary was added gets it on
+# the next run; a cold build takes ~10 minutes on 2 cores. Prints the bin
+# directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S=v1.36.3
@@ -20,8 +23,8 @@ mkdir -p "$bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 step=0
 cmds=("$here"/cmd/*/)
-# kube-apiserver, etcd, peer, legacypeer, every testenv/cmd/*, and the extra lines below.
-total=$((5 + ${#cmds[@]}))
+# kube-apiserver, kubectl, kube-controller-manager, etcd, peer, legacypeer, every testenv/cmd/*.
+total=$((6 + ${#cmds[@]}))
 build() { # name, module dir, package, ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -48,6 +51,8 @@ kv="$kv -X k8s.io/client-go/pkg/version.gitVersion=$K8S"
 build kube-apiserver "$here" k8s.io/kubernetes/cmd/kube-apiserver "-s -w $kv"
 # kubectl: kustomize and server-side dry-run of deploy/ (tests/deploy/kustomize_test.sh)
 build kubectl "$here" k8s.io/kubernetes/cmd/kubectl "-s -w $kv"
+# The garbage collector that leader-for-life relies on (testenv up runs only it).
+build kube-controller-manager "$here" k8s.io/kubernetes/cmd/kube-controller-manager "-s -w $kv"
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=leasehold"
 build peer "$here" ./peer "-s -w"
 # client-go v0.23 (its own module): the last with the ConfigMap/Endpoints locks.

@@ -31,6 +31,13 @@ struct MemRegistry {
 Result<std::shared_ptr<Lock>> open_mem_lock(Runtime& rt, MemRegistry& reg, std::string url,
                                             const std::string& name);
 Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path);
+// leasehold release --force --repair on a file:///PATH lock whose record does
+// not decode (which wedges every elector on it): under PATH.lock, re-reads
+// PATH and, only if it still does not decode and was last modified at least
+// `min_age` ago, replaces it with a free record (a new epoch, generation 1,
+// leaseTransitions 0). Returns what was found (size, age, the decode error,
+// the first bytes); an error, and nothing written, otherwise.
+Result<std::string> repair_file_lock(const std::string& url, Duration min_age);
 Result<std::shared_ptr<Lock>> open_kube_lease_lock(Runtime& rt, std::weak_ptr<kube::Client> client,
                                                    std::string url, std::string ns, std::string name);
 // True for the schemes open_kube_lock takes: k8s, configmap, endpoints,
@@ -73,6 +80,8 @@ struct FileRecord {
 };
 std::string encode_file_record(const FileRecord& r);
 Result<FileRecord> decode_file_record(std::string_view text);
+// The largest record file decode_file_record accepts.
+inline constexpr size_t kMaxFileRecordBytes = 64 * 1024;
 
 // MicroTime as Kubernetes writes it: RFC 3339, UTC, exactly 6 fractional
 // digits ("2026-11-23T10:00:00.123456Z"). parse accepts 0-9 digits and a

@@ -23,6 +23,12 @@
 // are created 0600. A write goes to a temporary file made with a random name
 // and O_EXCL in the same directory (mkostemp), never to a predictable one a
 // neighbour could plant a link at.
+//
+// A reader needs no write access: get() in a directory (or on a PATH.lock)
+// it cannot write reads without taking PATH.lock for writing (see locked()).
+// Opening a lock in such a directory succeeds; its first write fails with
+// Code::kForbidden naming the file. A rename refused in a sticky directory
+// (PATH owned by another user) says so and what to do.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,6 +37,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -77,9 +84,11 @@ void pause_until(RealClock& clock, Instant until) {
 // time (FileLock::busy_ ensures it); owns nothing of the Runtime.
 // Opens `path` (O_NOFOLLOW added) and checks it is a regular file owned by
 // us (or by anyone, when `allow_other_owner`). -ENOENT style: a missing file
-// with no O_CREAT is returned as Code::kNotFound.
-Result<int> open_own_file(const std::string& path, int flags, bool allow_other_owner) {
+// with no O_CREAT is returned as Code::kNotFound. `open_errno`, when given,
+// receives open(2)'s errno when open(2) itself failed (else 0).
+Result<int> open_own_file(const std::string& path, int flags, bool allow_other_owner, int* open_errno = nullptr) {
   int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (open_errno) *open_errno = fd < 0 ? errno : 0;
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT) return Error::not_found(path + ": no such file");
@@ -117,7 +126,7 @@ class FileStore {
   }
 
   Result<Versioned> get(Instant deadline) {
-    return locked(deadline, [&]() -> Result<Versioned> {
+    return locked(deadline, /*read_only=*/true, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (!*cur) return Error::not_found(path_ + ": no record yet");
@@ -126,7 +135,7 @@ class FileStore {
   }
 
   Result<Versioned> create(const LeaseRecord& rec, Instant deadline) {
-    return locked(deadline, [&]() -> Result<Versioned> {
+    return locked(deadline, /*read_only=*/false, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (*cur) return Error::already_exists(path_ + ": record exists");
@@ -135,7 +144,7 @@ class FileStore {
   }
 
   Result<Versioned> update(const std::string& version, const LeaseRecord& rec, Instant deadline) {
-    return locked(deadline, [&]() -> Result<Versioned> {
+    return locked(deadline, /*read_only=*/false, [&]() -> Result<Versioned> {
       auto cur = read();
       if (!cur) return cur.error();
       if (!*cur) return Error::not_found(path_ + ": record was deleted");
@@ -146,6 +155,53 @@ class FileStore {
       // A file from before epochs gets one now.
       return write(FileRecord{f.epoch != 0 ? f.epoch : new_epoch(), f.generation + 1, rec}, deadline);
     });
+  }
+
+  Result<std::string> repair(Duration min_age, Instant deadline) {
+    std::string found;
+    auto r = locked(deadline, /*read_only=*/false, [&]() -> Result<Versioned> {
+      auto cur = read();
+      if (cur && !*cur) return Error::not_found(path_ + ": no record; nothing to repair");
+      if (cur) return Error::invalid(path_ + ": the record decodes; nothing to repair (release --force frees it)");
+      if (!cur.error().is(Code::kInvalid)) return cur.error();
+      std::string why = cur.error().message();  // read() names the path first
+      if (why.starts_with(path_ + ": ")) why.erase(0, path_.size() + 2);
+      struct stat st {};
+      if (::lstat(path_.c_str(), &st) != 0) return Error::unavailable("cannot stat " + path_ + ": " + errno_text(errno));
+      auto mtime = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec) +
+                                                         std::chrono::nanoseconds(st.st_mtim.tv_nsec));
+      auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - mtime);
+      std::string head;
+      if (Fd fd(::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)); fd.get() >= 0) {
+        char buf[48];
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        for (ssize_t i = 0; i < n; ++i) {
+          auto u = static_cast<unsigned char>(buf[i]);
+          if (u < 0x20 || u >= 0x7f || u == '"' || u == '\\') {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", u);
+            head += b;
+          } else {
+            head += static_cast<char>(u);
+          }
+        }
+        if (n == static_cast<ssize_t>(sizeof buf)) head += "...";
+      }
+      found = path_ + " (" + std::to_string(st.st_size) + " bytes, last written " + std::to_string(age.count()) +
+              "s ago, begins \"" + head + "\") does not decode: " + why;
+      if (age < min_age) {
+        return Error::invalid(found + "; not replaced: it was written less than " +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(min_age).count()) +
+                              "s ago, and a holder that renewed just before it broke may still be working until its "
+                              "renew deadline; run again later");
+      }
+      LeaseRecord free_record;
+      free_record.lease_duration_seconds = 1;
+      free_record.renew_time = std::chrono::system_clock::now();
+      return write(FileRecord{new_epoch(), 1, free_record}, deadline);
+    });
+    if (!r) return r.error();
+    return found;
   }
 
  private:
@@ -160,11 +216,20 @@ class FileStore {
   }
 
   // Runs `body` holding an exclusive flock on PATH.lock, waited for (in
-  // growing steps of 1 to 32 ms, LOCK_NB) only until `deadline`.
+  // growing steps of 1 to 32 ms, LOCK_NB) only until `deadline`. A reader
+  // (`read_only`) that may not create or write PATH.lock (a directory or
+  // file it cannot write) opens it read-only, or reads without it when it
+  // does not exist: writers replace PATH by rename(2), so a read sees one
+  // whole record either way.
   template <class F>
-  Result<Versioned> locked(Instant deadline, F&& body) {
+  Result<Versioned> locked(Instant deadline, bool read_only, F&& body) {
     std::string lock_path = path_ + ".lock";
-    auto opened = open_own_file(lock_path, O_RDWR | O_CREAT, allow_other_owner_);
+    int open_errno = 0;
+    auto opened = open_own_file(lock_path, O_RDWR | O_CREAT, allow_other_owner_, &open_errno);
+    if (!opened && read_only && (open_errno == EACCES || open_errno == EROFS)) {
+      opened = open_own_file(lock_path, O_RDONLY, allow_other_owner_);
+      if (!opened && opened.error().is(Code::kNotFound)) return body();
+    }
     if (!opened) return opened.error();
     Fd fd(*opened);
     Duration step = 1ms;
@@ -189,6 +254,11 @@ class FileStore {
       return opened.error();
     }
     Fd fd(*opened);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxFileRecordBytes) {
+      return Error::invalid(path_ + ": record is " + std::to_string(st.st_size) + " bytes; at most " +
+                            std::to_string(kMaxFileRecordBytes) + " expected");
+    }
     std::string text;
     char buf[4096];
     for (;;) {
@@ -212,7 +282,7 @@ class FileStore {
     if (fd.get() < 0) {
       int e = errno;
       return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable,
-                   "cannot create a temporary file beside " + path_ + ": " + errno_text(e));
+                   "cannot create a temporary file in " + dir_ + " (beside " + path_ + "): " + errno_text(e));
     }
     struct Unlink {  // the temporary goes, unless renamed over PATH
       std::string path;
@@ -232,12 +302,30 @@ class FileStore {
       return Error::timeout("fsync " + tmp + " outlasted the request timeout; not written");
     }
     if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-      return Error::unavailable("rename " + tmp + " -> " + path_ + ": " + errno_text(errno));
+      int e = errno;
+      return rename_error(tmp, e);
     }
     cleanup.path.clear();
     Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir.get() >= 0) ::fsync(dir.get());
     return to_versioned(f);
+  }
+
+  // rename(2) of our temporary over PATH failed with `e`. In a sticky
+  // directory (like /tmp) only PATH's owner (or the directory's) may replace
+  // it: say so, and what to do.
+  Error rename_error(const std::string& tmp, int e) const {
+    std::string what = "rename " + tmp + " -> " + path_ + ": " + errno_text(e);
+    struct stat dst {}, pst {};
+    if ((e == EPERM || e == EACCES) && ::stat(dir_.c_str(), &dst) == 0 && (dst.st_mode & S_ISVTX) != 0 &&
+        ::lstat(path_.c_str(), &pst) == 0 && pst.st_uid != ::geteuid()) {
+      return Error::forbidden(what + ": " + dir_ + " is a sticky directory (mode +t, like /tmp) and " + path_ +
+                              " belongs to uid " + std::to_string(pst.st_uid) +
+                              ", so only that user may replace it; keep a lock shared by several users in a "
+                              "directory of its own without the sticky bit, writable by all of them (e.g. "
+                              "mode 2770 with a shared group)");
+    }
+    return Error(e == EACCES || e == EROFS ? Code::kForbidden : Code::kUnavailable, what);
   }
 
   RealClock clock_;
@@ -308,7 +396,9 @@ class FileLock final : public Lock {
 
 }  // namespace
 
-Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path) {
+namespace {
+// PATH[?allow-other-owner=true] -> PATH, the option.
+Result<bool> take_options(const std::string& url, std::string& path) {
   bool allow_other_owner = false;
   if (auto q = path.find('?'); q != std::string::npos) {
     std::string query = path.substr(q + 1);
@@ -319,6 +409,27 @@ Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::
       return Error::invalid(url + ": unknown option \"" + query + "\" (the file lock knows allow-other-owner=true)");
     }
   }
+  return allow_other_owner;
+}
+}  // namespace
+
+Result<std::string> repair_file_lock(const std::string& url, Duration min_age) {
+  constexpr std::string_view kFile = "file://";
+  if (!url.starts_with(kFile) || url.size() == kFile.size() || url[kFile.size()] != '/') {
+    return Error::invalid(url + ": --repair is for file:///PATH locks only");
+  }
+  std::string path = url.substr(kFile.size());
+  auto allow = take_options(url, path);
+  if (!allow) return allow.error();
+  if (path.back() == '/') return Error::invalid(url + ": names a directory, not a file");
+  FileStore store(path, *allow);
+  return store.repair(min_age, RealClock().now() + kDefaultTimeout);
+}
+
+Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::string path) {
+  auto allow = take_options(url, path);
+  if (!allow) return allow.error();
+  const bool allow_other_owner = *allow;
   if (path.empty() || path.back() == '/') return Error::invalid(url + ": names a directory, not a file");
   auto slash = path.rfind('/');
   std::string dir = slash == 0 ? "/" : path.substr(0, slash);
@@ -327,9 +438,8 @@ Result<std::shared_ptr<Lock>> open_file_lock(Runtime& rt, std::string url, std::
     return Error::invalid(url + ": directory " + dir + " does not exist");
   }
   if (!S_ISDIR(st.st_mode)) return Error::invalid(url + ": " + dir + " is not a directory");
-  if (::access(dir.c_str(), W_OK) != 0) {
-    return Error::forbidden(url + ": directory " + dir + " is not writable by this user");
-  }
+  // A directory we cannot write is no error here: a reader (leasehold status)
+  // needs no write access; a write fails, naming the directory.
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Error::invalid(url + ": " + path + " is a directory");
   }

@@ -12,7 +12,7 @@ namespace leasehold::backends {
 namespace {
 
 constexpr std::string_view kKind = "leasehold.io/file-lock";
-constexpr size_t kMaxRecordBytes = 64 * 1024;
+constexpr size_t kMaxRecordBytes = kMaxFileRecordBytes;
 
 bool digits(std::string_view s, size_t pos, size_t n, int& out) {
   if (pos + n > s.size()) return false;

@@ -27,6 +27,33 @@ std::string_view phase_name(Phase p) {
   return "?";
 }
 
+std::string_view work_name(Work w) {
+  switch (w) {
+    case Work::kNone: return "none";
+    case Work::kRunning: return "running";
+    case Work::kStopping: return "stopping";
+  }
+  return "?";
+}
+
+std::string_view hold_name(Hold h) {
+  switch (h) {
+    case Hold::kNone: return "none";
+    case Hold::kHeld: return "held";
+    case Hold::kReleasing: return "releasing";
+  }
+  return "?";
+}
+
+std::string_view step_down_name(StepDown s) {
+  switch (s) {
+    case StepDown::kNone: return "none";
+    case StepDown::kRelease: return "release";
+    case StepDown::kHandOff: return "handoff";
+  }
+  return "?";
+}
+
 std::string_view op_name(Op op) {
   switch (op) {
     case Op::kGet: return "get";
@@ -56,8 +83,8 @@ Duration StateMachine::jittered_retry() {
 }
 
 bool StateMachine::draining() const {
-  if (!holding_ || !work_running_) return false;
-  return phase_ == Phase::kStopping || (phase_ == Phase::kFollowing && release_after_work_);
+  if (hold_ == Hold::kNone || work_ == Work::kNone) return false;
+  return phase_ == Phase::kStopping || (phase_ == Phase::kFollowing && step_down_ != StepDown::kNone);
 }
 
 void StateMachine::renewed(Instant sent_at, std::vector<Action>& out) {
@@ -69,7 +96,7 @@ void StateMachine::drain_tick(Instant now, WallTime wall, std::vector<Action>& o
   if (now >= leader_deadline()) {
     // The work outlived our term; the lease may be someone else's now.
     out.push_back(Note{"work did not return before the renew deadline; not releasing"});
-    holding_ = false;
+    hold_ = Hold::kNone;
     return;
   }
   if (!in_flight_ && now >= next_renew_) {
@@ -78,7 +105,8 @@ void StateMachine::drain_tick(Instant now, WallTime wall, std::vector<Action>& o
 }
 
 bool StateMachine::can_campaign() const {
-  return phase_ == Phase::kFollowing && !work_running_ && !stop_requested_ && !holding_;
+  return phase_ == Phase::kFollowing && work_ == Work::kNone && next_ == Next::kCampaign &&
+         hold_ == Hold::kNone;
 }
 
 void StateMachine::send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
@@ -140,7 +168,7 @@ void StateMachine::arm_attempt(Instant at) {
 
 void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out) {
   if (!can_campaign() || in_flight_) return;
-  if (reread_from_) {  // decide on a fresh read, never on doubtful news
+  if (doubt_) {  // decide on a fresh read, never on doubtful news
     send(now, Op::kGet, Purpose::kObserve, "", {}, out);
     return;
   }
@@ -184,7 +212,7 @@ void StateMachine::evaluate(Instant now, WallTime wall, std::vector<Action>& out
 void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& v,
                                  std::vector<Action>& out) {
   phase_ = Phase::kLeading;
-  holding_ = true;
+  hold_ = Hold::kHeld;
   attempt_armed_ = false;
   observed_ = v;
   observed_at_ = now;
@@ -192,34 +220,36 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
   term_ = Term{v.record.lease_transitions, identity_};
   last_renew_sent_ = sent_at;
   next_renew_ = now + t_.renew_interval;
-  work_running_ = true;
+  work_ = Work::kRunning;
   out.push_back(StartLeading{term_});
   report_leader(identity_, out);
 }
 
 void StateMachine::lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out) {
   out.push_back(Note{"stopped leading term " + term_.to_string() + ": " + why});
-  out.push_back(StopLeading{term_, taken});
-  phase_ = stop_requested_ ? Phase::kStopping : Phase::kFollowing;
-  holding_ = false;
-  if (!recampaign_) stop_requested_ = true;  // no further terms; settle() ends us
+  stop_work(taken, out);
+  phase_ = next_ == Next::kFinish ? Phase::kStopping : Phase::kFollowing;
+  hold_ = Hold::kNone;
+  if (!recampaign_) next_ = Next::kFinish;  // no further terms; settle() ends us
   arm_attempt(now + t_.retry_period);
 }
 
+void StateMachine::stop_work(bool taken, std::vector<Action>& out) {
+  out.push_back(StopLeading{term_, taken});
+  if (work_ != Work::kNone) work_ = Work::kStopping;
+}
+
 void StateMachine::begin_release(Instant now, std::vector<Action>& out) {
-  if (in_flight_) {
-    release_pending_ = true;
-    return;
-  }
-  release_pending_ = false;
+  hold_ = Hold::kReleasing;
+  if (in_flight_) return;  // handle_response begins it after the answer
   send(now, Op::kGet, Purpose::kReleaseRead, "", {}, out);
 }
 
 void StateMachine::after_release(Instant now, std::vector<Action>& out) {
-  holding_ = false;
-  release_after_work_ = false;
+  hold_ = Hold::kNone;
+  step_down_ = StepDown::kNone;
   handoff_to_.clear();
-  if (stop_requested_ || !recampaign_ || phase_ == Phase::kStopping) {
+  if (next_ == Next::kFinish || !recampaign_ || phase_ == Phase::kStopping) {
     finish(out);
   } else {
     phase_ = Phase::kFollowing;
@@ -232,7 +262,7 @@ void StateMachine::finish(std::vector<Action>& out) {
   if (phase_ == Phase::kStopped) return;
   phase_ = Phase::kStopped;
   attempt_armed_ = false;
-  holding_ = false;
+  hold_ = Hold::kNone;
   out.push_back(Finished{});
 }
 
@@ -261,7 +291,7 @@ void StateMachine::handle_tick(Instant now, WallTime wall, std::vector<Action>& 
       if (!attempt_armed_ || now < next_attempt_ || in_flight_) return;
       attempt_armed_ = false;
       if (!can_campaign()) return;  // the running work decides what comes next
-      if (reread_from_ || (observed_ ? !takeable(now)
+      if (doubt_ || (observed_ ? !takeable(now)
                                      : coordinated_ || waiting_out_deletion(now) || absence_stale(now))) {
         send(now, Op::kGet, Purpose::kObserve, "", {}, out);
       } else {
@@ -279,151 +309,171 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
   if (!in_flight_) return;  // nothing outstanding: a duplicate
   InFlight req = *in_flight_;
   in_flight_.reset();
-  const bool conflict = !r.ok() && (r.error().is(Code::kConflict) ||
-                                    r.error().is(Code::kAlreadyExists));
-  const bool gone = !r.ok() && r.error().is(Code::kNotFound);
-  auto failed = [&] {
-    out.push_back(Note{std::string(op_name(req.op)) + " failed: " + r.error().to_string()});
-  };
-  // A record or a 404 for a request sent after the doubt arose is at least
-  // as new as what caused it; a read sent before it that shows the doubted
-  // event's own version agrees with it.
-  const bool answered = r.ok() || gone;
-  const bool agrees = req.op == Op::kGet && doubted_version_ &&
-                      (r.ok() ? r.value().version == *doubted_version_ : doubted_version_->empty());
-  if (reread_from_ && answered && (req.number >= *reread_from_ || agrees)) reread_from_.reset();
-
+  const bool answered = r.ok() || r.error().is(Code::kNotFound);
+  end_doubt(req, r);
   switch (req.purpose) {
-    case Purpose::kObserve:
-      on_observe_answer(now, wall, sent_at, r, out);
-      break;
-
-    case Purpose::kAcquire:
-      if (r.ok() && now >= sent_at + t_.renew_deadline) {
-        // We won, but so long ago (a pause, a slow network) that our term
-        // would already be over: do not start work on it. The record names
-        // us, so the next evaluation re-acquires it as a new term.
-        out.push_back(Note{"acquired too late to lead (answer took longer than renew_deadline)"});
-        observe(now, r.value(), out);
-        if (phase_ == Phase::kFollowing) arm_attempt(now);
-      } else if (r.ok()) {
-        if (phase_ == Phase::kFollowing && can_campaign()) {
-          become_leader(now, sent_at, r.value(), out);
-        } else {
-          // We won while stopping: hold without work, then release.
-          observed_ = r.value();
-          observed_at_ = now;
-          term_ = Term{r.value().record.lease_transitions, identity_};
-          last_renew_sent_ = sent_at;
-          holding_ = true;
-          if (release_on_cancel_) {
-            begin_release(now, out);
-          } else {
-            finish(out);
-          }
-        }
-      } else if (phase_ == Phase::kStopping) {
-        // lost the race while stopping: nothing to release (settle finishes)
-      } else if (conflict) {
-        // Someone else won. A refused create proves a record we have not
-        // seen: if the next read finds none, it was deleted and is waited out.
-        if (req.op == Op::kCreate) unseen_record_ = true;
-        send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // look
-      } else if (gone && req.op == Op::kUpdate) {
-        observe(now, std::nullopt, out);  // deleted since we read it: create it now
-        evaluate(now, wall, out);
-      } else {
-        // A create can be refused with 404 too (the namespace does not
-        // exist): like any other failure, try again after the retry period.
-        if (gone) observe(now, std::nullopt, out);
-        failed();
-        arm_attempt(now + jittered_retry());
-      }
-      break;
-
-    case Purpose::kRenew:
-      if (r.ok()) {
-        observed_ = r.value();
-        observed_at_ = now;
-        if (holding_) renewed(sent_at, out);
-        next_renew_ = now + t_.renew_interval;
-        if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
-      } else if (draining()) {
-        if (conflict || gone) {
-          // Someone changed the lease under us: it is no longer known to be
-          // ours, so the term's remaining time is all the work gets.
-          out.push_back(Note{"lease changed while the work was stopping; not renewing or releasing"});
-          out.push_back(StopLeading{term_, true});  // it may be another's now: no grace
-          holding_ = false;
-        } else {
-          failed();
-          next_renew_ = now + t_.retry_period;
-        }
-      } else if (phase_ == Phase::kLeading) {
-        if (conflict) {
-          out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
-          send(now, Op::kGet, Purpose::kObserve, "", {}, out);
-        } else if (gone) {
-          send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
-        } else {
-          failed();
-          next_renew_ = now + t_.retry_period;
-        }
-      }
-      // A renewal sent while draining, answered once the term is over (the
-      // work returned, or the deadline passed): campaign on from here.
-      if (phase_ == Phase::kFollowing && !holding_ && !work_running_) arm_attempt(now);
-      break;
-
-    case Purpose::kReleaseRead:
-      if (r.ok() && r.value().record.holder_identity == identity_ &&
-          r.value().record.lease_transitions == term_.transitions) {
-        LeaseRecord rel = r.value().record;  // keeps strategy
-        rel.preferred_holder.clear();
-        rel.acquire_time = wall;
-        rel.renew_time = wall;
-        if (handoff_to_.empty()) {
-          rel.holder_identity.clear();
-          rel.lease_duration_seconds = 1;
-        } else {
-          // The target finds itself named and confirms with its own write;
-          // everyone else sees a lease held for a full duration.
-          rel.holder_identity = handoff_to_;
-          rel.lease_transitions = r.value().record.lease_transitions + 1;
-          rel.lease_duration_seconds = whole_seconds(t_.lease_duration);
-        }
-        send(now, Op::kUpdate, Purpose::kRelease, r.value().version, rel, out);
-      } else {
-        out.push_back(Note{r.ok() ? "not releasing: lease now held by " +
-                                        holder_or_none(r.value().record.holder_identity)
-                                  : "not releasing: " + r.error().to_string()});
-        after_release(now, out);
-      }
-      break;
-
-    case Purpose::kRelease:
-      if (r.ok()) {
-        out.push_back(Note{handoff_to_.empty() ? "released the lease"
-                                               : "handed the lease to " + handoff_to_,
-                           false});
-        observed_ = r.value();
-        observed_at_ = now;
-        released_version_ = r.value().version;
-      } else {
-        failed();
-      }
-      after_release(now, out);
-      break;
+    case Purpose::kObserve: on_observe_answer(now, wall, sent_at, r, out); break;
+    case Purpose::kAcquire: on_acquire_answer(now, wall, sent_at, req, r, out); break;
+    case Purpose::kRenew: on_renew_answer(now, wall, sent_at, req, r, out); break;
+    case Purpose::kReleaseRead: on_release_read_answer(now, wall, r, out); break;
+    case Purpose::kRelease: on_release_answer(now, req, r, out); break;
   }
-  if (release_pending_ && !in_flight_) begin_release(now, out);
+  // A release that waited for this answer.
+  if (hold_ == Hold::kReleasing && !in_flight_) begin_release(now, out);
   // Still in doubt after an answer: read again (after a failure the timers
   // retry instead, so a dead server is not read in a loop).
-  if (reread_from_ && answered && !in_flight_) reread(now, out);
+  if (doubt_ && answered && !in_flight_) reread(now, out);
   settle(out);
 }
 
+void StateMachine::end_doubt(const InFlight& req, const Result<Versioned>& r) {
+  if (!doubt_) return;
+  // A record or a 404 for a request sent after the doubt arose is at least
+  // as new as what caused it; a read sent before it that shows the doubted
+  // event's own version agrees with it.
+  const bool gone = !r.ok() && r.error().is(Code::kNotFound);
+  if (!r.ok() && !gone) return;
+  const bool agrees = req.op == Op::kGet && doubt_->version &&
+                      (r.ok() ? r.value().version == *doubt_->version : doubt_->version->empty());
+  if (req.number >= doubt_->from || agrees) doubt_.reset();
+}
+
+void StateMachine::note_failure(const InFlight& req, const Error& e, std::vector<Action>& out) {
+  out.push_back(Note{std::string(op_name(req.op)) + " failed: " + e.to_string()});
+}
+
+void StateMachine::on_acquire_answer(Instant now, WallTime wall, Instant sent_at, const InFlight& req,
+                                     const Result<Versioned>& r, std::vector<Action>& out) {
+  const bool conflict = !r.ok() && (r.error().is(Code::kConflict) || r.error().is(Code::kAlreadyExists));
+  const bool gone = !r.ok() && r.error().is(Code::kNotFound);
+  if (r.ok() && now >= sent_at + t_.renew_deadline) {
+    // We won, but so long ago (a pause, a slow network) that our term
+    // would already be over: do not start work on it. The record names
+    // us, so the next evaluation re-acquires it as a new term.
+    out.push_back(Note{"acquired too late to lead (answer took longer than renew_deadline)"});
+    observe(now, r.value(), out);
+    if (phase_ == Phase::kFollowing) arm_attempt(now);
+  } else if (r.ok()) {
+    if (phase_ == Phase::kFollowing && can_campaign()) {
+      become_leader(now, sent_at, r.value(), out);
+    } else {
+      // We won while stopping: hold without work, then release.
+      observed_ = r.value();
+      observed_at_ = now;
+      term_ = Term{r.value().record.lease_transitions, identity_};
+      last_renew_sent_ = sent_at;
+      hold_ = Hold::kHeld;
+      if (release_on_cancel_) {
+        begin_release(now, out);
+      } else {
+        finish(out);
+      }
+    }
+  } else if (phase_ == Phase::kStopping) {
+    // lost the race while stopping: nothing to release (settle finishes)
+  } else if (conflict) {
+    // Someone else won. A refused create proves a record we have not
+    // seen: if the next read finds none, it was deleted and is waited out.
+    if (req.op == Op::kCreate) unseen_record_ = true;
+    send(now, Op::kGet, Purpose::kObserve, "", {}, out);  // look
+  } else if (gone && req.op == Op::kUpdate) {
+    observe(now, std::nullopt, out);  // deleted since we read it: create it now
+    evaluate(now, wall, out);
+  } else {
+    // A create can be refused with 404 too (the namespace does not
+    // exist): like any other failure, try again after the retry period.
+    if (gone) observe(now, std::nullopt, out);
+    note_failure(req, r.error(), out);
+    arm_attempt(now + jittered_retry());
+  }
+}
+
+void StateMachine::on_renew_answer(Instant now, WallTime wall, Instant sent_at, const InFlight& req,
+                                   const Result<Versioned>& r, std::vector<Action>& out) {
+  const bool conflict = !r.ok() && (r.error().is(Code::kConflict) || r.error().is(Code::kAlreadyExists));
+  const bool gone = !r.ok() && r.error().is(Code::kNotFound);
+  if (r.ok()) {
+    observed_ = r.value();
+    observed_at_ = now;
+    if (hold_ != Hold::kNone) renewed(sent_at, out);
+    next_renew_ = now + t_.renew_interval;
+    if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
+  } else if (draining()) {
+    if (conflict || gone) {
+      // Someone changed the lease under us: it is no longer known to be
+      // ours, so the term's remaining time is all the work gets.
+      out.push_back(Note{"lease changed while the work was stopping; not renewing or releasing"});
+      stop_work(true, out);  // it may be another's now: no grace
+      hold_ = Hold::kNone;
+    } else {
+      note_failure(req, r.error(), out);
+      next_renew_ = now + t_.retry_period;
+    }
+  } else if (phase_ == Phase::kLeading) {
+    if (conflict) {
+      out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
+      send(now, Op::kGet, Purpose::kObserve, "", {}, out);
+    } else if (gone) {
+      send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+    } else {
+      note_failure(req, r.error(), out);
+      next_renew_ = now + t_.retry_period;
+    }
+  }
+  // A renewal sent while draining, answered once the term is over (the
+  // work returned, or the deadline passed): campaign on from here.
+  if (phase_ == Phase::kFollowing && hold_ == Hold::kNone && work_ == Work::kNone) arm_attempt(now);
+}
+
+void StateMachine::on_release_read_answer(Instant now, WallTime wall, const Result<Versioned>& r,
+                                          std::vector<Action>& out) {
+  if (!r.ok() || r.value().record.holder_identity != identity_ ||
+      r.value().record.lease_transitions != term_.transitions) {
+    out.push_back(Note{r.ok() ? "not releasing: lease now held by " +
+                                    holder_or_none(r.value().record.holder_identity)
+                              : "not releasing: " + r.error().to_string()});
+    after_release(now, out);
+    return;
+  }
+  LeaseRecord rel = r.value().record;  // keeps strategy
+  rel.preferred_holder.clear();
+  rel.acquire_time = wall;
+  rel.renew_time = wall;
+  if (step_down_ != StepDown::kHandOff) {
+    rel.holder_identity.clear();
+    rel.lease_duration_seconds = 1;
+  } else {
+    // The target finds itself named and confirms with its own write;
+    // everyone else sees a lease held for a full duration.
+    rel.holder_identity = handoff_to_;
+    rel.lease_transitions = r.value().record.lease_transitions + 1;
+    rel.lease_duration_seconds = whole_seconds(t_.lease_duration);
+  }
+  send(now, Op::kUpdate, Purpose::kRelease, r.value().version, rel, out);
+}
+
+void StateMachine::on_release_answer(Instant now, const InFlight& req, const Result<Versioned>& r,
+                                     std::vector<Action>& out) {
+  if (r.ok()) {
+    out.push_back(Note{step_down_ != StepDown::kHandOff ? "released the lease"
+                                                        : "handed the lease to " + handoff_to_,
+                       false});
+    observed_ = r.value();
+    observed_at_ = now;
+    released_version_ = r.value().version;
+    // A handoff's answer names the target: reported from this record, as
+    // a read of it would be (a later event that fits it then reports
+    // nothing, even a replay of an older term with the same holder and
+    // number, which a deletion and a blind create make possible).
+    report_leader(r.value().record.holder_identity, out);
+  } else {
+    note_failure(req, r.error(), out);
+  }
+  after_release(now, out);
+}
+
 void StateMachine::handle_stop(Instant, WallTime, std::vector<Action>& out) {
-  stop_requested_ = true;
+  next_ = Next::kFinish;
   switch (phase_) {
     case Phase::kIdle:
       finish(out);
@@ -434,7 +484,7 @@ void StateMachine::handle_stop(Instant, WallTime, std::vector<Action>& out) {
       return;
     case Phase::kLeading:
       phase_ = Phase::kStopping;
-      out.push_back(StopLeading{term_});
+      stop_work(false, out);
       return;
     case Phase::kStopping:
     case Phase::kStopped:
@@ -445,9 +495,9 @@ void StateMachine::handle_stop(Instant, WallTime, std::vector<Action>& out) {
 void StateMachine::handle_resign(Instant, WallTime, std::vector<Action>& out) {
   if (phase_ != Phase::kLeading) return;
   out.push_back(Note{"resigning: stepping down and releasing term " + term_.to_string()});
-  out.push_back(StopLeading{term_});
+  stop_work(false, out);
   phase_ = Phase::kFollowing;
-  release_after_work_ = true;
+  step_down_ = StepDown::kRelease;
 }
 
 bool StateMachine::handle_handoff(Instant now, WallTime wall, const std::string& target,
@@ -457,9 +507,9 @@ bool StateMachine::handle_handoff(Instant now, WallTime wall, const std::string&
   if (phase_ != Phase::kLeading || target.empty() || target == identity_) return false;
   out.push_back(Note{"handing term " + term_.to_string() + " to " + target +
                          ": stopping the work first", false});
-  out.push_back(StopLeading{term_});
+  stop_work(false, out);
   phase_ = Phase::kFollowing;
-  release_after_work_ = true;
+  step_down_ = StepDown::kHandOff;
   handoff_to_ = target;
   return true;
 }
@@ -479,26 +529,26 @@ void StateMachine::maybe_hand_off(Instant now, WallTime wall, const Versioned& v
 }
 
 void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<Action>& out) {
-  if (!work_running_) return;
-  work_running_ = false;
+  if (work_ == Work::kNone) return;
+  work_ = Work::kNone;
   switch (phase_) {
     case Phase::kLeading:
       return;  // work finished early; we keep the lease, as client-go does
     case Phase::kStopping:
-      if (holding_ && release_on_cancel_ && now < leader_deadline()) {
+      if (hold_ == Hold::kHeld && release_on_cancel_ && now < leader_deadline()) {
         begin_release(now, out);
       } else {
-        holding_ = false;
+        hold_ = Hold::kNone;
       }
       break;
     case Phase::kFollowing:
-      if (release_after_work_ && holding_ && now < leader_deadline()) {
+      if (step_down_ != StepDown::kNone && hold_ == Hold::kHeld && now < leader_deadline()) {
         begin_release(now, out);
         return;
       }
-      release_after_work_ = false;
+      step_down_ = StepDown::kNone;
       handoff_to_.clear();
-      holding_ = false;
+      hold_ = Hold::kNone;
       evaluate(now, wall, out);
       break;
     case Phase::kIdle:
@@ -509,11 +559,11 @@ void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<
 }
 
 void StateMachine::settle(std::vector<Action>& out) {
-  if (phase_ == Phase::kFollowing && stop_requested_ && !work_running_ && !holding_) {
+  if (phase_ == Phase::kFollowing && next_ == Next::kFinish && work_ == Work::kNone &&
+      hold_ == Hold::kNone) {
     phase_ = Phase::kStopping;
   }
-  if (phase_ == Phase::kStopping && !holding_ && !work_running_ && !in_flight_ &&
-      !release_pending_) {
+  if (phase_ == Phase::kStopping && hold_ == Hold::kNone && work_ == Work::kNone && !in_flight_) {
     finish(out);
   }
 }
@@ -528,7 +578,7 @@ std::optional<Instant> StateMachine::next_wakeup() const {
     case Phase::kFollowing:
       if (draining()) return in_flight_ ? leader_deadline() : std::min(leader_deadline(), next_renew_);
       // While a request is in flight its answer moves us; a tick could not.
-      if ((holding_ && work_running_) || in_flight_) return std::nullopt;
+      if ((hold_ != Hold::kNone && work_ != Work::kNone) || in_flight_) return std::nullopt;
       return attempt_armed_ ? std::optional<Instant>(next_attempt_) : std::nullopt;
     default:
       return std::nullopt;

@@ -60,6 +60,38 @@ enum class Phase {
 };
 std::string_view phase_name(Phase p);
 
+// Named sub-states beside the phase (StateMachine::state()).
+// The term's work (on_started_leading), as far as the machine knows.
+enum class Work {
+  kNone,      // none started, or it returned (handle_work_returned)
+  kRunning,   // started (StartLeading) and not asked to stop
+  kStopping,  // asked to stop (StopLeading) and not returned yet
+};
+// Our hold on the lease, as far as we know.
+enum class Hold {
+  kNone,       // the store does not name us
+  kHeld,       // the store names us for term()
+  kReleasing,  // held, and the release (or handoff) is due or in flight
+};
+// What the end of the term's work leads to: a release or a handoff (asked by
+// handle_resign / handle_handoff or a preferredHolder), or nothing.
+enum class StepDown { kNone, kRelease, kHandOff };
+// Whether another term may follow: kFinish once a stop was asked, or a term
+// was lost without recampaign.
+enum class Next { kCampaign, kFinish };
+std::string_view work_name(Work w);
+std::string_view hold_name(Hold h);
+std::string_view step_down_name(StepDown s);
+
+struct State {
+  Phase phase = Phase::kIdle;
+  Work work = Work::kNone;
+  Hold hold = Hold::kNone;
+  StepDown step_down = StepDown::kNone;
+  Next next = Next::kCampaign;
+  bool request_in_flight = false;
+};
+
 enum class Op { kGet, kCreate, kUpdate };
 std::string_view op_name(Op op);
 
@@ -146,6 +178,8 @@ class StateMachine {
   std::optional<Instant> next_wakeup() const;
 
   Phase phase() const { return phase_; }
+  // The phase and its sub-states, for the simulator's invariants.
+  State state() const { return State{phase_, work_, hold_, step_down_, next_, in_flight_.has_value()}; }
   bool request_in_flight() const { return in_flight_.has_value(); }
   // Valid while leading (and during a stop, until released).
   const Term& term() const { return term_; }
@@ -155,12 +189,12 @@ class StateMachine {
   const std::optional<Versioned>& observed() const { return observed_; }
   // Follower: when the observed holder's lease expires on our clock.
   std::optional<Instant> observed_expiry() const;
-  bool work_running() const { return work_running_; }
+  bool work_running() const { return work_ != Work::kNone; }
   // A watch event (or a failed read) left what we hold in doubt: a read, or
   // a write that lands, is due before it is trusted again.
-  bool rereading() const { return reread_from_.has_value(); }
+  bool rereading() const { return doubt_.has_value(); }
   // The store names us for term() as far as we know (leading, or draining).
-  bool holding() const { return holding_; }
+  bool holding() const { return hold_ != Hold::kNone; }
   // Draining: the term's work was asked to stop and has not returned while
   // we still hold the lease (a stop, a resignation or a handoff). The lease
   // is renewed meanwhile, so slow work does not let it lapse; at the
@@ -178,9 +212,26 @@ class StateMachine {
   void send(Instant now, Op op, Purpose p, std::string version, LeaseRecord rec,
             std::vector<Action>& out);
   void observe(Instant now, const std::optional<Versioned>& v, std::vector<Action>& out);
+  // handle_response, one function per purpose of the request answered.
   // The answer to a read sent to learn the record (Purpose::kObserve).
   void on_observe_answer(Instant now, WallTime wall, Instant sent_at, const Result<Versioned>& r,
                          std::vector<Action>& out);
+  void on_acquire_answer(Instant now, WallTime wall, Instant sent_at, const InFlight& req,
+                         const Result<Versioned>& r,
+                         std::vector<Action>& out);
+  void on_renew_answer(Instant now, WallTime wall, Instant sent_at, const InFlight& req,
+                       const Result<Versioned>& r,
+                       std::vector<Action>& out);
+  // The fresh read before a release: write it only if it still names us.
+  void on_release_read_answer(Instant now, WallTime wall, const Result<Versioned>& r,
+                              std::vector<Action>& out);
+  void on_release_answer(Instant now, const InFlight& req, const Result<Versioned>& r,
+                         std::vector<Action>& out);
+  // A record or a 404 may end the doubt a watch event or a failed read left.
+  void end_doubt(const InFlight& req, const Result<Versioned>& r);
+  void note_failure(const InFlight& req, const Error& e, std::vector<Action>& out);
+  // Asks the term's work to stop (StopLeading); `taken` as in StopLeading.
+  void stop_work(bool taken, std::vector<Action>& out);
   // The watch event can be applied without a read (see the model above).
   bool fits(const std::optional<Versioned>& v) const;
   // Reads now unless a request is in flight (its answer reads) or there is
@@ -244,17 +295,22 @@ class StateMachine {
   Duration max_absence_gap() const { return t_.retry_period * 11 / 5 + t_.renew_deadline / 2; }
   bool watch_healthy_ = false;
   // What we hold may be outdated: a read failed, or a watch event did not
-  // fit (see the correctness model). Until a request numbered at least this
-  // (sent after the doubt arose) is answered with a record or a 404, a
-  // follower's next move is a read and a leader's is a renewal (a read at
+  // fit (see the correctness model). Until a request numbered at least
+  // `from` (sent after the doubt arose) is answered with a record or a 404,
+  // a follower's next move is a read and a leader's is a renewal (a read at
   // once when the event came).
-  std::optional<uint64_t> reread_from_;
-  // The version of the last event in doubt ("" for a deletion); a read sent
-  // earlier that answers the same also settles the doubt (they agree).
-  std::optional<std::string> doubted_version_;
+  struct Doubt {
+    uint64_t from = 0;
+    // The version of the last event in doubt ("" for a deletion; none after
+    // a failed read); a read sent earlier that answers the same also settles
+    // the doubt (they agree).
+    std::optional<std::string> version;
+  };
+  std::optional<Doubt> doubt_;
   uint64_t next_request_ = 0;  // the number of the next request sent
-  // When a watch event last showed us a record (not a deletion): a 404 to a
-  // read sent before then is older news and must not erase that record.
+  // When a watch event last showed us a record, unless a deletion came after
+  // it: a 404 to a read sent before then is older news and must not erase
+  // that record.
   std::optional<Instant> last_watch_record_at_;
   Instant next_attempt_{};  // follower: next GET or acquire attempt
   // After we released (or handed over) the lease, others get the first
@@ -267,12 +323,11 @@ class StateMachine {
   Term term_;
   Instant last_renew_sent_{};
   Instant next_renew_{};
-  bool work_running_ = false;
-  bool stop_requested_ = false;
-  bool release_after_work_ = false;  // step down voluntarily once work returns
-  bool release_pending_ = false;     // release once the request in flight is answered
-  std::string handoff_to_;           // non-empty: the release writes this holder
-  bool holding_ = false;             // the store names us for term_ (as far as we know)
+  Work work_ = Work::kNone;
+  Hold hold_ = Hold::kNone;
+  StepDown step_down_ = StepDown::kNone;
+  Next next_ = Next::kCampaign;
+  std::string handoff_to_;  // StepDown::kHandOff: the holder the release writes
   int64_t max_transitions_seen_ = -1;
   std::string reported_leader_;
 };

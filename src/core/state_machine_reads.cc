@@ -43,8 +43,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
   const bool gone = !r.ok() && r.error().is(Code::kNotFound);
   if (!r.ok() && !gone) {
     out.push_back(Note{"get failed: " + r.error().to_string()});
-    reread_from_ = next_request_;  // read again before any write that relies on it
-    doubted_version_.reset();
+    doubt_ = Doubt{next_request_, std::nullopt};  // read again before any write that relies on it
     absence_seen_at_.reset();  // a gap in what we know
     if (phase_ == Phase::kLeading) {
       next_renew_ = now + t_.retry_period;
@@ -74,15 +73,16 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
     }
     return;
   }
-  if (holding_) {  // the work is stopping (or we hold until released)
+  if (hold_ != Hold::kNone) {  // the work is stopping (or we hold until released)
     if (ours) {
       observed_ = *v;  // still ours: renew on this version
       return;
     }
     out.push_back(Note{"lease now held by " + (v ? holder_or_none(v->record.holder_identity) : "nobody (deleted)") +
                        " while the work was stopping; not renewing or releasing"});
-    if (work_running_) out.push_back(StopLeading{term_, true});  // no grace left for the work
-    holding_ = false;
+    if (work_ != Work::kNone) stop_work(true, out);  // no grace left for the work
+    // A release due after this answer still reads first, and finds it not ours.
+    if (hold_ == Hold::kHeld) hold_ = Hold::kNone;
   }
   if (gone && observed_ && last_watch_record_at_ && *last_watch_record_at_ >= sent_at) {
     // The watch showed a record after this read was sent: the 404 is
@@ -106,7 +106,7 @@ bool StateMachine::fits(const std::optional<Versioned>& v) const {
       return true;
     }
   }
-  if (holding_) {
+  if (hold_ != Hold::kNone) {
     // Our own term; while leading, one that does not ask us to hand over.
     const bool ours = r.holder_identity == identity_ && r.lease_transitions == term_.transitions;
     const bool hand_over = phase_ == Phase::kLeading && !r.preferred_holder.empty() &&
@@ -122,14 +122,20 @@ bool StateMachine::fits(const std::optional<Versioned>& v) const {
 void StateMachine::reread(Instant now, std::vector<Action>& out) {
   if (in_flight_) return;  // handle_response reads after the answer
   if (phase_ == Phase::kIdle || phase_ == Phase::kStopped) return;
-  if (phase_ == Phase::kStopping && !holding_) return;  // nothing left to decide
+  if (phase_ == Phase::kStopping && hold_ == Hold::kNone) return;  // nothing left to decide
   send(now, Op::kGet, Purpose::kObserve, "", {}, out);
 }
 
 void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<Versioned>& v,
                                 std::vector<Action>& out) {
   if (phase_ == Phase::kIdle || phase_ == Phase::kStopped) return;
-  if (v) last_watch_record_at_ = now;
+  // The latest event decides: a deletion after a record (a replay, or the
+  // record deleted again) agrees with a 404, so the 404 is not older news.
+  if (v) {
+    last_watch_record_at_ = now;
+  } else {
+    last_watch_record_at_.reset();
+  }
   // The version we hold again (a duplicate, our own write echoed). A
   // deletion is never old news here: even when we know of no record it
   // proves one existed (created and deleted unseen, or a replay).
@@ -140,14 +146,13 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
     if (!observed_) unseen_record_ = true;
     // Its number existed, so a record we create later continues above it.
     if (v) max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
-    reread_from_ = next_request_;
-    doubted_version_ = v ? v->version : "";
+    doubt_ = Doubt{next_request_, v ? v->version : ""};
     reread(now, out);
     return;
   }
   // Holding: our own write echoed back, or an edit that kept us holder (the
   // next renewal's conflict picks it up).
-  if (holding_) return;
+  if (hold_ != Hold::kNone) return;
   if (!same) observe(now, v, out);
   // A follower looks again at what it holds (a watch that resumed after a
   // partition redelivers it: a lease that became takeable is taken now).

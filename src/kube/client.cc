@@ -488,8 +488,14 @@ class CurlClient final : public Client {
       finish(*t, Error::timeout(w + ": " + reason(*t, code) + retired));
     } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
                code == CURLE_SSL_CERTPROBLEM) {
+      // A certificate problem, not a credentials one: labelled as what the
+      // transport saw (Unavailable, retried like any unreachable server, so
+      // a corrected CA or certificate is picked up), never Unauthorized.
       std::string name = cfg_.tls_server_name.empty() ? "" : " (tls-server-name " + cfg_.tls_server_name + ")";
-      finish(*t, Error(Code::kUnauthorized, w + name + ": TLS verification failed: " + reason(*t, code)));
+      const char* check = code == CURLE_SSL_CERTPROBLEM
+                              ? "client certificate; check the kubeconfig's client-certificate and client-key"
+                              : "server certificate; check the kubeconfig's certificate-authority and tls-server-name";
+      finish(*t, Error::unavailable(w + name + ": TLS verification failed (" + check + "): " + reason(*t, code)));
     } else {
       std::string via = proxy_.empty() ? "" : " (via proxy " + redact_url(cfg_.proxy_url) + ")";
       finish(*t, Error::unavailable(w + via + ": " + reason(*t, code)));

@@ -54,8 +54,30 @@ void write_spec(json& spec, const LeaseRecord& r) {
   spec["leaseTransitions"] = r.lease_transitions;
   if (!r.strategy.empty()) spec["strategy"] = r.strategy;
   else spec.erase("strategy");
-  if (!r.preferred_holder.empty()) spec["preferredHolder"] = r.preferred_holder;
+  // kube-apiserver accepts spec.preferredHolder only beside a strategy
+  // (coordinated election); without one it travels in an annotation.
+  if (!r.preferred_holder.empty() && !r.strategy.empty()) spec["preferredHolder"] = r.preferred_holder;
   else spec.erase("preferredHolder");
+}
+
+// The preferred holder of a Lease without a strategy (an admin's `leasehold
+// handoff`): the annotation kPreferredHolderAnnotation, set or removed.
+void write_preferred_annotation(json& obj, const LeaseRecord& r) {
+  const bool set = !r.preferred_holder.empty() && r.strategy.empty();
+  auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) {
+    if (!set) return;
+    obj["metadata"] = json::object();
+    meta = obj.find("metadata");
+  }
+  auto ann = meta->find("annotations");
+  if (set) {
+    if (ann == meta->end() || !ann->is_object()) (*meta)["annotations"] = json::object();
+    (*meta)["annotations"][kPreferredHolderAnnotation] = r.preferred_holder;
+  } else if (ann != meta->end() && ann->is_object()) {
+    ann->erase(kPreferredHolderAnnotation);
+    if (ann->empty()) meta->erase("annotations");
+  }
 }
 
 std::string describe(const RequestInfo& r) {
@@ -100,6 +122,11 @@ Result<Lease> decode_lease_object(json&& j) {
                      read_str(*spec, "strategy", r.strategy),
                      read_str(*spec, "preferredHolder", r.preferred_holder)}) {
       if (!res) return res.error();
+    }
+    if (r.preferred_holder.empty() && r.strategy.empty()) {
+      if (auto ann = meta->find("annotations"); ann != meta->end() && ann->is_object()) {
+        if (auto res = read_str(*ann, kPreferredHolderAnnotation, r.preferred_holder); !res) return res.error();
+      }
     }
   }
   // managedFields are the server's bookkeeping, often larger than the rest
@@ -160,6 +187,7 @@ std::string encode_lease_update(const json& base, const LeaseRecord& record) {
   json obj = base;
   if (!obj.contains("spec") || !obj["spec"].is_object()) obj["spec"] = json::object();
   write_spec(obj["spec"], record);
+  write_preferred_annotation(obj, record);
   return obj.dump();
 }
 
@@ -170,6 +198,7 @@ std::string encode_lease_create(const std::string& ns, const std::string& name,
               {"metadata", {{"name", name}, {"namespace", ns}}},
               {"spec", json::object()}};
   write_spec(obj["spec"], record);
+  write_preferred_annotation(obj, record);
   return obj.dump();
 }
 

@@ -29,6 +29,12 @@ struct Lease {
   std::string proto;     // kProtobuf: the Lease message as read (the envelope's raw)
 };
 
+// kube-apiserver refuses spec.preferredHolder without spec.strategy (only
+// coordinated election sets one). A LeaseRecord's preferred_holder on a Lease
+// without a strategy (an admin's `leasehold handoff`) is written to, and read
+// from, this annotation instead; a write without one removes it.
+inline constexpr const char* kPreferredHolderAnnotation = "leasehold.io/preferred-holder";
+
 // Parses a Lease. Reads every "free" form others write: a missing, null or
 // empty holderIdentity is free. Errors name the field.
 Result<Lease> decode_lease(std::string_view body);

@@ -21,12 +21,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fails=0
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
-"$kubectl" version --client 2>/dev/null | head -n1
+source "$(dirname "$0")/../integration/cli_lib.sh"  # check, cli_finish
+"$kubectl" version --client 2>/dev/null | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 "$kubectl" "${admin[@]}" create namespace "$ns" >/dev/null
 for overlay in "$src"/deploy/overlays/*/; do
   name=$(basename "$overlay")
@@ -78,5 +74,4 @@ EOF
   check "  the rendered objects are what the components promise" \
     test "$(grep -c '^ok ' "$work/$name.checks")" -ge 3 -a "$(grep -c '^FAIL\|Traceback' "$work/$name.checks")" = 0
 done
-echo "kustomize: $fails failed"
-exit $((fails > 0))
+cli_finish "kustomize"

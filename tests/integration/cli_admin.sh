@@ -31,10 +31,12 @@ wait_for 5 grep -q "holder alpha" "$dir/observe.txt" || fail "observe never show
 wait_for 5 grep -q '"holder":"alpha"' "$dir/observe.json" || fail "observe -o json never showed alpha"
 
 out=$("$bin" status "$lock")
-check "status table columns ($(head -n1 <<<"$out"))" grep -qE '^HOLDER +ACQUIRED +RENEWED +EXPIRES IN +TRANSITIONS$' <<<"$out"
-check "status table row" grep -qE '^alpha +20[0-9-]+T[0-9:.]+Z +20[0-9-]+T[0-9:.]+Z +[0-9.]+s +0$' <<<"$out"
+# RENEWED AGO is the remote renewTime against our wall clock, labelled so; no "expired" verdict.
+check "status table columns ($(head -n1 <<<"$out"))" \
+  grep -qE '^HOLDER +ACQUIRED +RENEWED +LEASE +RENEWED AGO \(REMOTE CLOCK\) +TRANSITIONS$' <<<"$out"
+check "status table row" grep -qE '^alpha +20[0-9-]+T[0-9:.]+Z +20[0-9-]+T[0-9:.]+Z +3s +-?[0-9.]+s +0$' <<<"$out"
 out=$("$bin" status "$lock" -o json)
-check "status json ($out)" grep -qE '"holder":"alpha","acquired":"[^"]+","renewed":"[^"]+","lease_duration_seconds":3,"expires_in_seconds":[0-9.]+,"transitions":0' <<<"$out"
+check "status json ($out)" grep -qE '"holder":"alpha","acquired":"[^"]+","renewed":"[^"]+","lease_duration_seconds":3,"renewed_ago_seconds_remote_clock":-?[0-9.]+,"transitions":0' <<<"$out"
 
 # ---- release refused without --force ----
 out=$("$bin" release "$lock" 2>&1); rc=$?

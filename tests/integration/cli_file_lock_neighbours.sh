@@ -78,4 +78,37 @@ check "the other user cannot open the lock file to hold it (rc $rc)" test $rc -n
 out=$("$bin" run --lock "file://$shared/app.lease?x=1" -- true 2>&1); rc=$?
 check "an unknown option is named (rc $rc): $out" grep -q 'unknown option "x=1"' <<<"$out"
 
+# 5. status only reads (issue 18, item 9): the other user looks at its own lock
+# in a directory it cannot write, with and without PATH.lock; run is refused
+# there up front, naming the directory.
+ro="$dir/readonly"
+mkdir -m 0755 "$ro"; chown "$user" "$ro"
+as_user "$bin" run --lock "file://$ro/u.lease" --identity user-sidecar "${fast[@]}" -- true 2>/dev/null
+chown root "$ro"; chmod 0755 "$ro"
+out=$(as_user "$bin" status "file://$ro/u.lease" 2>&1); rc=$?
+check "status in a directory it cannot write (rc $rc): $(head -n2 <<<"$out" | tail -n1)" \
+  test $rc -eq 0 -a -n "$(grep -E '^\(free\) ' <<<"$out")"
+rm -f "$ro/u.lease.lock"
+out=$(as_user "$bin" status -o json "file://$ro/u.lease" 2>&1); rc=$?
+check "...and without PATH.lock, which it cannot create (rc $rc): $out" \
+  test $rc -eq 0 -a -n "$(grep '"exists":true,"holder":""' <<<"$out")"
+check "status created nothing there" test "$(ls "$ro")" = u.lease
+out=$(as_user "$bin" run --lock "file://$ro/u.lease" --identity u "${fast[@]}" -- true 2>&1 >/dev/null); rc=$?
+check "run there: exit 2, one line naming the directory (rc $rc): $out" test $rc -eq 2 -a \
+  "$out" = "leasehold: lock URL \"file://$ro/u.lease\": directory $ro is not writable by this user (Permission denied); campaigning writes the lease there"
+
+# 6. A sticky directory (like /tmp): the other user may not rename over root's
+# record even when the files are shared (0666, ?allow-other-owner=true); the
+# error says why and what to do.
+sticky="$dir/sticky"
+mkdir -m 1777 "$sticky"
+"$bin" run --lock "file://$sticky/s.lease" --identity root-sidecar "${fast[@]}" -- true 2>/dev/null
+chmod 0666 "$sticky/s.lease" "$sticky/s.lease.lock"
+out=$(as_user timeout 3 "$bin" run --lock "file://$sticky/s.lease?allow-other-owner=true" --identity user-sidecar \
+  "${fast[@]}" -- true 2>&1)
+check "rename refused in a sticky directory: the log says why and what to do ($(grep -m1 sticky <<<"$out" | head -c 400))" \
+  grep -qF "$sticky is a sticky directory (mode +t, like /tmp) and $sticky/s.lease belongs to uid 0, so only that user may replace it; keep a lock shared by several users in a directory of its own without the sticky bit" <<<"$out"
+check "...and root's record is unchanged" grep -q '"holderIdentity":""' "$sticky/s.lease"
+check "...and no temporary is left" test -z "$(ls "$sticky" | grep -E '\.tmp\.' || true)"
+
 cli_finish "file lock neighbours"

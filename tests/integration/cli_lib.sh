@@ -1,6 +1,6 @@
-# Shared by the cli_*.sh tests, sourced right after `set -uo pipefail` and
-# `bin=$1`: a temporary directory, the pass/fail tally and the helpers every
-# script uses.
+# Shared by the cli_*.sh tests (and tests/deploy's scripts, for check, wait_for and
+# cli_finish), sourced right after `set -uo pipefail` and `bin=$1`: a temporary
+# directory, the pass/fail tally and the helpers every script uses.
 #
 #   cli_setup NAME     $dir (mktemp), removed on exit after every background
 #                      job is killed and waited for (kept when KEEP is set);

@@ -83,7 +83,10 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
               std::chrono::duration<double, std::milli>(*at - deadline).count(),
               static_cast<int>(renewals_after - renewals_at_hold));
   EXPECT_GE(*at, deadline) << "stopped before the deadline";
-  EXPECT_LE(*at - deadline, 200ms);
+  // Another candidate may take the lease lease_duration - renew_deadline (2 s)
+  // after the deadline; half of that is left for a thread woken late on a
+  // loaded machine (make stress-test saw 297 ms).
+  EXPECT_LE(*at - deadline, 1s);
   EXPECT_GE(renewals_after, renewals_at_hold + 4) << "the k8s:// elector stopped renewing";
   EXPECT_TRUE(kube_leads);
   (*fe)->stop();

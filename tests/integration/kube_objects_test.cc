@@ -154,7 +154,9 @@ TEST_F(KubeObjectsTest, LeaderElectionEventIsAcceptedAndReadsBack) {
 }
 
 TEST_F(KubeObjectsTest, PodAndNodeFromTheServerDecode) {
-  // Pods need the namespace's default ServiceAccount (no controller-manager here).
+  // Pods need the namespace's default ServiceAccount. testenv's
+  // kube-controller-manager runs only the garbage collector, not the
+  // serviceaccount controller: the test creates it as that controller would.
   HttpResponse sa = call("POST", std::string("/api/v1/namespaces/") + kNs + "/serviceaccounts",
                          R"({"metadata":{"name":"default"}})");
   ASSERT_TRUE(sa.status == 201 || sa.status == 409) << sa.status << " " << sa.body;

@@ -16,11 +16,12 @@ setsid):
             kill(SIGSTOP) returned, bounds the send time of its last renewal;
             margin = 250 ms + lease/1000), and the new LEASEHOLD_TERM must be
             larger.
-  sigkill   SIGKILL the leading sidecar; its tree must be gone within 1 s; the
-            other takes over after expiry.
+  sigkill   SIGKILL the leading sidecar; its tree must be gone within the
+            default grace period + 500 ms (1.25 s); the other takes over after
+            expiry.
   freed     an admin frees the lease (release --force) under the leader: its
             tree must be SIGKILLed at once (no grace), as soon as it sees the
-            change (k8s: 300 ms; file: its next renewal + 300 ms); someone leads
+            change (k8s: 500 ms; file: its next renewal + 500 ms); someone leads
             again. Overlaps are reported, not failed: a third party's write
             cannot be undone.
 Locks: file (every kind x scenario, under --worker-cgroup auto and off when the
@@ -60,8 +61,16 @@ SLACK = 0.100  # measurement slack on the watchdog deadline
 SCENARIOS = ("graceful", "sigstop", "sigkill", "freed")
 # From an admin's release to the old tree's end: the leader sees it (k8s: its
 # watch, at once; file: its next renewal, at most RETRY later) and SIGKILLs
-# the tree at once (no grace); 300 ms for the rest.
-FREED_BOUND = {"k8s": 0.3, "file": RETRY + 0.3}
+# the tree at once (no grace); 500 ms for the rest (make stress-test, load
+# average 18 on 2 cores, saw 301 ms).
+FREED_BOUND = {"k8s": 0.5, "file": RETRY + 0.5}
+# From SIGKILL of the leading sidecar to its tree's end: the watchdog sees the
+# sidecar's socket close, SIGTERMs the tree at once and SIGKILLs it after the
+# default grace period (lease - renew - margin: 747 ms here); 500 ms for the
+# watchdog's wake-up and reaping on a loaded machine (make stress-test, load
+# average 18 on 2 cores, once took 267 ms). Whatever the bound, the overlap
+# check holds the tree to its term.
+SIGKILL_BOUND = (LEASE - RENEW - MARGIN) + 0.5
 MARKER = "LEASEHOLD_TREE_SAFETY_RUN"
 
 now = proctree.now
@@ -352,16 +361,17 @@ class Scenario:
 
     def do_sigkill(self, leader, other, lead_term):
         t_kill = leader.signal(signal.SIGKILL)
-        old = self._wait_tree_dead(leader.identity, t_kill, 1.5)
+        old = self._wait_tree_dead(leader.identity, t_kill, SIGKILL_BOUND + 0.5)
         last_end = max((float("inf") if p["end"] is None else p["end"]) for p in old) if old else None
         if last_end is not None:
             self.notes.append("old tree dead at kill+%s" % (
                 "∞" if last_end == float("inf") else "%.0f ms" % ((last_end - t_kill) * 1e3)))
         for p in old:
-            if p["end"] is None or p["end"] > t_kill + 1.0:
-                self.fail("pid %d (%s/%s) of %s %s after SIGKILL of its sidecar" % (
+            if p["end"] is None or p["end"] > t_kill + SIGKILL_BOUND:
+                self.fail("pid %d (%s/%s) of %s %s after SIGKILL of its sidecar (bound %.0f ms)" % (
                     p["pid"], p["kind"], p["role"], leader.identity,
-                    "still running 1.5 s" if p["end"] is None else "lived %.0f ms" % ((p["end"] - t_kill) * 1e3)))
+                    "still running %.1f s" % (SIGKILL_BOUND + 0.5) if p["end"] is None
+                    else "lived %.0f ms" % ((p["end"] - t_kill) * 1e3), SIGKILL_BOUND * 1e3))
         t_new = self._wait_takeover(leader, other, LEASE + 6, need_exit=False)
         if t_new is not None:
             self.notes.append("takeover at kill+%.0f ms" % ((t_new - t_kill) * 1e3))

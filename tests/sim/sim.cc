@@ -27,8 +27,19 @@
 //   (work asked to stop while the lease is still ours may take up to
 //   1.2 x renew_deadline, cut at its renew deadline, which renewals while
 //   draining keep moving;)
+//   * after every step of a machine, its phase and sub-states
+//     (StateMachine::state()) agree: leading means held with work running
+//     unasked; work stopping only outside leading; releasing only once the
+//     work returned; idle or stopped with no work, hold or request; draining
+//     is exactly held while the work stops; the work state matches the work
+//     the simulator runs; a following (or stopping, not holding) machine
+//     always waits for a request, its work or a wake-up; and at most one
+//     machine believes it leads (leading, before its deadline) unless excused
+//     as two running terms are;
 //   * once every fault has healed, a leader exists within
-//     lease_duration + 2 * retry_period.
+//     lease_duration + 2 * retry_period, plus a lease_duration if the record
+//     is deleted then (candidates that knew it wait a full lease from when
+//     they first see it gone, which a partition may put off until the heal).
 //
 //   leasehold_sim --seeds 10000          run seeds 1..10000, print "N seeds"
 //   leasehold_sim --seed 1234 --trace    replay one seed with a trace
@@ -47,6 +58,7 @@
 #include <optional>
 #include <queue>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -142,7 +154,8 @@ class Sim {
     // or not by what its sender knew then, not when it lands).
     uint64_t sent_epoch_seen = 0;
     int64_t sent_max_seen = -1;
-    uint64_t term_epoch = 0;  // the store's epoch when its term started
+    uint64_t write_epoch = 0;  // the store's epoch when its last write landed
+    uint64_t term_epoch = 0;   // the epoch its term's write landed in
     Time busy_until = 0;    // a stalled request of this node runs until then
     Time stalled_until = 0;  // requests sent before then hang until then
     Time last_watch = 0;
@@ -154,6 +167,9 @@ class Sim {
     Term term;
     bool long_paused_in_term = false;
     bool started_term = false;
+    // Which term's work runs: a Term can repeat (a deletion restarts the
+    // numbering), so the work's timers name it by this count.
+    uint64_t work_id = 0;
   };
   struct Event {
     Time t;
@@ -187,6 +203,11 @@ class Sim {
     std::printf("\n");
   }
 
+  static std::string describe(const Versioned& v) {
+    return "v=" + v.version + " holder=" + v.record.holder_identity + " t=" +
+           std::to_string(v.record.lease_transitions);
+  }
+
   void fail(const std::string& why) {
     if (error_.empty()) error_ = why + " at t=" + std::to_string(static_cast<double>(now_) / kSec) + "s";
   }
@@ -211,6 +232,63 @@ class Sim {
     fn(*n.sm, local(n, now_), wall(n), out);
     for (auto& a : out) apply(i, a);
     arm(i);
+    if (n.alive) check_state(i);
+  }
+
+  // The machine's phase and sub-states (StateMachine::state()) after each of
+  // its steps: they agree with each other and with the work the simulator
+  // runs, a machine always waits for something, and at most one machine
+  // believes it leads (leading phase, before its deadline) unless excused as
+  // two running terms are.
+  void check_state(int i) {
+    using core::Hold;
+    using core::Phase;
+    using core::StepDown;
+    using core::Work;
+    const Node& n = nodes_[static_cast<size_t>(i)];
+    const core::State s = n.sm->state();
+    auto bad = [&](const std::string& what) {
+      fail(n.id + " in phase " + std::string(core::phase_name(s.phase)) + " (work " +
+           std::string(core::work_name(s.work)) + ", hold " + std::string(core::hold_name(s.hold)) +
+           ", step down " + std::string(core::step_down_name(s.step_down)) + "): " + what);
+    };
+    if (s.phase == Phase::kLeading) {
+      if (s.hold != Hold::kHeld) bad("leading without holding the lease");
+      if (s.work == Work::kStopping) bad("leading while its work is asked to stop");
+      if (s.step_down != StepDown::kNone) bad("leading while stepping down");
+    } else if (s.work == Work::kRunning) {
+      bad("work running unasked outside the leading phase");
+    }
+    if ((s.phase == Phase::kIdle || s.phase == Phase::kStopped) &&
+        (s.work != Work::kNone || s.hold != Hold::kNone || s.request_in_flight)) {
+      bad("work, a hold or a request outside an election");
+    }
+    if (s.hold == Hold::kReleasing && s.work != Work::kNone) bad("releasing before the work returned");
+    if (n.sm->draining() != (s.work == Work::kStopping && s.hold == Hold::kHeld)) {
+      bad("draining is not 'holding while the work stops'");
+    }
+    if (n.working && s.work != (n.stopping_work ? Work::kStopping : Work::kRunning)) {
+      bad(std::string("the work is ") + (n.stopping_work ? "stopping" : "running"));
+    }
+    const bool waits = s.request_in_flight || s.work != Work::kNone || n.sm->next_wakeup().has_value();
+    if (s.phase == Phase::kFollowing && !waits) bad("nothing to wait for: stuck");
+    if (s.phase == Phase::kStopping && !waits && s.hold == Hold::kNone) bad("stopping with nothing left: not finished");
+    if (s.phase != Phase::kLeading || local(n, now_) >= n.sm->leader_deadline()) return;
+    for (const Node& m : nodes_) {
+      if (&m == &n || !m.alive || m.sm->phase() != Phase::kLeading) continue;
+      if (local(m, now_) >= m.sm->leader_deadline()) continue;
+      if (!overlap_excused(m, n)) fail("two machines believe they lead: " + m.id + " (" + m.sm->term().to_string() +
+                                       ") and " + n.id + " (" + n.sm->term().to_string() + ")");
+    }
+  }
+
+  // Two terms that may overlap: one was paused past the bound, or the later
+  // epoch's was begun by a create blind to the earlier's holder.
+  bool overlap_excused(const Node& a, const Node& b) {
+    if (a.long_paused_in_term || b.long_paused_in_term) return true;
+    if (a.term_epoch == b.term_epoch) return false;
+    const uint64_t later = epoch_seq_[a.term_epoch] > epoch_seq_[b.term_epoch] ? a.term_epoch : b.term_epoch;
+    return blind_epochs_.count(later) > 0;
   }
 
   void arm(int i) {
@@ -240,23 +318,33 @@ class Sim {
       // finds the new record) and restart the numbering; excused below.
       // A create continues the numbering its creator saw, which a deletion
       // may have hidden the latest of.
-      const bool blind_create = epoch_ == blind_epoch_;
-      const bool renumbered = blind_create || epoch_ == renumbered_epoch_;
+      // Judged by the epoch the term's write landed in: an answer can arrive
+      // after a deletion and a create that began a later epoch.
+      const uint64_t e = n.write_epoch;
+      const bool blind_create = blind_epochs_.count(e) > 0;
+      const bool renumbered = blind_create || renumbered_epochs_.count(e) > 0;
       if (s->term.transitions <= max_token_ && !renumbered) {
         fail(n.id + " token " + s->term.to_string() + " does not exceed " + std::to_string(max_token_));
       }
       max_token_ = renumbered ? s->term.transitions : std::max(max_token_, s->term.transitions);
       for (auto& m : nodes_) {
         if (&m == &n || !m.working) continue;
-        // A blind create's term may differ from the old one in its holder only.
-        const bool blind = blind_create && m.term_epoch != epoch_;
-        bool excused = m.long_paused_in_term || n.long_paused_in_term || blind;
-        if (!excused) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
+        // Of two terms in different epochs, the later epoch's may overlap the
+        // earlier's if a blind create began it, and share its token if its
+        // creator had not seen the latest numbers.
+        const uint64_t later = epoch_seq_[m.term_epoch] > epoch_seq_[e] ? m.term_epoch : e;
+        const bool blind = m.term_epoch != e && blind_epochs_.count(later) > 0;
+        const bool renumbered_later = m.term_epoch != e && (blind || renumbered_epochs_.count(later) > 0);
+        n.term_epoch = e;  // for overlap_excused
+        if (!overlap_excused(m, n)) fail("two leaders: " + m.id + " (" + m.term.to_string() + ") and " + n.id + " (" +
                            s->term.to_string() + ")");
-        if (m.term.transitions == s->term.transitions && !blind) fail("overlapping terms share a fencing token");
+        if (m.term.transitions == s->term.transitions && !renumbered_later) {
+          fail("overlapping terms share a fencing token");
+        }
       }
       n.working = true;
-      n.term_epoch = epoch_;
+      ++n.work_id;
+      n.term_epoch = e;
       n.started_term = true;
       n.stopping_work = false;
       n.term = s->term;
@@ -283,10 +371,10 @@ class Sim {
       if (n.sm->draining() && chance(0.3)) {
         ++slow_stops_;
         work_end = now_ + static_cast<Time>(uniform(0, 1.2) * static_cast<double>(p_.deadline.count()));
-        cut_at_deadline(i, n.incarnation, n.term);
+        cut_at_deadline(i, n.incarnation, n.work_id);
       }
       uint64_t inc = n.incarnation;
-      at(std::max(work_end, n.paused_until), [this, i, inc, t = n.term] { work_returns(i, inc, t); });
+      at(std::max(work_end, n.paused_until), [this, i, inc, w = n.work_id] { work_returns(i, inc, w); });
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
@@ -313,9 +401,9 @@ class Sim {
   }
 
   // The work of term `t` returns (once: the slow draw or the deadline cut).
-  void work_returns(int i, uint64_t inc, const Term& t) {
+  void work_returns(int i, uint64_t inc, uint64_t work) {
     Node& m = nodes_[static_cast<size_t>(i)];
-    if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+    if (m.incarnation != inc || !m.alive || !m.working || m.work_id != work) return;
     m.working = false;
     log("%s work returned%s", m.id);
     run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {
@@ -324,15 +412,15 @@ class Sim {
   }
   // A slow-stopping work returns at its renew deadline (wherever renewals
   // while draining have moved it by then).
-  void cut_at_deadline(int i, uint64_t inc, const Term& t) {
+  void cut_at_deadline(int i, uint64_t inc, uint64_t work) {
     Node& n = nodes_[static_cast<size_t>(i)];
-    at(std::max(global(n, n.sm->leader_deadline()), n.paused_until), [this, i, inc, t] {
+    at(std::max(global(n, n.sm->leader_deadline()), n.paused_until), [this, i, inc, work] {
       Node& m = nodes_[static_cast<size_t>(i)];
-      if (m.incarnation != inc || !m.alive || !m.working || m.term != t) return;
+      if (m.incarnation != inc || !m.alive || !m.working || m.work_id != work) return;
       if (local(m, now_) >= m.sm->leader_deadline()) {
-        work_returns(i, inc, t);
+        work_returns(i, inc, work);
       } else {
-        cut_at_deadline(i, inc, t);
+        cut_at_deadline(i, inc, work);
       }
     });
   }
@@ -360,6 +448,7 @@ class Sim {
         if (me.req != id || me.answered) return;  // the driver took a timeout already
         me.answered = true;
         if (read && res.ok()) saw(i, res.value());  // a write's answer is what it wrote
+        log("%s answered %s", me.id, res.ok() ? describe(res.value()) : res.error().to_string());
         m.handle_response(t, w, sent_local, res, o);
       }, when);
     };
@@ -433,17 +522,20 @@ class Sim {
     }
     if (!record_) {  // a new record: a fresh epoch, generation 1
       epoch_ = rng_() | 1;
+      const size_t order = epoch_seq_.size();
+      epoch_seq_[epoch_] = order;
       gen_ = 0;
       const Node& n = nodes_[static_cast<size_t>(i)];
       if (deletions_ > 0) {
         // Blind to the old holder: its sender has seen no record since it
         // booted, or sent it before the deletion. Renumbered: its sender
         // had not seen the latest numbers.
-        if (n.sent_epoch_seen != deleted_epoch_ || last_deletion_ >= sent) blind_epoch_ = epoch_;
-        if (n.sent_max_seen < max_token_) renumbered_epoch_ = epoch_;
+        if (n.sent_epoch_seen != deleted_epoch_ || last_deletion_ >= sent) blind_epochs_.insert(epoch_);
+        if (n.sent_max_seen < max_token_) renumbered_epochs_.insert(epoch_);
       }
     }
     record_ = r.record;
+    nodes_[static_cast<size_t>(i)].write_epoch = epoch_;
     ++gen_;
     history_.push_back(current());
     change_of_version_[version()] = last_change();
@@ -462,7 +554,8 @@ class Sim {
 
   // Delivers change g to node i's watch: in order after the events
   // before it, unless (before the faults heal) it is overtaken or repeated.
-  void watch_event(int i, uint64_t g) {
+  // `shown` false: the same random draws, nothing delivered.
+  void watch_event(int i, uint64_t g, bool shown = true) {
     Node& n = nodes_[static_cast<size_t>(i)];
     const bool faulty = now_ < p_.fault_end;
     Time when = 0;
@@ -473,16 +566,21 @@ class Sim {
       when = n.last_watch;
     }
     auto v = history_[g];
-    deliver(i, [this, i, g, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+    if (shown) deliver(i, [this, i, g, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
       Node& k = nodes_[static_cast<size_t>(i)];
       k.watch_seen = std::max(k.watch_seen, g);
       if (v) saw(i, *v);
+      log("%s watch: %s", k.id, v ? describe(*v) : std::string("deleted"));
       m.handle_watch(t, w, v, o);
     }, when);
     if (faulty && chance(duplicate_)) {
-      deliver(i, [v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
-        m.handle_watch(t, w, v, o);
-      }, when + static_cast<Time>(uniform(0, 2000)) * kMs);
+      Time again = when + static_cast<Time>(uniform(0, 2000)) * kMs;
+      if (shown) {
+        deliver(i, [this, i, v](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
+          log("%s watch (duplicate): %s", nodes_[static_cast<size_t>(i)].id, v ? describe(*v) : std::string("deleted"));
+          m.handle_watch(t, w, v, o);
+        }, again);
+      }
     }
   }
 
@@ -495,8 +593,15 @@ class Sim {
       // version) an older one.
       uint64_t from = n.watch_seen;
       if (from > 0 && chance(replay_old_)) from = static_cast<uint64_t>(rng_() % (from + 1));
-      // Nothing new: the current state once.
-      for (uint64_t g = std::min(from + 1, last_change()); g <= last_change(); ++g) watch_event(i, g);
+      // Nothing new: the current state once, if there is a record. A LIST
+      // (or a new watch) shows no object for a deleted one, as the watch hub
+      // and a watch without a resourceVersion do; only a replay from before
+      // the deletion delivers it.
+      if (from >= last_change()) {
+        watch_event(i, last_change(), history_.back().has_value());
+      } else {
+        for (uint64_t g = from + 1; g <= last_change(); ++g) watch_event(i, g);
+      }
     }
     n.last_watch = std::max(n.last_watch + 1, now_ + latency());
     deliver(i, [up](core::StateMachine& m, Instant t, WallTime w, std::vector<Action>& o) {
@@ -656,6 +761,7 @@ class Sim {
   void heal() {
     log("all faults heal%s", "");
     healed_at_ = now_;
+    absent_at_heal_ = !record_.has_value();
     for (int i = 0; i < p_.nodes; ++i) {
       unpartition(i);
       if (!nodes_[static_cast<size_t>(i)].alive) boot(i);
@@ -671,7 +777,10 @@ class Sim {
       return;
     }
     Time bound = healed_at_ + static_cast<Time>((p_.lease + 2 * p_.retry).count());
-    if (now_ > bound) fail("no leader within lease_duration + 2*retry_period after the faults healed");
+    // A deleted record is re-created only a full lease after a candidate that
+    // knew it first saw it gone, which a partition may delay until the heal.
+    if (absent_at_heal_) bound += static_cast<Time>(p_.lease.count());
+    if (now_ > bound) fail("no leader within the bound after the faults healed");
   }
 
   uint64_t seed_;
@@ -697,8 +806,10 @@ class Sim {
   int deletions_ = 0;
   Time last_deletion_ = -1;
   uint64_t deleted_epoch_ = 0;  // the epoch of the record deleted last
-  uint64_t blind_epoch_ = 0, renumbered_epoch_ = 0;  // epochs begun by such creates
+  std::set<uint64_t> blind_epochs_, renumbered_epochs_;  // epochs begun by such creates
+  std::map<uint64_t, size_t> epoch_seq_;                // epoch -> order of creation
   Time healed_at_ = -1;
+  bool absent_at_heal_ = false;
   bool leader_seen_after_heal_ = false;
   std::vector<std::pair<int, Time>> long_paused_;
   std::string error_;
@@ -743,7 +854,7 @@ int main(int argc, char** argv) {
     slow_stops += sim.slow_stops();
     if (!err.empty()) {
       ++failed;
-      if (failed <= 5) {
+      if (failed <= 5 || all) {
         std::printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --trace\n", s,
                     err.c_str(), argv[0], s);
       }

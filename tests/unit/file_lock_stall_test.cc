@@ -81,7 +81,10 @@ TEST(FileLockStallTest, AHeldLockFileStallsNoOtherElectorAndStopsAtTheDeadline) 
               std::chrono::duration<double, std::milli>(*at - deadline).count(),
               static_cast<int>(renewals_after - renewals_at_hold));
   EXPECT_GE(*at, deadline) << "stopped before the deadline";
-  EXPECT_LE(*at - deadline, 200ms) << "stopped " << (*at - deadline).count() / 1'000'000 << " ms late";
+  // Another candidate may take the lease lease_duration - renew_deadline (2 s)
+  // after the deadline; half of that is left for a thread woken late on a
+  // loaded machine (make stress-test saw 297 ms).
+  EXPECT_LE(*at - deadline, 1s) << "stopped " << (*at - deadline).count() / 1'000'000 << " ms late";
   EXPECT_GE(renewals_after, renewals_at_hold + 4) << "the mem:// elector stopped renewing";
   EXPECT_TRUE(mem_leads);
 

@@ -1,11 +1,14 @@
 #include "flags.h"
 
+#include "command_line.h"
+
 #include <gtest/gtest.h>
 
 namespace leasehold::cli {
 namespace {
 
 using namespace std::chrono_literals;
+using Vars = std::map<std::string, std::string>;
 
 TEST(FlagsTest, Durations) {
   EXPECT_EQ(*parse_duration("15s"), 15s);
@@ -49,6 +52,89 @@ TEST(FlagsTest, EnvironmentFallback) {
   ASSERT_TRUE(g.parse({"--lock=mem://flag"}, 0).ok());
   EXPECT_EQ(g.get("lock"), "mem://flag");  // the flag wins
   unsetenv("LEASEHOLD_LOCK");
+}
+
+TEST(FlagsTest, ErrorsNameTheVariableAValueCameFrom) {
+  Env env({{"LEASEHOLD_RETRY", "abc"}, {"LEASEHOLD_QUIET", "maybe"}});
+  Flags f({{"retry", "", "2s"}, {"quiet", "", "false", true}}, env);
+  ASSERT_TRUE(f.parse({}, 0).ok());
+  EXPECT_EQ(f.source("retry"), "LEASEHOLD_RETRY");
+  EXPECT_EQ(f.get_duration("retry").error().message(),
+            "LEASEHOLD_RETRY: \"abc\" is not a duration (expected a number; use e.g. 15s, 500ms, 1m30s)");
+  EXPECT_EQ(f.get_bool("quiet").error().message(), "LEASEHOLD_QUIET: \"maybe\" is not true or false");
+  Flags g({{"retry", "", "2s"}}, env);
+  ASSERT_TRUE(g.parse({"--retry=x"}, 0).ok());
+  EXPECT_EQ(g.source("retry"), "--retry");  // the flag wins, and is named
+  EXPECT_EQ(g.get_duration("retry").error().message().rfind("--retry: \"x\"", 0), 0u);
+}
+
+TEST(FlagsTest, LowerBoundsNameTheFlagAndTheBound) {
+  Flags f({{"retry", "", "2s"}}, Env(Vars{}));
+  ASSERT_TRUE(f.parse({"--retry=1ns"}, 0).ok());
+  EXPECT_EQ(f.get_duration("retry", 100ms).error().message(), "--retry=1ns: below the minimum of 100ms");
+  Flags g({{"retry", "", "2s"}}, Env(Vars{}));
+  ASSERT_TRUE(g.parse({"--retry=100ms"}, 0).ok());
+  EXPECT_EQ(*g.get_duration("retry", 100ms), 100ms);
+}
+
+TEST(FlagsTest, DashHIsHelp) {
+  Flags f({{"help", "", "", true}}, Env(Vars{}));
+  ASSERT_TRUE(f.parse({"-h"}, 0).ok());
+  EXPECT_EQ(f.get("help"), "true");
+}
+
+TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
+  const Env env{Vars{}};
+  auto msg = [&](std::vector<std::string> args, const Env& e) {
+    auto r = parse_run(args, false, e);
+    return r ? std::string("ok") : r.error().message();
+  };
+  const std::vector<std::string> lock = {"--lock", "file:///run/x.lease"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = lock;
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back("--");
+    a.push_back("true");
+    return a;
+  };
+  EXPECT_EQ(msg(with({"--identity", "a"}), env), "ok");
+  EXPECT_EQ(msg(with({"--identity", "a\nb"}), env),
+            "--identity: contains the control character \\x0a (an identity is written into log lines and the lease)");
+  EXPECT_EQ(msg(with({}), Env(Vars{{"POD_NAME", "p\tq"}})),
+            "POD_NAME: contains the control character \\x09 (an identity is written into log lines and the lease)");
+  EXPECT_EQ(msg(with({"--identity", "a", "--leader-elect-retry-period=1ns"}), env),
+            "--leader-elect-retry-period=1ns: below the minimum of 100ms");
+  EXPECT_EQ(msg(with({"--identity", "a"}), Env(Vars{{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "100ms"}})),
+            "LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE=100ms: below the minimum of 500ms");
+  EXPECT_EQ(msg(with({"--identity", "a", "--leader-elect-lease-duration=0s"}), env),
+            "--leader-elect-lease-duration=0s: below the minimum of 1s");
+  EXPECT_EQ(msg(with({"--identity", "a", "--http-address=8090"}), env),
+            "--http-address \"8090\": want HOST:PORT, :PORT or [IPV6]:PORT");
+  EXPECT_EQ(msg(with({"--identity", "a", "--http-address=:http"}), env),
+            "--http-address \":http\": port \"http\" is not a number from 0 to 65535");
+  // The library's field names become the flag's, once (an identity that
+  // contains a field name is not rewritten again: this once looped).
+  EXPECT_EQ(msg(with({"--identity", "identity", "--leader-elect-renew-deadline=20s"}), env),
+            "--leader-elect-lease-duration: must be greater than --leader-elect-renew-deadline (20000ms), got 15000ms");
+  EXPECT_EQ(msg(with({"--identity", "a"}), Env(Vars{{"LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE", "20s"}})),
+            "--leader-elect-lease-duration: must be greater than LEASEHOLD_LEADER_ELECT_RENEW_DEADLINE (20000ms), "
+            "got 15000ms");
+  auto help = parse_run({"-h"}, true, env);
+  ASSERT_TRUE(help.ok());
+  EXPECT_TRUE(help->help);
+}
+
+TEST(CommandLineTest, AdminBoundsAndRepair) {
+  const Env env{Vars{}};
+  EXPECT_EQ(parse_admin("observe", {"file:///x", "--poll-period=1ms"}, env).error().message(),
+            "--poll-period=1ms: below the minimum of 100ms");
+  EXPECT_EQ(parse_admin("release", {"file:///x", "--repair"}, env).error().message(),
+            "release: --repair needs --force too (it replaces the record)");
+  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "xml"}})).error().message(),
+            "LEASEHOLD_OUTPUT: \"xml\" is not table, wide, json or yaml");
+  EXPECT_EQ(parse_admin("status", {"file:///x"}, Env(Vars{{"LEASEHOLD_OUTPUT", "yaml"}}))->output, "yaml");
+  EXPECT_FALSE(parse_admin("status", {""}, env).ok());  // found by fuzz.command_line
+  EXPECT_EQ(one_line("a\nb\x1b"), "a\\x0ab\\x1b");
 }
 
 }  // namespace

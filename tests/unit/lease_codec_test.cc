@@ -73,6 +73,34 @@ TEST(LeaseCodecTest, UpdateKeepsWhatOthersWroteAndWritesClientGoForms) {
 
 // managedFields are not kept (memory per Lease) and so not sent back: an
 // update without them keeps the server's. Everything else others wrote stays.
+TEST(LeaseCodecTest, APreferredHolderWithoutAStrategyTravelsInAnAnnotation) {
+  // kube-apiserver refuses spec.preferredHolder without spec.strategy.
+  auto l = decode_lease(kServerLease);
+  ASSERT_TRUE(l.ok());
+  LeaseRecord r = l->versioned.record;
+  r.preferred_holder = "pod-c";
+  json asked = json::parse(encode_lease_update(l->object, r));
+  EXPECT_FALSE(asked["spec"].contains("preferredHolder"));
+  EXPECT_EQ(asked["metadata"]["annotations"][kPreferredHolderAnnotation], "pod-c");
+  EXPECT_EQ(asked["metadata"]["annotations"]["note"], "keep me");
+  auto back = decode_lease(asked.dump());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->versioned.record.preferred_holder, "pod-c");
+  // The next write without one (the hand-over, a renewal) removes it, and nothing else.
+  r.preferred_holder.clear();
+  json done = json::parse(encode_lease_update(back->object, r));
+  EXPECT_FALSE(done["metadata"]["annotations"].contains(kPreferredHolderAnnotation));
+  EXPECT_EQ(done["metadata"]["annotations"]["note"], "keep me");
+  // Coordinated election (a strategy): the spec field, as kube-apiserver sets it.
+  r.strategy = "OldestEmulationVersion";
+  r.preferred_holder = "pod-c";
+  json coordinated = json::parse(encode_lease_update(l->object, r));
+  EXPECT_EQ(coordinated["spec"]["preferredHolder"], "pod-c");
+  EXPECT_FALSE(coordinated["metadata"]["annotations"].contains(kPreferredHolderAnnotation));
+  json created = json::parse(encode_lease_create("ns", "app", back->versioned.record));
+  EXPECT_EQ(created["metadata"]["annotations"][kPreferredHolderAnnotation], "pod-c");
+}
+
 TEST(LeaseCodecTest, ManagedFieldsAreDroppedAndNothingElse) {
   json in = json::parse(kServerLease);
   in["metadata"]["managedFields"] = json::array({{{"manager", "kube-controller-manager"}, {"operation", "Update"},

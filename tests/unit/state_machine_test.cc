@@ -701,6 +701,35 @@ TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
   h.expect_no_request();
 }
 
+// Seed 25223 of the simulator: after a deletion a blind create restarted the
+// numbering (term 0/b), so the handoff wrote 1/a, the same holder and number
+// as a term of the deleted record; a resumed watch then replayed that older
+// record. It fits what we hold (same holder, same transitions), so it is
+// applied without a read: the report of the new leader must already have come
+// from the handoff's own answer, not from the replayed older record.
+TEST(StateMachineTest, AHandoffReportsItsTargetFromItsOwnAnswerNotFromALaterReplay) {
+  ElectorConfig c = Harness::config();
+  c.identity = "b";
+  Harness h(c);
+  h.watch_health(true);
+  Term t = h.lead();  // created blind: term 0/b
+  ASSERT_EQ(t.transitions, 0);
+  h.clear_notes();
+  ASSERT_TRUE(h.handoff("a"));
+  h.take<StopLeading>();
+  h.work_returned();
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("e2:2", "b", 0));
+  auto w = h.take_request();
+  ASSERT_EQ(w.record.holder_identity, "a");
+  ASSERT_EQ(w.record.lease_transitions, 1);
+  h.respond(Versioned{"e2:3", w.record});
+  EXPECT_EQ(h.take<NewLeader>().identity, "a") << "the handoff's target is not reported";
+  EXPECT_EQ(h.sm().observed_holder(), "a");
+  h.watch(rec("e1:34", "a", 1));  // term 1/a of the deleted record, replayed
+  EXPECT_EQ(h.count<NewLeader>(), 0) << "a leader reported from a replayed older record";
+}
+
 TEST(StateMachineTest, HandoffIsNotWrittenWhenTheLeaseChangedMeanwhile) {
   Harness h;
   h.watch_health(true);
@@ -867,6 +896,32 @@ TEST(StateMachineTest, A404OlderThanAWatchedRecordDoesNotEraseIt) {
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate) << "the watched record was forgotten";
   EXPECT_EQ(w.version, "7");
+}
+
+// Sim seed 43815: a watch resumed after a partition replayed the records it
+// had missed, then their deletion, while our read was in flight. The 404
+// agrees with the last event; had it been taken for older news, we would
+// have updated the deleted record at its expiry, met a 404 then and waited
+// out a second full lease.
+TEST(StateMachineTest, A404AfterAWatchedDeletionIsBelievedEvenWhenARecordCameFirst) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 2));
+  EXPECT_EQ(h.take<NewLeader>().identity, "b");
+  h.advance(1s);
+  h.watch(std::nullopt);  // deleted: read before believing it
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.watch(rec("5", "b", 2));  // replayed
+  h.watch(std::nullopt);
+  h.expect_no_request();
+  h.respond(Error::not_found("none"));
+  h.expect_no_request();
+  h.advance(14s);  // b's record would expire now: it is gone, the wait is a full lease from the 404
+  h.expect_no_request();
+  h.advance(1s);
+  EXPECT_EQ(h.take_request().op, Op::kCreate) << "the deleted record was kept";
 }
 
 TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {

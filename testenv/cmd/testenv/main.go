@@ -1,9 +1,12 @@
-// Command testenv runs a real etcd + kube-apiserver on loopback for leasehold's
-// integration tests.
+// Command testenv runs a real etcd + kube-apiserver + kube-controller-manager
+// (only its garbage collector) on loopback for leasehold's integration tests.
 //
-//	testenv up      --dir DIR --bin BINDIR   start both, wait for /readyz, bootstrap RBAC
+//	testenv up      --dir DIR --bin BINDIR   start all three, wait until the API server is
+//	                                         ready and the garbage collector has collected
+//	                                         a probe object, bootstrap RBAC
 //	testenv down    --dir DIR                stop every process this DIR started
-//	testenv restart --dir DIR NAME           restart "etcd" or "kube-apiserver" in place
+//	testenv restart --dir DIR NAME           restart "etcd", "kube-apiserver" or
+//	                                         "kube-controller-manager" in place
 //	testenv bind    --dir DIR NAMESPACE      give user "elector" the lease role in NAMESPACE
 //	testenv apply   --dir DIR --namespace NS [--dry-run] FILE...
 //	                                         server-side apply YAML manifests as admin
@@ -56,7 +59,19 @@ var users = []struct{ name, groups string }{
 	{"admin", "system:masters"},
 	{"elector", ""},
 	{"nobody", ""},
+	// kube-controller-manager's own identity: the default RBAC policy binds
+	// this user to system:kube-controller-manager; bootstrapRBAC adds the
+	// garbage collector's role (see gcBinding).
+	{kcmUser, ""},
 }
+
+const kcmUser = "system:kube-controller-manager"
+
+// The only controllers kube-controller-manager runs: the garbage collector
+// (leader-for-life's locks are ConfigMaps owned by a Pod). No service-account
+// token controller: kube-controller-manager authenticates with its own static
+// token and --use-service-account-credentials=false.
+const kcmControllers = "garbage-collector-controller"
 
 const electorRole = "leasehold-elector"
 const defaultNamespace = "leasehold-test"
@@ -106,7 +121,7 @@ func main() {
 		err = down(*dir)
 	case "restart":
 		if fs.NArg() != 1 {
-			fail("restart needs one of: etcd, kube-apiserver")
+			fail("restart needs one of: etcd, kube-apiserver, kube-controller-manager")
 		}
 		err = restart(*dir, fs.Arg(0))
 	case "bind":
@@ -163,11 +178,11 @@ func up(dir, bin string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o700); err != nil {
 		return err
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
-	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
+	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
 	if err := writePKI(dir); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -223,6 +238,20 @@ func up(dir, bin string) error {
 	if err := os.WriteFile(pki("audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
 		return err
 	}
+	kcm := proc{Name: "kube-controller-manager", Log: filepath.Join(dir, "kube-controller-manager.log"), Args: []string{
+		filepath.Join(bin, "kube-controller-manager"),
+		"--kubeconfig=" + kubeconfigPath(dir, kcmUser),
+		"--controllers=" + kcmControllers,
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(kcmPort),
+		"--tls-cert-file=" + pki("serving.crt"), "--tls-private-key-file=" + pki("serving.key"),
+		// No --authentication/authorization-kubeconfig: /healthz is in the
+		// default --authorization-always-allow-paths, so the probe needs none.
+		"--profiling=false", "--contention-profiling=false",
+		// v=2: the collector logs each item it processes and deletes.
+		"--v=2",
+	}}
 	procs := []*proc{&etcd, &api}
 	say("starting etcd on %s", etcdURL)
 	if err := spawn(&etcd); err != nil {
@@ -256,7 +285,23 @@ func up(dir, bin string) error {
 	if err := bootstrapRBAC(dir); err != nil {
 		return fmt.Errorf("RBAC bootstrap: %w", err)
 	}
-	env := fmt.Sprintf("TESTENV_SERVER=%s\nTESTENV_NAMESPACE=%s\nTESTENV_ETCD=%s\n", server, defaultNamespace, etcdURL)
+	say("starting kube-controller-manager (%s) on https://127.0.0.1:%d", kcmControllers, kcmPort)
+	procs = append(procs, &kcm)
+	if err := spawn(&kcm); err != nil {
+		return err
+	}
+	if err := savePids(dir, procs); err != nil {
+		return err
+	}
+	kcmURL := fmt.Sprintf("https://127.0.0.1:%d", kcmPort)
+	if err := waitHTTP(kcmURL+"/healthz", "", 60*time.Second, &kcm); err != nil {
+		return fmt.Errorf("kube-controller-manager did not become healthy: %w (see %s)", err, kcm.Log)
+	}
+	if err := waitCollector(dir, 60*time.Second, &kcm); err != nil {
+		return fmt.Errorf("garbage collector: %w (see %s)", err, kcm.Log)
+	}
+	env := fmt.Sprintf("TESTENV_SERVER=%s\nTESTENV_NAMESPACE=%s\nTESTENV_ETCD=%s\nTESTENV_KUBE_CONTROLLER_MANAGER=%s\n",
+		server, defaultNamespace, etcdURL, kcmURL)
 	if err := os.WriteFile(filepath.Join(dir, "env"), []byte(env), 0o644); err != nil {
 		return err
 	}
@@ -371,8 +416,13 @@ func restart(dir, name string) error {
 		}
 		for _, q := range procs {
 			if q.Name == "kube-apiserver" {
-				return waitHTTP(cfg.Host+"/readyz", cfg.BearerToken, 120*time.Second, q)
+				if err := waitHTTP(cfg.Host+"/readyz", cfg.BearerToken, 120*time.Second, q); err != nil {
+					return err
+				}
 			}
+		}
+		if name == "kube-controller-manager" {
+			return waitCollector(dir, 60*time.Second, p)
 		}
 		return nil
 	}
@@ -523,7 +573,13 @@ users:
 - name: %s
   user:
 %s`, server, filepath.Join(dir, "pki", "ca.crt"), name, name, defaultNamespace, name, name, auth)
-	return os.WriteFile(filepath.Join(dir, "kubeconfig-"+name), []byte(cfg), 0o600)
+	return os.WriteFile(kubeconfigPath(dir, name), []byte(cfg), 0o600)
+}
+
+// kubeconfigPath: DIR/kubeconfig-NAME, without a "system:" prefix
+// (DIR/kubeconfig-kube-controller-manager).
+func kubeconfigPath(dir, user string) string {
+	return filepath.Join(dir, "kubeconfig-"+strings.TrimPrefix(user, "system:"))
 }
 
 func writeCertKubeconfig(dir, server string) error {
@@ -541,9 +597,71 @@ func adminClient(dir string) (*kubernetes.Clientset, error) {
 }
 
 // bootstrapRBAC gives "elector" its least-privilege Role in the default
-// test namespace.
+// test namespace, and kube-controller-manager's user the garbage collector's
+// ClusterRole.
 func bootstrapRBAC(dir string) error {
-	return bindElector(dir, defaultNamespace)
+	if err := bindElector(dir, defaultNamespace); err != nil {
+		return err
+	}
+	cs, err := adminClient(dir)
+	if err != nil {
+		return err
+	}
+	_, err = cs.RbacV1().ClusterRoleBindings().Create(context.Background(), gcBinding, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+// gcBinding: the default policy's system:kube-controller-manager role may
+// list and watch everything but not delete; with its own credentials
+// (--use-service-account-credentials=false) the collector needs the role a
+// cluster gives its generic-garbage-collector ServiceAccount, which the
+// default policy also defines.
+var gcBinding = &rbacv1.ClusterRoleBinding{
+	ObjectMeta: metav1.ObjectMeta{Name: "testenv:kube-controller-manager:generic-garbage-collector"},
+	RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole",
+		Name: "system:controller:generic-garbage-collector"},
+	Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: kcmUser}},
+}
+
+// waitCollector proves the garbage collector works end to end: a ConfigMap
+// owned by another ConfigMap in kube-system is collected after its owner is
+// deleted. Both are named after the time, so a restart never reuses them.
+func waitCollector(dir string, limit time.Duration, p *proc) error {
+	cs, err := adminClient(dir)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cms := cs.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+	name := fmt.Sprintf("testenv-gc-probe-%d", time.Now().UnixNano())
+	owner, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name + "-owner"}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	dep := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID}}}}
+	if _, err := cms.Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := cms.Delete(ctx, owner.Name, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	for time.Since(t0) < limit {
+		if !alive(p.Pgid) {
+			return fmt.Errorf("%s exited", p.Name)
+		}
+		_, err := cms.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			say("garbage collector collected its probe in %.1fs", time.Since(t0).Seconds())
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("probe ConfigMap kube-system/%s not collected within %s after its owner was deleted", name, limit)
 }
 
 // electorRules: the verbs leasehold uses (list and watch on every Lease let
