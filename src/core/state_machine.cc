@@ -123,10 +123,14 @@ void StateMachine::report_leader(const std::string& id, std::vector<Action>& out
 }
 
 LeaseRecord StateMachine::acquire_record(WallTime wall) const {
+  return acquire_record(wall, observed_ ? &*observed_ : nullptr);
+}
+
+LeaseRecord StateMachine::acquire_record(WallTime wall, const Versioned* base) const {
   LeaseRecord r;
-  if (observed_) {
-    r = observed_->record;  // keeps strategy (and preferredHolder under a strategy)
-    r.lease_transitions = observed_->record.lease_transitions + 1;
+  if (base) {
+    r = base->record;  // keeps strategy (and preferredHolder under a strategy)
+    r.lease_transitions = base->record.lease_transitions + 1;
     // Outside coordinated election preferredHolder is a hand-off request:
     // taking the lease either fulfils it or overrides a stale one, so it must
     // not outlive the acquisition (a stale name would bounce every new leader).
@@ -239,10 +243,40 @@ void StateMachine::stop_work(bool taken, std::vector<Action>& out) {
   if (work_ != Work::kNone) work_ = Work::kStopping;
 }
 
-void StateMachine::begin_release(Instant now, std::vector<Action>& out) {
+void StateMachine::begin_release(Instant now, WallTime wall, std::vector<Action>& out) {
   hold_ = Hold::kReleasing;
   if (in_flight_) return;  // handle_response begins it after the answer
-  send(now, Op::kGet, Purpose::kReleaseRead, "", {}, out);
+  // One write: a compare-and-swap on the version of our term we hold. If
+  // anyone wrote since, it is refused (409) and on_release_answer reads.
+  if (observed_ && names_our_term(observed_->record)) {
+    release_read_ = false;
+    send(now, Op::kUpdate, Purpose::kRelease, observed_->version, release_record(*observed_, wall), out);
+  } else {
+    release_read_ = true;
+    send(now, Op::kGet, Purpose::kReleaseRead, "", {}, out);
+  }
+}
+
+bool StateMachine::names_our_term(const LeaseRecord& r) const {
+  return r.holder_identity == identity_ && r.lease_transitions == term_.transitions;
+}
+
+LeaseRecord StateMachine::release_record(const Versioned& ours, WallTime wall) const {
+  LeaseRecord rel = ours.record;  // keeps strategy
+  rel.preferred_holder.clear();
+  rel.acquire_time = wall;
+  rel.renew_time = wall;
+  if (step_down_ != StepDown::kHandOff) {
+    rel.holder_identity.clear();
+    rel.lease_duration_seconds = 1;
+  } else {
+    // The target finds itself named and confirms with its own write;
+    // everyone else sees a lease held for a full duration.
+    rel.holder_identity = handoff_to_;
+    rel.lease_transitions = ours.record.lease_transitions + 1;
+    rel.lease_duration_seconds = whole_seconds(t_.lease_duration);
+  }
+  return rel;
 }
 
 void StateMachine::after_release(Instant now, std::vector<Action>& out) {
@@ -319,7 +353,7 @@ void StateMachine::handle_response(Instant now, WallTime wall, Instant sent_at,
     case Purpose::kRelease: on_release_answer(now, req, r, out); break;
   }
   // A release that waited for this answer.
-  if (hold_ == Hold::kReleasing && !in_flight_) begin_release(now, out);
+  if (hold_ == Hold::kReleasing && !in_flight_) begin_release(now, wall, out);
   // Still in doubt after an answer: read again (after a failure the timers
   // retry instead, so a dead server is not read in a loop).
   if (doubt_ && answered && !in_flight_) reread(now, out);
@@ -364,7 +398,7 @@ void StateMachine::on_acquire_answer(Instant now, WallTime wall, Instant sent_at
       last_renew_sent_ = sent_at;
       hold_ = Hold::kHeld;
       if (release_on_cancel_) {
-        begin_release(now, out);
+        begin_release(now, wall, out);
       } else {
         finish(out);
       }
@@ -427,33 +461,25 @@ void StateMachine::on_renew_answer(Instant now, WallTime wall, Instant sent_at, 
 
 void StateMachine::on_release_read_answer(Instant now, WallTime wall, const Result<Versioned>& r,
                                           std::vector<Action>& out) {
-  if (!r.ok() || r.value().record.holder_identity != identity_ ||
-      r.value().record.lease_transitions != term_.transitions) {
+  if (!r.ok() || !names_our_term(r.value().record)) {
     out.push_back(Note{r.ok() ? "not releasing: lease now held by " +
                                     holder_or_none(r.value().record.holder_identity)
                               : "not releasing: " + r.error().to_string()});
     after_release(now, out);
     return;
   }
-  LeaseRecord rel = r.value().record;  // keeps strategy
-  rel.preferred_holder.clear();
-  rel.acquire_time = wall;
-  rel.renew_time = wall;
-  if (step_down_ != StepDown::kHandOff) {
-    rel.holder_identity.clear();
-    rel.lease_duration_seconds = 1;
-  } else {
-    // The target finds itself named and confirms with its own write;
-    // everyone else sees a lease held for a full duration.
-    rel.holder_identity = handoff_to_;
-    rel.lease_transitions = r.value().record.lease_transitions + 1;
-    rel.lease_duration_seconds = whole_seconds(t_.lease_duration);
-  }
-  send(now, Op::kUpdate, Purpose::kRelease, r.value().version, rel, out);
+  send(now, Op::kUpdate, Purpose::kRelease, r.value().version, release_record(r.value(), wall), out);
 }
 
 void StateMachine::on_release_answer(Instant now, const InFlight& req, const Result<Versioned>& r,
                                      std::vector<Action>& out) {
+  if (!r.ok() && r.error().is(Code::kConflict) && !release_read_) {
+    // Written since the version we held (an edit, a renewal's answer we
+    // missed, or another holder): read, and release only if it is still ours.
+    release_read_ = true;
+    send(now, Op::kGet, Purpose::kReleaseRead, "", {}, out);
+    return;
+  }
   if (r.ok()) {
     out.push_back(Note{step_down_ != StepDown::kHandOff ? "released the lease"
                                                         : "handed the lease to " + handoff_to_,
@@ -536,14 +562,14 @@ void StateMachine::handle_work_returned(Instant now, WallTime wall, std::vector<
       return;  // work finished early; we keep the lease, as client-go does
     case Phase::kStopping:
       if (hold_ == Hold::kHeld && release_on_cancel_ && now < leader_deadline()) {
-        begin_release(now, out);
+        begin_release(now, wall, out);
       } else {
         hold_ = Hold::kNone;
       }
       break;
     case Phase::kFollowing:
       if (step_down_ != StepDown::kNone && hold_ == Hold::kHeld && now < leader_deadline()) {
-        begin_release(now, out);
+        begin_release(now, wall, out);
         return;
       }
       step_down_ = StepDown::kNone;

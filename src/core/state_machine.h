@@ -28,10 +28,13 @@
 //    before its answer); otherwise a renewal of the holder we know (same
 //    holder, same transitions), which at worst restarts its expiry later.
 //    Any other event (another holder or term, a release, a deletion) is not
-//    applied: it makes us read. So a holder or term enters our state only
-//    from answers to our own requests, one in flight at a time, taken in the
-//    order sent; and a read sent before the event ends the doubt only if it
-//    shows the event's own version. A leader never steps down, and
+//    applied: it makes us read. Except one: a follower free to campaign that
+//    sees the lease free (or naming it, a handoff) writes at once, by a
+//    compare-and-swap on the event's version; that write lands only if the
+//    event is current, and a 409 makes it read. So a holder or term enters
+//    our state only from answers to our own requests, one in flight at a
+//    time, taken in the order sent; and a read sent before the event ends the
+//    doubt only if it shows the event's own version. A leader never steps down, and
 //    on_new_leader never names a holder, on news older than what we had.
 //
 // Threading: none; one owner calls it.
@@ -242,7 +245,15 @@ class StateMachine {
   // `taken`: the lease was seen held by another or freed, not merely
   // unrenewed (StopLeading::taken).
   void lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out);
-  void begin_release(Instant now, std::vector<Action>& out);
+  // Releases (or hands over) by a compare-and-swap on the version of our
+  // term we hold; reads first only when we hold none.
+  void begin_release(Instant now, WallTime wall, std::vector<Action>& out);
+  bool names_our_term(const LeaseRecord& r) const;
+  // What a release (or handoff) of `ours` writes.
+  LeaseRecord release_record(const Versioned& ours, WallTime wall) const;
+  // A watch event shows the lease free for us (or names us): try the
+  // compare-and-swap on its version at once, instead of reading first.
+  bool take_on_event(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out);
   void after_release(Instant now, std::vector<Action>& out);
   void finish(std::vector<Action>& out);
   // Moves to kStopping / kStopped once nothing is left to wait for.
@@ -251,6 +262,7 @@ class StateMachine {
   void arm_attempt(Instant at);
   bool takeable(Instant now) const;
   LeaseRecord acquire_record(WallTime wall) const;
+  LeaseRecord acquire_record(WallTime wall, const Versioned* base) const;
   LeaseRecord renew_record(WallTime wall) const;
   Duration jittered_retry();
   bool can_campaign() const;
@@ -328,6 +340,8 @@ class StateMachine {
   StepDown step_down_ = StepDown::kNone;
   Next next_ = Next::kCampaign;
   std::string handoff_to_;  // StepDown::kHandOff: the holder the release writes
+  // The release in flight follows a read (so a 409 to it ends the release).
+  bool release_read_ = false;
   int64_t max_transitions_seen_ = -1;
   std::string reported_leader_;
 };

@@ -147,6 +147,7 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
     // Its number existed, so a record we create later continues above it.
     if (v) max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v->record.lease_transitions);
     doubt_ = Doubt{next_request_, v ? v->version : ""};
+    if (v && take_on_event(now, wall, *v, out)) return;
     reread(now, out);
     return;
   }
@@ -157,6 +158,19 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
   // A follower looks again at what it holds (a watch that resumed after a
   // partition redelivers it: a lease that became takeable is taken now).
   if (phase_ == Phase::kFollowing) evaluate(now, wall, out);
+}
+
+bool StateMachine::take_on_event(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out) {
+  if (!can_campaign() || in_flight_ || v.version == released_version_) return false;
+  const LeaseRecord& r = v.record;
+  const bool ours_to_take = coordinated_ ? r.holder_identity == identity_
+                                         : r.is_free() || r.holder_identity == identity_;
+  if (!ours_to_take) return false;
+  // The write is the read: it lands only on the event's version, which then
+  // is the current record; a replay or an outdated event gets a 409, and
+  // on_acquire_answer reads. The doubt stays until an answer ends it.
+  send(now, Op::kUpdate, Purpose::kAcquire, v.version, acquire_record(wall, &v), out);
+  return true;
 }
 
 void StateMachine::handle_watch_health(Instant now, WallTime, bool healthy,

@@ -64,8 +64,21 @@ void write_spec(coord::LeaseSpec* spec, const LeaseRecord& r) {
   spec->set_leasetransitions(r.lease_transitions);
   if (!r.strategy.empty()) spec->set_strategy(r.strategy);
   else spec->clear_strategy();
-  if (!r.preferred_holder.empty()) spec->set_preferredholder(r.preferred_holder);
+  // kube-apiserver accepts spec.preferredHolder only beside a strategy
+  // (coordinated election); without one it travels in an annotation, as in
+  // the JSON codec.
+  if (!r.preferred_holder.empty() && !r.strategy.empty()) spec->set_preferredholder(r.preferred_holder);
   else spec->clear_preferredholder();
+}
+
+// The preferred holder of a Lease without a strategy: the annotation
+// kPreferredHolderAnnotation, set or removed.
+void write_preferred_annotation(meta::ObjectMeta* m, const LeaseRecord& r) {
+  if (!r.preferred_holder.empty() && r.strategy.empty()) {
+    (*m->mutable_annotations())[kPreferredHolderAnnotation] = r.preferred_holder;
+  } else {
+    m->mutable_annotations()->erase(kPreferredHolderAnnotation);
+  }
 }
 
 std::string lease_body(const coord::Lease& l) {
@@ -142,6 +155,10 @@ Result<Lease> decode_lease_message(std::string raw) {
     }
     r.strategy = s.strategy();
     r.preferred_holder = s.preferredholder();
+    if (r.preferred_holder.empty() && r.strategy.empty()) {
+      const auto& ann = m.metadata().annotations();
+      if (auto it = ann.find(kPreferredHolderAnnotation); it != ann.end()) r.preferred_holder = it->second;
+    }
   }
   l.proto = std::move(raw);
   return l;
@@ -154,6 +171,7 @@ std::string encode_lease_update(const Lease& base, const LeaseRecord& record) {
   m.ParseFromString(base.proto);
   m.mutable_metadata()->clear_managedfields();
   write_spec(m.mutable_spec(), record);
+  write_preferred_annotation(m.mutable_metadata(), record);
   return lease_body(m);
 }
 
@@ -162,6 +180,7 @@ std::string encode_lease_create(const std::string& ns, const std::string& name, 
   m.mutable_metadata()->set_name(name);
   m.mutable_metadata()->set_namespace_(ns);
   write_spec(m.mutable_spec(), record);
+  write_preferred_annotation(m.mutable_metadata(), record);
   return lease_body(m);
 }
 

@@ -52,7 +52,9 @@ Result<Lease> decode_lease_message(std::string raw);
 // The body to PUT: `base` (read as protobuf; its resourceVersion is the
 // compare-and-swap precondition) with the spec's holderIdentity,
 // leaseDurationSeconds, acquireTime, renewTime and leaseTransitions always
-// written, strategy and preferredHolder only when non-empty (as client-go).
+// written, strategy only when non-empty; preferredHolder in the spec beside a
+// strategy, otherwise in the annotation kPreferredHolderAnnotation (set when
+// non-empty, removed when empty), as the JSON codec writes it.
 std::string encode_lease_update(const Lease& base, const LeaseRecord& record);
 // The body to POST when the Lease does not exist yet.
 std::string encode_lease_create(const std::string& ns, const std::string& name, const LeaseRecord& record);

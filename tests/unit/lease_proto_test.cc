@@ -166,6 +166,42 @@ TEST(LeaseProtoTest, UpdateKeepsMetadataAndUnknownFieldsAndDropsManagedFields) {
   EXPECT_FALSE(out.spec().has_strategy()) << "empty strategy is not written, as client-go";
 }
 
+// As in the JSON codec: kube-apiserver refuses spec.preferredHolder without
+// spec.strategy, so an admin's handoff travels in an annotation.
+TEST(LeaseProtoTest, APreferredHolderWithoutAStrategyTravelsInAnAnnotation) {
+  auto l = pb::decode_lease(pb::wrap("coordination.k8s.io/v1", "Lease", server_lease_message()));
+  ASSERT_TRUE(l.ok());
+  auto message = [](const std::string& body) {
+    coord::Lease out;
+    auto e = pb::unwrap(body);
+    EXPECT_TRUE(e.ok() && out.ParseFromString(e->raw));
+    return out;
+  };
+  LeaseRecord r = record();
+  r.preferred_holder = "pod-c";
+  coord::Lease asked = message(encode_lease_update(*l, r));
+  EXPECT_FALSE(asked.spec().has_preferredholder());
+  EXPECT_EQ(asked.metadata().annotations().at(kPreferredHolderAnnotation), "pod-c");
+  EXPECT_EQ(asked.metadata().annotations().at("note"), "keep me");
+  asked.mutable_metadata()->set_resourceversion("4712");
+  auto back = pb::decode_lease(pb::wrap("coordination.k8s.io/v1", "Lease", asked.SerializeAsString()));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->versioned.record.preferred_holder, "pod-c");
+  // The next write without one removes it, and nothing else.
+  r.preferred_holder.clear();
+  coord::Lease done = message(encode_lease_update(*back, r));
+  EXPECT_EQ(done.metadata().annotations().count(kPreferredHolderAnnotation), 0u);
+  EXPECT_EQ(done.metadata().annotations().at("note"), "keep me");
+  // Coordinated election (a strategy): the spec field, as kube-apiserver sets it.
+  r.strategy = "OldestEmulationVersion";
+  r.preferred_holder = "pod-c";
+  coord::Lease coordinated = message(encode_lease_update(*l, r));
+  EXPECT_EQ(coordinated.spec().preferredholder(), "pod-c");
+  EXPECT_EQ(coordinated.metadata().annotations().count(kPreferredHolderAnnotation), 0u);
+  coord::Lease created = message(pb::encode_lease_create("ns", "app", back->versioned.record));
+  EXPECT_EQ(created.metadata().annotations().at(kPreferredHolderAnnotation), "pod-c");
+}
+
 TEST(LeaseProtoTest, ReadsEveryFreeForm) {
   coord::Lease m;
   m.mutable_metadata()->set_resourceversion("1");

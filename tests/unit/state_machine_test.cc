@@ -315,11 +315,37 @@ TEST(StateMachineTest, AReleasedLeaseIsTakenAtOnce) {
   h.take_request();
   h.respond(rec("5", "b", 3));
   h.advance(1s);
-  h.watch_read(rec("6", "", 3, 1));  // b released
+  h.watch(rec("6", "", 3, 1));  // b released: one write, no read first
   auto u = h.take_request();
   EXPECT_EQ(u.op, Op::kUpdate);
   EXPECT_EQ(u.version, "6");
   EXPECT_EQ(u.record.lease_transitions, 4);
+  EXPECT_EQ(u.record.holder_identity, "a");
+  h.respond(Versioned{"7", u.record});
+  EXPECT_EQ(h.sm().phase(), Phase::kLeading);
+  EXPECT_EQ(h.requests(), 2);
+}
+
+// The take-over on a release event is a compare-and-swap on the event's
+// version: a replayed (or outdated) release is refused, and only then read.
+TEST(StateMachineTest, ATakeOverOnAnOutdatedReleaseEventReadsAfterThe409) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  h.watch(rec("4", "", 2, 1));  // an older release, replayed by a resumed watch
+  auto u = h.take_request();
+  EXPECT_EQ(u.op, Op::kUpdate);
+  EXPECT_EQ(u.version, "4");
+  h.respond(Error::conflict("the object has been modified"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
+  h.respond(rec("5", "b", 3));  // b still holds it
+  EXPECT_EQ(h.count<StartLeading>(), 0);
+  h.advance(10s);
+  h.expect_no_request();
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+  EXPECT_EQ(h.sm().observed_holder(), "b");
 }
 
 TEST(StateMachineTest, LosingTheAcquireRaceRereadsAndWaits) {
@@ -377,8 +403,31 @@ TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   EXPECT_EQ(renewed.sent_at, renew_sent);
   EXPECT_EQ(h.sm().leader_deadline(), renew_sent + 10s);
   h.work_returned();
-  auto read = h.take_request();
-  EXPECT_EQ(read.op, Op::kGet);  // a fresh read before releasing
+  auto rel = h.take_request();  // one write: a compare-and-swap on the version our renewal returned
+  EXPECT_EQ(rel.op, Op::kUpdate);
+  EXPECT_EQ(rel.version, "2");
+  EXPECT_EQ(rel.record.holder_identity, "");
+  EXPECT_EQ(rel.record.lease_duration_seconds, 1);
+  EXPECT_EQ(rel.record.lease_transitions, 0);
+  h.respond(Versioned{"3", rel.record});
+  EXPECT_EQ(h.count<Finished>(), 1);
+  EXPECT_EQ(h.sm().phase(), Phase::kStopped);
+  EXPECT_EQ(h.requests(), 4);  // get, create, renew, release
+}
+
+// The release's compare-and-swap refused (an edit since our renewal): read,
+// and release the fresh version if it still names our term, keeping what the
+// edit wrote.
+TEST(StateMachineTest, AReleaseRefusedWith409ReadsAndReleasesWhatIsStillOurs) {
+  Harness h;
+  h.lead();
+  h.stop();
+  h.work_returned();
+  auto first = h.take_request();
+  EXPECT_EQ(first.op, Op::kUpdate);
+  EXPECT_EQ(first.version, "1");
+  h.respond(Error::conflict("the object has been modified"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
   LeaseRecord ours = rec("3", "a", 0).record;
   ours.strategy = "OldestEmulationVersion";
   h.respond(Versioned{"3", ours});
@@ -386,12 +435,11 @@ TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   EXPECT_EQ(rel.op, Op::kUpdate);
   EXPECT_EQ(rel.version, "3");
   EXPECT_EQ(rel.record.holder_identity, "");
-  EXPECT_EQ(rel.record.lease_duration_seconds, 1);
-  EXPECT_EQ(rel.record.lease_transitions, 0);
   EXPECT_EQ(rel.record.strategy, "OldestEmulationVersion");
-  h.respond(Versioned{"4", rel.record});
+  // A second 409 ends the release: no loop of reads and writes.
+  h.respond(Error::conflict("again"));
+  h.expect_no_request();
   EXPECT_EQ(h.count<Finished>(), 1);
-  EXPECT_EQ(h.sm().phase(), Phase::kStopped);
 }
 
 TEST(StateMachineTest, DrainingStopsHoldingWhenTheLeaseChangesUnderIt) {
@@ -429,7 +477,9 @@ TEST(StateMachineTest, NoReleaseWhenTheFreshReadNamesAnother) {
   h.lead();
   h.stop();
   h.work_returned();
-  h.take_request();
+  EXPECT_EQ(h.take_request().op, Op::kUpdate);
+  h.respond(Error::conflict("b took it"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
   h.respond(rec("3", "b", 1));
   h.expect_no_request();
   EXPECT_EQ(h.count<Finished>(), 1);
@@ -650,9 +700,9 @@ TEST(StateMachineTest, ResignReleasesAndStandsBy) {
   h.resign();
   h.take<StopLeading>();
   h.work_returned();
-  h.take_request();
-  h.respond(rec("3", "a", 0));
-  auto rel = h.take_request();
+  auto rel = h.take_request();  // no read first: the version our create returned
+  EXPECT_EQ(rel.op, Op::kUpdate);
+  EXPECT_EQ(rel.version, "1");
   EXPECT_EQ(rel.record.holder_identity, "");
   h.respond(Versioned{"4", rel.record});
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
@@ -677,14 +727,9 @@ TEST(StateMachineTest, HandoffStopsTheWorkFirstThenWritesTheTargetAsHolder) {
   h.advance(1s);
   h.expect_no_request();
   h.work_returned();
-  auto read = h.take_request();
-  EXPECT_EQ(read.op, Op::kGet);
-  Versioned fresh = rec("3", "a", static_cast<int32_t>(t.transitions));
-  fresh.record.strategy = "";
-  h.respond(fresh);
-  auto w = h.take_request();
+  auto w = h.take_request();  // one write, on the version our create returned
   EXPECT_EQ(w.op, Op::kUpdate);
-  EXPECT_EQ(w.version, "3");
+  EXPECT_EQ(w.version, "1");
   EXPECT_EQ(w.record.holder_identity, "b");
   EXPECT_EQ(w.record.lease_transitions, t.transitions + 1);
   EXPECT_EQ(w.record.lease_duration_seconds, 15);  // held, not released
@@ -718,9 +763,8 @@ TEST(StateMachineTest, AHandoffReportsItsTargetFromItsOwnAnswerNotFromALaterRepl
   ASSERT_TRUE(h.handoff("a"));
   h.take<StopLeading>();
   h.work_returned();
-  EXPECT_EQ(h.take_request().op, Op::kGet);
-  h.respond(rec("e2:2", "b", 0));
   auto w = h.take_request();
+  ASSERT_EQ(w.op, Op::kUpdate);
   ASSERT_EQ(w.record.holder_identity, "a");
   ASSERT_EQ(w.record.lease_transitions, 1);
   h.respond(Versioned{"e2:3", w.record});
@@ -737,7 +781,9 @@ TEST(StateMachineTest, HandoffIsNotWrittenWhenTheLeaseChangedMeanwhile) {
   ASSERT_TRUE(h.handoff("b"));
   h.take<StopLeading>();
   h.work_returned();
-  h.take_request();
+  EXPECT_EQ(h.take_request().op, Op::kUpdate);
+  h.respond(Error::conflict("changed"));
+  EXPECT_EQ(h.take_request().op, Op::kGet);
   h.respond(rec("9", "c", 7));  // someone else holds it now
   h.expect_no_request();
   EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
@@ -752,9 +798,9 @@ TEST(StateMachineTest, APreferredHolderNamingAnotherStartsAHandoff) {
   h.watch_read(edited);
   EXPECT_EQ(h.take<StopLeading>().term, t);
   h.work_returned();
-  h.take_request();
-  h.respond(edited);
-  auto w = h.take_request();
+  auto w = h.take_request();  // on the edited version the read returned
+  EXPECT_EQ(w.op, Op::kUpdate);
+  EXPECT_EQ(w.version, "7");
   EXPECT_EQ(w.record.holder_identity, "b");
   EXPECT_TRUE(w.record.preferred_holder.empty());
 }
@@ -779,7 +825,7 @@ TEST(StateMachineTest, AFollowerNamedHolderByAHandoffConfirmsWithItsOwnWrite) {
   h.expect_no_request();
   Versioned handed = rec("4", "a", 5);
   handed.record.preferred_holder = "a";
-  h.watch_read(handed);
+  h.watch(handed);  // named: confirmed by a write on the event's version, no read first
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate);
   EXPECT_EQ(w.version, "4");
@@ -857,7 +903,7 @@ TEST(StateMachineTest, CoordinatedLeadsOnlyOnceNamedAndStepsDownForThePreferredH
   h.expect_no_request();
   Versioned named = rec("4", "a", 3);
   named.record.strategy = "OldestEmulationVersion";
-  h.watch_read(named);  // kube-apiserver picked us
+  h.watch(named);  // kube-apiserver picked us: confirmed by one write
   auto w = h.take_request();
   EXPECT_EQ(w.op, Op::kUpdate);
   EXPECT_EQ(w.version, "4");
@@ -870,9 +916,9 @@ TEST(StateMachineTest, CoordinatedLeadsOnlyOnceNamedAndStepsDownForThePreferredH
   h.watch_read(preferred);
   EXPECT_EQ(h.take<StopLeading>().term, t);
   h.work_returned();
-  EXPECT_EQ(h.take_request().op, Op::kGet);
-  h.respond(preferred);
   auto rel = h.take_request();
+  EXPECT_EQ(rel.op, Op::kUpdate);
+  EXPECT_EQ(rel.version, "6");
   EXPECT_EQ(rel.record.holder_identity, "");  // released, not handed over: the server assigns c
   EXPECT_EQ(rel.record.strategy, "OldestEmulationVersion");
 }
@@ -933,9 +979,10 @@ TEST(StateMachineTest, StopWhileAnAcquireIsInFlightReleasesWhatWasWon) {
   h.stop();
   h.respond(Versioned{"6", u.record});
   EXPECT_EQ(h.count<StartLeading>(), 0);
-  EXPECT_EQ(h.take_request().op, Op::kGet);
-  h.respond(Versioned{"6", u.record});
-  EXPECT_EQ(h.take_request().record.holder_identity, "");
+  auto rel = h.take_request();
+  EXPECT_EQ(rel.op, Op::kUpdate);
+  EXPECT_EQ(rel.version, "6");
+  EXPECT_EQ(rel.record.holder_identity, "");
 }
 
 TEST(StateMachineTest, AStopBeforeStartFinishesAtOnce) {
