@@ -72,7 +72,9 @@ struct ElectorConfig {
   // while no watch is live. Default 2s; > 0.
   Duration retry_period = std::chrono::seconds(2);
   // Wait between renewals by the leader. Default 0 = retry_period; when set,
-  // must be > 0 and < renew_deadline.
+  // must be > 0 and < renew_deadline. Each renewal is sent up to
+  // min(100 ms, renew_interval / 10) early, never late, so that the renewals
+  // of every elector in the process fall on shared ticks and go out together.
   Duration renew_interval = Duration::zero();
   // Release the lease (holder "", duration 1) on stop, after the work returned.
   bool release_on_cancel = true;

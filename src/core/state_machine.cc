@@ -65,7 +65,8 @@ std::string_view op_name(Op op) {
 
 StateMachine::StateMachine(const ElectorConfig& c, uint64_t seed)
     : identity_(c.identity),
-      t_{c.lease_duration, c.renew_deadline, c.retry_period, c.effective_renew_interval()},
+      t_{c.lease_duration, c.renew_deadline, c.retry_period, c.effective_renew_interval(),
+         std::min<Duration>(std::chrono::milliseconds(100), c.effective_renew_interval() / 10)},
       release_on_cancel_(c.release_on_cancel),
       recampaign_(c.recampaign),
       coordinated_(c.coordinated.enabled),
@@ -102,6 +103,13 @@ void StateMachine::drain_tick(Instant now, WallTime wall, std::vector<Action>& o
   if (!in_flight_ && now >= next_renew_) {
     send(now, Op::kUpdate, Purpose::kRenew, observed_->version, renew_record(wall), out);
   }
+}
+
+Instant StateMachine::renew_due(Instant now) const {
+  Instant due = now + t_.renew_interval;
+  if (t_.renew_tick <= Duration::zero()) return due;
+  Duration since = due.time_since_epoch();
+  return Instant(since - since % t_.renew_tick);
 }
 
 bool StateMachine::can_campaign() const {
@@ -223,7 +231,7 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
   max_transitions_seen_ = std::max<int64_t>(max_transitions_seen_, v.record.lease_transitions);
   term_ = Term{v.record.lease_transitions, identity_};
   last_renew_sent_ = sent_at;
-  next_renew_ = now + t_.renew_interval;
+  next_renew_ = renew_due(now);
   work_ = Work::kRunning;
   out.push_back(StartLeading{term_});
   report_leader(identity_, out);
@@ -430,7 +438,7 @@ void StateMachine::on_renew_answer(Instant now, WallTime wall, Instant sent_at, 
     observed_ = r.value();
     observed_at_ = now;
     if (hold_ != Hold::kNone) renewed(sent_at, out);
-    next_renew_ = now + t_.renew_interval;
+    next_renew_ = renew_due(now);
     if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
   } else if (draining()) {
     if (conflict || gone) {

@@ -145,6 +145,12 @@ struct Timing {
   Duration renew_deadline;
   Duration retry_period;
   Duration renew_interval;
+  // Renewals fall on a grid of this step (multiples of it since the clock's
+  // epoch): the one due at now + renew_interval is sent at the grid point at
+  // or before it, never later, less than one step earlier. Every elector of
+  // a process shares the grid, so their renewals come due together and go
+  // out in one wake-up (shared ticks). min(100 ms, renew_interval / 10).
+  Duration renew_tick;
 };
 
 class StateMachine {
@@ -266,6 +272,8 @@ class StateMachine {
   LeaseRecord renew_record(WallTime wall) const;
   Duration jittered_retry();
   bool can_campaign() const;
+  // now + renew_interval, moved back onto the renew_tick grid.
+  Instant renew_due(Instant now) const;
   // preferredHolder asks for someone else while no coordinated strategy runs.
   void maybe_hand_off(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out);
   // Draining: renew when due, or stop holding once the deadline passed.

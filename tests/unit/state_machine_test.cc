@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace leasehold::core {
 namespace {
 
@@ -382,6 +384,28 @@ TEST(StateMachineTest, ACreateRefusedWithNotFoundWaitsTheRetryPeriod) {
     h.advance(2400ms);  // within [1, 2.2) retry periods
   }
   EXPECT_EQ(h.requests(), 6);
+}
+
+// Shared ticks: leaders that won at different instants renew on one grid of
+// min(100 ms, renew_interval / 10), so a process's renewals come due at the
+// same instants; each is at most one step early and never late.
+TEST(StateMachineTest, RenewalsFallOnASharedGridEarlyNeverLate) {
+  std::set<int64_t> due;
+  for (Duration offset : {0ms, 13ms, 57ms, 99ms, 140ms}) {
+    Harness h;
+    h.advance(offset);
+    h.lead();
+    Instant won = h.now();
+    Instant next = h.sm().next_wakeup().value();
+    EXPECT_LE(next, won + 2s) << "a renewal later than renew_interval";
+    EXPECT_GT(next, won + 2s - 100ms) << "more than one step early";
+    EXPECT_EQ(next.time_since_epoch() % 100ms, Duration::zero());
+    due.insert(std::chrono::duration_cast<std::chrono::milliseconds>(next.time_since_epoch()).count());
+    h.advance(next - h.now());
+    auto renew = h.take_request();
+    EXPECT_EQ(renew.op, Op::kUpdate);
+  }
+  EXPECT_EQ(due.size(), 2u) << "five leaders within 140 ms renew on two ticks";
 }
 
 TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
