@@ -127,7 +127,11 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     auto lease = kube::decode_lease(r->body, r->content_type);
     if (!lease) return Error::invalid(url_ + ": " + lease.error().message());
     Versioned v = lease->versioned;
-    cached_ = std::move(*lease);
+    cached_ = std::make_shared<const kube::Lease>(std::move(*lease));
+    if (info.verb != "get") {
+      // Our write: its echo on the shared watch is known without a decode.
+      if (auto h = hub_.lock(); h && hub_sub_) h->expect_echo(hub_sub_, ns_, cached_);
+    }
     return v;
   }
 
@@ -205,7 +209,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   std::weak_ptr<kube::Client> client_;  // the Runtime owns the client
   std::string url_, ns_, name_, collection_, item_;
   // I/O thread only.
-  std::optional<kube::Lease> cached_;   // the object as last read or written
+  std::shared_ptr<const kube::Lease> cached_;  // the object as last read or written
   std::optional<kube::Lease> watched_;  // the object as last seen on the watch
   std::string watch_rv_;
   uint64_t watch_id_ = 0;

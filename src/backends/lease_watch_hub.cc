@@ -3,12 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include "kube/client.h"
+#include "kube/watch_peek.h"
 
 namespace leasehold::backends {
 namespace {
@@ -49,6 +52,26 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     }
     if (!n.refused && !n.listing && !n.stream && !n.retry_armed) start_list(ns, n);
     return id;
+  }
+
+  void expect_echo(uint64_t id, const std::string& ns, std::shared_ptr<const kube::Lease> lease) override {
+    if (!lease || lease->versioned.version.empty()) return;
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || !it->second.subs.count(id)) return;
+    Ns& n = it->second;
+    std::string rv = lease->versioned.version;
+    auto [e, fresh] = n.echoes.insert_or_assign(std::move(rv), Ns::Echo{id, std::move(lease)});
+    if (fresh) n.echo_order.push_back(e->first);
+    while (n.echo_order.size() > kMaxEchoes) {
+      n.echoes.erase(n.echo_order.front());
+      n.echo_order.pop_front();
+    }
+  }
+
+  uint64_t echoes_recognised() const override {
+    std::lock_guard<std::mutex> g(mu_);
+    return echoes_recognised_;
   }
 
   void unsubscribe(uint64_t id) override {
@@ -103,16 +126,28 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     bool healthy = false;  // the watch stream is open (its 200 headers arrived)
     bool allowed = false;  // a SelfSubjectAccessReview said list and watch are allowed
     Duration backoff = 500ms;
+    // Writes of our subscribers, by the resourceVersion their answer
+    // carried, until the watch echoes them (expect_echo); in the order
+    // expected in echo_order (which may still name some already echoed), at
+    // most kMaxEchoes.
+    struct Echo {
+      uint64_t writer = 0;  // subscription id
+      std::shared_ptr<const kube::Lease> lease;
+    };
+    std::unordered_map<std::string, Echo> echoes;
+    std::deque<std::string> echo_order;
   };
+  static constexpr size_t kMaxEchoes = 4096;
 
   std::string collection(const std::string& ns) const {
     return "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases";
   }
 
   // Callers hold mu_. Delivers to the subscribers of `name` on the I/O thread.
-  void dispatch(Ns& n, const std::string& name, const std::optional<kube::Lease>& obj) {
+  void dispatch(Ns& n, const std::string& name, const std::optional<kube::Lease>& obj, uint64_t except = 0) {
     auto [first, last] = n.by_name.equal_range(name);
     for (auto b = first; b != last; ++b) {
+      if (b->second == except) continue;
       auto s = n.subs.at(b->second).s;
       rt_.post([s, obj] { s->on_object(obj ? &*obj : nullptr); });
     }
@@ -222,6 +257,8 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       return;
     }
     n.rv = list.value("metadata", json::object()).value("resourceVersion", "");
+    n.echoes.clear();  // the list is newer than any write still awaiting its echo
+    n.echo_order.clear();
     std::map<std::string, kube::Lease> fresh;
     for (json& item : list["items"]) {
       auto l = kube::decode_lease_object(std::move(item));
@@ -253,6 +290,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
         [w, ns, gen](std::string_view frame, kube::WireFormat format) {  // the client's thread: parse, then lock
           auto h = w.lock();
           if (!h) return;
+          if (h->echo(ns, gen, frame, format)) return;
           auto ev = kube::parse_watch_event(frame, format);
           h->event(ns, gen, ev);
         },
@@ -272,6 +310,32 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     auto it = ns_.find(ns);
     if (it == ns_.end() || it->second.gen != gen) return;
     health(it->second, true);
+  }
+
+  // The client's thread: an event that carries the resourceVersion a
+  // subscriber's own write returned is that write, echoed. It is recognised
+  // from its type and version alone (peek_watch_event), never decoded: the
+  // cache takes the object the write's answer held, the writer hears nothing
+  // (it holds that version already) and any other subscriber of the Lease
+  // gets the object as usual.
+  bool echo(const std::string& ns, uint64_t gen, std::string_view frame, kube::WireFormat format) {
+    auto peek = kube::peek_watch_event(frame, format);
+    using T = kube::WatchEvent::Type;
+    if (!peek || (peek->type != T::kModified && peek->type != T::kAdded)) return false;
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end() || it->second.gen != gen || it->second.echoes.empty()) return false;
+    Ns& n = it->second;
+    auto e = n.echoes.find(std::string(peek->resource_version));
+    if (e == n.echoes.end()) return false;
+    Ns::Echo echo = std::move(e->second);
+    n.echoes.erase(e);
+    n.rv = std::string(peek->resource_version);
+    const std::string& name = echo.lease->name;
+    n.cache[name] = *echo.lease;
+    if (n.by_name.count(name) > 1) dispatch(n, name, *echo.lease, echo.writer);
+    ++echoes_recognised_;
+    return true;
   }
 
   void event(const std::string& ns, uint64_t gen, const Result<kube::WatchEvent>& ev) {
@@ -345,6 +409,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   std::map<std::string, Ns> ns_;  // GUARDED_BY(mu_)
   uint64_t next_id_ = 0;           // GUARDED_BY(mu_)
   uint64_t gen_ = 0;               // GUARDED_BY(mu_): generations of every entry, never reused
+  uint64_t echoes_recognised_ = 0;  // GUARDED_BY(mu_)
   std::mt19937_64 rng_{std::random_device{}()};  // GUARDED_BY(mu_)
 };
 

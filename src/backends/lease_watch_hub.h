@@ -23,6 +23,11 @@
 // the Runtime's I/O thread; they may run shortly after unsubscribe (hold weak
 // references). The client's thread only parses events.
 //
+// Our own writes come back on the watch. A lock that wrote tells the hub the
+// object its answer held (expect_echo); the event with that resourceVersion
+// is then recognised from its type and version alone (kube/watch_peek.h)
+// and never decoded nor handed back to the writer.
+//
 // The LIST is JSON; the WATCH asks for Kubernetes protobuf first
 // (Client::watch_leases) and parses events in the format the server chose.
 #pragma once
@@ -55,6 +60,14 @@ class LeaseWatchHub {
   virtual ~LeaseWatchHub() = default;
   virtual uint64_t subscribe(const std::string& ns, const std::string& name, LeaseWatchSubscriber s) = 0;
   virtual void unsubscribe(uint64_t id) = 0;
+  // Subscriber `id` wrote `lease` (the answer to its PUT or POST): when the
+  // watch echoes that resourceVersion, the event is recognised without being
+  // decoded and is not delivered back to `id` (others on the Lease get it).
+  // Any thread. Kept until echoed, until the next LIST, or until 4,096 newer
+  // writes of the namespace await theirs.
+  virtual void expect_echo(uint64_t id, const std::string& ns, std::shared_ptr<const kube::Lease> lease) = 0;
+  // Events recognised as echoes so far, for tests and benchmarks.
+  virtual uint64_t echoes_recognised() const = 0;
   // Streams open now (one per namespace with subscribers), for tests.
   virtual size_t streams() const = 0;
 };

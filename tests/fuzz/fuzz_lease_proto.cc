@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "kube/lease_proto.h"
+#include "kube/watch_peek.h"
 
 namespace kube = leasehold::kube;
 
@@ -24,7 +25,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     }
-    case 1: {  // one watch frame's payload
+    case 1: {  // one watch frame's payload, peeked at and parsed
+      auto peek = kube::peek_watch_event(in, kube::WireFormat::kProtobuf);
+      if (peek && (peek->resource_version.empty() || peek->resource_version.data() < in.data() ||
+                   peek->resource_version.data() + peek->resource_version.size() > in.data() + in.size())) {
+        __builtin_trap();  // the version is a non-empty slice of the frame
+      }
       auto ev = kube::parse_watch_event(in, kube::WireFormat::kProtobuf);
       using T = kube::WatchEvent::Type;
       if (ev.ok() && (ev->type == T::kAdded || ev->type == T::kModified) &&

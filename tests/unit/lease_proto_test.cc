@@ -3,6 +3,7 @@
 // these messages do not know) kept by an update, watch frames, Status bodies,
 // and truncated or garbage input refused with errors that say what was wrong.
 #include "kube/lease_proto.h"
+#include "kube/watch_peek.h"
 
 #include <gtest/gtest.h>
 
@@ -287,6 +288,29 @@ TEST(LeaseProtoTest, WatchFrames) {
   for (size_t cut = 0; cut < frame.size(); ++cut) {
     EXPECT_FALSE(parse_watch_event(frame.substr(0, cut), WireFormat::kProtobuf).ok()) << "cut at " << cut;
   }
+}
+
+// The shared watch recognises our own writes by type and resourceVersion
+// alone: the walk to them agrees with the full decode on what the server
+// sends, and whatever it cannot read (truncated, garbage) is left to it.
+TEST(LeaseProtoTest, PeekReadsTypeAndVersionWithoutDecoding) {
+  std::string lease = pb::wrap("coordination.k8s.io/v1", "Lease", server_lease_message());
+  std::string frame = watch_frame("MODIFIED", lease);
+  auto p = peek_watch_event(frame, WireFormat::kProtobuf);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->type, WatchEvent::Type::kModified);
+  EXPECT_EQ(p->resource_version, "4711");
+  auto full = parse_watch_event(frame, WireFormat::kProtobuf);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->lease->versioned.version, p->resource_version);
+  EXPECT_EQ(peek_watch_event(watch_frame("ADDED", lease), WireFormat::kProtobuf)->type, WatchEvent::Type::kAdded);
+  for (size_t cut = 0; cut < frame.size(); ++cut) {
+    auto part = peek_watch_event(frame.substr(0, cut), WireFormat::kProtobuf);
+    if (part) EXPECT_EQ(part->resource_version, "4711") << "cut at " << cut;
+  }
+  EXPECT_FALSE(peek_watch_event(watch_frame("MODIFIED", lease.substr(4)), WireFormat::kProtobuf)) << "no magic";
+  EXPECT_FALSE(peek_watch_event(watch_frame("SOMETHING", lease), WireFormat::kProtobuf));
+  EXPECT_FALSE(peek_watch_event(std::string("\xff\xff\xff", 3), WireFormat::kProtobuf));
 }
 
 TEST(LeaseProtoTest, StatusBodiesBecomeNamedErrors) {

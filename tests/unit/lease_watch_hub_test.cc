@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "kube/client.h"
+#include "kube/watch_peek.h"
 #include "support/manual_runtime.h"
 
 namespace leasehold::backends {
@@ -156,6 +157,80 @@ TEST_F(LeaseWatchHubTest, AnErasedEntrysStreamEndDoesNotEndItsSuccessors) {
   old_end(kube::HttpResponse{200, "", {}});  // the cancelled stream's end, delivered late
   rt_.run_ready();
   EXPECT_EQ(second->health, std::vector<bool>{true}) << "the old stream's end marked the new one down";
+}
+
+
+namespace {
+
+std::string lease_event(const std::string& type, const std::string& rv, const std::string& holder) {
+  return R"({"type":")" + type + R"(","object":{"kind":"Lease","apiVersion":"coordination.k8s.io/v1",)"
+         R"("metadata":{"name":"app","namespace":"ns","resourceVersion":")" + rv +
+         R"(","annotations":{"resourceVersion":"1"}},"spec":{"holderIdentity":")" + holder +
+         R"(","leaseDurationSeconds":15}}})";
+}
+
+}  // namespace
+
+TEST(WatchPeekTest, ReadsTypeAndVersionOfAJsonLineWithoutDecodingIt) {
+  auto p = kube::peek_watch_event(lease_event("MODIFIED", "4711", "a"), kube::WireFormat::kJson);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->type, kube::WatchEvent::Type::kModified);
+  EXPECT_EQ(p->resource_version, "4711");
+  // What it cannot read is left to the full decode.
+  for (std::string bad : {std::string("{}"), std::string(R"({"type":"MODIFIED"})"),
+                          std::string(R"({"type":"NOPE","object":{"metadata":{"resourceVersion":"1"}}})"),
+                          std::string(R"({"type":"MODIFIED","object":{"metadata":{"resourceVersion":"")"),
+                          std::string(R"({"type":"ADDED","object":{"metadata":{"resourceVersion":"1)"),
+                          lease_event("MODIFIED", "4711", "a").substr(0, 60)}) {
+    EXPECT_FALSE(kube::peek_watch_event(bad, kube::WireFormat::kJson)) << bad;
+  }
+}
+
+// Our own write, echoed by the watch: recognised by its resourceVersion,
+// never handed back to the writer, still delivered to another subscriber of
+// the Lease; an event we did not write is delivered to both.
+TEST_F(LeaseWatchHubTest, AnEchoOfOurOwnWriteIsRecognisedAndNotHandedBack) {
+  auto writer = std::make_shared<Seen>();
+  auto other = std::make_shared<Seen>();
+  uint64_t w = subscribe(writer);
+  subscribe(other);
+  allow_and_list();
+  ASSERT_EQ(client_->streams.size(), 1u);
+  client_->streams[0].on_open();
+  rt_.run_ready();
+  ASSERT_EQ(writer->objects, 1);
+  ASSERT_EQ(other->objects, 1);
+  // The answer to the writer's PUT, as the lock decoded it.
+  auto answer = kube::decode_lease(R"({"kind":"Lease","metadata":{"name":"app","namespace":"ns",)"
+                                   R"("resourceVersion":"11"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15}})");
+  ASSERT_TRUE(answer.ok());
+  hub_->expect_echo(w, "ns", std::make_shared<const kube::Lease>(*answer));
+  client_->streams[0].on_line(lease_event("MODIFIED", "11", "a"));
+  rt_.run_ready();
+  EXPECT_EQ(hub_->echoes_recognised(), 1u);
+  EXPECT_EQ(writer->objects, 1) << "our own write was handed back to us";
+  EXPECT_EQ(other->objects, 2);
+  // Someone else's write, and the same version again (a replay): decoded and delivered.
+  client_->streams[0].on_line(lease_event("MODIFIED", "12", "b"));
+  client_->streams[0].on_line(lease_event("MODIFIED", "11", "a"));
+  rt_.run_ready();
+  EXPECT_EQ(hub_->echoes_recognised(), 1u);
+  EXPECT_EQ(writer->objects, 3);
+  EXPECT_EQ(other->objects, 4);
+  // A write whose echo never came is forgotten at the next LIST.
+  hub_->expect_echo(w, "ns", std::make_shared<const kube::Lease>(*answer));
+  client_->streams[0].on_end(kube::HttpResponse{410, "", {}});
+  rt_.run_ready();
+  clock_.advance(std::chrono::seconds(2));
+  rt_.run_ready();
+  auto relist = client_->take();
+  ASSERT_EQ(relist.method, "GET");
+  relist.done(lease_list());
+  rt_.run_ready();
+  ASSERT_EQ(client_->streams.size(), 2u);
+  client_->streams[1].on_line(lease_event("MODIFIED", "11", "a"));
+  rt_.run_ready();
+  EXPECT_EQ(hub_->echoes_recognised(), 1u) << "an expectation outlived the LIST";
 }
 
 }  // namespace
