@@ -32,8 +32,11 @@ struct Callbacks {
   // there, never on the I/O thread, so a slow one delays no renewal (of this
   // or any other elector). An exception thrown
   // from here ends the term: the elector logs it, steps down and releases.
+  // Called only before the term's deadline: if the process is paused or
+  // starved between the winning write and this call past renew_deadline,
+  // the term ends without calling it (nor on_stopped_leading).
   std::function<void(const Term&, std::stop_token stop)> on_started_leading;
-  // Exactly once per started term, after on_started_leading returned and the
+  // Exactly once per term whose on_started_leading was called, after it returned and the
   // term ended; on the work's thread, or on a short-lived thread of its own
   // when the work had returned before the term ended.
   std::function<void(const Term&)> on_stopped_leading;

@@ -67,6 +67,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     bool work_returned = false;  // under m
     bool finishing = false;      // under m
     bool stop_sent = false;      // I/O thread only: StopLeading was acted on
+    bool started = false;        // under m: on_started_leading was called
   };
   std::shared_ptr<TermRun> current_run;  // the latest term's
   std::vector<std::jthread> term_threads;  // work threads and finishers, joined by wait()
@@ -144,7 +145,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
           finish_now = run->work_returned && !run->finishing;
           if (finish_now) run->finishing = true;
         }
-        if (finish_now) self->finish_term(t);  // the work returned before the term ended
+        if (finish_now) self->finish_term(t, *run);  // the work returned before the term ended
       });
       return;
     }
@@ -227,8 +228,26 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
 
   // Runs on the term's own thread.
   void run_term(const Term& t, TermRun& run) {
+    // The work starts only inside its term. A thread that comes to run once
+    // the term's deadline has passed (the process was paused or starved
+    // between the winning write and here) calls neither on_started_leading
+    // nor on_stopped_leading: the term ends without work, as a resignation.
+    bool in_term = false;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      in_term = rt.clock().now() < deadline && !run.stop.stop_requested();
+    }
+    {
+      std::lock_guard<std::mutex> g(run.m);
+      run.started = in_term;
+    }
+    if (!in_term) {
+      log(LogLevel::kWarning, "term " + t.to_string() +
+                                  " ended before its work could start (the process was paused or starved "
+                                  "past the renew deadline): the work is not started");
+    }
     bool failed = false;
-    if (cfg.callbacks.on_started_leading) {
+    if (in_term && cfg.callbacks.on_started_leading) {
       try {
         cfg.callbacks.on_started_leading(t, run.stop.get_token());
       } catch (const std::exception& e) {
@@ -239,7 +258,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
         log(LogLevel::kError, "on_started_leading threw a non-exception");
       }
     }
-    if (failed) {
+    if (failed || !in_term) {  // step down (a term already over is not released)
       on_io([](Impl& s) {
         s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
           m.handle_resign(now, wall, out);
@@ -255,13 +274,18 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       finish_here = run.stop.stop_requested() && !run.finishing;
       if (finish_here) run.finishing = true;
     }
-    if (finish_here) finish_term(t);
+    if (finish_here) finish_term(t, run);
   }
 
   // on_stopped_leading, then tells the state machine the work is done (it
   // releases the lease after that). Once per term.
-  void finish_term(const Term& t) {
-    if (cfg.callbacks.on_stopped_leading) {
+  void finish_term(const Term& t, TermRun& run) {
+    bool started = false;
+    {
+      std::lock_guard<std::mutex> g(run.m);
+      started = run.started;
+    }
+    if (started && cfg.callbacks.on_stopped_leading) {
       try {
         cfg.callbacks.on_stopped_leading(t);
       } catch (const std::exception& e) {

@@ -370,6 +370,17 @@ def current_leader(events):
     return leading
 
 
+def leader_since(events, t0):
+    """The current leader if its term started at or after t0 (mono ns), else
+    None: after a fault longer than the renew deadline a new term must start,
+    and the old leader may not have logged its end yet."""
+    leader = current_leader(events)
+    if not leader:
+        return None
+    starts = [e["mono_ns"] for e in events if e["event"] == "started" and e["proc"] == leader]
+    return leader if starts and max(starts) >= t0 else None
+
+
 def settled(fleet, events):
     """A leader exists and every other running candidate has seen it."""
     leader = current_leader(events)
@@ -624,9 +635,11 @@ def mode_etcd(args):
             break
         log.harness("fault", "", kind=kind, at=back, began=t0, down_ms=ms(back - t0))
         print("%s: control plane back after %.0f ms (leader before: %s)" % (kind, ms(back - t0), leader), flush=True)
-        got = log.wait(lambda evs: current_leader(evs), ms(bound) / 1e3 + 10)
+        # Both faults outlast the renew deadline: the leader after them is a
+        # new term (a leader that has not logged its end yet is not it).
+        got = log.wait(lambda evs: leader_since(evs, t0), ms(bound) / 1e3 + 10)
         if not got:
-            problems.append("%s: no leader after the control plane came back" % kind)
+            problems.append("%s: no new term after the control plane came back" % kind)
         print("%s: leader %s" % (kind, got), flush=True)
         # Candidates that lost (client-go and the candidate end after a loss) come back.
         restart_exited(fleet, impls)

@@ -451,3 +451,84 @@ TEST_F(ElectorTest, ObserverFollowsTheLeaderWithoutCompeting) {
 
 }  // namespace
 }  // namespace leasehold
+
+namespace leasehold {
+namespace {
+
+// The simulated clock, as a thread other than the test's sees it once
+// `paused_for` is set: that much later (the process was paused, or starved,
+// between the I/O thread's step and that thread's next instruction).
+class PausedForOthers final : public Clock {
+ public:
+  Instant now() const override {
+    Instant t = sim.now();
+    return std::this_thread::get_id() == owner ? t : t + paused_for.load();
+  }
+  WallTime wall_now() const override { return sim.wall_now(); }
+  void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Instant deadline) override {
+    sim.wait_until(lock, cv, deadline);
+  }
+  SimulatedClock sim;
+  std::thread::id owner = std::this_thread::get_id();
+  std::atomic<Duration> paused_for{Duration::zero()};
+};
+
+// A torture run under load caught it: a candidate SIGSTOPped between the
+// write that won the lease and its work thread's first instruction printed
+// "started" seconds later, after another had taken the expired lease. A term
+// whose work thread comes to run past the renew deadline starts no work and
+// reports no stop; the elector campaigns on.
+TEST(ElectorPauseTest, AWorkThreadThatRunsOnlyPastTheDeadlineStartsNoWork) {
+  PausedForOthers clock;
+  std::atomic<bool> not_started{false};
+  Runtime::Options opt = testing::manual_runtime_options(&clock);
+  opt.log = [&](LogLevel, std::string_view, std::string_view msg) {
+    if (msg.find("ended before its work could start") != std::string_view::npos) not_started = true;
+  };
+  Runtime rt(opt);
+  Recorder rec;
+  ElectorConfig c;
+  c.lock = "mem://paused";
+  c.identity = "a";
+  c.callbacks = rec.callbacks("a");
+  auto lock = rt.open_lock(c.lock);
+  ASSERT_TRUE(lock.ok());
+  auto e = Elector::create(rt, c, *lock);
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  clock.paused_for = 11s;  // past renew_deadline (10 s) for every thread but this one
+  (*e)->start();
+  auto pump_until = [&](const std::function<bool()>& pred) {
+    for (int i = 0; i < 50; ++i) {
+      rt.run_ready();
+      rt.drain_notifications();
+      if (pred()) return true;
+      std::this_thread::sleep_for(1ms);  // real time: gives library threads a turn
+    }
+    return false;
+  };
+  ASSERT_TRUE(pump_until([&] { return (*e)->status().terms_started == 1; }));
+  // The work thread saw its term over (it says so, then resigns the term).
+  for (int i = 0; i < 100 && !not_started; ++i) pump_until([&] { return not_started.load(); });
+  EXPECT_TRUE(not_started);
+  // The term ends without work, as a resignation (posted by that thread at
+  // its own, later, time); the elector campaigns on and its next term, whose
+  // thread runs in time, starts its work.
+  clock.paused_for = Duration::zero();
+  for (int i = 0; i < 250 && rec.working.load() == 0; ++i) {
+    clock.sim.advance(100ms);
+    pump_until([&] { return rec.working.load() == 1; });
+  }
+  EXPECT_EQ(rec.working.load(), 1);
+  EXPECT_EQ(rec.count("a started 0/a"), 0) << "the work started after its term's deadline";
+  EXPECT_EQ(rec.count("a stopped 0/a"), 0);
+  EXPECT_EQ(rec.count("a started 1/a"), 1);
+  EXPECT_TRUE((*e)->is_leader());
+  (*e)->stop();
+  for (int i = 0; i < 100 && (*e)->status().phase != "stopped"; ++i) {
+    pump_until([&] { return (*e)->status().phase == "stopped"; });
+  }
+  EXPECT_EQ((*e)->status().phase, "stopped");
+}
+
+}  // namespace
+}  // namespace leasehold
