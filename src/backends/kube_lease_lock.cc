@@ -21,6 +21,7 @@
 #include "core/runtime_access.h"
 #include "kube/client.h"
 #include "kube/lease_codec.h"
+#include "kube/watch_peek.h"
 
 namespace leasehold::backends {
 namespace {
@@ -51,7 +52,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     auto client = client_.lock();
     auto format = client ? client->lease_format() : kube::WireFormat::kJson;
     call("POST", collection_, kube::encode_lease_create(format, ns_, name_, record),
-         info("create"), 201, std::move(done));
+         info("create"), 201, std::move(done), echo_hook());
   }
 
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
@@ -70,7 +71,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
       return;
     }
     call("PUT", item_, kube::encode_lease_update(*base, record), info("update"), 200,
-         std::move(done));
+         std::move(done), echo_hook());
   }
 
   bool watch(std::function<void(const std::optional<Versioned>&)> on_change,
@@ -111,12 +112,31 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
 
   // Runs on the Runtime's I/O thread (see kube_call.h).
   void call(const char* method, const std::string& path, std::string body, kube::RequestInfo info,
-            long ok_status, Completion<Versioned> done) {
+            long ok_status, Completion<Versioned> done,
+            std::function<void(const Result<kube::HttpResponse>&)> on_answer = {}) {
     kube_lock_call(rt_, client_, weak_from_this(), url_, method, path, std::move(body), request_timeout_,
                    [info, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
                      return self.interpret(r, info, ok_status);
                    },
-                   std::move(done), kube::Media::kLease);
+                   std::move(done), kube::Media::kLease, std::move(on_answer));
+  }
+
+  // For a write, called before it is sent: the shared watch holds this
+  // Lease's events until the answer, which the returned hook (on the client's
+  // thread, as the answer arrives) hands it, so the echo is recognised
+  // undecoded.
+  std::function<void(const Result<kube::HttpResponse>&)> echo_hook() const {
+    auto hub = hub_.lock();
+    if (!hub || !hub_sub_) return {};
+    hub->begin_write(hub_sub_, ns_, name_);
+    std::weak_ptr<LeaseWatchHub> weak = hub;
+    return [weak, sub = hub_sub_, ns = ns_, name = name_](const Result<kube::HttpResponse>& r) {
+      std::string_view rv;
+      if (r.ok() && (r->status == 200 || r->status == 201)) {
+        rv = kube::peek_lease_version(r->body, r->content_type).value_or(std::string_view{});
+      }
+      if (auto h = weak.lock()) h->end_write(sub, ns, name, rv);
+    };
   }
 
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info, long ok_status) {
@@ -128,10 +148,6 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     if (!lease) return Error::invalid(url_ + ": " + lease.error().message());
     Versioned v = lease->versioned;
     cached_ = std::make_shared<const kube::Lease>(std::move(*lease));
-    if (info.verb != "get") {
-      // Our write: its echo on the shared watch is known without a decode.
-      if (auto h = hub_.lock(); h && hub_sub_) h->expect_echo(hub_sub_, ns_, cached_);
-    }
     return v;
   }
 

@@ -44,7 +44,9 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       // The cache holds the Lease as listed and watched since; health
       // follows once the stream is open (health() tells every subscriber).
       std::optional<kube::Lease> now;
-      if (auto it = n.cache.find(name); it != n.cache.end()) now = it->second;
+      if (auto it = n.cache.find(name); it != n.cache.end()) {
+        if (const kube::Lease* l = it->second.get()) now = *l;
+      }
       rt_.post([sub, now, up = n.healthy] {
         if (now) sub->on_object(&*now);
         if (up) sub->on_health(true);
@@ -54,18 +56,41 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     return id;
   }
 
-  void expect_echo(uint64_t id, const std::string& ns, std::shared_ptr<const kube::Lease> lease) override {
-    if (!lease || lease->versioned.version.empty()) return;
+  void begin_write(uint64_t id, const std::string& ns, const std::string& name) override {
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
     if (it == ns_.end() || !it->second.subs.count(id)) return;
+    it->second.writing[name].writers.insert(id);
+  }
+
+  void end_write(uint64_t id, const std::string& ns, const std::string& name, std::string_view rv) override {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end()) return;
     Ns& n = it->second;
-    std::string rv = lease->versioned.version;
-    auto [e, fresh] = n.echoes.insert_or_assign(std::move(rv), Ns::Echo{id, std::move(lease)});
-    if (fresh) n.echo_order.push_back(e->first);
-    while (n.echo_order.size() > kMaxEchoes) {
-      n.echoes.erase(n.echo_order.front());
-      n.echo_order.pop_front();
+    auto w = n.writing.find(name);
+    if (w == n.writing.end()) return;
+    if (auto one = w->second.writers.find(id); one != w->second.writers.end()) w->second.writers.erase(one);
+    if (!rv.empty()) w->second.answered.emplace_back(std::string(rv), id);
+    if (!w->second.writers.empty()) return;
+    // Every answer is in: each held event is our echo or is news.
+    Ns::Writing done = std::move(w->second);
+    n.writing.erase(w);
+    std::set<std::string> matched;
+    for (auto& h : done.held) {
+      if (h.gen != n.gen) continue;  // of a stream since ended: a relist resyncs
+      auto a = std::find_if(done.answered.begin(), done.answered.end(),
+                            [&](const auto& x) { return x.first == h.rv; });
+      if (a != done.answered.end() && h.echo_type) {
+        matched.insert(a->first);
+        recognised(n, name, a->second, std::move(h.frame), h.format, h.rv);
+      } else {
+        auto ev = kube::parse_watch_event(h.frame, h.format);
+        apply_event(ns, n, ev);
+      }
+    }
+    for (auto& [v, writer] : done.answered) {
+      if (!matched.count(v)) expect(n, v, writer, name);  // its echo is still to come
     }
   }
 
@@ -108,6 +133,22 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::string name;
     std::shared_ptr<LeaseWatchSubscriber> s;
   };
+  // A Lease as last seen: decoded, or (our own write's echo) the frame not
+  // decoded yet, decoded on first use.
+  struct Cached {
+    std::string version;
+    std::optional<kube::Lease> lease;
+    std::string frame;
+    kube::WireFormat format = kube::WireFormat::kJson;
+    const kube::Lease* get() {
+      if (!lease && !frame.empty()) {
+        auto ev = kube::parse_watch_event(frame, format);
+        if (ev && ev->lease) lease = std::move(ev->lease);
+        frame.clear();
+      }
+      return lease ? &*lease : nullptr;
+    }
+  };
   struct Ns {
     // This entry's current attempt (ask, list, watch, retry timer), from the
     // hub's one counter: a callback carrying another generation, of an older
@@ -118,7 +159,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     // without a walk over every lock of the namespace (1,000 Leases renewed
     // every 2 s are 500 events a second).
     std::multimap<std::string, uint64_t, std::less<>> by_name;
-    std::map<std::string, kube::Lease> cache;  // by name, as last seen
+    std::map<std::string, Cached> cache;  // by name, as last seen
     std::string rv;
     uint64_t stream = 0;
     bool listing = false, refused = false, retry_armed = false;
@@ -132,12 +173,51 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     // most kMaxEchoes.
     struct Echo {
       uint64_t writer = 0;  // subscription id
-      std::shared_ptr<const kube::Lease> lease;
+      std::string name;     // of the Lease written
     };
     std::unordered_map<std::string, Echo> echoes;
     std::deque<std::string> echo_order;
+    // Leases with a write of a subscriber in flight (begin_write until its
+    // end_write): the events of such a Lease read meanwhile are held,
+    // undecoded and in order, until every answer is in; then each is our
+    // echo (its version is an answer's) or is decoded and delivered as usual.
+    struct Held {
+      std::string frame, rv;
+      kube::WireFormat format;
+      bool echo_type = false;  // ADDED or MODIFIED
+      uint64_t gen = 0;
+    };
+    struct Writing {
+      std::multiset<uint64_t> writers;
+      std::vector<std::pair<std::string, uint64_t>> answered;  // rv, writer
+      std::vector<Held> held;
+    };
+    std::map<std::string, Writing, std::less<>> writing;
   };
   static constexpr size_t kMaxEchoes = 4096;
+
+  // Caller holds mu_.
+  void expect(Ns& n, const std::string& rv, uint64_t writer, const std::string& name) {
+    auto [e, fresh] = n.echoes.insert_or_assign(rv, Ns::Echo{writer, name});
+    if (fresh) n.echo_order.push_back(e->first);
+    while (n.echo_order.size() > kMaxEchoes) {
+      n.echoes.erase(n.echo_order.front());
+      n.echo_order.pop_front();
+    }
+  }
+
+  // Caller holds mu_. Our write `rv` of `name` by `writer`, echoed: the cache
+  // keeps the frame undecoded; subscribers other than the writer get it.
+  void recognised(Ns& n, const std::string& name, uint64_t writer, std::string frame, kube::WireFormat format,
+                  const std::string& rv) {
+    Cached& c = n.cache[name];
+    c = Cached{rv, std::nullopt, std::move(frame), format};
+    if (n.by_name.count(name) > 1) {
+      if (const kube::Lease* l = c.get()) dispatch(n, name, *l, writer);
+    }
+    ++echoes_recognised_;
+  }
+
 
   std::string collection(const std::string& ns) const {
     return "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases";
@@ -268,12 +348,16 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     }
     for (auto& [name, lease] : fresh) {
       auto old = n.cache.find(name);
-      if (old == n.cache.end() || old->second.versioned.version != lease.versioned.version) dispatch(n, name, lease);
+      if (old == n.cache.end() || old->second.version != lease.versioned.version) dispatch(n, name, lease);
     }
     for (auto& [name, lease] : n.cache) {
       if (!fresh.count(name)) dispatch(n, name, std::nullopt);  // deleted while we were not watching
     }
-    n.cache = std::move(fresh);
+    n.cache.clear();
+    for (auto& [name, lease] : fresh) {
+      std::string v = lease.versioned.version;
+      n.cache.emplace(name, Cached{std::move(v), std::move(lease), {}, kube::WireFormat::kJson});
+    }
     n.listed = true;
     n.backoff = 500ms;
     start_watch(ns, n);
@@ -314,27 +398,36 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
 
   // The client's thread: an event that carries the resourceVersion a
   // subscriber's own write returned is that write, echoed. It is recognised
-  // from its type and version alone (peek_watch_event), never decoded: the
-  // cache takes the object the write's answer held, the writer hears nothing
-  // (it holds that version already) and any other subscriber of the Lease
-  // gets the object as usual.
+  // from its type and version alone (peek_watch_event), not decoded: the
+  // cache keeps the frame (decoded only if someone asks for it), the writer
+  // hears nothing (it holds that version already), and any other subscriber
+  // of the Lease gets the object as usual (decoded for it).
   bool echo(const std::string& ns, uint64_t gen, std::string_view frame, kube::WireFormat format) {
     auto peek = kube::peek_watch_event(frame, format);
+    if (!peek) return false;
     using T = kube::WatchEvent::Type;
-    if (!peek || (peek->type != T::kModified && peek->type != T::kAdded)) return false;
+    const bool echo_type = peek->type == T::kModified || peek->type == T::kAdded;
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
-    if (it == ns_.end() || it->second.gen != gen || it->second.echoes.empty()) return false;
+    if (it == ns_.end() || it->second.gen != gen) return false;
     Ns& n = it->second;
-    auto e = n.echoes.find(std::string(peek->resource_version));
+    std::string rv(peek->resource_version);
+    if (!peek->name.empty()) {
+      if (auto w = n.writing.find(peek->name); w != n.writing.end()) {
+        // Our write of this Lease is in flight: hold the event (in order)
+        // until its answer tells whether it is that write.
+        n.rv = rv;
+        w->second.held.push_back(Ns::Held{std::string(frame), rv, format, echo_type, gen});
+        return true;
+      }
+    }
+    if (!echo_type || n.echoes.empty()) return false;
+    auto e = n.echoes.find(rv);
     if (e == n.echoes.end()) return false;
     Ns::Echo echo = std::move(e->second);
     n.echoes.erase(e);
-    n.rv = std::string(peek->resource_version);
-    const std::string& name = echo.lease->name;
-    n.cache[name] = *echo.lease;
-    if (n.by_name.count(name) > 1) dispatch(n, name, *echo.lease, echo.writer);
-    ++echoes_recognised_;
+    n.rv = rv;
+    recognised(n, echo.name, echo.writer, std::string(frame), format, rv);
     return true;
   }
 
@@ -342,7 +435,11 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
     if (it == ns_.end() || it->second.gen != gen) return;
-    Ns& n = it->second;
+    apply_event(ns, it->second, ev);
+  }
+
+  // Caller holds mu_.
+  void apply_event(const std::string& ns, Ns& n, const Result<kube::WatchEvent>& ev) {
     if (!ev) {
       rt_.log(LogLevel::kWarning, "leases " + ns, "watch: " + ev.error().message());
       return;
@@ -359,7 +456,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       n.cache.erase(name);
       dispatch(n, name, std::nullopt);
     } else {
-      n.cache[name] = *ev->lease;
+      n.cache[name] = Cached{ev->lease->versioned.version, *ev->lease, {}, kube::WireFormat::kJson};
       dispatch(n, name, *ev->lease);
     }
   }

@@ -23,10 +23,11 @@
 // the Runtime's I/O thread; they may run shortly after unsubscribe (hold weak
 // references). The client's thread only parses events.
 //
-// Our own writes come back on the watch. A lock that wrote tells the hub the
-// object its answer held (expect_echo); the event with that resourceVersion
-// is then recognised from its type and version alone (kube/watch_peek.h)
-// and never decoded nor handed back to the writer.
+// Our own writes come back on the watch, often before their answer. A lock
+// brackets each write with begin_write/end_write; the events of that Lease
+// read in between are held, and the one whose resourceVersion the answer
+// carried is recognised from its type, name and version alone
+// (kube/watch_peek.h), not decoded, and not handed back to the writer.
 //
 // The LIST is JSON; the WATCH asks for Kubernetes protobuf first
 // (Client::watch_leases) and parses events in the format the server chose.
@@ -60,12 +61,18 @@ class LeaseWatchHub {
   virtual ~LeaseWatchHub() = default;
   virtual uint64_t subscribe(const std::string& ns, const std::string& name, LeaseWatchSubscriber s) = 0;
   virtual void unsubscribe(uint64_t id) = 0;
-  // Subscriber `id` wrote `lease` (the answer to its PUT or POST): when the
-  // watch echoes that resourceVersion, the event is recognised without being
-  // decoded and is not delivered back to `id` (others on the Lease get it).
-  // Any thread. Kept until echoed, until the next LIST, or until 4,096 newer
-  // writes of the namespace await theirs.
-  virtual void expect_echo(uint64_t id, const std::string& ns, std::shared_ptr<const kube::Lease> lease) = 0;
+  // Subscriber `id` is about to write Lease `name` (before the request is
+  // sent), and end_write when the answer came (the client's thread, before
+  // the answer is handed on), with the resourceVersion it carried ("" for a
+  // failure). Meanwhile the watch's events of that Lease are held, undecoded;
+  // then the one with that version is our write echoed: recognised without a
+  // decode and not delivered back to `id` (others on the Lease get it); the
+  // others are decoded and delivered as usual, in order. An echo that comes
+  // after end_write is recognised too (kept until echoed, until the next
+  // LIST, or until 4,096 newer writes of the namespace await theirs). Any
+  // thread; every begin_write must be followed by one end_write.
+  virtual void begin_write(uint64_t id, const std::string& ns, const std::string& name) = 0;
+  virtual void end_write(uint64_t id, const std::string& ns, const std::string& name, std::string_view rv) = 0;
   // Events recognised as echoes so far, for tests and benchmarks.
   virtual uint64_t echoes_recognised() const = 0;
   // Streams open now (one per namespace with subscribers), for tests.

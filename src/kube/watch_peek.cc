@@ -57,6 +57,35 @@ std::optional<std::string_view> field(std::string_view msg, uint64_t want) {
   return std::nullopt;
 }
 
+// "k8s\0" + runtime.Unknown{raw = 2}: the Lease message's
+// metadata.resourceVersion.
+std::optional<std::string_view> protobuf_body_version(std::string_view body) {
+  if (body.substr(0, kProtobufMagic.size()) != kProtobufMagic) return std::nullopt;
+  auto raw = field(body.substr(kProtobufMagic.size()), 2);
+  if (!raw) return std::nullopt;
+  auto meta = field(*raw, 1);
+  if (!meta) return std::nullopt;
+  auto rv = field(*meta, 6);
+  if (!rv || rv->empty()) return std::nullopt;
+  return rv;
+}
+
+// The first "resourceVersion" key after the first "metadata":{ (see peek_json).
+std::optional<std::string_view> json_version(std::string_view text, size_t from) {
+  constexpr std::string_view kMeta = "\"metadata\":{";
+  size_t meta = text.find(kMeta, from);
+  if (meta == std::string_view::npos) return std::nullopt;
+  constexpr std::string_view kRv = "\"resourceVersion\":\"";
+  size_t at = text.find(kRv, meta + kMeta.size());
+  if (at == std::string_view::npos) return std::nullopt;
+  at += kRv.size();
+  size_t close = text.find('"', at);
+  if (close == std::string_view::npos || close == at) return std::nullopt;
+  std::string_view rv = text.substr(at, close - at);
+  if (rv.find('\\') != std::string_view::npos) return std::nullopt;
+  return rv;
+}
+
 // metav1.WatchEvent{type = 1, object = 2 RawExtension{raw = 1}}; raw is
 // "k8s\0" + runtime.Unknown{typeMeta = 1, raw = 2}; that raw is the
 // coordination.v1.Lease{metadata = 1 ObjectMeta{resourceVersion = 6}}.
@@ -68,14 +97,14 @@ std::optional<WatchPeek> peek_protobuf(std::string_view frame) {
   auto object = field(frame, 2);
   if (!object) return std::nullopt;
   auto body = field(*object, 1);
-  if (!body || body->substr(0, kProtobufMagic.size()) != kProtobufMagic) return std::nullopt;
-  auto raw = field(body->substr(kProtobufMagic.size()), 2);
-  if (!raw) return std::nullopt;
-  auto meta = field(*raw, 1);
-  if (!meta) return std::nullopt;
-  auto rv = field(*meta, 6);
-  if (!rv || rv->empty()) return std::nullopt;
-  return WatchPeek{*t, *rv};
+  if (!body) return std::nullopt;
+  auto rv = protobuf_body_version(*body);
+  if (!rv) return std::nullopt;
+  std::string_view name;
+  if (auto raw = field(body->substr(kProtobufMagic.size()), 2)) {
+    if (auto meta = field(*raw, 1)) name = field(*meta, 1).value_or(std::string_view{});
+  }
+  return WatchPeek{*t, *rv, name};
 }
 
 // {"type":"MODIFIED","object":{...,"metadata":{...,"resourceVersion":"N",...
@@ -89,21 +118,25 @@ std::optional<WatchPeek> peek_json(std::string_view line) {
   if (end == std::string_view::npos) return std::nullopt;
   auto t = type_of(line.substr(kType.size(), end - kType.size()));
   if (!t) return std::nullopt;
-  constexpr std::string_view kMeta = "\"metadata\":{";
-  size_t meta = line.find(kMeta, end);
-  if (meta == std::string_view::npos) return std::nullopt;
-  constexpr std::string_view kRv = "\"resourceVersion\":\"";
-  size_t at = line.find(kRv, meta + kMeta.size());
-  if (at == std::string_view::npos) return std::nullopt;
-  at += kRv.size();
-  size_t close = line.find('"', at);
-  if (close == std::string_view::npos || close == at) return std::nullopt;
-  std::string_view rv = line.substr(at, close - at);
-  if (rv.find('\\') != std::string_view::npos) return std::nullopt;
-  return WatchPeek{*t, rv};
+  auto rv = json_version(line, end);
+  if (!rv) return std::nullopt;
+  // metadata.name: kube-apiserver writes it first in metadata.
+  std::string_view name;
+  constexpr std::string_view kName = "\"metadata\":{\"name\":\"";
+  if (size_t at = line.find(kName, end); at != std::string_view::npos) {
+    at += kName.size();
+    size_t close = line.find('"', at);
+    if (close != std::string_view::npos) name = line.substr(at, close - at);
+    if (name.find('\\') != std::string_view::npos) name = {};
+  }
+  return WatchPeek{*t, *rv, name};
 }
 
 }  // namespace
+
+std::optional<std::string_view> peek_lease_version(std::string_view body, std::string_view content_type) {
+  return is_protobuf_content_type(content_type) ? protobuf_body_version(body) : json_version(body, 0);
+}
 
 std::optional<WatchPeek> peek_watch_event(std::string_view frame, WireFormat format) {
   return format == WireFormat::kProtobuf ? peek_protobuf(frame) : peek_json(frame);

@@ -23,8 +23,13 @@ namespace leasehold::kube {
 struct WatchPeek {
   WatchEvent::Type type;
   std::string_view resource_version;  // points into the frame
+  std::string_view name;              // metadata.name; may be empty
 };
 
 std::optional<WatchPeek> peek_watch_event(std::string_view frame, WireFormat format);
+
+// The metadata.resourceVersion of a Lease body (a GET/PUT/POST answer) read
+// the same way, by its Content-Type; std::nullopt when it cannot be read.
+std::optional<std::string_view> peek_lease_version(std::string_view body, std::string_view content_type);
 
 }  // namespace leasehold::kube

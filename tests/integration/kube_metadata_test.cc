@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 
+#include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
 #include "kube/client.h"
 #include "kube_support.h"
@@ -123,10 +124,18 @@ TEST_F(KubeTest, EveryTakeOverPathKeepsLabelsAnnotationsOwnersAndFinalizers) {
     EXPECT_GE(st.protobuf_sent, 5u);
     EXPECT_GE(st.protobuf_received, st.protobuf_sent + 1) << "answers and the watch stream in protobuf";
   }
-  std::printf("wire: lease format %s, %llu protobuf bodies sent, %llu protobuf answers and streams, %llu requests\n",
+  // Our own writes come back on the shared watch and are recognised by
+  // their resourceVersion, undecoded (either wire format); the other
+  // elector on the Lease still got them, or it could not have taken over.
+  auto hub = RuntimeAccess::lease_watch_hub(rt);
+  ASSERT_TRUE(hub);
+  EXPECT_GE(hub->echoes_recognised(), 3u);
+  std::printf("wire: lease format %s, %llu protobuf bodies sent, %llu protobuf answers and streams, %llu requests, "
+              "%llu own writes recognised on the watch undecoded\n",
               (*client)->lease_format() == kube::WireFormat::kJson ? "json" : "protobuf",
               static_cast<unsigned long long>(st.protobuf_sent), static_cast<unsigned long long>(st.protobuf_received),
-              static_cast<unsigned long long>(st.started));
+              static_cast<unsigned long long>(st.started),
+              static_cast<unsigned long long>(hub->echoes_recognised()));
 
   second->stop();
   (*a)->wait();
