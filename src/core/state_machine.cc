@@ -233,8 +233,10 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
   last_renew_sent_ = sent_at;
   next_renew_ = renew_due(now);
   work_ = Work::kRunning;
-  out.push_back(StartLeading{term_});
+  // The new leader first, so a status read once StartLeading is published
+  // (is_leader()) already counts the change.
   report_leader(identity_, out);
+  out.push_back(StartLeading{term_});
 }
 
 void StateMachine::lose(Instant now, const std::string& why, bool taken, std::vector<Action>& out) {
