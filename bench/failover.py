@@ -122,11 +122,19 @@ class Pair:
     def __init__(self, args, impl, timings, tag, bases=None):
         self.args, self.impl, self.timings = args, impl, timings
         self.bases = bases or IMPLS[impl]
+        self.mu, self.closed = threading.Lock(), False
         self.log = F.EventLog(os.path.join(args.dir, "bench-%s-%s.jsonl" % (tag, impl)))
         self.fleet = F.Fleet(args, F.unique_lease("bench-%s-%s" % (tag, impl.replace("_", ""))), timings, self.log,
                              kubeconfig_for=lambda base: os.path.join(args.dir, "kubeconfig-bench-" + base))
         for base in self.bases:
-            self.fleet.spawn(base, IMPL_KIND[impl])
+            self.spawn(base)
+
+    def spawn(self, base):
+        """Starts a new incarnation of base, unless close() began (a trial
+        thread still running when the run is stopped starts nothing more)."""
+        with self.mu:
+            if not self.closed:
+                self.fleet.spawn(base, IMPL_KIND[self.impl])
 
     def settle(self, timeout_s=60):
         return self.log.wait(lambda evs: F.settled(self.fleet, evs), timeout_s)
@@ -145,6 +153,8 @@ class Pair:
         return self.log.wait(pred, timeout_s)
 
     def close(self):
+        with self.mu:
+            self.closed = True
         self.fleet.stop_all()
         self.log.close()
 
@@ -181,7 +191,7 @@ def run_trials(args, pair, kind, n, rng, out, errors, trials):
                        "follower_user": user_of(got["proc"]), "signal_wall": wall, "ms": out[-1]})
         if not victim.wait_exit(30):
             victim.kill_now()
-        pair.fleet.spawn(base, IMPL_KIND[pair.impl])
+        pair.spawn(base)
         print("  %-9s %-8s trial %2d/%d: %8.1f ms" % (pair.impl, kind, i + 1, n, out[-1]), flush=True)
 
 
