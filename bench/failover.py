@@ -312,7 +312,8 @@ def lease_requests(d, users, leases):
                 code = e.get("responseStatus", {}).get("code")
                 if code is not None:
                     r["code"] = code
-    return sorted(reqs.values(), key=lambda r: r["done"] if r["done"] is not None else float("inf"))
+    return sorted((r for r in reqs.values() if r["received"] is not None),
+                  key=lambda r: r["done"] if r["done"] is not None else float("inf"))
 
 
 def takeover_lateness(d, timings, trials):
