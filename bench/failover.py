@@ -326,10 +326,12 @@ def takeover_lateness(d, timings, trials):
       takeover     the follower's (the one that printed started) first
                    successful update (code 200) of the Lease received after
                    the kill.
-      last renew   the killed leader's last successful update (code 200) of
-                   the Lease received before the take-over: the last renewal
-                   the follower could see. Its replacement incarnation, the
-                   same user, is started only after the take-over.
+      last renew   the killed leader's last successful write of the Lease
+                   received before the take-over (an update, code 200, or
+                   the create, 201, that won a new Lease when the kill came
+                   before the first renewal): the last renewal the follower
+                   could see. Its replacement incarnation, the same user, is
+                   started only after the take-over.
       observed     when the follower saw that renewal. A follower with a watch
                    open on the Lease (or on all Leases of the namespace) at
                    that instant, as leasehold's followers have: the renewal's
@@ -354,7 +356,17 @@ def takeover_lateness(d, timings, trials):
     is its observation) takes the GET rule and says so in observed_by. The
     take-over includes the write's round trip (takeover_write_ms): lateness
     runs to the write's completion, when the other candidates can see it, so
-    it counts the write's latency too."""
+    it counts the write's latency too.
+
+    A negative lateness is a take-over before the expiry by this rule.
+    client-go does that at sub-second retry periods: its follower restarts
+    its observation only when the record it reads differs from the last one
+    as JSON, and a LeaderElectionRecord's times are whole seconds
+    (metav1.Time), so a renewal in the same second as the one it last saw is
+    no observation for it; it may take over up to ~1 s before the holder's
+    lease ends. takeover_past_renewal_expiry_ms (take-over - (last renewal's
+    completion + lease duration)) shows it per trial: negative, the follower
+    wrote before the killed holder's own lease had run out."""
     users = {t[k] for ts in trials.values() for t in ts for k in ("leader_user", "follower_user")}
     leases = {t["lease"] for ts in trials.values() for t in ts}
     reqs = lease_requests(d, users, leases) if users else []
@@ -369,10 +381,10 @@ def takeover_lateness(d, timings, trials):
                 errors.append("%s crash trial %d: no successful update by %s after the kill in the audit log" %
                               (impl, t["trial"], t["follower_user"]))
                 continue
-            renew = [r for r in on if r["user"] == t["leader_user"] and r["verb"] == "update" and
-                     r["code"] == 200 and r["received"] < take["received"]]
+            renew = [r for r in on if r["user"] == t["leader_user"] and (r["verb"], r["code"]) in
+                     (("update", 200), ("create", 201)) and r["received"] < take["received"]]
             if not renew:
-                errors.append("%s crash trial %d: no successful update by %s before the take-over" %
+                errors.append("%s crash trial %d: no successful write by %s before the take-over" %
                               (impl, t["trial"], t["leader_user"]))
                 continue
             last = renew[-1]
@@ -396,6 +408,8 @@ def takeover_lateness(d, timings, trials):
                                  "last_renewal_done_ms": rel(last["done"]), "observed_ms": rel(observed),
                                  "takeover_done_ms": rel(take["done"]),
                                  "takeover_write_ms": round((take["done"] - take["received"]) * 1e3, 2),
+                                 "takeover_past_renewal_expiry_ms": round((take["done"] - last["done"] - lease_s) * 1e3,
+                                                                          2),
                                  "follower_gets_before_takeover": len(gets),
                                  "leader_user": t["leader_user"], "follower_user": t["follower_user"]})
     return out, detail, errors
@@ -524,8 +538,9 @@ def main():
             time.sleep(2.5)  # audit batches are flushed every second
             late, late_detail, e4 = takeover_lateness(args.dir, args.crash_timings, crash_trials)
             for impl in IMPLS:
-                print("  %-9s take-over past the observed expiry (audit log), ms: %s" % (impl, late[impl]),
-                      flush=True)
+                early = sum(d["takeover_past_renewal_expiry_ms"] < 0 for d in late_detail[impl])
+                print("  %-9s take-over past the observed expiry (audit log), ms: %s; before the killed holder's "
+                      "lease ran out: %d" % (impl, late[impl], early), flush=True)
         crash_def, e3 = {i: [] for i in IMPLS}, []
         if args.default_crash_trials:
             print("SIGKILL at the defaults %s: %d trials each" % (DEFAULTS, args.default_crash_trials), flush=True)
@@ -555,6 +570,8 @@ def main():
                 "crash_takeover_lateness_p50_ms": pct(late[impl], 50),
                 "crash_takeover_lateness_p99_ms": pct(late[impl], 99),
                 "crash_takeover_lateness_trials": len(late[impl]),
+                "crash_takeovers_before_holder_expiry": sum(d["takeover_past_renewal_expiry_ms"] < 0
+                                                            for d in late_detail[impl]),
                 "ha_lease_requests_per_min": rates[impl]["ha_lease"]["per_min"],
                 "ha_lease_candidates": len(HA[impl]),
                 "leader_requests_per_min": rates[impl]["leader"]["per_min"],
@@ -588,7 +605,7 @@ def main():
                 "crash_takeover_lateness": "the --crash-timings trials, all from the audit log (stageTimestamp of "
                                            "ResponseComplete): the follower's first successful update after the "
                                            "kill - (the follower's observation of the killed leader's last "
-                                           "successful update + lease duration); observation = that update's "
+                                           "successful write + lease duration); observation = that write's "
                                            "completion for a follower with a watch open, else the completion of "
                                            "the follower's first GET after it (takeover_lateness() in failover.py)",
                 "requests": "kube-apiserver audit events (unique auditID) by the candidate's own user, per minute",

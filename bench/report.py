@@ -426,7 +426,7 @@ def doc(src, out, ratio, gl, made, path):
       "%s Leases in one process, %s); the rest from `failover.json`. The HA Lease is one Lease with "
       "%s candidates (1 leader, 2 standbys), each its own user, counted from the audit log. Crash take-over "
       "lateness is measured in the audit log alone (one clock): the follower's first successful update after "
-      "the kill, minus the expiry it observed (the killed leader's last successful update as the follower saw "
+      "the kill, minus the expiry it observed (the killed leader's last successful write as the follower saw "
       "it, by its watch or, for a polling follower, its next GET, plus the lease duration); see "
       "`takeover_lateness()` in `bench/failover.py` for its known errors." %
       (format(lh["scale_leases"], ",") if isinstance(lh.get("scale_leases"), int) else "1,000",
