@@ -66,7 +66,8 @@ def merge(results):
                   "crash_timings", "crash_failover_over_lease_defaults_p50_ms",
                   "crash_failover_over_lease_defaults_p99_ms", "crash_trials_defaults",
                   "crash_takeover_lateness_p50_ms", "crash_takeover_lateness_p99_ms",
-                  "crash_takeover_lateness_trials", "ha_lease_requests_per_min", "ha_lease_candidates",
+                  "crash_takeover_lateness_trials", "crash_takeovers_before_holder_expiry",
+                  "ha_lease_requests_per_min", "ha_lease_candidates",
                   "leader_requests_per_min", "follower_requests_per_min"):
             o[k] = fo.get(k)
         sc = get(src["sidecar"], impl) or {}
@@ -469,6 +470,8 @@ def doc(src, out, ratio, gl, made, path):
          "crash_takeover_lateness_p50_ms"),
         ("SIGKILL → take-over past the observed expiry, p99 (ms, audit log) at %s" % lh.get("crash_timings"),
          "crash_takeover_lateness_p99_ms"),
+        ("SIGKILL → take-overs before the dead holder's lease ran out (of %s trials, audit log)" %
+         lh.get("crash_takeover_lateness_trials"), "crash_takeovers_before_holder_expiry"),
         ("kube-apiserver requests/min, one Lease with %s candidates" % (lh.get("ha_lease_candidates") or 3),
          "ha_lease_requests_per_min"),
         ("kube-apiserver requests/min, leader", "leader_requests_per_min"),
