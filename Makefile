@@ -93,7 +93,8 @@ test-tsan: deps
 # starts a control plane of its own and prints its progress):
 #   1 electors per process (mem lock)       bench/results/electors.json
 #   2 GET/PUT round trips and client CPU    bench/results/kube_client.json
-#   3 graceful and crash failover, requests/min from the audit log
+#   3 graceful and crash failover, crash take-over lateness and requests/min
+#     of one Lease with 3 candidates, from the audit log
 #                                           bench/results/failover.json
 #   4 idle elector process RSS and CPU      bench/results/sidecar.json
 #   5 50 cold candidates on one Lease       bench/results/contention.json

@@ -14,10 +14,17 @@ the candidates' CLOCK_MONOTONIC event lines or from the kube-apiserver audit log
             started, minus the lease duration. --crash-trials at
             --crash-timings (default 3s/2s/500ms), and --default-crash-trials at
             15s/10s/2s.
-  requests  kube-apiserver requests per minute from a leader and from a
-            follower, counted from DIR/audit.log (every candidate has its own
-            user and token, so the audit log tells them apart), over
-            --rate-seconds of steady state at 15s/10s/2s.
+  lateness  the same --crash-timings trials, from the kube-apiserver audit log
+            alone: take-over past the expiry the follower observed
+            (crash_takeover_lateness_*, see takeover_lateness()).
+  requests  kube-apiserver requests per minute for one highly available
+            Lease: 3 candidates of each implementation (1 leader, 2 standbys)
+            on its own Lease, counted from DIR/audit.log (every candidate has
+            its own user and token, so the audit log tells them apart), over
+            --rate-seconds of steady state at 15s/10s/2s. ha_lease_requests_per_min
+            is the sum of the three users; leader_requests_per_min is the
+            leader's, follower_requests_per_min one follower's (the mean of the
+            two).
 
 Writes --out (default bench/results/failover.json): a `leasehold` and a
 `client_go` object with the same keys, plus the raw samples; prints a table.
@@ -44,6 +51,8 @@ import fleet as F  # noqa: E402  (the shared candidate and event-log code)
 
 DEFAULTS = F.Timings(15000, 10000, 2000)
 IMPLS = {"leasehold": ("lh-a", "lh-b"), "client_go": ("go-a", "go-b")}
+# The request count's highly available Lease: the pair and one more standby.
+HA = {"leasehold": ("lh-a", "lh-b", "lh-c"), "client_go": ("go-a", "go-b", "go-c")}
 IMPL_KIND = {"leasehold": "leasehold", "client_go": "client-go"}
 
 
@@ -107,15 +116,25 @@ class ControlPlane:
 # ---------------------------------------------------------------- one pair
 
 class Pair:
-    """Two candidates of one implementation on their own Lease."""
+    """Candidates of one implementation on their own Lease: two (IMPLS), or
+    the three of HA for the request count. Each base runs as user bench-BASE."""
 
-    def __init__(self, args, impl, timings, tag):
+    def __init__(self, args, impl, timings, tag, bases=None):
         self.args, self.impl, self.timings = args, impl, timings
+        self.bases = bases or IMPLS[impl]
+        self.mu, self.closed = threading.Lock(), False
         self.log = F.EventLog(os.path.join(args.dir, "bench-%s-%s.jsonl" % (tag, impl)))
         self.fleet = F.Fleet(args, F.unique_lease("bench-%s-%s" % (tag, impl.replace("_", ""))), timings, self.log,
                              kubeconfig_for=lambda base: os.path.join(args.dir, "kubeconfig-bench-" + base))
-        for base in IMPLS[impl]:
-            self.fleet.spawn(base, IMPL_KIND[impl])
+        for base in self.bases:
+            self.spawn(base)
+
+    def spawn(self, base):
+        """Starts a new incarnation of base, unless close() began (a trial
+        thread still running when the run is stopped starts nothing more)."""
+        with self.mu:
+            if not self.closed:
+                self.fleet.spawn(base, IMPL_KIND[self.impl])
 
     def settle(self, timeout_s=60):
         return self.log.wait(lambda evs: F.settled(self.fleet, evs), timeout_s)
@@ -134,12 +153,21 @@ class Pair:
         return self.log.wait(pred, timeout_s)
 
     def close(self):
+        with self.mu:
+            self.closed = True
         self.fleet.stop_all()
         self.log.close()
 
 
-def run_trials(args, pair, kind, n, rng, out, errors):
-    """graceful: SIGTERM the leader; crash: SIGKILL it. Appends ms to out."""
+def user_of(proc):
+    """The kube-apiserver user of a candidate incarnation: BASE.N runs as bench-BASE."""
+    return "bench-" + proc.rsplit(".", 1)[0]
+
+
+def run_trials(args, pair, kind, n, rng, out, errors, trials):
+    """graceful: SIGTERM the leader; crash: SIGKILL it. Appends ms to out, and
+    to trials what the audit log needs to find the trial again: the Lease, the
+    victim's and the successor's users and the wall time of the kill."""
     t = pair.timings
     for i in range(n):
         leader = pair.settle()
@@ -151,6 +179,7 @@ def run_trials(args, pair, kind, n, rng, out, errors):
         base = pair.leader_base(leader)
         victim = pair.fleet.running[base]
         ev = victim.signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
+        wall = time.time()  # kube-apiserver stamps its audit log with this clock
         limit = (t.lease_ms + 6 * t.retry_ms) / 1e3 + 10
         got = pair.started_after(leader, ev["mono_ns"], limit)
         if not got:
@@ -158,33 +187,40 @@ def run_trials(args, pair, kind, n, rng, out, errors):
             return
         gap_ms = F.ms(got["mono_ns"] - ev["mono_ns"])
         out.append(round(gap_ms - (t.lease_ms if kind == "crash" else 0), 2))
+        trials.append({"trial": i + 1, "lease": pair.fleet.lease, "leader_user": user_of(leader),
+                       "follower_user": user_of(got["proc"]), "signal_wall": wall, "ms": out[-1]})
         if not victim.wait_exit(30):
             victim.kill_now()
-        pair.fleet.spawn(base, IMPL_KIND[pair.impl])
+        pair.spawn(base)
         print("  %-9s %-8s trial %2d/%d: %8.1f ms" % (pair.impl, kind, i + 1, n, out[-1]), flush=True)
 
 
 def side_by_side(args, tag, timings, kind, n, seed):
     """Runs n trials of kind for both implementations at once (same load)."""
-    pairs = {impl: Pair(args, impl, timings, tag) for impl in IMPLS}
+    pairs = {}
     samples = {impl: [] for impl in IMPLS}
+    trials = {impl: [] for impl in IMPLS}
     errors = []
-    threads = [threading.Thread(target=run_trials, args=(args, pairs[impl], kind, n,
-                                                        random.Random(seed + k), samples[impl], errors))
-               for k, impl in enumerate(IMPLS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    for p in pairs.values():
-        p.close()
+    try:
+        for impl in IMPLS:
+            pairs[impl] = Pair(args, impl, timings, tag)
+        threads = [threading.Thread(target=run_trials, args=(args, pairs[impl], kind, n, random.Random(seed + k),
+                                                            samples[impl], errors, trials[impl]), daemon=True)
+                   for k, impl in enumerate(IMPLS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        for p in pairs.values():
+            p.close()
     # The fleet checker over each pair's log: no two leaders in any trial.
     for impl, p in pairs.items():
         report, violations = F.check(p.log.events, timings.bound_ns(10000))
         for v in violations:
             if "two leaders" in v:
                 errors.append("%s %s: %s" % (impl, kind, v))
-    return samples, errors
+    return samples, errors, trials
 
 
 # ---------------------------------------------------------------- request rates
@@ -234,6 +270,151 @@ def audit_counts(d, users, wall0, wall1):
     return counts, agents
 
 
+def wall_of(ts):
+    """Seconds since the epoch of an audit timestamp (RFC 3339, microseconds), or None."""
+    try:
+        return datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(
+            tzinfo=timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def lease_requests(d, users, leases):
+    """The given users' requests on the given Leases from every audit file of
+    the state dir, one dict per auditID: user, verb, lease (None for a watch
+    of the whole namespace), code, received (requestReceivedTimestamp),
+    started (a watch's ResponseStarted stageTimestamp), done (the
+    stageTimestamp of ResponseComplete: None while a watch is still open).
+    Wall-clock seconds of kube-apiserver's clock, microsecond resolution."""
+    reqs = {}
+    for path in sorted(glob.glob(os.path.join(d, "audit*.log"))):
+        with open(path) as f:
+            for line in f:
+                if not any(u in line for u in users) or \
+                        not ('"watch"' in line or any(n in line for n in leases)):
+                    continue  # cheap: most lines are other users' or other Leases'
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                ref = e.get("objectRef", {})
+                user = e.get("user", {}).get("username")
+                if user not in users or ref.get("resource") != "leases" or \
+                        ref.get("name") not in leases and not (e.get("verb") == "watch" and not ref.get("name")):
+                    continue
+                r = reqs.setdefault(e["auditID"], {"user": user, "verb": e.get("verb"), "lease": ref.get("name"),
+                                                   "code": None, "received": wall_of(e.get("requestReceivedTimestamp")),
+                                                   "started": None, "done": None})
+                if e.get("stage") == "ResponseStarted":
+                    r["started"] = wall_of(e.get("stageTimestamp"))
+                elif e.get("stage") == "ResponseComplete":
+                    r["done"] = wall_of(e.get("stageTimestamp"))
+                code = e.get("responseStatus", {}).get("code")
+                if code is not None:
+                    r["code"] = code
+    return sorted((r for r in reqs.values() if r["received"] is not None),
+                  key=lambda r: r["done"] if r["done"] is not None else float("inf"))
+
+
+def takeover_lateness(d, timings, trials):
+    """Crash take-over lateness past the expiry the follower observed, from
+    the kube-apiserver audit log alone (one clock, no mapping), for the
+    crash trials of run_trials: {impl: [ms]}, {impl: [per-trial detail]},
+    errors. Per trial, with every instant the stageTimestamp of a
+    ResponseComplete audit event (kube-apiserver's wall clock, microseconds):
+
+      takeover     the follower's (the one that printed started) first
+                   successful update (code 200) of the Lease received after
+                   the kill.
+      last renew   the killed leader's last successful write of the Lease
+                   received before the take-over (an update, code 200, or
+                   the create, 201, that won a new Lease when the kill came
+                   before the first renewal): the last renewal the follower
+                   could see. Its replacement incarnation, the same user, is
+                   started only after the take-over.
+      observed     when the follower saw that renewal. A follower with a watch
+                   open on the Lease (or on all Leases of the namespace) at
+                   that instant, as leasehold's followers have: the renewal's
+                   completion. A follower without one (client-go polls): the
+                   completion of its first GET of the Lease that completed
+                   after the renewal completed.
+      lateness     takeover - (observed + lease duration of the timings), ms.
+
+    Known errors. The watch event's delivery to the follower (kube-apiserver's
+    watch cache -> the follower decodes it) is not in the audit log: a
+    watching follower sees the renewal that much after its completion, so
+    its observed expiry is that much later and the lateness here overstates
+    its own by that latency (unmeasured: the watch cache's dispatch, one TLS
+    write and the decode; longer when the machine is loaded). The event may
+    also leave before the renewal's response is complete: a little the other
+    way. A polling follower has the GET's answer a little after the audit
+    log's completion: overstated the same way. A GET that overlapped the
+    renewal counts as having seen it, though it may have read the version
+    before (then the follower's real observation came one poll later:
+    overstated again). A trial whose follower had no watch open at the last
+    renewal (a leasehold incarnation started just before it, whose first GET
+    is its observation) takes the GET rule and says so in observed_by. The
+    take-over includes the write's round trip (takeover_write_ms): lateness
+    runs to the write's completion, when the other candidates can see it, so
+    it counts the write's latency too.
+
+    A negative lateness is a take-over before the expiry by this rule.
+    client-go does that at sub-second retry periods: its follower restarts
+    its observation only when the record it reads differs from the last one
+    as JSON, and a LeaderElectionRecord's times are whole seconds
+    (metav1.Time), so a renewal in the same second as the one it last saw is
+    no observation for it; it may take over up to ~1 s before the holder's
+    lease ends. takeover_past_renewal_expiry_ms (take-over - (last renewal's
+    completion + lease duration)) shows it per trial: negative, the follower
+    wrote before the killed holder's own lease had run out."""
+    users = {t[k] for ts in trials.values() for t in ts for k in ("leader_user", "follower_user")}
+    leases = {t["lease"] for ts in trials.values() for t in ts}
+    reqs = lease_requests(d, users, leases) if users else []
+    lease_s = timings.lease_ms / 1e3
+    out, detail, errors = {impl: [] for impl in trials}, {impl: [] for impl in trials}, []
+    for impl, ts in trials.items():
+        for t in ts:
+            on = [r for r in reqs if r["lease"] == t["lease"] and r["done"] is not None]
+            take = next((r for r in on if r["user"] == t["follower_user"] and r["verb"] == "update" and
+                         r["code"] == 200 and r["received"] >= t["signal_wall"]), None)
+            if not take:
+                errors.append("%s crash trial %d: no successful update by %s after the kill in the audit log" %
+                              (impl, t["trial"], t["follower_user"]))
+                continue
+            renew = [r for r in on if r["user"] == t["leader_user"] and (r["verb"], r["code"]) in
+                     (("update", 200), ("create", 201)) and r["received"] < take["received"]]
+            if not renew:
+                errors.append("%s crash trial %d: no successful write by %s before the take-over" %
+                              (impl, t["trial"], t["leader_user"]))
+                continue
+            last = renew[-1]
+            watches = [r for r in reqs if r["user"] == t["follower_user"] and r["verb"] == "watch" and
+                       r["lease"] in (None, t["lease"]) and (r["started"] or r["received"]) <= last["done"] and
+                       (r["done"] is None or r["done"] > last["done"])]
+            gets = [r for r in on if r["user"] == t["follower_user"] and r["verb"] == "get" and
+                    last["done"] < r["done"] <= take["done"]]
+            if watches:
+                observed, by = last["done"], "watch"
+            elif gets:
+                observed, by = gets[0]["done"], "get"
+            else:
+                errors.append("%s crash trial %d: %s neither watched nor read the Lease after the last renewal" %
+                              (impl, t["trial"], t["follower_user"]))
+                continue
+            late = round((take["done"] - (observed + lease_s)) * 1e3, 2)
+            out[impl].append(late)
+            rel = lambda x: round((x - t["signal_wall"]) * 1e3, 2)  # ms after the kill (harness clock)
+            detail[impl].append({"trial": t["trial"], "lateness_ms": late, "observed_by": by,
+                                 "last_renewal_done_ms": rel(last["done"]), "observed_ms": rel(observed),
+                                 "takeover_done_ms": rel(take["done"]),
+                                 "takeover_write_ms": round((take["done"] - take["received"]) * 1e3, 2),
+                                 "takeover_past_renewal_expiry_ms": round((take["done"] - last["done"] - lease_s) * 1e3,
+                                                                          2),
+                                 "follower_gets_before_takeover": len(gets),
+                                 "leader_user": t["leader_user"], "follower_user": t["follower_user"]})
+    return out, detail, errors
+
+
 def proc_cpu_s(pid):
     """utime + stime of one process (all its threads) in seconds, or None."""
     try:
@@ -245,38 +426,66 @@ def proc_cpu_s(pid):
 
 
 def request_rates(args, seconds):
-    pairs = {impl: Pair(args, impl, DEFAULTS, "rates") for impl in IMPLS}
-    roles = {}
-    for impl, p in pairs.items():
-        leader = p.settle(60)
-        if not leader:
-            raise RuntimeError("%s: no settled leader for the request-rate window" % impl)
-    time.sleep(2 * DEFAULTS.retry_ms / 1e3)  # past the start-up requests
-    terms_before = {impl: sum(e["event"] == "started" for e in p.log.snapshot()) for impl, p in pairs.items()}
-    for impl, p in pairs.items():
-        leader = F.current_leader(p.log.snapshot())
-        lb = p.leader_base(leader)
-        fb = [b for b in IMPLS[impl] if b != lb][0]
-        roles[impl] = {"leader": "bench-" + lb, "follower": "bench-" + fb}
-    wall0 = time.time()
-    print("  counting kube-apiserver requests for %d s (leaders %s)" %
-          (seconds, ", ".join(r["leader"] for r in roles.values())), flush=True)
-    time.sleep(seconds)  # real time: the window
-    wall1 = time.time()
-    changed = [impl for impl, p in pairs.items()
-               if sum(e["event"] == "started" for e in p.log.snapshot()) != terms_before[impl]]
-    for p in pairs.values():
-        p.close()
+    """kube-apiserver requests per minute for one highly available Lease per
+    implementation: its 3 candidates (HA: 1 leader, 2 standbys), each its own
+    user, counted from the audit log over `seconds` of steady state. Returns
+    ({impl: {"leader", "follower", "followers", "ha_lease"}}, window s,
+    implementations whose leadership changed in the window). "follower" is
+    one standby's: the mean of the two."""
+    pairs = {}
+    try:
+        for impl in IMPLS:
+            pairs[impl] = Pair(args, impl, DEFAULTS, "rates", bases=HA[impl])
+        roles = {}
+        for impl, p in pairs.items():
+            leader = p.settle(60)
+            if not leader:
+                raise RuntimeError("%s: no settled leader for the request-rate window" % impl)
+        time.sleep(2 * DEFAULTS.retry_ms / 1e3)  # past the start-up requests
+        terms_before = {impl: sum(e["event"] == "started" for e in p.log.snapshot()) for impl, p in pairs.items()}
+        for impl, p in pairs.items():
+            lb = p.leader_base(F.current_leader(p.log.snapshot()))
+            roles[impl] = {"leader": "bench-" + lb, "followers": ["bench-" + b for b in HA[impl] if b != lb]}
+        wall0 = time.time()
+        print("  counting kube-apiserver requests for %d s, 3 candidates per Lease (leaders %s)" %
+              (seconds, ", ".join(r["leader"] for r in roles.values())), flush=True)
+        time.sleep(seconds)  # real time: the window
+        wall1 = time.time()
+        changed = [impl for impl, p in pairs.items()
+                   if sum(e["event"] == "started" for e in p.log.snapshot()) != terms_before[impl]]
+    finally:
+        for p in pairs.values():
+            p.close()
     time.sleep(2.5)  # audit batches are flushed every second
-    users = [u for r in roles.values() for u in r.values()]
+    users = [u for r in roles.values() for u in [r["leader"]] + r["followers"]]
     counts, agents = audit_counts(args.dir, users, wall0, wall1)
+    per_min = lambda n: round(n * 60.0 / (wall1 - wall0), 1)
+
+    def one(user, role):
+        c = counts[user]
+        return {"role": role, "user": user, "per_min": per_min(sum(c.values())), "by_verb": c,
+                "user_agent": sorted(agents[user])}
+
     out = {}
     for impl, r in roles.items():
-        for role, user in r.items():
-            c = counts[user]
-            out.setdefault(impl, {})[role] = {
-                "per_min": round(sum(c.values()) * 60.0 / (wall1 - wall0), 1),
-                "by_verb": c, "user": user, "user_agent": sorted(agents[user])}
+        leader = one(r["leader"], "leader")
+        followers = [one(u, "follower") for u in r["followers"]]
+        ha_verbs = {}
+        for x in [leader] + followers:
+            for verb, n in x["by_verb"].items():
+                ha_verbs[verb] = ha_verbs.get(verb, 0) + n
+        fverbs = {}
+        for x in followers:
+            for verb, n in x["by_verb"].items():
+                fverbs[verb] = round(fverbs.get(verb, 0) + n / len(followers), 1)
+        out[impl] = {
+            "leader": leader,
+            "follower": {"per_min": round(sum(x["per_min"] for x in followers) / len(followers), 1),
+                         "by_verb": fverbs},
+            "followers": followers,
+            "ha_lease": {"per_min": per_min(sum(ha_verbs.values())), "by_verb": ha_verbs,
+                         "candidates": 1 + len(followers)},
+        }
     return out, (wall1 - wall0), changed
 
 
@@ -307,31 +516,43 @@ def main():
     load_before = os.getloadavg()
     cp = ControlPlane(args)
     print("failover bench: seed %d, control plane in %s" % (seed, args.dir), flush=True)
-    cp.up()
+    # SIGTERM (a CI timeout, kill) unwinds like ^C, so the control plane is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     errors = []
     result = {}
     try:
-        cp.add_users(["bench-" + b for bases in IMPLS.values() for b in bases])
+        cp.up()
+        cp.add_users(["bench-" + b for bases in HA.values() for b in bases])
         graceful, e1 = {i: [] for i in IMPLS}, []
         if args.graceful_trials:
             print("graceful release -> other started, %d trials each at %s" % (args.graceful_trials, DEFAULTS),
                   flush=True)
-            graceful, e1 = side_by_side(args, "graceful", DEFAULTS, "graceful", args.graceful_trials, seed)
+            graceful, e1, _ = side_by_side(args, "graceful", DEFAULTS, "graceful", args.graceful_trials, seed)
         crash, e2 = {i: [] for i in IMPLS}, []
+        late, late_detail, e4 = {i: [] for i in IMPLS}, {i: [] for i in IMPLS}, []
         if args.crash_trials:
             print("SIGKILL -> other started, minus the lease: %d trials each at %s" %
                   (args.crash_trials, args.crash_timings), flush=True)
-            crash, e2 = side_by_side(args, "crash", args.crash_timings, "crash", args.crash_trials, seed + 10)
+            crash, e2, crash_trials = side_by_side(args, "crash", args.crash_timings, "crash", args.crash_trials,
+                                                   seed + 10)
+            time.sleep(2.5)  # audit batches are flushed every second
+            late, late_detail, e4 = takeover_lateness(args.dir, args.crash_timings, crash_trials)
+            for impl in IMPLS:
+                early = sum(d["takeover_past_renewal_expiry_ms"] < 0 for d in late_detail[impl])
+                print("  %-9s take-over past the observed expiry (audit log), ms: %s; before the killed holder's "
+                      "lease ran out: %d" % (impl, late[impl], early), flush=True)
         crash_def, e3 = {i: [] for i in IMPLS}, []
         if args.default_crash_trials:
             print("SIGKILL at the defaults %s: %d trials each" % (DEFAULTS, args.default_crash_trials), flush=True)
-            crash_def, e3 = side_by_side(args, "crashdef", DEFAULTS, "crash", args.default_crash_trials, seed + 20)
-        rates, window, changed = {i: {r: {"per_min": None, "by_verb": {}} for r in ("leader", "follower")}
+            crash_def, e3, _ = side_by_side(args, "crashdef", DEFAULTS, "crash", args.default_crash_trials,
+                                            seed + 20)
+        rates, window, changed = {i: {r: {"per_min": None, "by_verb": {}} for r in ("leader", "follower", "ha_lease")}
                                   for i in IMPLS}, 0.0, []
         if args.rate_seconds:
-            print("kube-apiserver requests per minute (audit log), %s" % DEFAULTS, flush=True)
+            print("kube-apiserver requests per minute (audit log), one Lease with 3 candidates, %s" % DEFAULTS,
+                  flush=True)
             rates, window, changed = request_rates(args, args.rate_seconds)
-        errors += e1 + e2 + e3
+        errors += e1 + e2 + e4 + e3
         for impl in changed:
             errors.append("%s: leadership changed during the request-rate window" % impl)
         for impl in IMPLS:
@@ -346,12 +567,24 @@ def main():
                 "crash_failover_over_lease_defaults_p50_ms": pct(crash_def[impl], 50),
                 "crash_failover_over_lease_defaults_p99_ms": pct(crash_def[impl], 99),
                 "crash_trials_defaults": len(crash_def[impl]),
+                "crash_takeover_lateness_p50_ms": pct(late[impl], 50),
+                "crash_takeover_lateness_p99_ms": pct(late[impl], 99),
+                "crash_takeover_lateness_trials": len(late[impl]),
+                "crash_takeovers_before_holder_expiry": sum(d["takeover_past_renewal_expiry_ms"] < 0
+                                                            for d in late_detail[impl]),
+                "ha_lease_requests_per_min": rates[impl]["ha_lease"]["per_min"],
+                "ha_lease_candidates": len(HA[impl]),
                 "leader_requests_per_min": rates[impl]["leader"]["per_min"],
                 "follower_requests_per_min": rates[impl]["follower"]["per_min"],
+                "ha_lease_requests_by_verb": rates[impl]["ha_lease"]["by_verb"],
                 "leader_requests_by_verb": rates[impl]["leader"]["by_verb"],
                 "follower_requests_by_verb": rates[impl]["follower"]["by_verb"],
                 "raw": {"graceful_ms": graceful[impl], "crash_over_lease_ms": crash[impl],
-                        "crash_over_lease_defaults_ms": crash_def[impl]},
+                        "crash_over_lease_defaults_ms": crash_def[impl],
+                        "crash_takeover_lateness_ms": late[impl],
+                        "crash_takeover_lateness_trials": late_detail[impl],
+                        "ha_lease_requests_by_user": ([rates[impl]["leader"]] + rates[impl].get("followers", [])
+                                                      if args.rate_seconds else [])},
             }
     finally:
         cp.down()
@@ -369,7 +602,15 @@ def main():
             "definitions": {
                 "graceful": "SIGTERM to the leader (work stops, Lease released) -> other candidate's started event",
                 "crash": "SIGKILL of the leader at a random renewal phase -> other started, minus lease duration",
+                "crash_takeover_lateness": "the --crash-timings trials, all from the audit log (stageTimestamp of "
+                                           "ResponseComplete): the follower's first successful update after the "
+                                           "kill - (the follower's observation of the killed leader's last "
+                                           "successful write + lease duration); observation = that write's "
+                                           "completion for a follower with a watch open, else the completion of "
+                                           "the follower's first GET after it (takeover_lateness() in failover.py)",
                 "requests": "kube-apiserver audit events (unique auditID) by the candidate's own user, per minute",
+                "ha_lease_requests": "the sum over one Lease's 3 candidates (1 leader, 2 standbys), each its own "
+                                     "user; follower_requests_per_min is one standby's (the mean of the two)",
             },
         },
     }
@@ -383,8 +624,11 @@ def main():
             ("SIGKILL -> started - lease p99 (ms) @%s" % args.crash_timings, "crash_failover_over_lease_p99_ms"),
             ("SIGKILL -> started - lease p50 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p50_ms"),
             ("SIGKILL -> started - lease p99 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p99_ms"),
+            ("SIGKILL: take-over past observed expiry p50 (ms)", "crash_takeover_lateness_p50_ms"),
+            ("SIGKILL: take-over past observed expiry p99 (ms)", "crash_takeover_lateness_p99_ms"),
+            ("HA Lease (3 candidates) requests/min", "ha_lease_requests_per_min"),
             ("leader requests/min", "leader_requests_per_min"),
-            ("follower requests/min", "follower_requests_per_min")]
+            ("follower requests/min (one standby)", "follower_requests_per_min")]
     print()
     print("%-50s %12s %12s" % ("", "leasehold", "client-go"))
     for label, key in rows:
@@ -395,6 +639,8 @@ def main():
     print("leader by verb: leasehold %s, client-go %s" % (lh["leader_requests_by_verb"], go["leader_requests_by_verb"]))
     print("follower by verb: leasehold %s, client-go %s" %
           (lh["follower_requests_by_verb"], go["follower_requests_by_verb"]))
+    print("HA Lease by verb: leasehold %s, client-go %s" %
+          (lh["ha_lease_requests_by_verb"], go["ha_lease_requests_by_verb"]))
     print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
           (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"],
            args.out))
