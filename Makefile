@@ -14,7 +14,7 @@ TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build install image image-lock demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover torture stress-test testenv-up testenv-down clean
+.PHONY: all deps testenv build install image image-lock demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover bench-cadence torture stress-test testenv-up testenv-down clean
 
 all: build
 
@@ -89,24 +89,30 @@ test-tsan: deps
 	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim'
 
 # Everything leasehold is compared on, beside the client-go peer in the same
-# run and on the same control plane build (~45 min on 2 cores; each driver
+# run and on the same control plane build (~50 min on 2 cores; each driver
 # starts a control plane of its own and prints its progress):
 #   1 electors per process (mem lock)       bench/results/electors.json
 #   2 GET/PUT round trips and client CPU    bench/results/kube_client.json
 #   3 graceful and crash failover, crash take-over lateness and requests/min
 #     of one Lease with 3 candidates, from the audit log
 #                                           bench/results/failover.json
-#   4 idle elector process RSS and CPU      bench/results/sidecar.json
-#   5 50 cold candidates on one Lease       bench/results/contention.json
-#   6 1,000 Leases in one process           bench/results/scale.json
-#   7 bench/results/latest.json, docs/benchmarks.md and its plots (bench/report.py)
+#   4 renewal cadence: the longest kube-apiserver outage each renew_interval
+#     survives (leasehold only; optional: BENCH_CADENCE=0 skips it)
+#                                           bench/results/cadence.json
+#   5 idle elector process RSS and CPU      bench/results/sidecar.json
+#   6 50 cold candidates on one Lease       bench/results/contention.json
+#   7 1,000 Leases in one process           bench/results/scale.json
+#   8 bench/results/latest.json, docs/benchmarks.md and its plots (bench/report.py)
 # Fewer trials or a shorter run: BENCH_FAILOVER_FLAGS="--graceful-trials 20",
 # BENCH_SIDECAR_SECONDS=60, BENCH_SCALE_FLAGS="--n 200 --window 30",
-# BENCH_CONTENTION_FLAGS="--trials 2". Redraw only: /usr/bin/python3 bench/report.py
+# BENCH_CONTENTION_FLAGS="--trials 2", BENCH_CADENCE_FLAGS="--intervals 2s,8s".
+# Redraw only: /usr/bin/python3 bench/report.py
 BENCH_FAILOVER_FLAGS   ?= --graceful-trials 100 --crash-trials 20
 BENCH_SIDECAR_SECONDS  ?= 300
 BENCH_SCALE_FLAGS      ?=
 BENCH_CONTENTION_FLAGS ?=
+BENCH_CADENCE          ?= 1
+BENCH_CADENCE_FLAGS    ?=
 bench: testenv
 	scripts/deps.sh --bench
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
@@ -114,23 +120,30 @@ bench: testenv
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_cli leasehold_candidate leasehold_electors_bench \
 	  leasehold_kube_client_bench leasehold_scale_bench
 	mkdir -p bench/results
-	echo "[bench 1/7] electors per process (mem lock)"
+	echo "[bench 1/8] electors per process (mem lock)"
 	$(BUILD)/bench/leasehold_electors_bench --out bench/results/electors.json
-	echo "[bench 2/7] Kubernetes client: GET/PUT beside client-go"
+	echo "[bench 2/8] Kubernetes client: GET/PUT beside client-go"
 	$(BUILD)/bench/leasehold_kube_client_bench --testenv-bin $(TESTENV_BIN) --out bench/results/kube_client.json
-	echo "[bench 3/7] failover and kube-apiserver requests/min beside client-go"
+	echo "[bench 3/8] failover and kube-apiserver requests/min beside client-go"
 	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --dir $(CURDIR)/$(BUILD)/bench-testenv --out bench/results/failover.json $(BENCH_FAILOVER_FLAGS)
-	echo "[bench 4/7] idle elector process: RSS and CPU, leader and follower"
+	if [ "$(BENCH_CADENCE)" != 0 ]; then
+	  echo "[bench 4/8] renewal cadence: longest kube-apiserver outage survived per renew_interval"
+	  python3 bench/cadence.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	    --dir $(CURDIR)/$(BUILD)/bench-cadence-testenv --out bench/results/cadence.json $(BENCH_CADENCE_FLAGS)
+	else
+	  echo "[bench 4/8] renewal cadence: skipped (BENCH_CADENCE=0)"
+	fi
+	echo "[bench 5/8] idle elector process: RSS and CPU, leader and follower"
 	python3 bench/sidecar.py --bin $(TESTENV_BIN) --leasehold $(BUILD)/leasehold \
 	  --dir $(CURDIR)/$(BUILD)/bench-sidecar-testenv --seconds $(BENCH_SIDECAR_SECONDS)
-	echo "[bench 5/7] contention: 50 cold candidates on one Lease"
+	echo "[bench 6/8] contention: 50 cold candidates on one Lease"
 	python3 bench/contention.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --dir $(CURDIR)/$(BUILD)/bench-contention-testenv $(BENCH_CONTENTION_FLAGS)
-	echo "[bench 6/7] scale: 1,000 Leases in one process"
+	echo "[bench 7/8] scale: 1,000 Leases in one process"
 	python3 bench/scale.py --bin $(TESTENV_BIN) --scale-bench $(BUILD)/bench/leasehold_scale_bench \
 	  --dir $(CURDIR)/$(BUILD)/bench-scale-testenv $(BENCH_SCALE_FLAGS)
-	echo "[bench 7/7] report: bench/results/latest.json, docs/benchmarks.md, plots"
+	echo "[bench 8/8] report: bench/results/latest.json, docs/benchmarks.md, plots"
 	/usr/bin/python3 bench/report.py
 
 # Only the failover step of `make bench` (~12 min). FAILOVER_FLAGS as above.
@@ -142,6 +155,19 @@ bench-failover: deps testenv
 	mkdir -p bench/results
 	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --dir $(CURDIR)/$(BUILD)/bench-testenv --out bench/results/failover.json $(FAILOVER_FLAGS)
+
+# Only the renewal-cadence step of `make bench` (~6 min): for each
+# renew_interval, the longest kube-apiserver outage (SIGSTOP) a leader survives
+# at 15s/10s/2s, beside the theoretical bounds. CADENCE_FLAGS as
+# BENCH_CADENCE_FLAGS, e.g. "--intervals 2s,5s --phases worst,best".
+CADENCE_FLAGS ?=
+bench-cadence: deps testenv
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
+	mkdir -p bench/results
+	python3 bench/cadence.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --dir $(CURDIR)/$(BUILD)/bench-cadence-testenv --out bench/results/cadence.json $(CADENCE_FLAGS)
 
 # Fault-injection torture (~10 min): random SIGKILL/SIGTERM/SIGSTOP of
 # candidates, kube-apiserver and etcd restarts, partitions and latency through

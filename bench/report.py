@@ -12,6 +12,8 @@ Inputs (each written by one driver of `make bench`, raw samples inside):
   contention.json   bench/contention.py  50 cold candidates on one Lease
   scale.json        bench/scale.py       1,000 Leases in one process
   kube_client.json  leasehold_kube_client_bench  GET/PUT round trips and client CPU
+  cadence.json      bench/cadence.py     longest kube-apiserver outage survived per renew_interval
+                                         (leasehold only: client-go renews every retry period)
 
 latest.json has a `leasehold` and a `client_go` object with the same keys, a
 `ratio` object (client_go / leasehold: above 1, leasehold is better — lower is
@@ -56,7 +58,8 @@ def get(d, *keys):
 
 
 def merge(results):
-    src = {n: load(results, n + ".json") for n in ("failover", "sidecar", "contention", "scale", "kube_client")}
+    src = {n: load(results, n + ".json") for n in ("failover", "sidecar", "contention", "scale", "kube_client",
+                                                   "cadence")}
     out = {impl: {} for impl in IMPLS}
     for impl in IMPLS:
         o = out[impl]
@@ -124,6 +127,24 @@ def wire(src):
     return {"protobuf": p, "json": j,
             "ratio_json_over_protobuf": {k: round(j[k] / p[k], 2) if p.get(k) and j.get(k) is not None else None
                                          for k in keys}}
+
+
+def cadence(src):
+    """Rows of cadence.json: renew_interval, writes/min, the theoretical bounds
+    and the measured outages (worst phase; best phase when it was run)."""
+    rows = []
+    for c in get(src["cadence"], "cadences") or []:
+        row = {"renew_interval_s": c.get("renew_interval_s"), "writes_per_min": c.get("writes_per_min"),
+               "theory": c.get("theory")}
+        for phase in ("worst", "best"):
+            m = c.get(phase)
+            if m:
+                row[phase] = {k: m.get(k) for k in ("longest_survived_s", "shortest_lost_s", "trials")}
+                # The term it had left when it began: renew_deadline - phase.
+                rd, ph = get(c, "theory", "best", "max_s"), m.get("longest_survived_phase_s")
+                row[phase]["longest_survived_term_left_s"] = round(rd - ph, 2) if None not in (rd, ph) else None
+        rows.append(row)
+    return rows or None
 
 
 def goals(out, src):
@@ -362,6 +383,39 @@ def plots(src, out, figdir):
         bars(axes[1], [(k.split("_")[0].upper(), (s[k]["leasehold"] / 1e3, s[k]["client_go"] / 1e3))
                        for k in ("get_cpu_ns", "put_cpu_ns")], "Client CPU per request", "µs", "%.0f")
         save(fig, "kube_client.png")
+
+    cd = get(src["cadence"], "cadences")
+    if cd:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        rs = [c["renew_interval_s"] for c in cd]
+        w = min([b - a for a, b in zip(rs, rs[1:])] or [1.0]) * 0.12
+        for k, (phase, color, label) in enumerate((("worst", "#d6604d", "theory, worst phase (sure .. max)"),
+                                                   ("best", "#4393c3", "theory, best phase (sure .. max)"))):
+            for i, c in enumerate(cd):
+                th = get(c, "theory", phase)
+                if th:
+                    x = c["renew_interval_s"] + (k - 0.5) * 2.2 * w
+                    ax.bar(x, th["max_s"] - th["sure_s"], 2 * w, bottom=th["sure_s"], color=color, alpha=0.35,
+                           label=label if i == 0 else None)
+            pts = [(c["renew_interval_s"] + (k - 0.5) * 2.2 * w, get(c, phase, "longest_survived_s"),
+                    get(c, phase, "shortest_lost_s")) for c in cd if c.get(phase)]
+            if pts:
+                ax.plot([p[0] for p in pts if p[1] is not None], [p[1] for p in pts if p[1] is not None], "o",
+                        color=color, label="measured %s phase: longest survived" % phase)
+                ax.plot([p[0] for p in pts if p[2] is not None], [p[2] for p in pts if p[2] is not None], "x",
+                        color=color, label="measured %s phase: shortest lost" % phase)
+        ax.set_xticks(rs)
+        ax.set_xticklabels(["%gs\n%g writes/min" % (c["renew_interval_s"], c["writes_per_min"]) for c in cd],
+                           fontsize=9)
+        ax.set_xlabel("renew_interval (leader writes per minute)")
+        ax.set_ylabel("kube-apiserver outage (s)")
+        ax.set_title("Longest kube-apiserver outage a leader survives, by renewal cadence (%s)" %
+                     get(src["cadence"], "meta", "timings"), fontsize=10)
+        top = max([get(c, "theory", "best", "max_s") or get(c, "theory", "worst", "max_s") or 0 for c in cd])
+        ax.set_ylim(0, top * 1.45)  # room for the legend above the bars
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", ncol=2)
+        save(fig, "cadence.png")
     return made
 
 
@@ -394,7 +448,7 @@ def doc(src, out, ratio, gl, made, path):
       "Ratio = client-go / leasehold: above 1, leasehold is better (lower is better for every row).")
     w("")
     metas = []
-    for name in ("failover", "sidecar", "contention", "scale", "kube_client"):
+    for name in ("failover", "sidecar", "contention", "scale", "kube_client", "cadence"):
         s = src[name]
         if s is None:
             metas.append("- `%s.json`: **not run**" % name)
@@ -522,6 +576,45 @@ def doc(src, out, ratio, gl, made, path):
             w("| %s | %s | %s | %s |" % (label, fmt(wf["protobuf"].get(k)), fmt(wf["json"].get(k)),
                                         fmt(r) if r is not None else ""))
         w("")
+    cd = cadence(src)
+    w("## Renewal cadence: writes against outage tolerance")
+    w("")
+    if not cd:
+        w("`cadence.json`: **not run** (`make bench-cadence`).")
+        w("")
+        return L
+    m = get(src["cadence"], "meta") or {}
+    w("leasehold only (client-go renews every retry period), at %s: one leader per `renew_interval`, "
+      "kube-apiserver frozen (SIGSTOP) for an outage that begins just before a renewal is due (%s s before: "
+      "the worst phase), bisected between the theoretical bounds. Theory: the term has renew_deadline − φ left "
+      "when the outage begins, φ the time since the last successful renewal was sent (≤ renew_interval); an "
+      "outage D is survived for sure if D + retry_period < renew_deadline − φ and never if "
+      "D ≥ renew_deadline − φ. Writes per minute are the leader's renewals (a follower writes nothing)."
+      % (m.get("timings"), fmt(m.get("lead_s"))))
+    w("")
+    best = any(r.get("best") for r in cd)
+    w("| renew_interval | leader writes/min | theory, worst phase (sure … max) | theory, best phase (sure … max) "
+      "| measured longest survived, worst phase (term left when it began) | shortest lost | trials |%s" %
+      (" measured longest survived, best phase |" if best else ""))
+    w("|---|---|---|---|---|---|---|%s" % ("---|" if best else ""))
+    for r in cd:
+        th = r["theory"] or {}
+        wst = r.get("worst") or {}
+        w("| %ss%s | %s | %s … %s s | %s … %s s | %s | %s | %s |%s" % (
+            fmt(r["renew_interval_s"]), " (default)" if r["renew_interval_s"] == 2 else "", fmt(r["writes_per_min"]),
+            fmt(get(th, "worst", "sure_s")), fmt(get(th, "worst", "max_s")),
+            fmt(get(th, "best", "sure_s")), fmt(get(th, "best", "max_s")),
+            fmt(wst.get("longest_survived_s"), " s") + (" (%s s)" % fmt(wst["longest_survived_term_left_s"])
+                                                         if wst.get("longest_survived_term_left_s") is not None
+                                                         else ""),
+            fmt(wst.get("shortest_lost_s"), " s"),
+            fmt(wst.get("trials")),
+            (" %s |" % fmt(get(r, "best", "longest_survived_s"), " s")) if best else ""))
+    w("")
+    errs = m.get("errors") or []
+    if errs:
+        w("Errors in this run: %s." % "; ".join(errs))
+        w("")
     return L
 
 
@@ -537,7 +630,7 @@ def main():
     figdir = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "benchmarks")
     made = plots(src, out, figdir)
     latest = {"leasehold": out["leasehold"], "client_go": out["client_go"], "ratio": ratio, "goals": gl,
-              "lease_wire_format": wire(src),
+              "lease_wire_format": wire(src), "renewal_cadence": cadence(src),
               "meta": {"inputs": {n: os.path.join(args.results, n + ".json") if src[n] is not None else None
                                   for n in src},
                        "finished": {n: get(src[n], "meta", "finished") for n in src},

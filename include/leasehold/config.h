@@ -78,6 +78,11 @@ struct ElectorConfig {
   // must be > 0 and < renew_deadline. Each renewal is sent up to
   // min(100 ms, renew_interval / 10) early, never late, so that the renewals
   // of every elector in the process fall on shared ticks and go out together.
+  // Longer means fewer writes (60 / renew_interval a minute) but a shorter
+  // kube-apiserver outage survived: one that begins just before a renewal is
+  // due is survived for sure only if it ends retry_period before
+  // renew_deadline - renew_interval has passed. Measured table: docs/modes.md
+  // ("Renewal cadence"), `make bench-cadence`.
   Duration renew_interval = Duration::zero();
   // Release the lease (holder "", duration 1) on stop, after the work returned.
   bool release_on_cancel = true;

@@ -10,6 +10,16 @@
 // for this process), exited (the elector stopped; with --release-on-cancel the
 // release was written before this line). mono_ns is CLOCK_MONOTONIC, the
 // peer's clock, so one checker orders both implementations.
+// With --print-renewals (leasehold only; the peer has no such flag) every
+// successful renewal of a started term also prints
+//
+//   {"event":"renewed",...,"sent_mono_ns":120,"mono_ns":123}
+//
+// from ElectorConfig::callbacks.on_renewed: sent_mono_ns is when that
+// renewal was sent, on CLOCK_MONOTONIC, so the term now lasts until
+// sent_mono_ns + renew_deadline (bench/cadence.py times outages by it).
+// --renew-interval sets ElectorConfig::renew_interval (default 0s: every
+// retry period, as client-go).
 //
 // Like the client-go peer, it does not campaign again after losing the lease
 // (--recampaign=false, client-go's behaviour): it prints "exited" and exits 0.
@@ -23,6 +33,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -80,6 +91,8 @@ int main(int argc, char** argv) {
       {"lease-duration", "lease duration, whole seconds", "15s"},
       {"renew-deadline", "renew deadline", "10s"},
       {"retry-period", "retry period", "2s"},
+      {"renew-interval", "leader's wait between renewals; 0s = the retry period (leasehold only)", "0s"},
+      {"print-renewals", "print a \"renewed\" event per successful renewal (leasehold only)", "false", true},
       {"release-on-cancel", "release the Lease on SIGTERM/SIGINT", "true", true},
       {"recampaign", "campaign again after losing (client-go and the peer do not)", "false", true},
       {"qps", "accepted for compatibility with the peer; leasehold does not rate-limit itself", "50"},
@@ -100,7 +113,8 @@ int main(int argc, char** argv) {
   cfg.identity = flags.get("identity");
   for (auto [flag, field] : {std::pair{"lease-duration", &cfg.lease_duration},
                              std::pair{"renew-deadline", &cfg.renew_deadline},
-                             std::pair{"retry-period", &cfg.retry_period}}) {
+                             std::pair{"retry-period", &cfg.retry_period},
+                             std::pair{"renew-interval", &cfg.renew_interval}}) {
     auto d = flags.get_duration(flag);
     if (!d) return bad_usage(d.error().message());
     *field = *d;
@@ -109,6 +123,8 @@ int main(int argc, char** argv) {
   if (!release) return bad_usage(release.error().message());
   auto recampaign = flags.get_bool("recampaign");
   if (!recampaign) return bad_usage(recampaign.error().message());
+  auto print_renewals = flags.get_bool("print-renewals");
+  if (!print_renewals) return bad_usage(print_renewals.error().message());
   cfg.release_on_cancel = *release;
   cfg.recampaign = *recampaign;
   const bool verbose = flags.get("v") != "0";
@@ -141,6 +157,21 @@ int main(int argc, char** argv) {
   };
   cfg.callbacks.on_stopped_leading = [id](const leasehold::Term& term) { emit("stopped", id, "", term.transitions); };
   cfg.callbacks.on_new_leader = [id](const std::string& leader) { emit("new_leader", id, leader, 0); };
+  if (*print_renewals) {
+    cfg.callbacks.on_renewed = [id, &rt](const leasehold::Term& term, leasehold::Instant renewed_at) {
+      // renewed_at is on the Runtime's clock (CLOCK_BOOTTIME): carried over to
+      // CLOCK_MONOTONIC by its age, read on both clocks back to back.
+      const int64_t now_mono = mono_ns();
+      const auto age = std::chrono::duration_cast<std::chrono::nanoseconds>(rt.clock().now() - renewed_at);
+      nlohmann::json j = {{"event", "renewed"},     {"identity", id},
+                          {"leader", id},           {"transitions", term.transitions},
+                          {"sent_mono_ns", now_mono - age.count()}, {"mono_ns", now_mono},
+                          {"impl", "leasehold"}};
+      std::lock_guard<std::mutex> g(out_mu);
+      std::fprintf(stdout, "%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    };
+  }
 
   auto elector = leasehold::Elector::create(rt, cfg);
   if (!elector) return bad_usage(elector.error().to_string());
