@@ -88,6 +88,19 @@ bool StateMachine::draining() const {
   return phase_ == Phase::kStopping || (phase_ == Phase::kFollowing && step_down_ != StepDown::kNone);
 }
 
+void StateMachine::recreate_or_lose(Instant now, WallTime wall, std::vector<Action>& out) {
+  if (!foreign_since_write_) {
+    send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+    return;
+  }
+  // A record naming another holder was seen since our last write (perhaps
+  // a replay, perhaps a term begun on a record created and deleted since):
+  // its holder may still be working. Not ours to re-create: step down and
+  // wait out the deletion like any follower.
+  lose(now, "lease deleted after a record of another holder was seen", true, out);
+  observe(now, std::nullopt, out);
+}
+
 void StateMachine::renewed(Instant sent_at, std::vector<Action>& out) {
   last_renew_sent_ = std::max(last_renew_sent_, sent_at);
   out.push_back(Renewed{term_, last_renew_sent_});
@@ -225,6 +238,7 @@ void StateMachine::become_leader(Instant now, Instant sent_at, const Versioned& 
                                  std::vector<Action>& out) {
   phase_ = Phase::kLeading;
   hold_ = Hold::kHeld;
+  foreign_since_write_ = false;
   attempt_armed_ = false;
   observed_ = v;
   observed_at_ = now;
@@ -439,6 +453,7 @@ void StateMachine::on_renew_answer(Instant now, WallTime wall, Instant sent_at, 
   if (r.ok()) {
     observed_ = r.value();
     observed_at_ = now;
+    if (req.number >= foreign_from_) foreign_since_write_ = false;
     if (hold_ != Hold::kNone) renewed(sent_at, out);
     next_renew_ = renew_due(now);
     if (phase_ == Phase::kLeading) maybe_hand_off(now, wall, r.value(), out);
@@ -458,7 +473,7 @@ void StateMachine::on_renew_answer(Instant now, WallTime wall, Instant sent_at, 
       out.push_back(Note{"renew conflicted; re-reading (slow path)", false});
       send(now, Op::kGet, Purpose::kObserve, "", {}, out);
     } else if (gone) {
-      send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+      recreate_or_lose(now, wall, out);
     } else {
       note_failure(req, r.error(), out);
       next_renew_ = now + t_.retry_period;

@@ -260,6 +260,9 @@ class StateMachine {
   // A watch event shows the lease free for us (or names us): try the
   // compare-and-swap on its version at once, instead of reading first.
   bool take_on_event(Instant now, WallTime wall, const Versioned& v, std::vector<Action>& out);
+  // Our record is gone while we hold it: create it again, unless a record
+  // naming another holder was seen since our last write (then step down).
+  void recreate_or_lose(Instant now, WallTime wall, std::vector<Action>& out);
   void after_release(Instant now, std::vector<Action>& out);
   void finish(std::vector<Action>& out);
   // Moves to kStopping / kStopped once nothing is left to wait for.
@@ -350,6 +353,10 @@ class StateMachine {
   std::string handoff_to_;  // StepDown::kHandOff: the holder the release writes
   // The release in flight follows a read (so a 409 to it ends the release).
   bool release_read_ = false;
+  // While holding: a watch event named another holder, and no write of ours
+  // sent after it has succeeded since (that would prove it older news).
+  bool foreign_since_write_ = false;
+  uint64_t foreign_from_ = 0;
   int64_t max_transitions_seen_ = -1;
   std::string reported_leader_;
 };

@@ -66,7 +66,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
         send(now, Op::kUpdate, Purpose::kRenew, v->version, renew_record(wall), out);
       }
     } else if (!v) {
-      send(now, Op::kCreate, Purpose::kRenew, "", renew_record(wall), out);
+      recreate_or_lose(now, wall, out);
     } else {
       lose(now, "lease now held by " + holder_or_none(v->record.holder_identity), true, out);
       observe(now, *v, out);
@@ -140,6 +140,10 @@ void StateMachine::handle_watch(Instant now, WallTime wall, const std::optional<
   // deletion is never old news here: even when we know of no record it
   // proves one existed (created and deleted unseen, or a replay).
   const bool same = v && observed_ && observed_->version == v->version;
+  if (hold_ != Hold::kNone && v && v->record.holder_identity != identity_) {
+    foreign_since_write_ = true;
+    foreign_from_ = next_request_;  // only a write sent after this event clears it
+  }
   if (!same && !fits(v)) {
     // Newer, or a replay of older news: only a read can tell. Either way a
     // record existed: if the read finds none, its holder is waited out.

@@ -69,26 +69,39 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   std::optional<FlockHolder> holder;
   holder.emplace(path + ".lock");
   ASSERT_TRUE(eventually([&] { return FlockHolder::held_elsewhere(path + ".lock"); }));
-  uint64_t renewals_at_hold = (*ke)->status().renewals;
+  // Renewal attempts the I/O thread has answered, successful or failed (a
+  // timeout is a timer on that same thread): a blocked I/O thread answers none.
+  auto answered = [&] {
+    ElectorStatus st = (*ke)->status();
+    uint64_t n = st.renewals;
+    for (uint64_t f : st.failed_renewals) n += f;
+    return std::pair<uint64_t, uint64_t>{n, st.renewals};
+  };
+  auto [answered_at_hold, renewals_at_hold] = answered();
   bool stopped = eventually([&] { return terms.stopped_at().has_value(); }, 6s);
   pause_for(1500ms);
-  uint64_t renewals_after = (*ke)->status().renewals;
+  auto [answered_after, renewals_after] = answered();
   bool kube_leads = (*ke)->is_leader();
   std::optional<Instant> last = terms.last_renewed(), at = terms.stopped_at();
   holder.reset();  // frees the I/O thread of a build where it blocks
 
   ASSERT_TRUE(stopped) << "the file elector's work was not stopped within 6 s of the stall";
   Instant deadline = *last + fcfg.renew_deadline;
-  std::printf("file work stopped %.1f ms after its deadline; the k8s:// elector renewed %d times meanwhile\n",
+  std::printf("file work stopped %.1f ms after its deadline; the k8s:// elector renewed %d times meanwhile "
+              "(%d renewal attempts answered)\n",
               std::chrono::duration<double, std::milli>(*at - deadline).count(),
-              static_cast<int>(renewals_after - renewals_at_hold));
+              static_cast<int>(renewals_after - renewals_at_hold),
+              static_cast<int>(answered_after - answered_at_hold));
   EXPECT_GE(*at, deadline) << "stopped before the deadline";
   // Another candidate may take the lease lease_duration - renew_deadline (2 s)
   // after the deadline; half of that is left for a thread woken late on a
   // loaded machine (make stress-test saw 297 ms).
   EXPECT_LE(*at - deadline, 1s);
-  EXPECT_GE(renewals_after, renewals_at_hold + 4) << "the k8s:// elector stopped renewing";
-  EXPECT_TRUE(kube_leads);
+  EXPECT_GE(answered_after, answered_at_hold + 4) << "the k8s:// elector's renewals stopped (the I/O thread blocked)";
+  // Every attempt succeeded: then it must still lead. (An overloaded
+  // kube-apiserver may time some out; make stress-test saw that, and the
+  // elector then rightly stops at its own deadline.)
+  if (answered_after - answered_at_hold == renewals_after - renewals_at_hold) EXPECT_TRUE(kube_leads);
   (*fe)->stop();
   (*ke)->stop();
   (*fe)->wait();

@@ -404,6 +404,12 @@ class Sim {
   void work_returns(int i, uint64_t inc, uint64_t work) {
     Node& m = nodes_[static_cast<size_t>(i)];
     if (m.incarnation != inc || !m.alive || !m.working || m.work_id != work) return;
+    if (now_ < m.paused_until) {
+      // The work is a thread of the paused process: it returns once the
+      // process runs again, after what was queued for it meanwhile.
+      at(m.paused_until, [this, i, inc, work] { work_returns(i, inc, work); });
+      return;
+    }
     m.working = false;
     log("%s work returned%s", m.id);
     run_on(i, inc, [](core::StateMachine& sm, Instant t, WallTime w, std::vector<Action>& o) {

@@ -408,6 +408,37 @@ TEST(StateMachineTest, RenewalsFallOnASharedGridEarlyNeverLate) {
   EXPECT_EQ(due.size(), 2u) << "five leaders within 140 ms renew on two ticks";
 }
 
+// Sim seeds 32278 and 37438: a leader whose record was deleted, after its
+// watch had shown another holder's record (created and deleted meanwhile by
+// an admin), re-created its own record and led again beside that holder. A
+// leader re-creates its deleted record only when nothing of another holder
+// was seen since its last write; otherwise it steps down and waits the
+// deletion out.
+TEST(StateMachineTest, ADeletedRecordIsNotRecreatedByALeaderThatSawAnotherHolder) {
+  Harness h;
+  h.watch_health(true);
+  h.lead();
+  h.advance(2s);
+  auto renew = h.take_request();
+  h.watch(rec("e2:1", "b", 0));  // another holder's record, on a new epoch
+  h.watch(std::nullopt);         // and deleted again
+  h.respond(Error::not_found("deleted"));
+  EXPECT_EQ(h.take<StopLeading>().taken, true);
+  EXPECT_EQ(h.take_request().op, Op::kGet);  // a read (the events left a doubt), never a create
+  h.respond(Error::not_found("none"));
+  EXPECT_EQ(h.sm().phase(), Phase::kFollowing);
+  h.advance(14s);
+  h.expect_no_request();  // b's lease is waited out
+  // Without such an event, a leader re-creates its own deleted record.
+  Harness g;
+  g.watch_health(true);
+  g.lead();
+  g.advance(2s);
+  g.take_request();
+  g.respond(Error::not_found("deleted"));
+  EXPECT_EQ(g.take_request().op, Op::kCreate);
+}
+
 TEST(StateMachineTest, StopReleasesOnlyAfterTheWorkReturned) {
   Harness h;
   Term t = h.lead();
