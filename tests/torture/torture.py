@@ -1116,7 +1116,7 @@ def clock_drift_ms(events):
     clock event (the wall clock slewed or stepped during the run), or None."""
     offs = [e["wall_minus_mono_ns"] for e in sorted(events, key=lambda e: e["mono_ns"])
             if e["event"] in ("config", "clock") and e.get("wall_minus_mono_ns") is not None]
-    return round(ms(offs[-1] - offs[0]), 3) if len(offs) > 1 else None
+    return round(ms(offs[-1] - offs[0]), 3) + 0.0 if len(offs) > 1 else None  # + 0.0: no "-0.0"
 
 
 def min_gap(terms, impl):
