@@ -78,8 +78,9 @@ every running candidate has seen the leader. A SIGKILLed or SIGTERMed victim
 sits out one round, then comes back as a new incarnation (BASE.N); candidates
 that lost the Lease exit (no recampaign, as client-go) and come back at once.
 
-The checker (over the monotonic event log and the Lease samples):
-  (a) never two leaders. Three exceptions, reported as expected overlaps:
+The checker (over the monotonic event log, the Lease samples and the Lease's
+writes in the kube-apiserver audit log):
+  (a) never two leaders. Four exceptions, reported as expected overlaps:
       - sigstop-long of the earlier leader (not a sidecar: see below): the
         successor started during the
         pause (or within the stop bound after it); its fencing token (the
@@ -105,6 +106,42 @@ The checker (over the monotonic event log and the Lease samples):
         client-go's defaults 15s/10s/2s. Checked: the successor's token must
         be larger and the overlap within that bound. This is client-go's
         property: a leasehold leader gets no such exception.
+      - client-go taking over an unexpired lease (the successor is a
+        client-go peer; only with the audit log's evidence). client-go's
+        follower restarts its observation of the holder only when the Lease,
+        as a LeaderElectionRecord marshalled to JSON, differs from the last
+        it read, and that record's times are metav1.Time, whole seconds: at
+        a sub-second retry period a renewal within the same second as the
+        previous one is no observation for it, so it can write the Lease up
+        to about a second before the holder's lease has run out. That is
+        client-go's protocol violation, not the holder's. The evidence, from
+        every successful write of the Lease in testenv's audit*.log (leases
+        are logged at level Metadata: user, User-Agent, verb, code,
+        requestReceivedTimestamp and the ResponseComplete stageTimestamp,
+        microseconds; one per auditID across rotated files), mapped onto the
+        event log with the wall-minus-monotonic offsets logged in the config
+        event (and a clock event at the end; linear in between):
+          . the retry period is sub-second;
+          . the take-over: the first successful update/create by the
+            successor's own User-Agent (peer/BASE) completed after the
+            earlier term began and received no later than the successor's
+            logged start;
+          . the last successful write before it (completion order) is a
+            renewal (update/create) by the earlier leader's implementation
+            (peer/BASE, or leasehold/VERSION, which every leasehold process
+            sends alike);
+          . the take-over completed less than lease_duration after that
+            write completed (early = write + lease - take-over > 0), by no
+            more than 1 s (the record's precision) + that write's own latency
+            + 250 ms (the holder's delay from stamping renewTime to
+            kube-apiserver receiving it, not in the log): so a release, or a
+            holder silent for long, is no excuse;
+          . the earlier leader's term ended within its own lease: no later
+            than that write's completion + lease_duration;
+          . the successor's fencing token is strictly larger.
+        Anything short of that (no audit log, no offset, no such writes) is
+        a violation. Counted in the report as client-go take-overs of an
+        unexpired lease, each with how early it came.
       A partition is NOT an exception for leasehold: the partitioned process
       keeps its clock and must step down at renew_deadline < lease_duration.
       Neither is a frozen SIDECAR: sigstop-long of a sidecar leader excuses
@@ -142,9 +179,12 @@ The checker (over the monotonic event log and the Lease samples):
       shortest gap from a sidecar's tree end to the next term.
 
 Output: a progress line per round, then rounds, faults by kind, terms by
-impl, hand-overs, max gap, the sidecar numbers, expected overlaps and
-violations; DIR/torture-summary.json, DIR/torture-events.jsonl (every event)
-and DIR/torture-lease.jsonl (the Lease samples that were not plain reads);
+impl, hand-overs, max gap, the sidecar numbers, the audit log's writes,
+client-go's take-overs of an unexpired lease, expected overlaps and
+violations; DIR/torture-summary.json, DIR/torture-events.jsonl (every event),
+DIR/torture-lease.jsonl (the Lease samples that were not plain reads) and
+DIR/torture-audit-writes.jsonl (the Lease's successful writes, wall-clock ns,
+read after kube-apiserver stopped and flushed its audit batch);
 DIR/sidecar-BASE.log (the sidecars' JSON logs, each line prefixed with mono
 ns) and DIR/trees/seen/ (every start file of their workers). Worker
 processes still alive 3 s after the sidecars were stopped at the end are
@@ -152,10 +192,12 @@ SIGKILLed by the harness and reported as a problem. Exit 1 on any violation or
 harness problem.
 
   torture.py --bin B --candidate C [--leasehold L] --dir D [--duration 600 | --rounds N] [--seed S]
-  torture.py check D/torture-events.jsonl [--lease-log D/torture-lease.jsonl]
+  torture.py check D/torture-events.jsonl [--lease-log D/torture-lease.jsonl] [--audit D/torture-audit-writes.jsonl]
   torture.py selftest          the checker on hand-made logs that must fail
 """
 import argparse
+import calendar
+import glob
 import http.client
 import json
 import os
@@ -195,6 +237,21 @@ CONTROL_PLANE_KINDS = ("apiserver-restart", "etcd-restart")
 ERROR_GRACE_NS = 3_000_000_000  # errors allowed until 3 s after a control-plane heal
 ERROR_STREAK_NS = 2_000_000_000  # elsewhere, errors for longer than this in a row
 MS = 1_000_000
+# The kube-apiserver audit log (testenv's policy logs leases at level
+# Metadata: who, verb, code, user agent, timestamps with microseconds; no
+# bodies). The successful writes of the torture Lease, by verb and code.
+WRITE_OK = {"create": 201, "update": 200, "patch": 200, "delete": 200}
+TAKEOVER_WRITES = (("update", 200), ("create", 201))
+# User-Agents: leasehold's client sends "leasehold/VERSION" (src/kube/client.cc),
+# the same for every leasehold process; fleet.py gives each client-go peer
+# "peer/BASE" (its --user-agent).
+LEASEHOLD_UA_PREFIX = "leasehold/"
+# A client-go follower that misses renewals within one whole second of the
+# record takes over at most that second (+ the holder's last write's own
+# latency) before the holder's lease ends; this is the room for what the audit
+# log cannot show: the holder's delay between stamping renewTime and
+# kube-apiserver receiving the write (see early_takeover).
+SEND_SKEW_NS = 250 * MS
 
 
 def ms(ns):
@@ -617,6 +674,177 @@ class TortureFleet(F.Fleet):
         return c
 
 
+# ---------------------------------------------------------------- the audit log
+
+def wall_minus_mono_ns():
+    """CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns: maps kube-apiserver's audit
+    timestamps (its wall clock, on this machine) onto the event log's
+    monotonic ns. The best of 5 reads (the narrowest monotonic bracket)."""
+    best = None
+    for _ in range(5):
+        m1 = time.monotonic_ns()
+        w = time.time_ns()
+        m2 = time.monotonic_ns()
+        if best is None or m2 - m1 < best[0]:
+            best = (m2 - m1, w - (m1 + m2) // 2)
+    return best[1]
+
+
+def wall_ns_of(ts):
+    """ns since the epoch of an audit timestamp (RFC 3339, UTC, up to
+    microseconds), exactly; None if it does not parse."""
+    if not isinstance(ts, str) or not ts.endswith("Z"):
+        return None
+    base, _, frac = ts[:-1].partition(".")
+    try:
+        secs = calendar.timegm(datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").timetuple())
+        sub = int((frac + "000000000")[:9]) if frac else 0
+    except ValueError:
+        return None
+    return secs * 1_000_000_000 + sub
+
+
+def read_lease_writes(d, lease, ns=F.NS):
+    """Every successful write of the Lease NS/lease in the kube-apiserver
+    audit logs of testenv's state dir d (audit.log and any rotated
+    audit-TIMESTAMP.log; one per auditID, so a request logged twice counts
+    once), sorted by completion: [{verb, code, user, ua, received, done,
+    audit_id}], verb/code one of WRITE_OK, received = requestReceivedTimestamp,
+    done = the ResponseComplete stageTimestamp, both in wall-clock ns."""
+    seen = {}
+    for path in sorted(glob.glob(os.path.join(d, "audit*.log"))):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if lease not in line or "ResponseComplete" not in line:
+                    continue  # cheap: most lines are other objects' or other stages'
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                ref = e.get("objectRef") or {}
+                if (e.get("stage") != "ResponseComplete" or ref.get("resource") != "leases" or
+                        ref.get("namespace") != ns or ref.get("name") != lease):
+                    continue
+                verb, code = e.get("verb"), (e.get("responseStatus") or {}).get("code")
+                done = wall_ns_of(e.get("stageTimestamp"))
+                if WRITE_OK.get(verb) != code or done is None:
+                    continue
+                seen[e.get("auditID")] = dict(verb=verb, code=code, user=(e.get("user") or {}).get("username"),
+                                              ua=e.get("userAgent") or "", done=done, audit_id=e.get("auditID"),
+                                              received=wall_ns_of(e.get("requestReceivedTimestamp")) or done)
+    return sorted(seen.values(), key=lambda w: (w["done"], w["received"]))
+
+
+def load_writes(path, lease):
+    """The Lease's writes from a saved DIR/torture-audit-writes.jsonl or from a
+    testenv state dir's audit logs; None when there is neither."""
+    if os.path.isdir(path):
+        if not glob.glob(os.path.join(path, "audit*.log")):
+            return None
+        return read_lease_writes(path, lease)
+    if os.path.isfile(path):
+        with open(path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+    return None
+
+
+def writes_on_mono(events, writes):
+    """The audit writes with received/done mapped to the event log's monotonic
+    ns (mono = wall - offset), with the wall-minus-monotonic offsets the
+    harness logged (the config event at the start, a clock event at the end;
+    linear in between, so a clock slewed during the run is followed).
+    Returns (writes, None) or (None, why not)."""
+    if writes is None:
+        return None, "no audit log"
+    pts = sorted((e["mono_ns"], e["wall_minus_mono_ns"]) for e in events
+                 if e["event"] in ("config", "clock") and e.get("wall_minus_mono_ns") is not None)
+    if not pts:
+        return None, "no wall-minus-monotonic offset in the event log (config event)"
+
+    def off(m):
+        if m <= pts[0][0] or len(pts) == 1:
+            return pts[0][1]
+        for (m0, o0), (m1, o1) in zip(pts, pts[1:]):
+            if m <= m1:
+                return o0 + (o1 - o0) * (m - m0) // max(1, m1 - m0)
+        return pts[-1][1]
+
+    out = []
+    for w in writes:
+        x = dict(w)
+        for k in ("received", "done"):
+            x[k] = w[k] - off(w[k] - pts[0][1])
+        out.append(x)
+    out.sort(key=lambda w: (w["done"], w["received"]))
+    return out, None
+
+
+def ua_of_impl(proc, impl, agents):
+    """A predicate: is a User-Agent that of `proc`? client-go peers: exactly
+    theirs (agents[BASE], else fleet.py's "peer/BASE"); leasehold processes
+    all send leasehold/VERSION."""
+    if impl == "client-go":
+        base = proc.rsplit(".", 1)[0]
+        want = agents.get(base, "peer/" + base)
+        return lambda ua: ua == want
+    return lambda ua: ua.startswith(LEASEHOLD_UA_PREFIX)
+
+
+def early_takeover(a, b, writes, why_none, t, agents):
+    """Whether client-go's b took over a's unexpired lease, from the audit
+    writes (on the monotonic clock, sorted by completion). Returns
+    (dict of numbers, None) when it did, else (None, why not). Required:
+      - a sub-second retry period (else the holder's renewals are whole
+        seconds apart and every one changes client-go's record);
+      - b's take-over: the first successful update/create by b's own
+        User-Agent completed after a's term began and received no later
+        than b's logged start;
+      - the last successful write to the Lease before it (in completion
+        order) is an update/create by a's implementation (its renewal);
+      - the take-over completed less than lease_duration after that write
+        completed (early = that write's completion + lease - the take-over's
+        completion > 0), and early by no more than the record's precision
+        explains: 1 s + that write's latency (done - received) + SEND_SKEW
+        (a release, or a holder silent for long, does not pass);
+      - a's term ended within its own lease: no later than that write's
+        completion + lease_duration."""
+    if writes is None:
+        return None, why_none
+    if t.retry_ms >= 1000:
+        return None, "retry period %d ms: not sub-second" % t.retry_ms
+    lease_ns = int(t.lease_ms * MS)
+    mine = ua_of_impl(b[2], "client-go", agents)
+    i = next((i for i, w in enumerate(writes) if mine(w["ua"]) and (w["verb"], w["code"]) in TAKEOVER_WRITES and
+              w["done"] > a[0] and w["received"] <= b[0]), None)
+    if i is None:
+        return None, "the audit log has no successful write by %s between %s's start and its own" % (b[2], a[2])
+    take = writes[i]
+    if i == 0:
+        return None, "the audit log has no write of the Lease before %s's take-over" % b[2]
+    prev = writes[i - 1]
+    where = "%s %d by %s (%s) done at %.1f ms" % (prev["verb"], prev["code"], prev["user"], prev["ua"] or "-",
+                                                  ms(prev["done"]))
+    if (prev["verb"], prev["code"]) not in TAKEOVER_WRITES or not ua_of_impl(a[2], a[5], agents)(prev["ua"]):
+        return None, "the last write before %s's take-over is not a renewal by %s's implementation: %s" % (
+            b[2], a[2], where)
+    early = prev["done"] + lease_ns - take["done"]
+    if early <= 0:
+        return None, "%s took over %.1f ms after the lease of the last write (%s) ran out" % (b[2], ms(-early), where)
+    ceiling = 1000 * MS + (prev["done"] - prev["received"]) + SEND_SKEW_NS
+    if early > ceiling:
+        return None, ("%s took over %.1f ms before the lease of the last write (%s) ran out: more than the "
+                      "record's whole-second precision explains (at most %.1f ms)" % (b[2], ms(early), where,
+                                                                                     ms(ceiling)))
+    if a[1] > prev["done"] + lease_ns:
+        return None, ("%s took over %.1f ms early, but %s led on %.1f ms past its own lease (its last write, "
+                      "%s, + lease)" % (b[2], ms(early), a[2], ms(a[1] - prev["done"] - lease_ns), where))
+    return dict(early_ms=round(ms(early), 1), takeover_done_ms=round(ms(take["done"]), 1),
+                takeover_write_ms=round(ms(take["done"] - take["received"]), 1),
+                takeover_after_last_write_ms=round(ms(take["done"] - prev["done"]), 1),
+                last_write_done_ms=round(ms(prev["done"]), 1), last_write=where,
+                takeover="%s %d by %s (%s)" % (take["verb"], take["code"], take["user"], take["ua"])), None
+
+
 # ---------------------------------------------------------------- checker
 
 def terms_with_tokens(events, end_ns):
@@ -637,8 +865,11 @@ def stop_bound_ns(impl, t, slack_ms):
     return int((extra + t.retry_ms + slack_ms) * MS)
 
 
-def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
-    """Returns (report, violations, expected_overlaps)."""
+def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None, writes=None):
+    """Returns (report, violations, expected_overlaps). writes: the Lease's
+    successful writes from the kube-apiserver audit log (read_lease_writes:
+    wall-clock ns), or None without one: the evidence for a client-go
+    take-over of an unexpired lease."""
     if end_ns is None:
         end_ns = max([e["mono_ns"] for e in events] + [s[0] for s in samples] + [0])
     if rounds_end_ns is None:
@@ -654,6 +885,11 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
     # to renew_deadline more before the work context ends.
     release_ns = int((t.retry_ms + 2 * t.renew_ms + slack_ms) * MS)
     cg_overlap_ns = int((2 * t.renew_ms + t.retry_ms - t.lease_ms + slack_ms) * MS)
+    # client-go taking over an unexpired lease: evidence from the audit log.
+    writes_m, no_writes = writes_on_mono(events, writes)
+    config = next((e for e in events if e["event"] == "config"), {})
+    agents = config.get("user_agents") or {}
+    early_takeovers = []
 
     # (a) never two leaders, but for the explained overlaps.
     for i, a in enumerate(terms):
@@ -700,6 +936,22 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
                 else:
                     expected.append("client-go release after a failed renewal, %s (fenced %s < %s): %s" %
                                     (hang[0]["kind"], a[4], b[4], desc))
+            elif b[5] == "client-go":
+                early, why = early_takeover(a, b, writes_m, no_writes, t, agents)
+                if early is None:
+                    violations.append("two leaders: %s (not a client-go take-over of an unexpired lease: %s)" %
+                                      (desc, why))
+                elif a[4] is None or b[4] is None or not b[4] > a[4]:
+                    violations.append("client-go %s took over an unexpired lease, not ordered by fencing token: %s" %
+                                      (b[2], desc))
+                else:
+                    early_takeovers.append(dict(early, holder=a[2], successor=b[2]))
+                    expected.append(
+                        "client-go took over an unexpired lease: it missed a renewal within the same second "
+                        "(sub-second retry period): %s's take-over (%s) completed %.1f ms after the last write "
+                        "(%s), %.1f ms before that lease ran out (lease %.0f ms); fenced %s < %s: %s" % (
+                            b[2], early["takeover"], early["takeover_after_last_write_ms"], early["last_write"],
+                            early["early_ms"], t.lease_ms, a[4], b[4], desc))
             else:
                 violations.append("two leaders: " + desc)
 
@@ -841,6 +1093,10 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
         "max_gap_ms": round(ms(max(gaps)), 1) if gaps else None,
         "bound_ms": round(ms(bound), 1),
         "expected_overlaps": len(expected),
+        "client_go_early_takeovers": len(early_takeovers),
+        "client_go_early_takeover_list": early_takeovers,
+        "audit_lease_writes": len(writes) if writes is not None else None,
+        "wall_clock_drift_ms": clock_drift_ms(events),
         "max_step_down_ms": step_down,
         "sidecar_leader_rounds": sum(sidecar_rounds.values()),
         "sidecar_leader_victim_rounds": victim_rounds,
@@ -853,6 +1109,14 @@ def check(events, samples, t, slack_ms, end_ns=None, rounds_end_ns=None):
         "violations": len(violations),
     }
     return report, violations, expected
+
+
+def clock_drift_ms(events):
+    """How far wall-minus-monotonic moved from the config event to the last
+    clock event (the wall clock slewed or stepped during the run), or None."""
+    offs = [e["wall_minus_mono_ns"] for e in sorted(events, key=lambda e: e["mono_ns"])
+            if e["event"] in ("config", "clock") and e.get("wall_minus_mono_ns") is not None]
+    return round(ms(offs[-1] - offs[0]), 3) + 0.0 if len(offs) > 1 else None  # + 0.0: no "-0.0"
 
 
 def min_gap(terms, impl):
@@ -885,7 +1149,17 @@ def print_report(report, violations, expected, out=sys.stdout):
                   ", ".join("%s n=%d p50=%s max=%s" % (k, v["n"], v["p50"], v["max"])
                             for k, v in sorted(report["sidecar_victim_tree_end_ms"].items())) or "-",
                   report["sidecar_handover_min_gap_ms"]), file=out)
-    print("expected overlaps (fenced or admin-caused): %d" % len(expected), file=out)
+    if report.get("audit_lease_writes") is None:
+        print("audit log: none (a client-go take-over of an unexpired lease cannot be told from a violation)",
+              file=out)
+    else:
+        print("audit log: %d successful writes of the Lease; wall clock drift over the run %s ms" %
+              (report["audit_lease_writes"], report.get("wall_clock_drift_ms")), file=out)
+    print("client-go take-overs of an unexpired lease (audit evidence): %d%s" % (
+        report.get("client_go_early_takeovers", 0),
+        " (early by ms: %s)" % ", ".join("%s" % x["early_ms"] for x in report["client_go_early_takeover_list"])
+        if report.get("client_go_early_takeover_list") else ""), file=out)
+    print("expected overlaps (fenced, admin-caused or client-go's): %d" % len(expected), file=out)
     for x in expected:
         print("  expected " + x, file=out)
     print("violations: %d" % len(violations), file=out)
@@ -940,8 +1214,13 @@ class Torture:
         self.trees = SidecarTrees(TreeObserver(trees_dir).start(), self.log)
         self.trees.start()
         self.fleet = TortureFleet(fargs, self.lease, self.t, self.log, kubeconfig_for, a.leasehold, trees_dir, a.dir)
+        # wall_minus_mono_ns maps the audit log's wall-clock times onto the
+        # event log (another, in a clock event, at the end); user_agents are
+        # the client-go peers' (fleet.py's --user-agent peer/BASE).
         self.log.harness("config", seed=a.seed, lease=self.lease, timings=str(self.t), slack_ms=a.slack_ms,
-                         bound_ms=ms(self.bound), proxies={b: p.addr for b, p in self.proxies.items()})
+                         bound_ms=ms(self.bound), proxies={b: p.addr for b, p in self.proxies.items()},
+                         wall_minus_mono_ns=wall_minus_mono_ns(),
+                         user_agents={b: "peer/" + b for b, i in IMPLS.items() if i == "client-go"})
         for base, impl in IMPLS.items():
             self.fleet.spawn(base, impl)
         self.watcher = LeaseWatcher(self.cp.dir, self.lease, os.path.join(a.dir, "torture-lease.jsonl"))
@@ -1261,11 +1540,27 @@ class Torture:
         rounds_end = getattr(self, "rounds_end", F.mono_ns())
         self.teardown()
         end = F.mono_ns()
+        if self.log:
+            self.log.harness("clock", wall_minus_mono_ns=wall_minus_mono_ns())
         events = self.log.snapshot() if self.log else []
         if self.log:
             self.log.close()
         samples = self.watcher.samples if self.watcher else []
-        report, violations, expected = check(events, samples, self.t, a.slack_ms, end, rounds_end)
+        # The Lease's writes from the audit log (kube-apiserver is down unless
+        # --keep, and flushed its batch; else wait out the batch's 1 s).
+        writes = None
+        if getattr(self, "lease", None):
+            if a.keep:
+                time.sleep(1.5)
+            try:
+                writes = load_writes(self.cp.dir, self.lease)
+            except OSError as e:
+                self.problems.append("reading the audit log: %s" % e)
+            if writes is not None:  # else the report says there was none
+                with open(os.path.join(a.dir, "torture-audit-writes.jsonl"), "w") as f:
+                    for w in writes:
+                        f.write(json.dumps(w) + "\n")
+        report, violations, expected = check(events, samples, self.t, a.slack_ms, end, rounds_end, writes)
         print("== torture seed %d, %s ==" % (a.seed, self.t))
         print_report(report, violations, expected)
         for p in self.problems:
@@ -1316,7 +1611,17 @@ def mode_check(args):
     if args.lease_log:
         with open(args.lease_log) as f:
             samples = [(j["mono_ns"], j["state"], j["detail"]) for j in map(json.loads, f)]
-    report, violations, expected = check(events, samples, args.timings, args.slack_ms)
+    # The audit evidence: --audit, else what the run left next to its event log.
+    lease = next((e.get("lease") for e in events if e["event"] == "config"), None)
+    here = os.path.dirname(os.path.abspath(args.file))
+    writes = None
+    for path in ([args.audit] if args.audit else
+                 [os.path.join(here, "torture-audit-writes.jsonl"), os.path.join(here, "testenv")]):
+        writes = load_writes(path, lease) if lease else None
+        if writes is not None:
+            print("audit: %s" % path)
+            break
+    report, violations, expected = check(events, samples, args.timings, args.slack_ms, writes=writes)
     print_report(report, violations, expected)
     return 0 if not violations else 1
 
@@ -1340,6 +1645,33 @@ def mode_selftest(args):
         return [(int(x * 0.2 * S), "ok", "") for x in range(int(a * 5), int(b * 5))]
 
     pause = [st(0, "a.1", 1), fault(5, "sigstop-long", "a.1", began=1), st(4.2, "b.1", 2), ev(5.3, "stopped", "a.1")]
+
+    # client-go taking over an unexpired lease. The event log's config event
+    # maps wall clock to monotonic (wall = mono + W0); writes are the audit
+    # log's successful writes of the Lease (wall ns), as read_lease_writes
+    # gives them.
+    W0 = 1_795_000_000 * S + 123_456_789
+    LH, G1 = "leasehold/0.9.0", "peer/go-1"
+
+    def config(offset=True):
+        return ev(0, "config", lease="torture-1", user_agents={"go-1": G1, "go-2": "peer/go-2"},
+                  **({"wall_minus_mono_ns": W0} if offset else {}))
+
+    def wr(received, done, ua=LH, verb="update", user="elector"):
+        return dict(verb=verb, code=WRITE_OK[verb], user=user, ua=ua, received=int(received * S) + W0,
+                    done=int(done * S) + W0)
+
+    # A sidecar leader frozen at 1.0 s, right after its renewal (done 0.96);
+    # its watchdog ends the tree at 3.68 s (< 0.96 + 3); go-1.1 read the same
+    # whole second at its last poll and writes at 3.55 s, 410 ms early.
+    def sc_early(go_tok=6, sc_end=3.68, offset=True):
+        return [config(offset), st(0, "s.1", 5, "sidecar"), fault(5, "sigstop-long", "s.1", began=1.0),
+                st(3.56, "go-1.1", go_tok, "client-go"), ev(sc_end, "stopped", "s.1")]
+    sc_writes = [wr(-0.06, -0.05, verb="create"), wr(0.45, 0.46), wr(0.95, 0.96), wr(3.50, 3.55, G1)]
+    # A leasehold leader renewing until 0.5 s, leading on to 3.7 s (no fault).
+    lh_late = [config(), st(0, "lh-1.1", 1), st(3.62, "go-1.1", 2, "client-go"), ev(3.7, "stopped", "lh-1.1")]
+    lh_release = [config(), st(0, "lh-1.1", 1), st(1.52, "go-1.1", 2, "client-go"), ev(1.7, "stopped", "lh-1.1")]
+    early_good = (sc_early(), ok_samples(0, 10), 0, sc_writes)
     cases = {
         "good: a fenced overlap after sigstop-long": (pause, ok_samples(0, 10), 0),
         "good: control-plane restart, errors inside its window": (
@@ -1427,10 +1759,28 @@ def mode_selftest(args):
             [st(0, "s.1", 4, "sidecar"), fault(2, "admin-delete", "s.1"), st(2.5, "b.1", 0),
              ev(4.5, "stopped", "s.1")], ok_samples(0, 2) + [(int(x * 0.2 * S), "absent", "404") for x in
                                                             range(10, 12)] + ok_samples(2.4, 6), 1),
+        # client-go taking over an unexpired lease: expected only with the
+        # audit log's evidence (the 4th element: the Lease's writes).
+        "good: client-go took over an unexpired lease 410 ms early (audit)": early_good,
+        "client-go early take-over, no audit log": (sc_early(), ok_samples(0, 10), 1, None),
+        "client-go early take-over, no clock offset in the event log": (
+            sc_early(offset=False), ok_samples(0, 10), 1, sc_writes),
+        "client-go early take-over, not fenced": (sc_early(go_tok=5), ok_samples(0, 10), 1, sc_writes),
+        "client-go early take-over, the holder led past its own lease": (
+            sc_early(sc_end=3.99), ok_samples(0, 10), 1, sc_writes),
+        "client-go early take-over, the last write an admin's": (
+            sc_early(), ok_samples(0, 10), 1, sc_writes[:3] + [wr(1.9, 1.91, "", user="admin")] + sc_writes[3:]),
+        "client-go early take-over, the take-over write another peer's": (
+            sc_early(), ok_samples(0, 10), 1, sc_writes[:3] + [wr(3.50, 3.55, "peer/go-2")]),
+        "client-go took over after the lease ran out, the holder led on": (
+            lh_late, ok_samples(0, 10), 1, [wr(-0.06, -0.05, verb="create"), wr(0.49, 0.5), wr(3.55, 3.6, G1)]),
+        "client-go took over 2 s early (a release, not a missed second)": (
+            lh_release, ok_samples(0, 10), 1, [wr(-0.06, -0.05, verb="create"), wr(0.49, 0.5), wr(1.45, 1.5, G1)]),
     }
     failed = 0
-    for name, (events, samples, want) in cases.items():
-        report, violations, expected = check(events, samples, t, slack, end_ns=int(10 * S))
+    for name, (events, samples, want, *rest) in cases.items():
+        report, violations, expected = check(events, samples, t, slack, end_ns=int(10 * S),
+                                             writes=rest[0] if rest else None)
         ok = (len(violations) == 0) if want == 0 else (len(violations) >= 1)
         print("%-62s violations=%d expected=%d %s" % (name, len(violations), len(expected),
                                                       "ok" if ok else "WRONG (want %s)" % ("0" if not want else ">0")))
@@ -1442,9 +1792,57 @@ def mode_selftest(args):
     if len(expected) != 1:
         print("the fenced overlap was not reported as expected")
         failed += 1
+    # The early take-over is counted as such, with its numbers.
+    report, _, expected = check(*early_good[:2], t, slack, end_ns=int(10 * S), writes=early_good[3])
+    got = report["client_go_early_takeover_list"]
+    if (report["client_go_early_takeovers"] != 1 or len(expected) != 1 or "unexpired lease" not in expected[0] or
+            got[0]["early_ms"] != 410.0 or got[0]["takeover_after_last_write_ms"] != 2590.0):
+        print("the client-go early take-over was not reported as such: %s %s" % (report, expected))
+        failed += 1
+    failed += selftest_audit()
     failed += selftest_trees(t, slack)
     print("torture checker selftest: %s" % ("ok" if not failed else "%d cases wrong" % failed))
     return 0 if not failed else 1
+
+
+def selftest_audit():
+    """read_lease_writes on hand-made audit files: successful writes of the
+    Lease only (not a 409, a get, a watch's ResponseStarted or another
+    Lease's), one per auditID across a rotated file and the current one,
+    exact microseconds, sorted by completion. Returns the number of failures."""
+    import tempfile
+
+    def line(aid, verb, code, ua, recv, done, name="torture-1", stage="ResponseComplete", user="elector"):
+        return json.dumps({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid, "stage": stage,
+            "requestURI": "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s" % (F.NS, name), "verb": verb,
+            "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["127.0.0.1"],
+            "userAgent": ua, "objectRef": {"resource": "leases", "namespace": F.NS, "name": name,
+                                           "apiGroup": "coordination.k8s.io", "apiVersion": "v1"},
+            "responseStatus": {"metadata": {}, "code": code},
+            "requestReceivedTimestamp": "2026-11-26T10:21:%sZ" % recv,
+            "stageTimestamp": "2026-11-26T10:21:%sZ" % done}) + "\n"
+    rotated = [line("a1", "create", 201, "leasehold/0.9.0", "50.000100", "50.004200"),
+               line("a2", "update", 200, "peer/go-1", "51.123456", "51.130001")]
+    current = [line("a2", "update", 200, "peer/go-1", "51.123456", "51.130001"),  # logged again
+               line("a3", "update", 409, "peer/go-2", "51.200000", "51.201000"),
+               line("a4", "get", 200, "peer/go-2", "51.300000", "51.301000"),
+               line("a5", "update", 200, "leasehold/0.9.0", "51.400000", "51.402000", name="other"),
+               line("a6", "watch", 200, "leasehold/0.9.0", "51.500000", "51.500300", stage="ResponseStarted"),
+               line("a7", "delete", 200, "", "52.000000", "52.000500", user="admin")]
+    with tempfile.TemporaryDirectory(prefix="torture-selftest-audit.") as d:
+        with open(os.path.join(d, "audit-2026-11-26T10-21-51.000.log"), "w") as f:
+            f.writelines(rotated)
+        with open(os.path.join(d, "audit.log"), "w") as f:
+            f.writelines(current)
+        got = read_lease_writes(d, "torture-1")
+    base = calendar.timegm((2026, 11, 26, 10, 21, 0, 0, 0, 0)) * 1_000_000_000
+    want = [("a1", "create", 201, "leasehold/0.9.0", base + 50_000_100_000, base + 50_004_200_000),
+            ("a2", "update", 200, "peer/go-1", base + 51_123_456_000, base + 51_130_001_000),
+            ("a7", "delete", 200, "", base + 52_000_000_000, base + 52_000_500_000)]
+    ok = [(w["audit_id"], w["verb"], w["code"], w["ua"], w["received"], w["done"]) for w in got] == want
+    print("%-62s %s" % ("audit log: the Lease's successful writes, once each", "ok" if ok else "WRONG: %s" % got))
+    return not ok
 
 
 def selftest_trees(t, slack):
@@ -1514,6 +1912,8 @@ def main():
                     help="chance per round, when leasehold leads, of a SIGTERM with the leasehold followers frozen "
                     "(a hand-over to client-go) instead of the scheduled fault (default 0.3)")
     ap.add_argument("--lease-log", help="check: the Lease samples (DIR/torture-lease.jsonl)")
+    ap.add_argument("--audit", help="check: the Lease's writes, DIR/torture-audit-writes.jsonl or a testenv state "
+                    "dir with audit*.log (default: either, next to the event log)")
     ap.add_argument("--keep", action="store_true", help="leave the control plane running at the end")
     args = ap.parse_args()
     if args.seed is None:
