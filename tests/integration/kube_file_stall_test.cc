@@ -101,7 +101,9 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   // Every attempt succeeded: then it must still lead. (An overloaded
   // kube-apiserver may time some out; make stress-test saw that, and the
   // elector then rightly stops at its own deadline.)
-  if (answered_after - answered_at_hold == renewals_after - renewals_at_hold) EXPECT_TRUE(kube_leads);
+  if (answered_after - answered_at_hold == renewals_after - renewals_at_hold) {
+    EXPECT_TRUE(kube_leads);
+  }
   (*fe)->stop();
   (*ke)->stop();
   (*fe)->wait();

@@ -306,7 +306,9 @@ TEST(LeaseProtoTest, PeekReadsTypeAndVersionWithoutDecoding) {
   EXPECT_EQ(peek_watch_event(watch_frame("ADDED", lease), WireFormat::kProtobuf)->type, WatchEvent::Type::kAdded);
   for (size_t cut = 0; cut < frame.size(); ++cut) {
     auto part = peek_watch_event(frame.substr(0, cut), WireFormat::kProtobuf);
-    if (part) EXPECT_EQ(part->resource_version, "4711") << "cut at " << cut;
+    if (part) {
+      EXPECT_EQ(part->resource_version, "4711") << "cut at " << cut;
+    }
   }
   EXPECT_FALSE(peek_watch_event(watch_frame("MODIFIED", lease.substr(4)), WireFormat::kProtobuf)) << "no magic";
   EXPECT_FALSE(peek_watch_event(watch_frame("SOMETHING", lease), WireFormat::kProtobuf));
