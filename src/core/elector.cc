@@ -235,7 +235,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     bool in_term = false;
     {
       std::lock_guard<std::mutex> g(mu);
-      in_term = rt.clock().now() < deadline && !run.stop.stop_requested();
+      in_term = rt.clock().now() < deadline;
     }
     {
       std::lock_guard<std::mutex> g(run.m);
