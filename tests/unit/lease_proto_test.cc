@@ -305,7 +305,8 @@ TEST(LeaseProtoTest, PeekReadsTypeAndVersionWithoutDecoding) {
   EXPECT_EQ(full->lease->versioned.version, p->resource_version);
   EXPECT_EQ(peek_watch_event(watch_frame("ADDED", lease), WireFormat::kProtobuf)->type, WatchEvent::Type::kAdded);
   for (size_t cut = 0; cut < frame.size(); ++cut) {
-    auto part = peek_watch_event(frame.substr(0, cut), WireFormat::kProtobuf);
+    const std::string prefix = frame.substr(0, cut);  // the peek points into it
+    auto part = peek_watch_event(prefix, WireFormat::kProtobuf);
     if (part) {
       EXPECT_EQ(part->resource_version, "4711") << "cut at " << cut;
     }

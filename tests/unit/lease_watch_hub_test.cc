@@ -181,7 +181,8 @@ TEST(WatchPeekTest, ReadsTheVersionOfALeaseAnswer) {
 }
 
 TEST(WatchPeekTest, ReadsTypeAndVersionOfAJsonLineWithoutDecodingIt) {
-  auto p = kube::peek_watch_event(lease_event("MODIFIED", "4711", "a"), kube::WireFormat::kJson);
+  const std::string line = lease_event("MODIFIED", "4711", "a");  // the peek points into it
+  auto p = kube::peek_watch_event(line, kube::WireFormat::kJson);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->type, kube::WatchEvent::Type::kModified);
   EXPECT_EQ(p->resource_version, "4711");
