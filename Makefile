@@ -11,6 +11,10 @@ TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc)
 TESTENV_BIN := $(shell testenv/build.sh --print-bin)
 TESTENV_DIR ?= $(CURDIR)/$(BUILD)/testenv-dev
+# Configures $(BUILD) for the targets that test or benchmark on testenv's
+# control plane.
+CONFIGURE    = cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
+               -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
@@ -53,8 +57,7 @@ demo: build
 # then unit+sim again under ASan+UBSan, every parser under libFuzzer, and
 # unit+sim under ThreadSanitizer.
 test: deps testenv
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS)
 	trap '$(TESTENV_BIN)/testenv down --dir $(CURDIR)/$(BUILD)/testenv-state >/dev/null 2>&1 || true' EXIT
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -115,8 +118,7 @@ BENCH_CADENCE          ?= 1
 BENCH_CADENCE_FLAGS    ?=
 bench: testenv
 	scripts/deps.sh --bench
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_cli leasehold_candidate leasehold_electors_bench \
 	  leasehold_kube_client_bench leasehold_scale_bench
 	mkdir -p bench/results
@@ -149,8 +151,7 @@ bench: testenv
 # Only the failover step of `make bench` (~12 min). FAILOVER_FLAGS as above.
 FAILOVER_FLAGS ?=
 bench-failover: deps testenv
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
 	mkdir -p bench/results
 	python3 bench/failover.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
@@ -162,8 +163,7 @@ bench-failover: deps testenv
 # BENCH_CADENCE_FLAGS, e.g. "--intervals 2s,5s --phases worst,best".
 CADENCE_FLAGS ?=
 bench-cadence: deps testenv
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate
 	mkdir -p bench/results
 	python3 bench/cadence.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
@@ -180,8 +180,7 @@ bench-cadence: deps testenv
 TORTURE_SECONDS ?= 600
 TORTURE_FLAGS ?=
 torture: deps testenv
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate leasehold_cli
 	python3 tests/torture/torture.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
 	  --leasehold $(BUILD)/leasehold --dir $(CURDIR)/$(BUILD)/torture --duration $(TORTURE_SECONDS) $(TORTURE_FLAGS)
@@ -190,8 +189,7 @@ torture: deps testenv
 # burner, failures listed by test: make stress-test [STRESS_ITERATIONS=10].
 STRESS_ITERATIONS ?= 10
 stress-test: deps testenv
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) \
-	  -DLEASEHOLD_TESTENV_BIN=$(TESTENV_BIN) $(CMAKE_FLAGS) >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS)
 	scripts/stress_test.sh $(BUILD) $(STRESS_ITERATIONS)
 

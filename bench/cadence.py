@@ -64,7 +64,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402
-from failover import ControlPlane  # noqa: E402
+from failover import ControlPlane, run_end  # noqa: E402
 
 DEFAULTS = F.Timings(15000, 10000, 2000)
 
@@ -387,12 +387,7 @@ def main():
                 "%g..%g s" % (row["theory"]["worst"]["sure_s"], row["theory"]["worst"]["max_s"]),
                 "%g..%g s" % (row["theory"]["best"]["sure_s"], row["theory"]["best"]["max_s"]),
                 res["longest_survived_s"], res["shortest_lost_s"], res["trials"]))
-    print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
-          (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"],
-           args.out))
-    for e in errors:
-        print("ERROR " + e)
-    return 1 if errors else 0
+    return run_end(doc, args.out, errors)
 
 
 if __name__ == "__main__":

@@ -235,12 +235,7 @@ def main():
     print("%-42s %12s %12s" % ("%d candidates @ %s" % (args.candidates, args.timings), "leasehold", "client-go"))
     for label, key in rows:
         print("%-42s %12s %12s" % (label, lh[key], go[key]))
-    print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
-          (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"],
-           args.out))
-    for e in errors:
-        print("ERROR " + e)
-    return 1 if errors else 0
+    return FO.run_end(doc, args.out, errors)
 
 
 if __name__ == "__main__":

@@ -489,6 +489,16 @@ def request_rates(args, seconds):
     return out, (wall1 - wall0), changed
 
 
+def run_end(doc, out, errors):
+    """The last lines every bench script prints (load, time taken, where the
+    JSON went, each error); its exit status: 1 if there were errors."""
+    print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
+          (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"], out))
+    for e in errors:
+        print("ERROR " + e)
+    return 1 if errors else 0
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -641,12 +651,7 @@ def main():
           (lh["follower_requests_by_verb"], go["follower_requests_by_verb"]))
     print("HA Lease by verb: leasehold %s, client-go %s" %
           (lh["ha_lease_requests_by_verb"], go["ha_lease_requests_by_verb"]))
-    print("load average before/after: %s / %s on %d CPUs; took %.0f s; wrote %s" %
-          (doc["meta"]["loadavg_before"], doc["meta"]["loadavg_after"], os.cpu_count(), doc["meta"]["took_s"],
-           args.out))
-    for e in errors:
-        print("ERROR " + e)
-    return 1 if errors else 0
+    return run_end(doc, args.out, errors)
 
 
 if __name__ == "__main__":
