@@ -53,8 +53,7 @@ void StateMachine::on_observe_answer(Instant now, WallTime wall, Instant sent_at
     return;
   }
   const Versioned* v = r.ok() ? &r.value() : nullptr;
-  const bool ours = v && v->record.holder_identity == identity_ &&
-                    v->record.lease_transitions == term_.transitions;
+  const bool ours = v && names_our_term(v->record);
   if (phase_ == Phase::kLeading) {
     if (ours) {
       const bool changed = !observed_ || observed_->version != v->version;
@@ -108,7 +107,7 @@ bool StateMachine::fits(const std::optional<Versioned>& v) const {
   }
   if (hold_ != Hold::kNone) {
     // Our own term; while leading, one that does not ask us to hand over.
-    const bool ours = r.holder_identity == identity_ && r.lease_transitions == term_.transitions;
+    const bool ours = names_our_term(r);
     const bool hand_over = phase_ == Phase::kLeading && !r.preferred_holder.empty() &&
                            r.preferred_holder != identity_ && (coordinated_ || r.strategy.empty());
     return ours && !hand_over;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/lease_records.h"
+
 namespace leasehold::kube {
 namespace {
 
@@ -49,12 +51,7 @@ TEST(LeaseCodecTest, ReadsEveryFreeForm) {
 TEST(LeaseCodecTest, UpdateKeepsWhatOthersWroteAndWritesClientGoForms) {
   auto l = decode_lease(kServerLease);
   ASSERT_TRUE(l.ok());
-  LeaseRecord r;
-  r.holder_identity = "pod-a";
-  r.lease_duration_seconds = 15;
-  r.acquire_time = WallTime{} + seconds(1'795'435'200);
-  r.renew_time = WallTime{} + seconds(1'795'435'200) + microseconds(7);
-  r.lease_transitions = 5;
+  LeaseRecord r = testing::sample_lease_record();
   json out = json::parse(encode_lease_update(l->object, r));
   EXPECT_EQ(out["metadata"]["resourceVersion"], "4711");  // the CAS precondition
   EXPECT_EQ(out["metadata"]["labels"]["team"], "x");

@@ -4,6 +4,7 @@
 // and truncated or garbage input refused with errors that say what was wrong.
 #include "kube/lease_proto.h"
 #include "kube/watch_peek.h"
+#include "support/lease_records.h"
 
 #include <gtest/gtest.h>
 
@@ -22,15 +23,7 @@ using namespace std::chrono;
 // Unknown fields as raw protobuf: field 99 (varint 42) and field 98 (bytes "future").
 const std::string kUnknown = std::string("\x98\x06\x2a", 3) + std::string("\x92\x06\x06" "future", 9);
 
-LeaseRecord record() {
-  LeaseRecord r;
-  r.holder_identity = "pod-a";
-  r.lease_duration_seconds = 15;
-  r.acquire_time = WallTime{} + seconds(1'795'435'200);
-  r.renew_time = WallTime{} + seconds(1'795'435'200) + microseconds(7);
-  r.lease_transitions = 5;
-  return r;
-}
+LeaseRecord record() { return testing::sample_lease_record(); }
 
 // A Lease as the server sends it, with what others wrote and fields unknown
 // at the top level, in metadata and in spec.
