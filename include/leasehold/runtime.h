@@ -70,6 +70,13 @@ class Runtime final : public LockHost {
   Clock& clock() override;
   void post(std::function<void()> fn, Duration delay = Duration::zero()) override;
   void post_at(Instant when, std::function<void()> fn);
+  // A timer that can be withdrawn: post_timer returns its id (never 0; 0
+  // when the Runtime is being destroyed and the timer will not run), and
+  // cancel_timer(id) removes it if it has not started to run, returning
+  // whether it did. A cancelled timer never runs and never wakes the I/O
+  // thread.
+  uint64_t post_timer(Instant when, std::function<void()> fn);
+  bool cancel_timer(uint64_t id);
 
   // Opens a lock handle by URL: k8s://NAMESPACE/NAME (a Lease), mem://NAME
   // or file:///ABS/PATH. Each elector

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/lease_candidate.h"
@@ -37,6 +38,8 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   core::StateMachine sm;
   uint64_t timer_gen = 0;
   std::optional<Instant> armed;
+  uint64_t armed_timer = 0;    // Runtime timer id of `armed`, 0 if none
+  uint64_t timeout_timer = 0;  // Runtime timer id of the request's timeout, 0 if none
   uint64_t req_seq = 0;
   uint64_t outstanding = 0;  // seq of the request in flight, 0 if none
   core::Purpose outstanding_purpose{};
@@ -177,13 +180,15 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     auto done = [self, seq, sent_at](Result<Versioned> r) { self->respond(seq, sent_at, r); };
     // Lease traffic never waits longer than half the renew deadline.
     Duration limit = cfg.renew_deadline / 2;
-    rt.post(
-        [self, seq, sent_at, limit] {
-          self->respond(seq, sent_at,
-                        Error::timeout(self->lock->describe() + ": no answer within " +
-                                       std::to_string(limit.count() / 1'000'000) + "ms"));
-        },
-        limit);
+    // Withdrawn when the answer comes first, so a timely answer costs the
+    // I/O thread no wake-up at the timeout.
+    if (timeout_timer) rt.cancel_timer(timeout_timer);
+    timeout_timer = rt.post_timer(sent_at + limit, [self, seq, sent_at, limit] {
+      self->timeout_timer = 0;
+      self->respond(seq, sent_at,
+                    Error::timeout(self->lock->describe() + ": no answer within " +
+                                   std::to_string(limit.count() / 1'000'000) + "ms"));
+    });
     switch (req.op) {
       case core::Op::kGet: lock->get(std::move(done)); break;
       case core::Op::kCreate: lock->create(req.record, std::move(done)); break;
@@ -194,6 +199,7 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   void respond(uint64_t seq, Instant sent_at, const Result<Versioned>& r) {
     if (seq != outstanding) return;  // late answer after a timeout
     outstanding = 0;
+    if (timeout_timer) rt.cancel_timer(std::exchange(timeout_timer, 0));
     {
       std::lock_guard<std::mutex> g(mu);
       if (!r.ok() && !r.error().is(Code::kNotFound)) ++failed_requests;
@@ -306,10 +312,13 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     if (next == armed) return;
     armed = next;
     uint64_t gen = ++timer_gen;
+    // The timer it replaces is withdrawn: it would only wake the I/O thread.
+    if (armed_timer) rt.cancel_timer(std::exchange(armed_timer, 0));
     if (!next) return;
-    rt.post_at(*next, [self = shared_from_this(), gen] {
+    armed_timer = rt.post_timer(*next, [self = shared_from_this(), gen] {
       if (gen != self->timer_gen) return;
       self->armed.reset();
+      self->armed_timer = 0;
       self->step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
         m.handle_tick(now, wall, out);
       });

@@ -8,11 +8,13 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/backends.h"
 #include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
+#include "core/wake_batch.h"
 #include "kube/objects.h"
 #include "kube/client.h"
 
@@ -23,6 +25,7 @@ struct Runtime::Impl {
     Instant at;
     uint64_t seq;
     std::function<void()> fn;
+    bool cancellable = false;  // posted by post_timer: its seq is its id
   };
   static bool later(const Task& a, const Task& b) {
     return a.at != b.at ? a.at > b.at : a.seq > b.seq;
@@ -36,6 +39,10 @@ struct Runtime::Impl {
   std::condition_variable cv;
   std::vector<Task> heap;  // GUARDED_BY(mu)
   uint64_t seq = 0;        // GUARDED_BY(mu)
+  // Timers of post_timer still in the heap, and those of them cancelled
+  // (dropped unrun when they reach the front, never waking the I/O thread).
+  std::unordered_set<uint64_t> live_timers;  // GUARDED_BY(mu)
+  std::unordered_set<uint64_t> cancelled;    // GUARDED_BY(mu)
   bool stopping = false;   // GUARDED_BY(mu)
   std::thread io;
 
@@ -52,23 +59,61 @@ struct Runtime::Impl {
   std::shared_ptr<kube::Client> kube;  // GUARDED_BY(kube_mu); made on first k8s:// lock
   std::shared_ptr<backends::LeaseWatchHub> lease_hub;  // GUARDED_BY(kube_mu); made on first Lease watch
 
+  // Removes cancelled timers from the front of the heap. Caller holds `mu`.
+  void drop_cancelled(std::vector<std::function<void()>>& dropped) {
+    while (!heap.empty() && heap.front().cancellable && cancelled.erase(heap.front().seq)) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      dropped.push_back(std::move(heap.back().fn));  // destroyed outside the lock
+      heap.pop_back();
+    }
+  }
+
   // Pops the earliest task if it is due. Caller holds `lk`.
-  bool pop_due(std::function<void()>& fn) {
+  bool pop_due(std::function<void()>& fn, std::vector<std::function<void()>>& dropped) {
+    drop_cancelled(dropped);
     if (heap.empty() || heap.front().at > clock->now()) return false;
     std::pop_heap(heap.begin(), heap.end(), later);
+    if (heap.back().cancellable) live_timers.erase(heap.back().seq);
     fn = std::move(heap.back().fn);
     heap.pop_back();
     return true;
   }
 
+  // Wakes the I/O thread (WakeFn of core::request_wake).
+  static void wake(void* key) { static_cast<Impl*>(key)->cv.notify_one(); }
+
+  // Tasks run in batches (core::WakeBatch): the Kubernetes requests they
+  // queue wake the client's thread once per batch, not once per request.
+  static constexpr int kTasksPerBatch = 64;
+
   void io_loop() {
     std::unique_lock<std::mutex> lk(mu);
+    std::vector<std::function<void()>> dropped;
     while (!stopping) {
       std::function<void()> fn;
-      if (pop_due(fn)) {
+      if (pop_due(fn, dropped)) {
         lk.unlock();
-        fn();
-        fn = nullptr;  // destroy captures outside the lock
+        dropped.clear();
+        {
+          core::WakeBatch batch;
+          int ran = 0;
+          for (;;) {
+            fn();
+            fn = nullptr;  // destroy captures outside the lock
+            if (++ran % kTasksPerBatch == 0) core::WakeBatch::flush();
+            lk.lock();
+            bool more = !stopping && pop_due(fn, dropped);
+            lk.unlock();
+            dropped.clear();
+            if (!more) break;
+          }
+        }
+        lk.lock();
+        continue;
+      }
+      if (!dropped.empty()) {
+        lk.unlock();
+        dropped.clear();
         lk.lock();
         continue;
       }
@@ -135,6 +180,7 @@ Runtime::~Runtime() {
     impl_->lease_hub.reset();  // cancels its streams while the client still runs
     impl_->kube.reset();
   }
+  core::WakeBatch::forget(impl_.get());
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->heap.clear();
 }
@@ -146,24 +192,52 @@ void Runtime::post(std::function<void()> fn, Duration delay) {
 }
 
 void Runtime::post_at(Instant when, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->heap.push_back({when, impl_->seq++, std::move(fn)});
+    std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
+  }
+  // Once per batch of the posting thread (the client's thread posts its
+  // answers in batches); at once otherwise.
+  core::request_wake(impl_.get(), &Impl::wake);
+}
+
+uint64_t Runtime::post_timer(Instant when, std::function<void()> fn) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->stopping) return 0;
+    id = ++impl_->seq;  // never 0
+    impl_->heap.push_back({when, id, std::move(fn), true});
+    std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
+    impl_->live_timers.insert(id);
+  }
+  core::request_wake(impl_.get(), &Impl::wake);
+  return id;
+}
+
+bool Runtime::cancel_timer(uint64_t id) {
   std::lock_guard<std::mutex> g(impl_->mu);
-  if (impl_->stopping) return;
-  impl_->heap.push_back({when, impl_->seq++, std::move(fn)});
-  std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
-  impl_->cv.notify_one();
+  if (!impl_->live_timers.erase(id)) return false;
+  impl_->cancelled.insert(id);
+  return true;
 }
 
 size_t Runtime::run_ready() {
   size_t n = 0;
   std::unique_lock<std::mutex> lk(impl_->mu);
   std::function<void()> fn;
-  while (impl_->pop_due(fn)) {
+  std::vector<std::function<void()>> dropped;
+  while (impl_->pop_due(fn, dropped)) {
     lk.unlock();
+    dropped.clear();
     fn();
     fn = nullptr;
     ++n;
     lk.lock();
   }
+  lk.unlock();
   return n;
 }
 
@@ -202,6 +276,11 @@ void IoGate::close() {
 }
 
 std::shared_ptr<IoGate> RuntimeAccess::io_gate(Runtime& rt) { return rt.impl_->gate; }
+
+size_t RuntimeAccess::pending_tasks(Runtime& rt) {
+  std::lock_guard<std::mutex> g(rt.impl_->mu);
+  return rt.impl_->heap.size() - rt.impl_->cancelled.size();
+}
 
 std::shared_ptr<backends::LeaseWatchHub> RuntimeAccess::lease_watch_hub(Runtime& rt) {
   auto& impl = *rt.impl_;

@@ -42,6 +42,9 @@ struct RuntimeAccess {
   static std::shared_ptr<backends::LeaseWatchHub> lease_watch_hub(Runtime& rt);
   // The Runtime's IoGate, for threads that may outlive it.
   static std::shared_ptr<IoGate> io_gate(Runtime& rt);
+  // Tasks and timers waiting in the I/O thread's heap, cancelled timers not
+  // counted (tests).
+  static size_t pending_tasks(Runtime& rt);
 };
 
 }  // namespace leasehold

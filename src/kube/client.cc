@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/wake_batch.h"
 #include "kube/connections.h"
 #include "kube/lease_codec.h"
 
@@ -118,6 +119,7 @@ class CurlClient final : public Client {
   }
 
   ~CurlClient() override {
+    core::WakeBatch::forget(this);
     stop_ = true;
     curl_multi_wakeup(multi_);
     thread_.join();
@@ -186,9 +188,13 @@ class CurlClient final : public Client {
   }
 
   void cancel(uint64_t id) override {
-    std::lock_guard<std::mutex> g(mu_);
-    cancels_.push_back(id);
-    curl_multi_wakeup(multi_);
+    bool wake;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      wake = pending_.empty() && cancels_.empty();
+      cancels_.push_back(id);
+    }
+    if (wake) core::request_wake(this, &CurlClient::wake);
   }
 
   ClientStats stats() const override {
@@ -209,14 +215,25 @@ class CurlClient final : public Client {
   }
 
  private:
+  // The loop takes pending_ and cancels_ whole after every wake-up, so only
+  // the first entry after it took them needs to wake it; the wake waits for
+  // the end of the caller's core::WakeBatch (the I/O thread queues a batch of
+  // renewals with one wake-up).
   uint64_t enqueue(TransferPtr t) {
-    std::lock_guard<std::mutex> g(mu_);
-    t->id = ++next_id_;
-    uint64_t id = t->id;
-    pending_.push_back(std::move(t));
-    curl_multi_wakeup(multi_);
+    bool wake;
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      t->id = ++next_id_;
+      id = t->id;
+      wake = pending_.empty() && cancels_.empty();
+      pending_.push_back(std::move(t));
+    }
+    if (wake) core::request_wake(this, &CurlClient::wake);
     return id;
   }
+
+  static void wake(void* self) { curl_multi_wakeup(static_cast<CurlClient*>(self)->multi_); }
 
   std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
 
@@ -506,6 +523,10 @@ class CurlClient final : public Client {
     Instant next_sweep = clock_->now();
     Instant next_health = next_sweep;
     while (!stop_) {
+      // The answers and watch events of this round are posted to the I/O
+      // thread with one wake-up (core::WakeBatch), at the end of the round,
+      // before the poll.
+      std::optional<core::WakeBatch> batch(std::in_place);
       std::deque<TransferPtr> add;
       std::vector<uint64_t> cancels;
       std::optional<Result<ExecCredential>> exec_done;
@@ -554,6 +575,7 @@ class CurlClient final : public Client {
         wait_ms = std::min(wait_ms, ms_of(*next - clock_->now()) + 1);
         wait_ms = std::min(wait_ms, ms_of(kQueueSweep));
       }
+      batch.reset();
       if (wait_ms > 0) curl_multi_poll(multi_, nullptr, 0, static_cast<int>(wait_ms), nullptr);
     }
   }

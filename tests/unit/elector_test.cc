@@ -15,6 +15,7 @@
 #include "leasehold/elector.h"
 #include "leasehold/mem_lock.h"
 #include "leasehold/observer.h"
+#include "core/runtime_access.h"
 #include "support/manual_runtime.h"
 
 namespace leasehold {
@@ -118,6 +119,19 @@ TEST_F(ElectorTest, OneLeadsTheOtherStandsBy) {
   EXPECT_FALSE(b->is_leader());
   EXPECT_EQ(a->status().renewals, 30u);
   EXPECT_EQ(rec_.working.load(), 1);
+}
+
+// A renewal answered in time withdraws its timeout, and a re-armed timer
+// withdraws the one it replaces, so a steady leader keeps one timer in the
+// I/O thread's heap (its next renewal), not one no-op per renewal waiting
+// for its instant to wake the I/O thread.
+TEST_F(ElectorTest, ASteadyLeaderLeavesNoStaleTimers) {
+  auto a = make("a");
+  a->start();
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a started 0/a"); }));
+  advance(21s);
+  EXPECT_EQ(a->status().renewals, 10u);
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt_), 1u);
 }
 
 // is_leader(), term() and status().renewed_at are already true at the top of

@@ -1,0 +1,101 @@
+// Runtime timers that can be withdrawn, and core::WakeBatch (coalesced
+// wake-ups between the I/O thread and the Kubernetes client's thread).
+// Simulated clock, manual runtime: no sleeps.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/runtime_access.h"
+#include "core/wake_batch.h"
+#include "leasehold/runtime.h"
+#include "support/manual_runtime.h"
+
+namespace leasehold {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(RuntimeTimerTest, ACancelledTimerNeverRunsAndLeavesNothingPending) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  int ran = 0;
+  uint64_t a = rt.post_timer(clock.now() + 1s, [&] { ran += 1; });
+  uint64_t b = rt.post_timer(clock.now() + 2s, [&] { ran += 10; });
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  ASSERT_NE(a, b);
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 2u);
+  EXPECT_TRUE(rt.cancel_timer(a));
+  EXPECT_FALSE(rt.cancel_timer(a));  // already withdrawn
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 1u);
+  clock.advance(3s);
+  EXPECT_EQ(rt.run_ready(), 1u);  // only b
+  EXPECT_EQ(ran, 10);
+  EXPECT_FALSE(rt.cancel_timer(b));  // it ran
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
+}
+
+TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  std::vector<int> order;
+  rt.post_at(clock.now() + 1s, [&] { order.push_back(1); });
+  uint64_t two = rt.post_timer(clock.now() + 2s, [&] { order.push_back(2); });
+  rt.post_at(clock.now() + 3s, [&] { order.push_back(3); });
+  EXPECT_TRUE(rt.cancel_timer(two));
+  clock.advance(1500ms);
+  EXPECT_EQ(rt.run_ready(), 1u);
+  clock.advance(2s);
+  EXPECT_EQ(rt.run_ready(), 1u);
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
+}
+
+std::vector<std::string>* g_woken = nullptr;
+void record_a(void*) { g_woken->push_back("a"); }
+void record_b(void*) { g_woken->push_back("b"); }
+
+TEST(WakeBatchTest, WakesOncePerKeyWhenTheOutermostBatchEnds) {
+  std::vector<std::string> woken;
+  g_woken = &woken;
+  int ka = 0, kb = 0;
+  core::request_wake(&ka, &record_a);  // no batch: at once
+  EXPECT_EQ(woken, (std::vector<std::string>{"a"}));
+  woken.clear();
+  {
+    core::WakeBatch outer;
+    core::request_wake(&ka, &record_a);
+    {
+      core::WakeBatch inner;
+      core::request_wake(&ka, &record_a);
+      core::request_wake(&kb, &record_b);
+    }
+    EXPECT_TRUE(woken.empty());  // the inner batch's end is not the outermost
+    core::request_wake(&kb, &record_b);
+    EXPECT_TRUE(woken.empty());
+  }
+  EXPECT_EQ(woken, (std::vector<std::string>{"a", "b"}));
+  g_woken = nullptr;
+}
+
+TEST(WakeBatchTest, FlushWakesNowAndForgetDropsAWake) {
+  std::vector<std::string> woken;
+  g_woken = &woken;
+  int ka = 0, kb = 0;
+  {
+    core::WakeBatch batch;
+    core::request_wake(&ka, &record_a);
+    core::WakeBatch::flush();
+    EXPECT_EQ(woken, (std::vector<std::string>{"a"}));
+    core::request_wake(&ka, &record_a);  // recorded afresh after the flush
+    core::request_wake(&kb, &record_b);
+    core::WakeBatch::forget(&kb);  // kb is being destroyed
+  }
+  EXPECT_EQ(woken, (std::vector<std::string>{"a", "a"}));
+  g_woken = nullptr;
+}
+
+}  // namespace
+}  // namespace leasehold
