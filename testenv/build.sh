@@ -4,8 +4,9 @@
 #   ${LEASEHOLD_TESTENV_CACHE:-~/.cache/leasehold/testenv}/k8s-v1.36.3-etcd-v3.6.16/
 # kube-apiserver and kube-controller-manager v1.36.3 (k8s.io/kubernetes with
 # every staging module replaced by its published v0.36.3), etcd v3.6.16, the
-# client-go interop peer, the launcher, and kubectl (deploy/'s kustomize
-# overlays). Already-built binaries are kept and
+# client-go interop peer, the etcd concurrency.Election interop peer
+# (etcdpeer), the launchers (testenv, etcdcluster), and kubectl (deploy/'s
+# kustomize overlays). Already-built binaries are kept and
 # a missing one is built, so a cache made before a binary was added gets it on
 # the next run; a cold build takes ~10 minutes on 2 cores. Prints the bin
 # directory on the last line.
@@ -23,8 +24,9 @@ mkdir -p "$bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 step=0
 cmds=("$here"/cmd/*/)
-# kube-apiserver, kubectl, kube-controller-manager, etcd, peer, legacypeer, every testenv/cmd/*.
-total=$((6 + ${#cmds[@]}))
+# kube-apiserver, kubectl, kube-controller-manager, etcd, peer, legacypeer,
+# etcdpeer, every testenv/cmd/*.
+total=$((7 + ${#cmds[@]}))
 build() { # name, module dir, package, ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -57,6 +59,9 @@ build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/
 build peer "$here" ./peer "-s -w"
 # client-go v0.23 (its own module): the last with the ConfigMap/Endpoints locks.
 build legacypeer "$here/legacypeer" ./ "-s -w"
+# go.etcd.io/etcd/client/v3 v3.6 (its own module, the server's version): the
+# concurrency.Election reference candidate for etcd:// interop.
+build etcdpeer "$here/etcdpeer" ./ "-s -w"
 for c in "${cmds[@]}"; do
   c=${c%/}
   build "$(basename "$c")" "$here" "./cmd/$(basename "$c")" "-s -w"
