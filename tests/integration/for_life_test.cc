@@ -617,10 +617,17 @@ TEST_F(ForLife, ALockWrittenAfterItsOwnerWasGoneIsCollectedAndItsLeaderToldItLos
   auto ls = s.get();
   auto t0 = std::chrono::steady_clock::now();
   if (!ls.ok()) GTEST_SKIP() << "it did not lead (" << ls.error().to_string() << "): no lock to collect";
-  std::string lock_uid = owned_lock(admin, lock, ps, uid_s);
-  ASSERT_FALSE(lock_uid.empty());
-  double collected_ms = wait_collected(admin, lock, lock_uid, ps, t0);
-  ASSERT_GE(collected_ms, 0);
+  // The collector may have removed the lock already (typically ~30 ms after
+  // its create; the stress test once saw it gone before this thread read
+  // it): then the collector's delete in the audit log, checked below, is
+  // the proof that it named an owner that no longer exists.
+  double collected_ms = 0;
+  if (json cm = admin.configmap(lock); cm.is_object()) {
+    json want = json::array({{{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", ps}, {"uid", uid_s}}});
+    EXPECT_EQ(cm["metadata"].value("ownerReferences", json()), want);
+    collected_ms = wait_collected(admin, lock, uid_of(cm), ps, t0);
+    ASSERT_GE(collected_ms, 0);
+  }
   for (int i = 0; i < 100 && !(*ls)->lost().stop_requested(); ++i) std::this_thread::sleep_for(20ms);
   EXPECT_TRUE((*ls)->lost().stop_requested()) << "a leader whose lock was collected was not told";
   std::printf("for_life timing: case=owner_gone_at_create collected_ms=%.0f (from the standby leading)\n",

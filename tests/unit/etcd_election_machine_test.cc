@@ -1,0 +1,290 @@
+// The etcd:// election machines (src/etcd/election_machine.h) driven by
+// hand: simulated instants, answers written out as etcd would give them.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "etcd/election_machine.h"
+
+namespace leasehold::etcd {
+namespace {
+
+using namespace std::chrono_literals;
+namespace E = election;
+namespace S = session;
+
+template <class T, class V>
+const T* only(const std::vector<V>& out) {
+  const T* found = nullptr;
+  for (const auto& a : out) {
+    if (auto* p = std::get_if<T>(&a)) {
+      EXPECT_EQ(found, nullptr) << "more than one";
+      found = p;
+    }
+  }
+  return found;
+}
+
+TEST(EtcdLeaseHexTest, PrintsLikeGosPercentX) {
+  EXPECT_EQ(lease_hex(0), "0");
+  EXPECT_EQ(lease_hex(0x694d7a8e3f1c2b0a), "694d7a8e3f1c2b0a");
+  EXPECT_EQ(lease_hex(4219206649225678106), "3a8da217d9100d1a");
+  EXPECT_EQ(lease_hex(-1), "-1");
+  EXPECT_EQ(lease_hex(INT64_MIN), "-8000000000000000");
+}
+
+TEST(EtcdSessionTest, TheHoldCountsFromTheSendOfTheLastKeepaliveThatLanded) {
+  SessionConfig c;  // ttl 15s, renew_deadline 10s, keepalive every 5s
+  SessionMachine s(c);
+  Instant t0{};
+  std::vector<S::Action> out;
+  s.start(t0, out);
+  auto* g = only<S::Grant>(out);
+  ASSERT_NE(g, nullptr);
+  uint64_t gid = g->id;
+  out.clear();
+  s.on_grant(t0 + 300ms, gid, t0, std::make_pair(int64_t{42}, Duration(15s)), out);
+  auto* est = only<S::Established>(out);
+  ASSERT_NE(est, nullptr);
+  EXPECT_EQ(est->lease, 42);
+  EXPECT_EQ(est->deadline, t0 + 10s);  // from the grant's send, not its answer
+  EXPECT_EQ(s.next_wakeup(), t0 + 5s);
+  out.clear();
+  s.on_tick(t0 + 5s, out);
+  auto* ka = only<S::KeepAlive>(out);
+  ASSERT_NE(ka, nullptr);
+  EXPECT_EQ(ka->lease, 42);
+  uint64_t kid = ka->id;
+  out.clear();
+  s.on_keepalive(t0 + 9s, kid, t0 + 5s, Duration(15s), out);  // a slow answer
+  auto* ext = only<S::Extended>(out);
+  ASSERT_NE(ext, nullptr);
+  EXPECT_EQ(ext->deadline, t0 + 15s);  // sent at 5s + 10s
+  EXPECT_EQ(s.next_wakeup(), t0 + 10s);
+}
+
+TEST(EtcdSessionTest, ADeadlineWithoutAKeepaliveEndsTheSessionAndRevokesIt) {
+  SessionMachine s(SessionConfig{});
+  Instant t0{};
+  std::vector<S::Action> out;
+  s.start(t0, out);
+  uint64_t gid = only<S::Grant>(out)->id;
+  out.clear();
+  s.on_grant(t0, gid, t0, std::make_pair(int64_t{7}, Duration(15s)), out);
+  out.clear();
+  s.on_tick(t0 + 5s, out);
+  uint64_t kid = only<S::KeepAlive>(out)->id;  // never answered
+  out.clear();
+  s.on_tick(t0 + 10s, out);
+  auto* lost = only<S::Lost>(out);
+  ASSERT_NE(lost, nullptr);
+  EXPECT_EQ(lost->lease, 7);
+  EXPECT_NE(lost->why.find("deadline"), std::string::npos) << lost->why;
+  ASSERT_NE(only<S::Revoke>(out), nullptr);
+  ASSERT_NE(only<S::Grant>(out), nullptr);  // a new lease at once
+  // The late answer of the old keepalive changes nothing.
+  out.clear();
+  s.on_keepalive(t0 + 11s, kid, t0 + 5s, Duration(15s), out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(s.lease().has_value());
+}
+
+TEST(EtcdSessionTest, AKeepaliveAnsweredWithTtlZeroOrNotFoundEndsTheSession) {
+  for (int variant = 0; variant < 2; ++variant) {
+    SessionMachine s(SessionConfig{});
+    Instant t0{};
+    std::vector<S::Action> out;
+    s.start(t0, out);
+    uint64_t gid = only<S::Grant>(out)->id;
+    s.on_grant(t0, gid, t0, std::make_pair(int64_t{9}, Duration(15s)), out);
+    out.clear();
+    s.on_tick(t0 + 5s, out);
+    uint64_t kid = only<S::KeepAlive>(out)->id;
+    out.clear();
+    if (variant == 0) {
+      s.on_keepalive(t0 + 5s, kid, t0 + 5s, Duration::zero(), out);
+    } else {
+      s.on_keepalive(t0 + 5s, kid, t0 + 5s, Error(Code::kNotFound, "etcdserver: requested lease not found"), out);
+    }
+    ASSERT_NE(only<S::Lost>(out), nullptr) << variant;
+  }
+}
+
+TEST(EtcdSessionTest, AGrantedTtlBelowTheAskedOneShortensTheHold) {
+  SessionMachine s(SessionConfig{});
+  std::vector<S::Action> out;
+  Instant t0{};
+  s.start(t0, out);
+  uint64_t gid = only<S::Grant>(out)->id;
+  out.clear();
+  s.on_grant(t0, gid, t0, std::make_pair(int64_t{1}, Duration(6s)), out);
+  EXPECT_EQ(only<S::Established>(out)->deadline, t0 + 4s);  // 6 s * 10/15
+}
+
+// One election, answered as etcd would.
+struct Harness {
+  ElectionMachine m{"/lh/jobs", "me"};
+  std::vector<E::Action> out;
+  Instant now{};
+
+  template <class T>
+  T take() {
+    const T* p = only<T>(out);
+    EXPECT_NE(p, nullptr) << "expected action missing";
+    T copy = p ? *p : T{};
+    out.clear();
+    return copy;
+  }
+};
+
+TEST(EtcdElectionTest, ALoneCandidateCreatesItsKeyConfirmsItAndLeads) {
+  Harness h;
+  h.m.start(int64_t{0x2a}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  EXPECT_EQ(c.key, "/lh/jobs/2a");
+  EXPECT_EQ(c.value, "me");
+  EXPECT_EQ(c.lease, 0x2a);
+  h.m.on_create(h.now, c.id, CreateAnswer{true, 100, "", 0}, h.out);
+  auto f = h.take<E::FindOlder>();
+  EXPECT_EQ(f.below, 100);
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 100}, h.out);
+  auto r = h.take<E::ReadOwn>();
+  EXPECT_EQ(r.key, "/lh/jobs/2a");
+  h.m.on_own(h.now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/2a", "me", 100, 100, 0x2a}), h.out);
+  auto* start = only<E::StartLeading>(h.out);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->term, (Term{100, "me"}));  // fencing token = create_revision
+  auto* w = only<E::WatchDeletion>(h.out);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->key, "/lh/jobs/2a");
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
+}
+
+TEST(EtcdElectionTest, ACandidateWaitsForTheNextOlderKeyOnlyThenLooksAgain) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
+  auto f = h.take<E::FindOlder>();
+  h.m.on_older(h.now, f.id, OlderAnswer{KeyValue{"/lh/jobs/b", "b", 20, 20, 11}, 30}, h.out);
+  auto w = h.take<E::WatchDeletion>();
+  EXPECT_EQ(w.key, "/lh/jobs/b");
+  EXPECT_EQ(w.from_revision, 31);
+  h.m.on_deletion(h.now, w.id, int64_t{35}, h.out);
+  auto f2 = h.take<E::FindOlder>();  // an even older key may remain
+  h.m.on_older(h.now, f2.id, OlderAnswer{KeyValue{"/lh/jobs/a", "a", 10, 10, 12}, 35}, h.out);
+  auto w2 = h.take<E::WatchDeletion>();
+  EXPECT_EQ(w2.key, "/lh/jobs/a");
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kQueued);
+}
+
+// Go's recipe reports leadership once the older keys are gone; a candidate
+// whose own key went meanwhile (its lease expired, an admin) must not lead.
+TEST(EtcdElectionTest, NoLeadWhenItsOwnKeyIsGoneAtTheConfirmation) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
+  auto f = h.take<E::FindOlder>();
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 40}, h.out);
+  auto r = h.take<E::ReadOwn>();
+  h.m.on_own(h.now, r.id, std::optional<KeyValue>{}, h.out);
+  EXPECT_EQ(only<E::StartLeading>(h.out), nullptr);
+  EXPECT_NE(only<E::Create>(h.out), nullptr);  // queues again
+  // A key of the same name created anew (another create_revision) is not ours either.
+  h.out.clear();
+  Harness g;
+  g.m.start(int64_t{5}, g.now + 10s, g.out);
+  auto c2 = g.take<E::Create>();
+  g.m.on_create(g.now, c2.id, CreateAnswer{true, 30, "", 0}, g.out);
+  auto f2 = g.take<E::FindOlder>();
+  g.m.on_older(g.now, f2.id, OlderAnswer{std::nullopt, 40}, g.out);
+  auto r2 = g.take<E::ReadOwn>();
+  g.m.on_own(g.now, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 41, 41, 5}), g.out);
+  EXPECT_EQ(only<E::StartLeading>(g.out), nullptr);
+}
+
+TEST(EtcdElectionTest, NoLeadPastTheSessionDeadline) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
+  auto f = h.take<E::FindOlder>();
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 30}, h.out);
+  auto r = h.take<E::ReadOwn>();
+  h.m.on_own(h.now + 10s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 5}), h.out);
+  EXPECT_EQ(only<E::StartLeading>(h.out), nullptr);
+}
+
+struct Leading : Harness {
+  Leading() {
+    m.start(int64_t{5}, now + 10s, out);
+    auto c = take<E::Create>();
+    m.on_create(now, c.id, CreateAnswer{true, 30, "", 0}, out);
+    auto f = take<E::FindOlder>();
+    m.on_older(now, f.id, OlderAnswer{std::nullopt, 30}, out);
+    auto r = take<E::ReadOwn>();
+    m.on_own(now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 5}), out);
+    own_watch = only<E::WatchDeletion>(out)->id;
+    out.clear();
+  }
+  uint64_t own_watch = 0;
+};
+
+TEST(EtcdElectionTest, TheLeaderStopsAtTheSessionDeadlineAndLeadsAgainOnlyAfterTheWorkReturned) {
+  Leading h;
+  EXPECT_EQ(h.m.next_wakeup(), h.now + 10s);
+  h.m.on_session_extended(5, h.now + 15s);
+  EXPECT_EQ(h.m.next_wakeup(), h.now + 15s);
+  h.m.on_tick(h.now + 15s, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  h.out.clear();
+  // The session is lost and a new one made while the work still runs.
+  h.m.on_session_lost(5, "deadline", h.out);
+  h.m.on_session(6, h.now + 30s, h.out);
+  EXPECT_TRUE(h.out.empty());  // still stopping: no campaign yet
+  h.m.on_work_returned(h.now + 16s, h.out);
+  auto c = h.take<E::Create>();
+  EXPECT_EQ(c.key, "/lh/jobs/6");
+}
+
+TEST(EtcdElectionTest, TheLeaderStopsWhenItsKeyIsDeletedAndQueuesAgain) {
+  Leading h;
+  h.m.on_deletion(h.now + 1s, h.own_watch, int64_t{50}, h.out);
+  auto r = h.take<E::ReadOwn>();  // deleted, or the watch broke: look
+  h.m.on_own(h.now + 1s, r.id, std::optional<KeyValue>{}, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  h.out.clear();
+  h.m.on_work_returned(h.now + 2s, h.out);
+  EXPECT_NE(only<E::Create>(h.out), nullptr);
+}
+
+TEST(EtcdElectionTest, AStopDeletesTheKeyByItsCreateRevisionAfterTheWorkReturned) {
+  Leading h;
+  h.m.stop(h.now + 1s, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  h.out.clear();
+  h.m.on_work_returned(h.now + 2s, h.out);
+  auto d = h.take<E::DeleteOwn>();
+  EXPECT_EQ(d.key, "/lh/jobs/5");
+  EXPECT_EQ(d.revision, 30);
+  h.m.on_deleted_own(h.now + 2s, d.id, true, h.out);
+  EXPECT_NE(only<E::Finished>(h.out), nullptr);
+}
+
+TEST(EtcdElectionTest, ALateAnswerToAnAbandonedRequestIsIgnored) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
+  auto f = h.take<E::FindOlder>();
+  h.m.on_session_lost(5, "gone", h.out);
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 30}, h.out);
+  EXPECT_TRUE(h.out.empty());
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kNoSession);
+}
+
+}  // namespace
+}  // namespace leasehold::etcd
