@@ -85,7 +85,8 @@ void SessionMachine::on_keepalive(Instant now, uint64_t id, Instant sent_at, Res
       lose("etcd no longer has lease " + lease_hex(*lease_) + ": " + ttl.error().message(), now, out);
       return;
     }
-    next_keepalive_ = now + cfg_.retry_period;
+    // Soon: a keepalive every TTL/3 leaves little room before the deadline.
+    next_keepalive_ = now + cfg_.retry_period / 4;
     return;
   }
   if (*ttl <= Duration::zero()) {

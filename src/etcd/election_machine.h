@@ -242,6 +242,8 @@ class ElectionMachine {
   const std::string& own_key() const { return key_; }
   int64_t own_revision() const { return rev_; }
   uint64_t in_flight() const { return in_flight_; }
+  // The session deadline the machine leads by (on the owner's clock).
+  Instant deadline() const { return deadline_; }
 
   static constexpr Duration kRetry = std::chrono::seconds(1);
 
