@@ -1,21 +1,8 @@
 #include "etcd/election_machine.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace leasehold::etcd {
-
-std::string lease_hex(int64_t lease_id) {
-  char buf[24];
-  if (lease_id < 0) {
-    // Go prints a negative int64 with %x as "-" and the magnitude.
-    uint64_t mag = static_cast<uint64_t>(-(lease_id + 1)) + 1;
-    std::snprintf(buf, sizeof buf, "-%llx", static_cast<unsigned long long>(mag));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(lease_id));
-  }
-  return buf;
-}
 
 // ---- SessionMachine ----
 

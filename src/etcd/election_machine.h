@@ -45,15 +45,12 @@
 #include <variant>
 #include <vector>
 
+#include "etcd/gateway_codec.h"  // lease_hex
 #include "leasehold/clock.h"
 #include "leasehold/error.h"
 #include "leasehold/record.h"
 
 namespace leasehold::etcd {
-
-// The session lease's key name part, as Go's fmt "%x" prints an int64: lower
-// case, no padding; a negative ID (never granted by etcd) prints with "-".
-std::string lease_hex(int64_t lease_id);
 
 // ---- the session: one lease shared by every election of a Runtime ----
 
@@ -130,13 +127,7 @@ class SessionMachine {
 
 // ---- one election ----
 
-struct KeyValue {
-  std::string key;
-  std::string value;
-  int64_t create_revision = 0;
-  int64_t mod_revision = 0;
-  int64_t lease = 0;
-};
+// KeyValue: etcd/gateway_codec.h.
 
 namespace election {
 // Txn: if create_revision(key) == 0 then put(key, value, lease) else get(key).

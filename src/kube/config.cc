@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/backends.h"
+#include "core/base64.h"
 
 namespace leasehold::kube {
 namespace {
@@ -101,29 +102,6 @@ Result<std::string> merge_kubeconfigs(const std::vector<std::string>& paths) {
 
 }  // namespace
 
-std::string base64_decode(std::string_view in, bool* ok) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -8;
-  *ok = true;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string::npos) {
-      *ok = false;
-      return {};
-    }
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
 Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::string& dir,
                                        const std::string& context, const std::string& source) {
   YAML::Node root;
@@ -146,10 +124,10 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
     c.source = source + " (context " + ctx_name + ")";
     c.server = str(cluster, "server");
     if (c.server.empty()) return Error::invalid(source + ": cluster \"" + cluster_name + "\" has no server");
-    bool ok = true;
     if (auto data = str(cluster, "certificate-authority-data"); !data.empty()) {
-      c.ca_pem = base64_decode(data, &ok);
-      if (!ok) return Error::invalid(source + ": certificate-authority-data is not base64");
+      auto pem = base64_decode(data);
+      if (!pem) return Error::invalid(source + ": certificate-authority-data is not base64");
+      c.ca_pem = std::move(*pem);
     } else if (auto file = str(cluster, "certificate-authority"); !file.empty()) {
       auto pem = read_file(resolve(dir, file), source + ": certificate-authority");
       if (!pem) return pem.error();
@@ -191,8 +169,9 @@ Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::strin
            {std::tuple{"client-certificate-data", "client-certificate", &c.client_cert_pem},
             std::tuple{"client-key-data", "client-key", &c.client_key_pem}}) {
         if (auto data = str(user, data_key); !data.empty()) {
-          *dst = base64_decode(data, &ok);
-          if (!ok) return Error::invalid(source + ": " + data_key + " is not base64");
+          auto pem = base64_decode(data);
+          if (!pem) return Error::invalid(source + ": " + data_key + " is not base64");
+          *dst = std::move(*pem);
         } else if (auto file = str(user, file_key); !file.empty()) {
           auto pem = read_file(resolve(dir, file), source + ": " + file_key);
           if (!pem) return pem.error();

@@ -99,6 +99,5 @@ Result<ClusterConfig> load_cluster_config(const ConfigOptions& options);
 // Parses one kubeconfig document; `dir` resolves relative paths.
 Result<ClusterConfig> parse_kubeconfig(const std::string& text, const std::string& dir,
                                        const std::string& context, const std::string& source);
-std::string base64_decode(std::string_view in, bool* ok);
 
 }  // namespace leasehold::kube

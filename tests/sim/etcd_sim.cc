@@ -349,7 +349,7 @@ struct Sim {
         for (auto& [k, v] : store.keys) {
           if (k.rfind(kPrefix + "/", 0) != 0 || v.create >= fo.below) continue;
           if (!ans->older || v.create > ans->older->create_revision) {
-            ans->older = KeyValue{k, v.value, v.create, v.mod, v.lease};
+            ans->older = KeyValue{k, v.value, v.create, v.mod, 1, v.lease};
           }
         }
       }, [this, &n, fo, ans](bool ok) {
@@ -399,7 +399,7 @@ struct Sim {
       request(n, [this, ro, ans] {
         auto it = store.keys.find(ro.key);
         if (it != store.keys.end()) {
-          *ans = KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, it->second.lease};
+          *ans = KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, 1, it->second.lease};
         }
       }, [this, &n, ro, ans](bool ok) {
         step_election(n, [&](std::vector<Action>& out) {

@@ -27,14 +27,6 @@ const T* only(const std::vector<V>& out) {
   return found;
 }
 
-TEST(EtcdLeaseHexTest, PrintsLikeGosPercentX) {
-  EXPECT_EQ(lease_hex(0), "0");
-  EXPECT_EQ(lease_hex(0x694d7a8e3f1c2b0a), "694d7a8e3f1c2b0a");
-  EXPECT_EQ(lease_hex(4219206649225678106), "3a8da217d9100d1a");
-  EXPECT_EQ(lease_hex(-1), "-1");
-  EXPECT_EQ(lease_hex(INT64_MIN), "-8000000000000000");
-}
-
 TEST(EtcdSessionTest, TheHoldCountsFromTheSendOfTheLastKeepaliveThatLanded) {
   SessionConfig c;  // ttl 15s, renew_deadline 10s, keepalive every 5s
   SessionMachine s(c);
@@ -152,7 +144,7 @@ TEST(EtcdElectionTest, ALoneCandidateCreatesItsKeyConfirmsItAndLeads) {
   h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 100}, h.out);
   auto r = h.take<E::ReadOwn>();
   EXPECT_EQ(r.key, "/lh/jobs/2a");
-  h.m.on_own(h.now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/2a", "me", 100, 100, 0x2a}), h.out);
+  h.m.on_own(h.now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/2a", "me", 100, 100, 1, 0x2a}), h.out);
   auto* start = only<E::StartLeading>(h.out);
   ASSERT_NE(start, nullptr);
   EXPECT_EQ(start->term, (Term{100, "me"}));  // fencing token = create_revision
@@ -168,13 +160,13 @@ TEST(EtcdElectionTest, ACandidateWaitsForTheNextOlderKeyOnlyThenLooksAgain) {
   auto c = h.take<E::Create>();
   h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
   auto f = h.take<E::FindOlder>();
-  h.m.on_older(h.now, f.id, OlderAnswer{KeyValue{"/lh/jobs/b", "b", 20, 20, 11}, 30}, h.out);
+  h.m.on_older(h.now, f.id, OlderAnswer{KeyValue{"/lh/jobs/b", "b", 20, 20, 1, 11}, 30}, h.out);
   auto w = h.take<E::WatchDeletion>();
   EXPECT_EQ(w.key, "/lh/jobs/b");
   EXPECT_EQ(w.from_revision, 31);
   h.m.on_deletion(h.now, w.id, int64_t{35}, h.out);
   auto f2 = h.take<E::FindOlder>();  // an even older key may remain
-  h.m.on_older(h.now, f2.id, OlderAnswer{KeyValue{"/lh/jobs/a", "a", 10, 10, 12}, 35}, h.out);
+  h.m.on_older(h.now, f2.id, OlderAnswer{KeyValue{"/lh/jobs/a", "a", 10, 10, 1, 12}, 35}, h.out);
   auto w2 = h.take<E::WatchDeletion>();
   EXPECT_EQ(w2.key, "/lh/jobs/a");
   EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kQueued);
@@ -202,7 +194,7 @@ TEST(EtcdElectionTest, NoLeadWhenItsOwnKeyIsGoneAtTheConfirmation) {
   auto f2 = g.take<E::FindOlder>();
   g.m.on_older(g.now, f2.id, OlderAnswer{std::nullopt, 40}, g.out);
   auto r2 = g.take<E::ReadOwn>();
-  g.m.on_own(g.now, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 41, 41, 5}), g.out);
+  g.m.on_own(g.now, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 41, 41, 1, 5}), g.out);
   EXPECT_EQ(only<E::StartLeading>(g.out), nullptr);
 }
 
@@ -214,7 +206,7 @@ TEST(EtcdElectionTest, NoLeadPastTheSessionDeadline) {
   auto f = h.take<E::FindOlder>();
   h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 30}, h.out);
   auto r = h.take<E::ReadOwn>();
-  h.m.on_own(h.now + 10s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 5}), h.out);
+  h.m.on_own(h.now + 10s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}), h.out);
   EXPECT_EQ(only<E::StartLeading>(h.out), nullptr);
 }
 
@@ -226,7 +218,7 @@ struct Leading : Harness {
     auto f = take<E::FindOlder>();
     m.on_older(now, f.id, OlderAnswer{std::nullopt, 30}, out);
     auto r = take<E::ReadOwn>();
-    m.on_own(now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 5}), out);
+    m.on_own(now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}), out);
     own_watch = only<E::WatchDeletion>(out)->id;
     out.clear();
   }
