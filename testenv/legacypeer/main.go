@@ -129,12 +129,33 @@ func main() {
 	}
 	lock := &recordingLock{Interface: inner}
 	ctx, cancel := context.WithCancel(context.Background())
+	// The term as this process reports it, under termMu: "started" only
+	// while not stopping, "stopped" exactly once per "started".
+	var termMu sync.Mutex
+	var leading, stopping bool
+	var term atomic.Int64
+	endTerm := func() {
+		if leading {
+			leading = false
+			emit("stopped", *identity, "", int(term.Load()))
+		}
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sigs; cancel() }()
-
-	var leading atomic.Bool
-	var term atomic.Int64
+	go func() {
+		<-sigs
+		// client-go releases the lock inside Run, before OnStoppedLeading
+		// (ReleaseOnCancel), so a term reported ended there ends after the
+		// release is written and another candidate may already lead: the
+		// stress test saw leasehold start 1.8 ms before that "stopped". The
+		// term ends here, before cancel and therefore before the release, as
+		// testenv/peer does.
+		termMu.Lock()
+		stopping = true
+		endTerm()
+		termMu.Unlock()
+		cancel()
+	}()
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   *leaseDuration,
@@ -143,16 +164,21 @@ func main() {
 		ReleaseOnCancel: *releaseOnCancel,
 		Name:            *name,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) {
+			OnStartedLeading: func(workCtx context.Context) {
+				termMu.Lock()
+				defer termMu.Unlock()
+				if stopping || workCtx.Err() != nil {
+					return // the term ended before this goroutine ran
+				}
 				t := lock.transitions()
 				term.Store(int64(t))
-				leading.Store(true)
+				leading = true
 				emit("started", *identity, *identity, t)
 			},
 			OnStoppedLeading: func() {
-				if leading.Swap(false) {
-					emit("stopped", *identity, "", int(term.Load()))
-				}
+				termMu.Lock()
+				defer termMu.Unlock()
+				endTerm()
 			},
 			OnNewLeader: func(id string) { emit("new_leader", *identity, id, 0) },
 		},
