@@ -53,6 +53,15 @@ TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
   EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
 }
 
+TEST(RuntimeLockUrlTest, EtcdIsRefusedWithAClearErrorUntilItExists) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  auto l = rt.open_lock("etcd://127.0.0.1:2379/jobs");
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.error().message().find("etcd:// is not available yet"), std::string::npos) << l.error().message();
+  EXPECT_NE(l.error().message().find("docs/etcd.md"), std::string::npos);
+}
+
 std::vector<std::string>* g_woken = nullptr;
 void record_a(void*) { g_woken->push_back("a"); }
 void record_b(void*) { g_woken->push_back("b"); }
