@@ -13,6 +13,11 @@
 // holds a batch only while it is running work, never while it sleeps, so a
 // wake is delayed at most until the end of the work at hand.
 //
+// A recorded wake refers to its key's object until it runs: that object must
+// outlive the batches holding it (the Runtime's Impl and its Kubernetes
+// client do: both end only after the I/O and client threads have), or
+// forget() it on that thread before it goes.
+//
 // Threading: a batch and its wakes belong to the thread that made it.
 #pragma once
 
