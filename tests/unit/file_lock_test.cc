@@ -251,9 +251,9 @@ TEST_F(FileLockTest, ClearErrorsForBadPaths) {
   auto isdir = rt.open_lock("file://" + dir_.string());
   ASSERT_FALSE(isdir.ok());
   EXPECT_NE(isdir.error().message().find("is a directory"), std::string::npos);
-  auto scheme = rt.open_lock("etcd://x");
+  auto scheme = rt.open_lock("zk://x");
   ASSERT_FALSE(scheme.ok());
-  EXPECT_NE(scheme.error().message().find("unknown scheme \"etcd\""), std::string::npos);
+  EXPECT_NE(scheme.error().message().find("unknown scheme \"zk\""), std::string::npos);
   EXPECT_FALSE(rt.open_lock("mem://").ok());
 }
 
