@@ -388,11 +388,15 @@ TEST_F(ElectorTest, TermsWhoseWorkReturnedHoldNoThread) {
     electors.push_back(std::move(*e));
   }
   ASSERT_TRUE(pump_until([&] { return started.load() == 20; }));
-  // The work threads end right after their callback: wait until they have.
-  ASSERT_TRUE(pump_until([&] { return threads_of_this_process() < before + 20; }));
+  // The work threads end right after their callback: wait until they have
+  // (all of them: an exiting thread is still counted for a while on a busy
+  // machine; waiting only for the first ones made this flaky under load).
+  // Were a term's thread held until the term ends, this would time out.
+  ASSERT_TRUE(pump_until([&] { return threads_of_this_process() <= before + 2; }))
+      << threads_of_this_process() << " threads, " << before << " before";
   advance(10s);
   for (auto& e : electors) EXPECT_TRUE(e->is_leader());
-  EXPECT_LE(threads_of_this_process(), before + 2);
+  EXPECT_LE(threads_of_this_process(), before + 2);  // renewals start no thread
   for (auto& e : electors) e->stop();
   ASSERT_TRUE(pump_until([&] { return stopped.load() == 20; }));
   for (auto& e : electors) e->wait();
