@@ -38,7 +38,7 @@ struct Runtime::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Task> heap;  // GUARDED_BY(mu)
-  uint64_t seq = 0;        // GUARDED_BY(mu)
+  uint64_t seq = 1;        // GUARDED_BY(mu); a task's order among those due at once, and a timer's id (never 0)
   // Timers of post_timer still in the heap, and those of them cancelled
   // (dropped unrun when they reach the front, never waking the I/O thread).
   std::unordered_set<uint64_t> live_timers;  // GUARDED_BY(mu)
@@ -208,7 +208,7 @@ uint64_t Runtime::post_timer(Instant when, std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     if (impl_->stopping) return 0;
-    id = ++impl_->seq;  // never 0
+    id = impl_->seq++;
     impl_->heap.push_back({when, id, std::move(fn), true});
     std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
     impl_->live_timers.insert(id);

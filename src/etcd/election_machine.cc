@@ -57,7 +57,13 @@ void SessionMachine::on_grant(Instant now, uint64_t id, Instant sent_at, Result<
   }
   lease_ = lease;
   deadline_ = sent_at + hold;
-  next_keepalive_ = sent_at + cfg_.keepalive_interval;
+  // A shorter TTL than asked shortens the keepalive interval in proportion.
+  keepalive_every_ = granted >= cfg_.ttl
+                         ? cfg_.keepalive_interval
+                         : std::chrono::duration_cast<Duration>(
+                               cfg_.keepalive_interval * (static_cast<double>(granted.count()) /
+                                                          static_cast<double>(cfg_.ttl.count())));
+  next_keepalive_ = sent_at + keepalive_every_;
   retry_at_.reset();
   out.push_back(session::Established{lease, deadline_});
 }
@@ -66,7 +72,7 @@ void SessionMachine::on_keepalive(Instant now, uint64_t id, Instant sent_at, Res
                                   std::vector<session::Action>& out) {
   if (id == 0 || id != in_flight_) return;
   in_flight_ = 0;
-  if (!lease_) return;
+  if (!lease_ || closed_) return;
   if (!ttl) {
     if (ttl.error().is(Code::kNotFound)) {
       lose("etcd no longer has lease " + lease_hex(*lease_) + ": " + ttl.error().message(), now, out);
@@ -81,7 +87,7 @@ void SessionMachine::on_keepalive(Instant now, uint64_t id, Instant sent_at, Res
     return;
   }
   deadline_ = std::max(deadline_, sent_at + hold_for(cfg_, *ttl));
-  next_keepalive_ = sent_at + cfg_.keepalive_interval;
+  next_keepalive_ = sent_at + keepalive_every_;
   out.push_back(session::Extended{*lease_, deadline_});
 }
 
@@ -115,7 +121,7 @@ void SessionMachine::lose(std::string why, Instant now, std::vector<session::Act
 void SessionMachine::close(Instant, std::vector<session::Action>& out) {
   if (closed_) return;
   closed_ = true;
-  in_flight_ = 0;
+  // A grant still in flight stays awaited: its lease is revoked when it comes.
   retry_at_.reset();
   if (lease_) out.push_back(session::Revoke{*lease_});
   lease_.reset();
@@ -165,7 +171,12 @@ void ElectionMachine::on_session_lost(int64_t lease, const std::string& why, std
     case Phase::kQueued:
     case Phase::kConfirming:
       in_flight_ = 0;
-      phase_ = Phase::kNoSession;
+      if (stop_requested_) {  // our key goes with the lease
+        phase_ = Phase::kFinished;
+        out.push_back(Finished{});
+      } else {
+        phase_ = Phase::kNoSession;
+      }
       break;
     case Phase::kReleasing:
       // The key goes with the lease: nothing left to release.
@@ -227,14 +238,18 @@ void ElectionMachine::on_older(Instant now, uint64_t id, Result<OlderAnswer> r, 
   out.push_back(ReadOwn{next_id(), key_});
 }
 
-void ElectionMachine::on_deletion(Instant now, uint64_t id, Result<int64_t>, std::vector<Action>& out) {
+void ElectionMachine::on_deletion(Instant now, uint64_t id, Result<int64_t> deleted_at, std::vector<Action>& out) {
   if (id != 0 && id == own_watch_) {
     own_watch_ = 0;
-    // Deleted, or the watch broke: either way, look at our key again.
-    if (phase_ == Phase::kLeading) {
-      confirming_lead_ = true;
-      out.push_back(ReadOwn{next_id(), key_});
+    if (phase_ != Phase::kLeading) return;
+    if (deleted_at.ok()) {  // our key is gone: the next candidate may lead now
+      own_key_gone_ = true;
+      end_term("our key " + key_ + " was deleted", out);
+      return;
     }
+    // The watch broke: look at our key, and watch it again if it is there.
+    confirming_lead_ = true;
+    out.push_back(ReadOwn{next_id(), key_});
     return;
   }
   if (!answers(id)) return;
@@ -297,6 +312,8 @@ void ElectionMachine::end_term(const std::string& why, std::vector<Action>& out)
   phase_ = Phase::kStopping;
   own_watch_ = 0;
   in_flight_ = 0;
+  confirming_lead_ = false;
+  retry_at_.reset();
   out.push_back(StopLeading{why});
 }
 
@@ -327,11 +344,13 @@ void ElectionMachine::after_work(std::vector<Action>& out) {
     phase_ = Phase::kNoSession;
     return;
   }
-  if (!own_key_gone_) {
-    // Ended while our key stays (the session deadline passed but the loss
-    // is not reported yet): confirm before anything else.
-    phase_ = Phase::kConfirming;
-    out.push_back(ReadOwn{next_id(), key_});
+  if (!own_key_gone_ && rev_ != 0) {
+    // The term ended (its deadline passed) while our key may stay: delete
+    // it and queue again with a new key, so the next term has a new token
+    // and the others are not kept waiting on a leader that missed its
+    // deadline.
+    phase_ = Phase::kReleasing;
+    out.push_back(DeleteOwn{next_id(), key_, rev_});
     return;
   }
   campaign(out);
@@ -347,10 +366,14 @@ void ElectionMachine::stop(Instant, std::vector<Action>& out) {
       out.push_back(Finished{});
       break;
     case Phase::kCreating:
-      if (in_flight_ == 0) {  // the create failed and waits for a retry: nothing was written
+      if (in_flight_ == 0) {
+        // The create failed and waits for a retry; a create that timed out
+        // may still have landed. The key is named after our own lease, so
+        // it is deleted by name (revision 0: no compare).
         retry_at_.reset();
-        phase_ = Phase::kFinished;
-        out.push_back(Finished{});
+        rev_ = 0;
+        phase_ = Phase::kReleasing;
+        out.push_back(DeleteOwn{next_id(), key_, 0});
       }
       // else: on_create deletes what it created
       break;
@@ -373,6 +396,14 @@ void ElectionMachine::on_deleted_own(Instant now, uint64_t id, Result<bool> r, s
   in_flight_ = 0;
   if (!r) {
     retry_at_ = now + kRetry;
+    return;
+  }
+  if (!stop_requested_) {  // a requeue (after_work): campaign again
+    if (lease_) {
+      campaign(out);
+    } else {
+      phase_ = Phase::kNoSession;
+    }
     return;
   }
   phase_ = Phase::kFinished;

@@ -31,7 +31,9 @@
 //  * A leader stops when its session's deadline passes, when the session is
 //    reported lost, or when a watch of its own key shows it deleted (an
 //    admin, or the lease expired). It starts no new term until the work of
-//    the previous one returned.
+//    the previous one returned. A term that ended while its key may remain
+//    (the deadline passed, the session not yet lost) deletes that key and
+//    queues again: every term has a new key, so tokens strictly increase.
 //  * Every read or watch answer is applied only if it belongs to the request
 //    in flight (request ids): a late answer to an abandoned request is
 //    ignored.
@@ -119,6 +121,7 @@ class SessionMachine {
   std::optional<int64_t> lease_;
   Instant deadline_{};
   Instant next_keepalive_{};
+  Duration keepalive_every_{};  // keepalive_interval, scaled down with a shorter granted TTL
   std::optional<Instant> retry_at_;  // a grant after a failure or a loss
   uint64_t ids_ = 0, in_flight_ = 0;
   bool closed_ = false;
@@ -136,8 +139,9 @@ struct Create {
   std::string key, value;
   int64_t lease = 0;
 };
-// Range PREFIX/ with max_create_revision = below, sorted by create_revision
-// descending, limit 1: the next-older key, if any.
+// The next-older key, if any: the key under PREFIX/ with the highest
+// create_revision strictly below `below` (etcd: max_create_revision =
+// below - 1, sorted by create_revision descending, limit 1).
 struct FindOlder {
   uint64_t id = 0;
   int64_t below = 0;
@@ -153,7 +157,9 @@ struct ReadOwn {
   uint64_t id = 0;
   std::string key;
 };
-// Txn: if create_revision(key) == revision then delete(key).
+// Txn: if create_revision(key) == revision then delete(key); revision 0:
+// delete(key) with no compare (the key is named after our own lease, so no
+// one else's key has that name).
 struct DeleteOwn {
   uint64_t id = 0;
   std::string key;
@@ -200,6 +206,8 @@ class ElectionMachine {
     kFinished,
   };
 
+  // One machine per PREFIX per session: two elections of one Runtime on one
+  // PREFIX would share the key PREFIX/<lease> (the driver refuses that).
   ElectionMachine(std::string prefix, std::string value) : prefix_(std::move(prefix)), value_(std::move(value)) {}
 
   void start(std::optional<int64_t> session_lease, Instant session_deadline, std::vector<election::Action>& out);

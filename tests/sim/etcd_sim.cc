@@ -13,10 +13,14 @@
 // After every event it checks:
 //   * at most one node leads (ElectionMachine phase kLeading, before its
 //     session deadline on its own clock), except a leader whose key an admin
-//     deleted, until it has seen that;
+//     deleted, for at most 11 s (its watch shows the deletion, or, broken,
+//     its deadline ends the term);
 //   * the fencing tokens (create revisions) of successive terms strictly
-//     increase;
-//   * once the faults have healed, some node leads within TTL + 10 s.
+//     increase, except a term of a node excused as above (it may confirm
+//     its key just before an admin deletes it, and lead with the older
+//     token until its own-key watch shows the deletion);
+//   * once the faults have healed (140 s), some node leads within 25 s, and
+//     every graceful stop finishes within 60 s.
 //
 //   leasehold_etcd_sim --seeds 10000    run seeds 1..10000
 //   leasehold_etcd_sim --seed 7 --trace replay one seed, printing each step
@@ -44,7 +48,7 @@ namespace {
 
 constexpr int kNodes = 3;
 constexpr Duration kRequestTimeout = 3s;
-constexpr Duration kRunFor = 180s;
+constexpr Duration kRunFor = 240s;
 constexpr Duration kHealAfter = 140s;  // no new faults after this
 const std::string kPrefix = "/sim/election";
 
@@ -68,10 +72,12 @@ struct Store {
     int node;
     uint64_t id;
     uint64_t stream;  // the node's watch stream generation
+    uint64_t inc;     // the node's incarnation
     std::string key;
     int64_t create;
   };
   std::vector<Watch> watches;
+  std::map<std::string, std::vector<int64_t>> deleted_at;  // every deletion of a key, by revision
 };
 
 struct Node {
@@ -87,7 +93,9 @@ struct Node {
   uint64_t driver_ids = 0;
   bool work_running = false;
   int64_t term = 0;
-  bool excused = false;  // its key was deleted by an admin while it led
+  bool excused = false;  // its key was deleted by an admin while it led...
+  Instant excused_until{};  // ...for at most this long (it must see that by then)
+  Instant stop_at{};        // when its graceful stop was asked
   std::vector<std::function<void()>> held;  // events that arrived while paused
   std::optional<Instant> armed;  // the local instant of its one pending wake-up
   uint64_t arm_gen = 0;
@@ -162,15 +170,20 @@ struct Sim {
     int64_t create = it->second.create;
     store.keys.erase(it);
     ++store.rev;
+    store.deleted_at[key].push_back(store.rev);
     for (auto w = store.watches.begin(); w != store.watches.end();) {
       if (w->key == key && w->create == create) {
         Store::Watch fired = *w;
         w = store.watches.erase(w);
         deliver(fired.node, [this, fired, r = store.rev] {
           Node& n = nodes[fired.node];
-          if (n.stream != fired.stream) return;  // that stream ended
+          if (n.incarnation != fired.inc) return;
+          // An event still on its way when its stream ended is lost with the
+          // stream: the client sees the stream fail instead.
+          Result<int64_t> ev = n.stream == fired.stream ? Result<int64_t>(r)
+                                                        : Result<int64_t>(Error::unavailable("watch ended"));
           step_election(n, [&](std::vector<election::Action>& out) {
-            n.election->on_deletion(local(n), fired.id, r, out);
+            n.election->on_deletion(local(n), fired.id, ev, out);
           });
         });
       } else {
@@ -318,6 +331,7 @@ struct Sim {
     using namespace election;
     if (auto* c = std::get_if<Create>(&a)) {
       Create cr = *c;
+      log("node %d: create %s", n.index, cr.key.c_str());
       auto ans = std::make_shared<CreateAnswer>();
       request(n, [this, cr, ans] {
         if (!store.leases.count(cr.lease)) {
@@ -343,6 +357,7 @@ struct Sim {
       });
     } else if (auto* f = std::get_if<FindOlder>(&a)) {
       FindOlder fo = *f;
+      log("node %d: find older than %" PRId64, n.index, fo.below);
       auto ans = std::make_shared<OlderAnswer>();
       request(n, [this, fo, ans] {
         ans->header_revision = store.rev;
@@ -363,13 +378,15 @@ struct Sim {
       });
     } else if (auto* w = std::get_if<WatchDeletion>(&a)) {
       WatchDeletion wd = *w;
+      log("node %d: watch %s from %" PRId64, n.index, wd.key.c_str(), wd.from_revision);
       int idx = n.index;
       uint64_t stream = n.stream;
+      uint64_t inc = n.incarnation;
       if (n.partitioned) {
-        at(now + net_delay(), [this, idx, wd, stream] {
-          deliver(idx, [this, idx, wd, stream] {
+        at(now + net_delay(), [this, idx, wd, inc] {
+          deliver(idx, [this, idx, wd, inc] {
             Node& m = nodes[idx];
-            if (m.stream != stream + 1 && m.stream != stream) return;
+            if (m.incarnation != inc) return;
             step_election(m, [&](std::vector<Action>& out) {
               m.election->on_deletion(local(m), wd.id, Error::unavailable("watch failed"), out);
             });
@@ -377,24 +394,47 @@ struct Sim {
         });
         return;
       }
-      at(now + net_delay(), [this, idx, wd, stream] {
+      at(now + net_delay(), [this, idx, wd, stream, inc] {
         expire_leases();
-        auto it = store.keys.find(wd.key);
-        bool gone = it == store.keys.end() || it->second.create < wd.from_revision - 1000000;  // absent
-        if (gone) {
-          deliver(idx, [this, idx, wd, stream] {
+        if (nodes[idx].incarnation != inc) return;
+        if (nodes[idx].stream != stream) {
+          // Its stream ended (a partition) while the request was on its
+          // way: the watch fails as the stream does.
+          deliver(idx, [this, idx, wd, inc] {
             Node& m = nodes[idx];
-            if (m.stream != stream) return;
+            if (m.incarnation != inc) return;
+            step_election(m, [&](std::vector<Action>& out) {
+              m.election->on_deletion(local(m), wd.id, Error::unavailable("watch ended"), out);
+            });
+          });
+          return;
+        }
+        // As etcd: a watch from revision R reports a deletion at R or later
+        // from history, else waits for the key's next deletion.
+        auto it = store.keys.find(wd.key);
+        bool gone = it == store.keys.end();
+        for (int64_t r : store.deleted_at[wd.key]) gone = gone || r >= wd.from_revision;
+        if (gone) {
+          deliver(idx, [this, idx, wd, stream, inc] {
+            Node& m = nodes[idx];
+            if (m.incarnation != inc) return;
+            if (m.stream != stream) {
+              step_election(m, [&](std::vector<Action>& out) {
+                m.election->on_deletion(local(m), wd.id, Error::unavailable("watch ended"), out);
+              });
+              return;
+            }
             step_election(m, [&](std::vector<Action>& out) {
               m.election->on_deletion(local(m), wd.id, store.rev, out);
             });
           });
           return;
         }
-        store.watches.push_back({idx, wd.id, stream, wd.key, it->second.create});
+        store.watches.push_back({idx, wd.id, stream, inc, wd.key, it->second.create});
       });
     } else if (auto* r = std::get_if<ReadOwn>(&a)) {
       ReadOwn ro = *r;
+      log("node %d: read own %s", n.index, ro.key.c_str());
       auto ans = std::make_shared<std::optional<KeyValue>>();
       request(n, [this, ro, ans] {
         auto it = store.keys.find(ro.key);
@@ -412,9 +452,12 @@ struct Sim {
       });
     } else if (auto* d = std::get_if<DeleteOwn>(&a)) {
       DeleteOwn del = *d;
+      log("node %d: delete own %s at %" PRId64, n.index, del.key.c_str(), del.revision);
       request(n, [this, del] {
         auto it = store.keys.find(del.key);
-        if (it != store.keys.end() && it->second.create == del.revision) delete_key(del.key);
+        if (it != store.keys.end() && (del.revision == 0 || it->second.create == del.revision)) {
+          delete_key(del.key);
+        }
       }, [this, &n, del](bool ok) {
         step_election(n, [&](std::vector<Action>& out) {
           if (ok) {
@@ -426,14 +469,14 @@ struct Sim {
       });
     } else if (auto* s = std::get_if<StartLeading>(&a)) {
       log("node %d: starts leading, token %" PRId64, n.index, s->term.transitions);
-      if (s->term.transitions <= max_token) {
+      bool excused = n.excused && now < n.excused_until;
+      if (!excused && s->term.transitions <= max_token) {
         fail("token " + std::to_string(s->term.transitions) + " of node " + std::to_string(n.index) +
              " is not above the last one, " + std::to_string(max_token));
       }
-      max_token = std::max(max_token, s->term.transitions);
+      if (!excused) max_token = std::max(max_token, s->term.transitions);
       n.work_running = true;
       n.term = s->term.transitions;
-      n.excused = false;
     } else if (auto* st = std::get_if<StopLeading>(&a)) {
       log("node %d: stops leading (%s)", n.index, st->why.c_str());
       int idx = n.index;
@@ -561,6 +604,7 @@ struct Sim {
         at(now + net_delay(), [this, ended] {
           deliver(ended.node, [this, ended] {
             Node& m = nodes[ended.node];
+            if (m.incarnation != ended.inc) return;
             step_election(m, [&](std::vector<election::Action>& out) {
               m.election->on_deletion(local(m), ended.id, Error::unavailable("watch ended"), out);
             });
@@ -568,12 +612,43 @@ struct Sim {
         });
       }
       at(now + d, [this, idx] { nodes[idx].partitioned = false; });
+    } else if (r < 0.75 && !store.keys.empty()) {
+      // An admin deletes a waiting candidate's key (or any key).
+      auto it = store.keys.begin();
+      std::advance(it, std::uniform_int_distribution<size_t>(0, store.keys.size() - 1)(rng));
+      std::string key = it->first;
+      bool leaders_key = false;
+      for (Node& m : nodes) {
+        if (m.up && m.election && m.election->phase() == ElectionMachine::Phase::kLeading &&
+            m.election->own_key() == key) {
+          leaders_key = true;
+        }
+      }
+      if (!leaders_key) {
+        log("admin deletes %s (not the leader's)", key.c_str());
+        // Its candidate may have confirmed its key just before (a read on
+        // its way back): it then leads until its watch of its own key,
+        // started from that read's revision, shows the deletion. Excused for
+        // as long as a leader whose key is deleted; its token is older than
+        // the next leader's (what fencing is for).
+        for (Node& m : nodes) {
+          if (m.up && m.election && m.election->own_key() == key) {
+            m.excused = true;
+            m.excused_until = now + 11s;
+          }
+        }
+        expire_leases();
+        delete_key(key);
+      }
     } else if (r < 0.8) {
       // An admin deletes the leader's key.
       for (Node& m : nodes) {
         if (m.up && m.election && m.election->phase() == ElectionMachine::Phase::kLeading) {
           log("admin deletes %s", m.election->own_key().c_str());
           m.excused = true;
+          // It sees the deletion on its watch, or, the watch broken, stops
+          // at its deadline (renew_deadline 10 s after its last keepalive).
+          m.excused_until = now + 11s;
           expire_leases();
           delete_key(m.election->own_key());
           break;
@@ -582,6 +657,7 @@ struct Sim {
     } else if (r < 0.9 && !n.stopping) {
       log("node %d: graceful stop", n.index);
       n.stopping = true;
+      n.stop_at = now;
       step_election(n, [&](std::vector<election::Action>& out) { n.election->stop(local(n), out); });
       int idx = n.index;
       at(now + ms(uniform(3000, 20000)), [this, idx] {
@@ -602,7 +678,7 @@ struct Sim {
   void check() {
     std::vector<int> leaders;
     for (const Node& n : nodes) {
-      if (believes_it_leads(n) && !n.excused) leaders.push_back(n.index);
+      if (believes_it_leads(n) && !(n.excused && now < n.excused_until)) leaders.push_back(n.index);
     }
     if (leaders.size() > 1) {
       fail("nodes " + std::to_string(leaders[0]) + " and " + std::to_string(leaders[1]) + " both lead");
@@ -614,6 +690,9 @@ struct Sim {
     for (const Node& n : nodes) {
       any = any || believes_it_leads(n);
       candidates = candidates || (n.up && !n.stopping);
+      if (n.up && n.stopping && !n.finished && now - n.stop_at > 60s) {
+        fail("node " + std::to_string(n.index) + "'s stop has not finished after 60 s");
+      }
     }
     if (any || !candidates) {
       leaderless_since.reset();

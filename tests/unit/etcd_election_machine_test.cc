@@ -115,6 +115,24 @@ TEST(EtcdSessionTest, AGrantedTtlBelowTheAskedOneShortensTheHold) {
   EXPECT_EQ(only<S::Established>(out)->deadline, t0 + 4s);  // 6 s * 10/15
 }
 
+// Closed while its grant is on its way: the lease granted is revoked, not
+// left to live out its TTL.
+TEST(EtcdSessionTest, AGrantAnsweredAfterTheCloseIsRevoked) {
+  SessionMachine s(SessionConfig{});
+  std::vector<S::Action> out;
+  Instant t0{};
+  s.start(t0, out);
+  uint64_t gid = only<S::Grant>(out)->id;
+  out.clear();
+  s.close(t0, out);
+  EXPECT_TRUE(out.empty());
+  s.on_grant(t0 + 100ms, gid, t0, std::make_pair(int64_t{77}, Duration(15s)), out);
+  auto* rv = only<S::Revoke>(out);
+  ASSERT_NE(rv, nullptr);
+  EXPECT_EQ(rv->lease, 77);
+  EXPECT_EQ(only<S::Established>(out), nullptr);
+}
+
 // One election, answered as etcd would.
 struct Harness {
   ElectionMachine m{"/lh/jobs", "me"};
@@ -242,15 +260,73 @@ TEST(EtcdElectionTest, TheLeaderStopsAtTheSessionDeadlineAndLeadsAgainOnlyAfterT
   EXPECT_EQ(c.key, "/lh/jobs/6");
 }
 
+// The deletion seen on the leader's watch ends the term at once: the next
+// candidate sees the same event and may lead one round trip later.
 TEST(EtcdElectionTest, TheLeaderStopsWhenItsKeyIsDeletedAndQueuesAgain) {
   Leading h;
   h.m.on_deletion(h.now + 1s, h.own_watch, int64_t{50}, h.out);
-  auto r = h.take<E::ReadOwn>();  // deleted, or the watch broke: look
-  h.m.on_own(h.now + 1s, r.id, std::optional<KeyValue>{}, h.out);
   ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  EXPECT_EQ(only<E::ReadOwn>(h.out), nullptr);
   h.out.clear();
   h.m.on_work_returned(h.now + 2s, h.out);
   EXPECT_NE(only<E::Create>(h.out), nullptr);
+}
+
+TEST(EtcdElectionTest, ABrokenOwnKeyWatchReadsTheKeyAndWatchesAgain) {
+  Leading h;
+  h.m.on_deletion(h.now + 1s, h.own_watch, Error::unavailable("stream ended"), h.out);
+  auto r = h.take<E::ReadOwn>();
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
+  h.m.on_own(h.now + 1s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 40, 1, 5}), h.out);
+  auto w = h.take<E::WatchDeletion>();
+  EXPECT_EQ(w.from_revision, 41);
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
+}
+
+// A term that ended at its deadline while its key may remain deletes the key
+// and queues again: the next term has a new key and a higher token.
+TEST(EtcdElectionTest, ATermEndedAtItsDeadlineRequeuesWithANewKey) {
+  Leading h;
+  h.m.on_tick(h.now + 10s, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  h.out.clear();
+  h.m.on_session_extended(5, h.now + 20s);  // a late keepalive landed: the session lives
+  h.m.on_work_returned(h.now + 11s, h.out);
+  auto d = h.take<E::DeleteOwn>();
+  EXPECT_EQ(d.revision, 30);
+  h.m.on_deleted_own(h.now + 11s, d.id, true, h.out);
+  auto c = h.take<E::Create>();
+  EXPECT_EQ(c.key, "/lh/jobs/5");
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kCreating);
+}
+
+// A create that timed out may have landed: a stop before its retry deletes
+// the key by name (no revision to compare).
+TEST(EtcdElectionTest, AStopBeforeACreateRetryDeletesTheKeyByName) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  auto c = h.take<E::Create>();
+  h.m.on_create(h.now + 3s, c.id, Error::timeout("no answer"), h.out);
+  EXPECT_TRUE(h.out.empty());
+  h.m.stop(h.now + 3s, h.out);
+  auto d = h.take<E::DeleteOwn>();
+  EXPECT_EQ(d.key, "/lh/jobs/5");
+  EXPECT_EQ(d.revision, 0);
+  h.m.on_deleted_own(h.now + 3s, d.id, true, h.out);
+  EXPECT_NE(only<E::Finished>(h.out), nullptr);
+}
+
+// Stopped while its create was on its way, then the session is lost: the key
+// went with the lease, so the stop finishes (it once waited forever).
+TEST(EtcdElectionTest, AStopFinishesWhenTheSessionIsLostMeanwhile) {
+  Harness h;
+  h.m.start(int64_t{5}, h.now + 10s, h.out);
+  h.take<E::Create>();
+  h.m.stop(h.now, h.out);
+  EXPECT_TRUE(h.out.empty());  // waits for the create's answer
+  h.m.on_session_lost(5, "gone", h.out);
+  EXPECT_NE(only<E::Finished>(h.out), nullptr);
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kFinished);
 }
 
 TEST(EtcdElectionTest, AStopDeletesTheKeyByItsCreateRevisionAfterTheWorkReturned) {
