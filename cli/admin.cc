@@ -56,6 +56,8 @@ int help(const std::string& command) {
 // can have renewed it since it broke, so a holder whose renew deadline is
 // shorter has stopped by then.
 constexpr Duration kRepairMinAge = std::chrono::seconds(60);
+// release --force: writes tried when renewals by the same holder keep winning the race.
+constexpr int kReleaseAttempts = 5;
 
 // One flat JSON object as one YAML document (`-o yaml`): `key: value` lines in
 // the object's order; strings plain where YAML reads them back as the same
@@ -265,27 +267,53 @@ int release_command(const std::vector<std::string>& args) {
                  url.c_str(), rec.holder_identity.c_str());
     return 2;
   }
-  LeaseRecord released = rec;  // keeps acquireTime, transitions, strategy, preferredHolder
-  released.holder_identity.clear();
-  released.lease_duration_seconds = 1;
-  released.renew_time = std::chrono::system_clock::now();
-  Result<Versioned> w = call_io(rt, [&](Completion<Versioned> done) {
-    (*lock)->update(cur->version, released, std::move(done));
-  });
+  // The holder renews while we write: a conflict with a renewal by the same
+  // holder in the same term is retried (a few times) on a fresh read; a
+  // conflict with anything else (another holder, a new term) is reported.
+  const LeaseRecord seen = rec;
+  Result<Versioned> w = Error::conflict("not written");
+  for (int attempt = 0; attempt < kReleaseAttempts; ++attempt) {
+    if (attempt > 0) {
+      cur = call_io(rt, [&](Completion<Versioned> done) { (*lock)->get(std::move(done)); });
+      if (!cur) break;
+      if (cur->record.is_free()) {
+        std::printf("%s was freed meanwhile (transitions %d); nothing written\n", url.c_str(),
+                    cur->record.lease_transitions);
+        return 0;
+      }
+      if (cur->record.holder_identity != seen.holder_identity ||
+          cur->record.lease_transitions != seen.lease_transitions) {
+        break;  // someone else's term now
+      }
+    }
+    LeaseRecord released = cur->record;  // keeps acquireTime, transitions, strategy, preferredHolder
+    released.holder_identity.clear();
+    released.lease_duration_seconds = 1;
+    released.renew_time = std::chrono::system_clock::now();
+    w = call_io(rt, [&](Completion<Versioned> done) { (*lock)->update(cur->version, released, std::move(done)); });
+    if (w || !w.error().is(Code::kConflict)) break;
+  }
+  if (!cur) {
+    std::fprintf(stderr, "leasehold: release %s: reading the lease again after a conflict: %s\n", url.c_str(),
+                 cur.error().to_string().c_str());
+    return 1;
+  }
   if (!w) {
     if (w.error().is(Code::kConflict)) {
       std::fprintf(stderr,
-                   "leasehold: release %s: the lease changed between read and write (a renewal or "
-                   "take-over); nothing written; run again to release the new holder\n",
-                   url.c_str());
+                   "leasehold: release %s: the lease changed between read and write (now held by \"%s\", "
+                   "transitions %d; it was \"%s\", transitions %d); nothing written; run again to release "
+                   "the new holder\n",
+                   url.c_str(), one_line(cur->record.holder_identity).c_str(), cur->record.lease_transitions,
+                   one_line(seen.holder_identity).c_str(), seen.lease_transitions);
     } else {
       std::fprintf(stderr, "leasehold: release %s: writing the released lease: %s\n", url.c_str(),
                    w.error().to_string().c_str());
     }
     return 1;
   }
-  std::printf("released %s (was held by %s, transitions %d)\n", url.c_str(), rec.holder_identity.c_str(),
-              rec.lease_transitions);
+  std::printf("released %s (was held by %s, transitions %d)\n", url.c_str(), seen.holder_identity.c_str(),
+              seen.lease_transitions);
   return 0;
 }
 

@@ -386,8 +386,13 @@ class Scenario:
         if self.lock.startswith("k8s://"):
             argv += ["--kubeconfig", self.ctx.args.kubeconfig]
         t_rel = now()
-        subprocess.run(argv, capture_output=True, timeout=10)
+        rel = subprocess.run(argv, capture_output=True, text=True, timeout=10)
         t_done = now()
+        if rel.returncode != 0:
+            # Nothing was freed: the rest of the scenario would only report
+            # that the leader went on leading.
+            self.fail("release --force exited %d: %s" % (rel.returncode, (rel.stderr or rel.stdout).strip()))
+            return
         old = self._wait_tree_dead(leader.identity, t_rel, 2.0)
         last_end = max((float("inf") if p["end"] is None else p["end"]) for p in old) if old else None
         if last_end is not None:
