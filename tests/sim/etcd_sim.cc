@@ -238,6 +238,18 @@ struct Sim {
     });
   }
 
+  // A request answered with a Result<T>: `serve` sets it at the server;
+  // `answer` gets it, or the timeout `lost` when the request or its answer
+  // was lost.
+  template <class T>
+  void ask(Node& n, const char* lost, std::function<void(Result<T>&)> serve,
+           std::function<void(Result<T>)> answer) {
+    auto ans = std::make_shared<Result<T>>(Error::timeout(lost));
+    request(n, [serve, ans] { serve(*ans); }, [ans, answer, lost](bool ok) {
+      answer(ok ? *ans : Result<T>(Error::timeout(lost)));
+    });
+  }
+
   // Runs fn on node idx now, or when its pause ends.
   void deliver(int idx, std::function<void()> fn) {
     Node& n = nodes[idx];
@@ -269,36 +281,28 @@ struct Sim {
     Instant sent = local(n);
     if (auto* g = std::get_if<session::Grant>(&a)) {
       uint64_t gid = g->id;
-      auto granted = std::make_shared<int64_t>(0);
-      request(n, [this, granted] {
+      using Granted = std::pair<int64_t, Duration>;
+      ask<Granted>(n, "grant timed out", [this](Result<Granted>& ans) {
         int64_t id = ++store.next_lease;
         store.leases[id] = {15s, now + 15s};
-        *granted = id;
-      }, [this, &n, gid, sent, granted](bool ok) {
+        ans = std::make_pair(id, Duration(15s));
+      }, [this, &n, gid, sent](Result<Granted> r) {
         step_session(n, [&](std::vector<session::Action>& out) {
-          if (ok) {
-            n.session->on_grant(local(n), gid, sent, std::make_pair(*granted, Duration(15s)), out);
-          } else {
-            n.session->on_grant(local(n), gid, sent, Error::timeout("grant timed out"), out);
-          }
+          n.session->on_grant(local(n), gid, sent, std::move(r), out);
         });
       });
     } else if (auto* k = std::get_if<session::KeepAlive>(&a)) {
       uint64_t kid = k->id;
       int64_t lease = k->lease;
-      auto ttl = std::make_shared<Duration>(Duration::zero());
-      request(n, [this, lease, ttl] {
+      ask<Duration>(n, "keepalive timed out", [this, lease](Result<Duration>& ttl) {
+        ttl = Duration::zero();  // a gone lease is answered with TTL 0
         auto it = store.leases.find(lease);
         if (it == store.leases.end()) return;
         it->second.expires = now + it->second.ttl;
-        *ttl = it->second.ttl;
-      }, [this, &n, kid, sent, ttl](bool ok) {
+        ttl = it->second.ttl;
+      }, [this, &n, kid, sent](Result<Duration> r) {
         step_session(n, [&](std::vector<session::Action>& out) {
-          if (ok) {
-            n.session->on_keepalive(local(n), kid, sent, *ttl, out);
-          } else {
-            n.session->on_keepalive(local(n), kid, sent, Error::timeout("keepalive timed out"), out);
-          }
+          n.session->on_keepalive(local(n), kid, sent, std::move(r), out);
         });
       });
     } else if (auto* r = std::get_if<session::Revoke>(&a)) {
@@ -332,49 +336,35 @@ struct Sim {
     if (auto* c = std::get_if<Create>(&a)) {
       Create cr = *c;
       log("node %d: create %s", n.index, cr.key.c_str());
-      auto ans = std::make_shared<CreateAnswer>();
-      request(n, [this, cr, ans] {
+      ask<CreateAnswer>(n, "txn timed out", [this, cr](Result<CreateAnswer>& ans) {
         if (!store.leases.count(cr.lease)) {
-          ans->create_revision = -1;  // lease not found: the put fails
+          ans = Error::unavailable("requested lease not found");  // the put fails
           return;
         }
         auto it = store.keys.find(cr.key);
         if (it == store.keys.end()) {
           ++store.rev;
           store.keys[cr.key] = {cr.value, store.rev, store.rev, cr.lease};
-          *ans = {true, store.rev, "", 0};
+          ans = CreateAnswer{true, store.rev, "", 0};
         } else {
-          *ans = {false, it->second.create, it->second.value, it->second.lease};
+          ans = CreateAnswer{false, it->second.create, it->second.value, it->second.lease};
         }
-      }, [this, &n, cr, ans](bool ok) {
-        step_election(n, [&](std::vector<Action>& out) {
-          if (ok && ans->create_revision > 0) {
-            n.election->on_create(local(n), cr.id, *ans, out);
-          } else {
-            n.election->on_create(local(n), cr.id, Error::unavailable("create failed"), out);
-          }
-        });
+      }, [this, &n, cr](Result<CreateAnswer> r) {
+        step_election(n, [&](std::vector<Action>& out) { n.election->on_create(local(n), cr.id, std::move(r), out); });
       });
     } else if (auto* f = std::get_if<FindOlder>(&a)) {
       FindOlder fo = *f;
       log("node %d: find older than %" PRId64, n.index, fo.below);
-      auto ans = std::make_shared<OlderAnswer>();
-      request(n, [this, fo, ans] {
-        ans->header_revision = store.rev;
+      ask<OlderAnswer>(n, "range timed out", [this, fo](Result<OlderAnswer>& ans) {
+        OlderAnswer o;
+        o.header_revision = store.rev;
         for (auto& [k, v] : store.keys) {
           if (k.rfind(kPrefix + "/", 0) != 0 || v.create >= fo.below) continue;
-          if (!ans->older || v.create > ans->older->create_revision) {
-            ans->older = KeyValue{k, v.value, v.create, v.mod, 1, v.lease};
-          }
+          if (!o.older || v.create > o.older->create_revision) o.older = KeyValue{k, v.value, v.create, v.mod, 1, v.lease};
         }
-      }, [this, &n, fo, ans](bool ok) {
-        step_election(n, [&](std::vector<Action>& out) {
-          if (ok) {
-            n.election->on_older(local(n), fo.id, *ans, out);
-          } else {
-            n.election->on_older(local(n), fo.id, Error::timeout("range timed out"), out);
-          }
-        });
+        ans = std::move(o);
+      }, [this, &n, fo](Result<OlderAnswer> r) {
+        step_election(n, [&](std::vector<Action>& out) { n.election->on_older(local(n), fo.id, std::move(r), out); });
       });
     } else if (auto* w = std::get_if<WatchDeletion>(&a)) {
       WatchDeletion wd = *w;
@@ -435,36 +425,26 @@ struct Sim {
     } else if (auto* r = std::get_if<ReadOwn>(&a)) {
       ReadOwn ro = *r;
       log("node %d: read own %s", n.index, ro.key.c_str());
-      auto ans = std::make_shared<std::optional<KeyValue>>();
-      request(n, [this, ro, ans] {
+      using Own = std::optional<KeyValue>;
+      ask<Own>(n, "range timed out", [this, ro](Result<Own>& ans) {
         auto it = store.keys.find(ro.key);
-        if (it != store.keys.end()) {
-          *ans = KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, 1, it->second.lease};
-        }
-      }, [this, &n, ro, ans](bool ok) {
-        step_election(n, [&](std::vector<Action>& out) {
-          if (ok) {
-            n.election->on_own(local(n), ro.id, *ans, out);
-          } else {
-            n.election->on_own(local(n), ro.id, Error::timeout("range timed out"), out);
-          }
-        });
+        ans = it == store.keys.end()
+                  ? Own{}
+                  : Own{KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, 1, it->second.lease}};
+      }, [this, &n, ro](Result<Own> r) {
+        step_election(n, [&](std::vector<Action>& out) { n.election->on_own(local(n), ro.id, std::move(r), out); });
       });
     } else if (auto* d = std::get_if<DeleteOwn>(&a)) {
       DeleteOwn del = *d;
       log("node %d: delete own %s at %" PRId64, n.index, del.key.c_str(), del.revision);
-      request(n, [this, del] {
+      ask<bool>(n, "txn timed out", [this, del](Result<bool>& ans) {
         auto it = store.keys.find(del.key);
-        if (it != store.keys.end() && (del.revision == 0 || it->second.create == del.revision)) {
-          delete_key(del.key);
-        }
-      }, [this, &n, del](bool ok) {
+        bool match = it != store.keys.end() && (del.revision == 0 || it->second.create == del.revision);
+        if (match) delete_key(del.key);
+        ans = match;
+      }, [this, &n, del](Result<bool> r) {
         step_election(n, [&](std::vector<Action>& out) {
-          if (ok) {
-            n.election->on_deleted_own(local(n), del.id, true, out);
-          } else {
-            n.election->on_deleted_own(local(n), del.id, Error::timeout("txn timed out"), out);
-          }
+          n.election->on_deleted_own(local(n), del.id, std::move(r), out);
         });
       });
     } else if (auto* s = std::get_if<StartLeading>(&a)) {
