@@ -37,6 +37,7 @@ Runtime::Options runtime_options(const AdminSettings& flags) {
   Runtime::Options ro;
   ro.kubeconfig = flags.kubeconfig;
   ro.kube_context = flags.kube_context;
+  ro.etcd = flags.etcd;
   // Library warnings (a failed watch, say) on stderr, one line each.
   ro.log = [](LogLevel l, std::string_view name, std::string_view m) {
     if (l >= LogLevel::kWarning) {

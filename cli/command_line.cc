@@ -30,6 +30,9 @@ LOCK is a URL:
   endpointsleases://NAMESPACE/NAME   Endpoints and Lease together (migration pair)
   file:///ABS/PATH                   a file on this host (flock; keep it out of /tmp)
   mem://NAME                         in this process only (tests)
+  etcd://HOST:PORT[,HOST:PORT...]/PREFIX
+                                     an etcd v3 election, shared with Go's concurrency.Election
+                                     (etcds:// for TLS; --etcd-* flags for certificates and user)
 
 Exit status: the command's own (run); 2 for bad usage, with one line naming
 the problem; 1 for other failures; 127 when CMD cannot be started.
@@ -44,6 +47,11 @@ std::vector<FlagSpec> run_flag_specs(bool serve) {
       {"leader-elect-resource-namespace", "namespace of the Lease (default: $POD_NAMESPACE, else default)", ""},
       {"kubeconfig", "kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube/config)", ""},
       {"kube-context", "kubeconfig context (default: current-context)", ""},
+      {"etcd-cacert", "etcds:// locks: CA certificate file (PEM) to verify the members with", ""},
+      {"etcd-cert", "etcds:// locks: client certificate file (PEM), with --etcd-key", ""},
+      {"etcd-key", "etcds:// locks: client key file (PEM)", ""},
+      {"etcd-user", "etcd:// locks: user to authenticate as, with --etcd-password-file", ""},
+      {"etcd-password-file", "etcd:// locks: file holding --etcd-user's password", ""},
       {"leader-elect-lease-duration", "how long a lease lasts without renewal; whole seconds, at least 1s, at most 24h",
        "15s"},
       {"leader-elect-renew-deadline",
@@ -112,6 +120,15 @@ std::vector<FlagSpec> admin_flag_specs(const std::string& command) {
   }
   f.push_back({"kubeconfig", "kubeconfig file for k8s:// locks", ""});
   f.push_back({"kube-context", "kubeconfig context (default: current-context)", ""});
+  for (FlagSpec spec : std::vector<FlagSpec>{
+      {"etcd-cacert", "etcds:// locks: CA certificate file (PEM) to verify the members with", ""},
+      {"etcd-cert", "etcds:// locks: client certificate file (PEM), with --etcd-key", ""},
+      {"etcd-key", "etcds:// locks: client key file (PEM)", ""},
+      {"etcd-user", "etcd:// locks: user to authenticate as, with --etcd-password-file", ""},
+      {"etcd-password-file", "etcd:// locks: file holding --etcd-user's password", ""},
+       }) {
+    f.push_back(std::move(spec));
+  }
   f.push_back({"help", "show help", "", true});
   return f;
 }
@@ -326,6 +343,8 @@ Result<RunSettings> parse_run(const std::vector<std::string>& args, bool serve, 
   }
   s.kubeconfig = flags.get("kubeconfig");
   s.kube_context = flags.get("kube-context");
+  s.etcd = {flags.get("etcd-cacert"), flags.get("etcd-cert"), flags.get("etcd-key"), flags.get("etcd-user"),
+            flags.get("etcd-password-file")};
   auto format = one_of(flags, "log-format", {"text", "json"});
   if (!format) return format.error();
   s.json_logs = *format == "json";
@@ -457,6 +476,8 @@ Result<AdminSettings> parse_admin(const std::string& command, const std::vector<
   s.lock = flags.positionals()[0];
   s.kubeconfig = flags.get("kubeconfig");
   s.kube_context = flags.get("kube-context");
+  s.etcd = {flags.get("etcd-cacert"), flags.get("etcd-cert"), flags.get("etcd-key"), flags.get("etcd-user"),
+            flags.get("etcd-password-file")};
   if (command == "status") {
     auto o = one_of(flags, "output", {"table", "wide", "json", "yaml"});
     if (!o) return o.error();

@@ -11,6 +11,7 @@
 #include "flags.h"
 #include "leasehold/config.h"
 #include "leasehold/for_life.h"
+#include "leasehold/runtime.h"
 
 namespace leasehold::cli {
 
@@ -49,6 +50,7 @@ struct RunSettings {
   std::optional<PodLabel> label;
   std::string http_address;  // "" or a syntactically valid HOST:PORT
   std::string kubeconfig, kube_context;
+  Runtime::Options::Etcd etcd;  // --etcd-cacert, --etcd-cert, --etcd-key, --etcd-user, --etcd-password-file
 };
 
 // Every error is one line naming the flag (or LEASEHOLD_* variable) and
@@ -67,6 +69,7 @@ struct AdminSettings {
   std::string to;            // handoff
   Duration timeout{};        // handoff
   std::string kubeconfig, kube_context;
+  Runtime::Options::Etcd etcd;
 };
 Result<AdminSettings> parse_admin(const std::string& command, const std::vector<std::string>& args,
                                   const Env& env = {});

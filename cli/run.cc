@@ -207,6 +207,7 @@ int campaign_with(RunSettings s) {
   Runtime::Options ro;
   ro.kubeconfig = s.kubeconfig;
   ro.kube_context = s.kube_context;
+  ro.etcd = s.etcd;
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::atomic<int> final_code{0};
@@ -388,6 +389,7 @@ int run_for_life(RunSettings s) {
   Runtime::Options ro;
   ro.kubeconfig = s.kubeconfig;
   ro.kube_context = s.kube_context;
+  ro.etcd = s.etcd;
   ro.log = [&logger](LogLevel l, std::string_view n, std::string_view m) { logger.write(l, n, m); };
   Runtime rt(ro);
   std::stop_source program_stop;

@@ -59,6 +59,16 @@ class Runtime final : public LockHost {
     // requests/s; kube_burst 1 to 1,000,000 requests. Checked by open_lock.
     double kube_qps = 5000;
     int kube_burst = 1000;
+    // etcd:// and etcds:// locks (docs/etcd.md): files read when the first
+    // lock of a cluster is opened. ca_file, cert_file and key_file (PEM) need
+    // etcds://; cert_file and key_file go together. user (with
+    // password_file, whose trailing newline is dropped) authenticates
+    // through /v3/auth/authenticate. Empty: no client certificate, the
+    // system trust store, no authentication.
+    struct Etcd {
+      std::string ca_file, cert_file, key_file;
+      std::string user, password_file;
+    } etcd;
   };
 
   Runtime();
@@ -78,8 +88,11 @@ class Runtime final : public LockHost {
   uint64_t post_timer(Instant when, std::function<void()> fn);
   bool cancel_timer(uint64_t id);
 
-  // Opens a lock handle by URL: k8s://NAMESPACE/NAME (a Lease), mem://NAME
-  // or file:///ABS/PATH. Each elector
+  // Opens a lock handle by URL: k8s://NAMESPACE/NAME (a Lease), mem://NAME,
+  // file:///ABS/PATH, or etcd://HOST:PORT[,...]/PREFIX (etcds:// for TLS:
+  // a concurrency.Election on etcd v3; an Elector on it runs the etcd
+  // driver, and every etcd election of this Runtime on one cluster shares
+  // one session lease). Each elector
   // needs its own handle. The error names what is wrong with the URL.
   Result<std::shared_ptr<Lock>> open_lock(std::string_view url);
 

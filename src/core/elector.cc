@@ -15,18 +15,27 @@
 #include <utility>
 #include <vector>
 
+#include "core/elector_impl.h"
 #include "core/lease_candidate.h"
 #include "core/state_machine.h"
+#include "core/term_runner.h"
+#include "etcd/etcd_lock.h"
 
 namespace leasehold {
 
 using core::Action;
 using core::Phase;
 
-struct Elector::Impl : std::enable_shared_from_this<Impl> {
-  Impl(Runtime& r, ElectorConfig c, std::shared_ptr<Lock> l, uint64_t seed)
-      : rt(r), cfg(std::move(c)), lock(std::move(l)), sm(cfg, seed) {
-    if (cfg.name.empty()) cfg.name = cfg.lock;
+namespace {
+
+struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriver> {
+  using Impl = LeaseDriver;
+  LeaseDriver(Runtime& r, ElectorConfig c, std::shared_ptr<Lock> l, uint64_t seed)
+      : rt(r), cfg(named(std::move(c))), lock(std::move(l)), sm(cfg, seed), runner(cfg.callbacks, runner_hooks()) {}
+
+  static ElectorConfig named(ElectorConfig c) {
+    if (c.name.empty()) c.name = c.lock;
+    return c;
   }
 
   Runtime& rt;
@@ -50,8 +59,8 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   Phase phase = Phase::kIdle;
   Instant deadline{};
   bool holding = false;
-  Term term;
-  std::string leader;
+  Term term_;
+  std::string leader_;
   std::optional<Instant> follower_expiry;
   int64_t transitions = -1;
   uint64_t renewals = 0, failed_requests = 0, slow_path = 0;
@@ -59,22 +68,34 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
   std::array<uint64_t, ElectorStatus::kCodes> failed_renewals{};
   LatencyHistogram renew_latency;
   bool finished = false;
-  // One leadership term's work. The thread that ran on_started_leading ends
-  // when it returns; if that was before the term ended, on_stopped_leading
-  // runs on a short-lived thread when it ends. So a term whose work runs
-  // elsewhere holds no thread (1,000 Leases in one process: not 1,000
-  // parked threads). `finishing` makes on_stopped_leading run exactly once.
-  struct TermRun {
-    std::stop_source stop;
-    std::mutex m;
-    bool work_returned = false;  // under m
-    bool finishing = false;      // under m
-    bool stop_sent = false;      // I/O thread only: StopLeading was acted on
-    bool started = false;        // under m: on_started_leading was called
-  };
-  std::shared_ptr<TermRun> current_run;  // the latest term's
-  std::vector<std::jthread> term_threads;  // work threads and finishers, joined by wait()
-  std::optional<std::stop_callback<std::function<void()>>> external_stop;
+  core::TermRunner runner;  // the terms' work threads
+
+  core::TermRunner::Hooks runner_hooks() {
+    return {
+        .in_term =
+            [this] {
+              std::lock_guard<std::mutex> g(mu);
+              return rt.clock().now() < deadline;
+            },
+        .step_down =
+            [this] {
+              on_io([](Impl& s) {
+                s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+                  m.handle_resign(now, wall, out);
+                });
+              });
+            },
+        .work_returned =
+            [this] {
+              on_io([](Impl& s) {
+                s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+                  m.handle_work_returned(now, wall, out);
+                });
+              });
+            },
+        .log = [this](LogLevel level, std::string_view msg) { log(level, msg); },
+    };
+  }
 
   void log(LogLevel level, std::string_view msg) const { rt.log(level, cfg.name, msg); }
 
@@ -126,30 +147,11 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
       if (s->taken && cfg.callbacks.on_lease_lost) {
         notify_user("on_lease_lost", [cb = cfg.callbacks.on_lease_lost, t = s->term] { cb(t); });
       }
-      std::shared_ptr<TermRun> run;
-      {
-        std::lock_guard<std::mutex> g(mu);
-        run = current_run;
-      }
-      if (run && run->stop_sent) return;  // the work is stopping already; `taken` only escalates
+      if (runner.stopping()) return;  // the work is stopping already; `taken` only escalates
       if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
       log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
-      if (!run) return;
-      run->stop_sent = true;
       publish();  // is_leader() is false before the work is told to stop
-      // request_stop() runs every std::stop_callback the user registered on
-      // the token, so it runs on a thread of its own, never on the I/O thread.
-      std::lock_guard<std::mutex> g(mu);
-      term_threads.emplace_back([self = shared_from_this(), run, t = s->term] {
-        run->stop.request_stop();
-        bool finish_now = false;
-        {
-          std::lock_guard<std::mutex> rg(run->m);
-          finish_now = run->work_returned && !run->finishing;
-          if (finish_now) run->finishing = true;
-        }
-        if (finish_now) self->finish_term(t, *run);  // the work returned before the term ended
-      });
+      runner.stop(s->term, shared_from_this());
       return;
     }
     if (auto* s = std::get_if<core::NewLeader>(&a)) {
@@ -218,93 +220,11 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
 
   void start_term(const Term& t) {
     log(LogLevel::kInfo, "started leading, term " + t.to_string());
-    auto self = shared_from_this();
-    std::lock_guard<std::mutex> g(mu);
-    ++terms_started;
-    // Earlier terms' threads have returned (a new term needs the old work
-    // done); join them here to keep the list short.
-    for (auto& th : term_threads) {
-      if (th.joinable()) th.join();
-    }
-    term_threads.clear();
-    auto run = std::make_shared<TermRun>();
-    current_run = run;
-    term_threads.emplace_back([self, t, run] { self->run_term(t, *run); });
-  }
-
-  // Runs on the term's own thread.
-  void run_term(const Term& t, TermRun& run) {
-    // The work starts only inside its term. A thread that comes to run once
-    // the term's deadline has passed (the process was paused or starved
-    // between the winning write and here) calls neither on_started_leading
-    // nor on_stopped_leading: the term ends without work, as a resignation.
-    bool in_term = false;
     {
       std::lock_guard<std::mutex> g(mu);
-      in_term = rt.clock().now() < deadline;
+      ++terms_started;
     }
-    {
-      std::lock_guard<std::mutex> g(run.m);
-      run.started = in_term;
-    }
-    if (!in_term) {
-      log(LogLevel::kWarning, "term " + t.to_string() +
-                                  " ended before its work could start (the process was paused or starved "
-                                  "past the renew deadline): the work is not started");
-    }
-    bool failed = false;
-    if (in_term && cfg.callbacks.on_started_leading) {
-      try {
-        cfg.callbacks.on_started_leading(t, run.stop.get_token());
-      } catch (const std::exception& e) {
-        failed = true;
-        log(LogLevel::kError, std::string("on_started_leading threw: ") + e.what());
-      } catch (...) {
-        failed = true;
-        log(LogLevel::kError, "on_started_leading threw a non-exception");
-      }
-    }
-    if (failed || !in_term) {  // step down (a term already over is not released)
-      on_io([](Impl& s) {
-        s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-          m.handle_resign(now, wall, out);
-        });
-      });
-    }
-    // Leadership lasts until the state machine asks the work to stop. If it
-    // has, finish here; if not, the StopLeading action finishes the term.
-    bool finish_here = false;
-    {
-      std::lock_guard<std::mutex> g(run.m);
-      run.work_returned = true;
-      finish_here = run.stop.stop_requested() && !run.finishing;
-      if (finish_here) run.finishing = true;
-    }
-    if (finish_here) finish_term(t, run);
-  }
-
-  // on_stopped_leading, then tells the state machine the work is done (it
-  // releases the lease after that). Once per term.
-  void finish_term(const Term& t, TermRun& run) {
-    bool started = false;
-    {
-      std::lock_guard<std::mutex> g(run.m);
-      started = run.started;
-    }
-    if (started && cfg.callbacks.on_stopped_leading) {
-      try {
-        cfg.callbacks.on_stopped_leading(t);
-      } catch (const std::exception& e) {
-        log(LogLevel::kError, std::string("on_stopped_leading threw: ") + e.what());
-      } catch (...) {
-        log(LogLevel::kError, "on_stopped_leading threw a non-exception");
-      }
-    }
-    on_io([](Impl& s) {
-      s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-        m.handle_work_returned(now, wall, out);
-      });
-    });
+    runner.start(t, shared_from_this());
   }
 
   void rearm() {
@@ -330,8 +250,8 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
     phase = sm.phase();
     deadline = sm.leader_deadline();
     holding = sm.holding();
-    term = sm.term();
-    leader = sm.phase() == Phase::kLeading ? cfg.identity : sm.observed_holder();
+    term_ = sm.term();
+    leader_ = sm.phase() == Phase::kLeading ? cfg.identity : sm.observed_holder();
     follower_expiry = sm.observed_expiry();
     if (sm.observed()) transitions = sm.observed()->record.lease_transitions;
     if (phase == Phase::kStopped) finished = true;
@@ -356,7 +276,116 @@ struct Elector::Impl : std::enable_shared_from_this<Impl> {
           }
         });
   }
+  // ---- Elector::Impl ----
+
+  void start() override {
+    on_io([](Impl& s) {
+      if (s.candidate) s.candidate->start();
+      s.start_watch();
+      s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        m.handle_start(now, wall, out);
+      });
+    });
+  }
+
+  void stop() override {
+    on_io([](Impl& s) {
+      s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        m.handle_stop(now, wall, out);
+      });
+    });
+  }
+
+  void resign() override {
+    on_io([](Impl& s) {
+      s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        m.handle_resign(now, wall, out);
+      });
+    });
+  }
+
+  Result<void> handoff(const std::string& target) override {
+    if (target.empty()) return Error::invalid(cfg.name + ": handoff needs a target identity");
+    if (target == cfg.identity) return Error::invalid(cfg.name + ": cannot hand off to ourselves (" + target + ")");
+    on_io([target](Impl& s) {
+      s.step([&target](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
+        if (!m.handle_handoff(now, wall, target, out)) {
+          out.push_back(core::Note{"handoff to " + target + " ignored: not leading", false});
+        }
+      });
+    });
+    return {};
+  }
+
+  void wait() override {
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      while (rt.manual() && !finished) {
+        // Nobody else drives a manual runtime: run what is due, and give the
+        // term thread a moment (real time; simulated time does not move).
+        lk.unlock();
+        size_t ran = rt.run_ready();
+        lk.lock();
+        if (ran == 0) cv.wait_for(lk, std::chrono::milliseconds(1));
+      }
+      cv.wait(lk, [&] { return finished; });
+    }
+    runner.take_threads().clear();  // joins
+    rt.drain_notifications();
+  }
+
+  bool is_leader() const override {
+    Instant now = rt.clock().now();
+    std::lock_guard<std::mutex> g(mu);
+    return phase == Phase::kLeading && now < deadline;
+  }
+
+  std::string leader() const override {
+    std::lock_guard<std::mutex> g(mu);
+    return leader_;
+  }
+
+  std::optional<Term> term() const override {
+    std::lock_guard<std::mutex> g(mu);
+    if (phase != Phase::kLeading) return std::nullopt;
+    return term_;
+  }
+
+  ElectorStatus status() const override {
+    Instant now = rt.clock().now();
+    std::lock_guard<std::mutex> g(mu);
+    ElectorStatus s;
+    s.phase = std::string(core::phase_name(phase));
+    s.leading = phase == Phase::kLeading && now < deadline;
+    s.leader = leader_;
+    if (phase == Phase::kLeading) {
+      s.term = term_;
+      s.time_left = deadline - now;
+      // deadline = sent_at(last good renewal) + renew_deadline.
+      s.lease_left = std::max(Duration::zero(), deadline - cfg.renew_deadline + cfg.lease_duration - now);
+    }
+    if (holding && (phase == Phase::kLeading || phase == Phase::kStopping || phase == Phase::kFollowing)) {
+      s.renewed_at = deadline - cfg.renew_deadline;
+    }
+    if (phase != Phase::kLeading && follower_expiry) {
+      s.time_left = std::max(Duration::zero(), *follower_expiry - now);
+      s.lease_left = s.time_left;
+    }
+    s.lease_transitions = transitions;
+    s.renewals = renewals;
+    s.failed_requests = failed_requests;
+    s.slow_path = slow_path;
+    s.leader_changes = leader_changes;
+    s.terms_started = terms_started;
+    s.failed_renewals = failed_renewals;
+    s.renew_latency = renew_latency;
+    return s;
+  }
+
+  const std::string& name() const override { return cfg.name; }
 };
+
+}  // namespace
 
 Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig config) {
   if (auto v = config.validate(); !v) return v.error();
@@ -369,6 +398,11 @@ Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig conf
                                                  std::shared_ptr<Lock> lock) {
   if (auto v = config.validate(); !v) return v.error();
   if (!lock) return Error::invalid("lock: null lock handle");
+  if (auto election = std::dynamic_pointer_cast<etcd::ElectionLock>(lock)) {
+    auto impl = etcd::make_etcd_elector(rt, std::move(config), std::move(election));
+    if (!impl) return impl.error();
+    return std::unique_ptr<Elector>(new Elector(std::move(*impl)));
+  }
   std::random_device rd;
   uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   std::shared_ptr<core::LeaseCandidateKeeper> candidate;
@@ -382,7 +416,7 @@ Result<std::unique_ptr<Elector>> Elector::create(Runtime& rt, ElectorConfig conf
   }
   // Requests never outlive the driver's own limit (renew_deadline / 2).
   rt.post([lock, limit = config.renew_deadline / 2] { lock->set_request_timeout(limit); });
-  auto impl = std::make_shared<Impl>(rt, std::move(config), std::move(lock), seed);
+  auto impl = std::make_shared<LeaseDriver>(rt, std::move(config), std::move(lock), seed);
   impl->candidate = std::move(candidate);
   return std::unique_ptr<Elector>(new Elector(std::move(impl)));
 }
@@ -391,7 +425,7 @@ Elector::Elector(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Elector::~Elector() {
   {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::mutex> g(impl_->external_mu);
     impl_->external_stop.reset();
   }
   stop();
@@ -400,119 +434,20 @@ Elector::~Elector() {
 
 void Elector::start(std::stop_token stop) {
   if (stop.stop_possible()) {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::mutex> g(impl_->external_mu);
     impl_->external_stop.emplace(stop, [this] { this->stop(); });
   }
-  impl_->on_io([](Impl& s) {
-    if (s.candidate) s.candidate->start();
-    s.start_watch();
-    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-      m.handle_start(now, wall, out);
-    });
-  });
+  impl_->start();
 }
 
-void Elector::stop() {
-  impl_->on_io([](Impl& s) {
-    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-      m.handle_stop(now, wall, out);
-    });
-  });
-}
-
-void Elector::resign() {
-  impl_->on_io([](Impl& s) {
-    s.step([](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-      m.handle_resign(now, wall, out);
-    });
-  });
-}
-
-Result<void> Elector::handoff(const std::string& target) {
-  if (target.empty()) return Error::invalid(name() + ": handoff needs a target identity");
-  if (target == impl_->cfg.identity) {
-    return Error::invalid(name() + ": cannot hand off to ourselves (" + target + ")");
-  }
-  impl_->on_io([target](Impl& s) {
-    s.step([&target](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
-      if (!m.handle_handoff(now, wall, target, out)) {
-        out.push_back(core::Note{"handoff to " + target + " ignored: not leading", false});
-      }
-    });
-  });
-  return {};
-}
-
-void Elector::wait() {
-  std::vector<std::jthread> threads;
-  {
-    std::unique_lock<std::mutex> lk(impl_->mu);
-    while (impl_->rt.manual() && !impl_->finished) {
-      // Nobody else drives a manual runtime: run what is due, and give the
-      // term thread a moment (real time; simulated time does not move).
-      lk.unlock();
-      size_t ran = impl_->rt.run_ready();
-      lk.lock();
-      if (ran == 0) impl_->cv.wait_for(lk, std::chrono::milliseconds(1));
-    }
-    impl_->cv.wait(lk, [&] { return impl_->finished; });
-    threads.swap(impl_->term_threads);
-  }
-  threads.clear();  // joins
-  impl_->rt.drain_notifications();
-}
-
-bool Elector::is_leader() const {
-  Instant now = impl_->rt.clock().now();
-  std::lock_guard<std::mutex> g(impl_->mu);
-  return impl_->phase == Phase::kLeading && now < impl_->deadline;
-}
-
-std::string Elector::leader() const {
-  std::lock_guard<std::mutex> g(impl_->mu);
-  return impl_->leader;
-}
-
-std::optional<Term> Elector::term() const {
-  std::lock_guard<std::mutex> g(impl_->mu);
-  if (impl_->phase != Phase::kLeading) return std::nullopt;
-  return impl_->term;
-}
-
-ElectorStatus Elector::status() const {
-  Instant now = impl_->rt.clock().now();
-  std::lock_guard<std::mutex> g(impl_->mu);
-  ElectorStatus s;
-  s.phase = std::string(core::phase_name(impl_->phase));
-  s.leading = impl_->phase == Phase::kLeading && now < impl_->deadline;
-  s.leader = impl_->leader;
-  if (impl_->phase == Phase::kLeading) {
-    s.term = impl_->term;
-    s.time_left = impl_->deadline - now;
-    // deadline = sent_at(last good renewal) + renew_deadline.
-    const ElectorConfig& c = impl_->cfg;
-    s.lease_left = std::max(Duration::zero(),
-                            impl_->deadline - c.renew_deadline + c.lease_duration - now);
-  }
-  if (impl_->holding && (impl_->phase == Phase::kLeading || impl_->phase == Phase::kStopping ||
-                         impl_->phase == Phase::kFollowing)) {
-    s.renewed_at = impl_->deadline - impl_->cfg.renew_deadline;
-  }
-  if (impl_->phase != Phase::kLeading && impl_->follower_expiry) {
-    s.time_left = std::max(Duration::zero(), *impl_->follower_expiry - now);
-    s.lease_left = s.time_left;
-  }
-  s.lease_transitions = impl_->transitions;
-  s.renewals = impl_->renewals;
-  s.failed_requests = impl_->failed_requests;
-  s.slow_path = impl_->slow_path;
-  s.leader_changes = impl_->leader_changes;
-  s.terms_started = impl_->terms_started;
-  s.failed_renewals = impl_->failed_renewals;
-  s.renew_latency = impl_->renew_latency;
-  return s;
-}
-
-const std::string& Elector::name() const { return impl_->cfg.name; }
+void Elector::stop() { impl_->stop(); }
+void Elector::resign() { impl_->resign(); }
+Result<void> Elector::handoff(const std::string& target) { return impl_->handoff(target); }
+void Elector::wait() { impl_->wait(); }
+bool Elector::is_leader() const { return impl_->is_leader(); }
+std::string Elector::leader() const { return impl_->leader(); }
+std::optional<Term> Elector::term() const { return impl_->term(); }
+ElectorStatus Elector::status() const { return impl_->status(); }
+const std::string& Elector::name() const { return impl_->name(); }
 
 }  // namespace leasehold

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -15,6 +16,7 @@
 #include "backends/lease_watch_hub.h"
 #include "core/runtime_access.h"
 #include "core/wake_batch.h"
+#include "etcd/etcd_lock.h"
 #include "kube/objects.h"
 #include "kube/client.h"
 
@@ -58,6 +60,8 @@ struct Runtime::Impl {
   std::mutex kube_mu;
   std::shared_ptr<kube::Client> kube;  // GUARDED_BY(kube_mu); made on first k8s:// lock
   std::shared_ptr<backends::LeaseWatchHub> lease_hub;  // GUARDED_BY(kube_mu); made on first Lease watch
+  std::mutex etcd_mu;
+  std::map<std::string, std::shared_ptr<etcd::SessionHub>> etcd_hubs;  // GUARDED_BY(etcd_mu), by cluster
 
   // Removes cancelled timers from the front of the heap. Caller holds `mu`.
   void drop_cancelled(std::vector<std::function<void()>>& dropped) {
@@ -180,6 +184,13 @@ Runtime::~Runtime() {
     impl_->lease_hub.reset();  // cancels its streams while the client still runs
     impl_->kube.reset();
   }
+  {
+    std::map<std::string, std::shared_ptr<etcd::SessionHub>> hubs;
+    {
+      std::lock_guard<std::mutex> g(impl_->etcd_mu);
+      hubs.swap(impl_->etcd_hubs);
+    }
+  }  // their transports' threads end here
   core::WakeBatch::forget(impl_.get());
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->heap.clear();
@@ -305,6 +316,25 @@ Result<std::shared_ptr<kube::Client>> RuntimeAccess::kube_client(Runtime& rt) {
   return impl.kube;
 }
 
+Result<std::shared_ptr<etcd::SessionHub>> RuntimeAccess::etcd_hub(Runtime& rt, etcd::ConnectionConfig c) {
+  auto& impl = *rt.impl_;
+  std::string key;
+  for (const auto& e : c.endpoints) key += e + ",";
+  // Distinct credentials get distinct sessions (and connections).
+  key += "\n" + c.ca_pem + "\n" + c.cert_pem + "\n" + c.key_pem + "\n" + c.user + "\n" + c.password;
+  std::lock_guard<std::mutex> g(impl.etcd_mu);
+  auto& hub = impl.etcd_hubs[key];
+  if (!hub) {
+    auto t = etcd::Transport::create(std::move(c), impl.clock);
+    if (!t) {
+      impl.etcd_hubs.erase(key);
+      return t.error();
+    }
+    hub = std::make_shared<etcd::SessionHub>(rt, std::move(*t));
+  }
+  return hub;
+}
+
 Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
   constexpr std::string_view kMem = "mem://";
   constexpr std::string_view kFile = "file://";
@@ -350,15 +380,15 @@ Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
     return backends::open_kube_lock(*this, std::move(client), scheme, std::string(url), ns, name);
   }
   if (scheme == "etcd" || scheme == "etcds") {
-    return Error::invalid("lock URL \"" + std::string(url) + "\": " + scheme +
-                          ":// is not available yet: its election machines and gateway codec exist, its "
-                          "transport and driver do not (docs/etcd.md)");
+    const auto& e = impl_->opt.etcd;
+    return etcd::open_etcd_lock(*this, url, {e.ca_file, e.cert_file, e.key_file, e.user, e.password_file});
   }
   auto scheme_end = url.find("://");
   return Error::invalid("lock URL \"" + std::string(url) + "\": unknown scheme \"" +
                         std::string(scheme_end == std::string_view::npos ? url : url.substr(0, scheme_end)) +
                         "\" (supported: k8s://NAMESPACE/NAME, configmap://NAMESPACE/NAME, endpoints://NAMESPACE/NAME, "
-                        "configmapsleases://NAMESPACE/NAME, endpointsleases://NAMESPACE/NAME, mem://NAME, file:///PATH)");
+                        "configmapsleases://NAMESPACE/NAME, endpointsleases://NAMESPACE/NAME, mem://NAME, file:///PATH, "
+                        "etcd://HOST:PORT[,HOST:PORT...]/PREFIX, etcds://...)");
 }
 
 }  // namespace leasehold

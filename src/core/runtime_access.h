@@ -15,6 +15,10 @@ namespace leasehold {
 namespace backends {
 class LeaseWatchHub;
 }
+namespace etcd {
+class SessionHub;
+struct ConnectionConfig;
+}
 
 // Posts onto a Runtime's I/O thread from a thread that may outlive the
 // Runtime (a file lock's blocking operation). Once the Runtime's destructor
@@ -40,6 +44,10 @@ struct RuntimeAccess {
   // on first use; nullptr before the Kubernetes client exists. Callers keep
   // only weak references: the Runtime ends it before its client.
   static std::shared_ptr<backends::LeaseWatchHub> lease_watch_hub(Runtime& rt);
+  // The session hub of the etcd cluster `c` names (etcd/etcd_lock.h), made
+  // on first use with its transport; one per distinct ConnectionConfig. The
+  // Runtime keeps it until destroyed.
+  static Result<std::shared_ptr<etcd::SessionHub>> etcd_hub(Runtime& rt, etcd::ConnectionConfig c);
   // The Runtime's IoGate, for threads that may outlive it.
   static std::shared_ptr<IoGate> io_gate(Runtime& rt);
   // Tasks and timers waiting in the I/O thread's heap, cancelled timers not

@@ -391,6 +391,8 @@ void ElectionMachine::stop(Instant, std::vector<Action>& out) {
   }
 }
 
+void ElectionMachine::resign(Instant, std::vector<Action>& out) { end_term("resigned", out); }
+
 void ElectionMachine::on_deleted_own(Instant now, uint64_t id, Result<bool> r, std::vector<Action>& out) {
   if (!answers(id)) return;
   in_flight_ = 0;

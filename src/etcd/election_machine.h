@@ -232,6 +232,9 @@ class ElectionMachine {
   void on_work_returned(Instant now, std::vector<election::Action>& out);
   // Stop: end the term (if any), delete our key once the work returned, finish.
   void stop(Instant now, std::vector<election::Action>& out);
+  // Leader only: end the term; once the work returned, delete our key and
+  // queue again with a new one (the next candidate leads meanwhile).
+  void resign(Instant now, std::vector<election::Action>& out);
   // The session deadline or a retry time has come.
   void on_tick(Instant now, std::vector<election::Action>& out);
 
@@ -241,6 +244,9 @@ class ElectionMachine {
   const std::string& own_key() const { return key_; }
   int64_t own_revision() const { return rev_; }
   uint64_t in_flight() const { return in_flight_; }
+  // The id of the leader's watch of its own key (0: none); with in_flight(),
+  // the only watch ids whose answers the machine still takes.
+  uint64_t own_watch() const { return own_watch_; }
   // The session deadline the machine leads by (on the owner's clock).
   Instant deadline() const { return deadline_; }
 

@@ -82,6 +82,8 @@ class CurlClient final : public Client {
   CurlClient(ClusterConfig c, ClientOptions o)
       : cfg_(std::move(c)),
         lease_format_(o.lease_format),
+        authorization_(std::move(o.authorization)),
+        extra_headers_(std::move(o.extra_headers)),
         clock_(o.clock ? o.clock : &real_clock_),
         limiter_(o.rate, clock_->now()),
         server_for_messages_(redact_url(cfg_.server)) {
@@ -162,7 +164,15 @@ class CurlClient final : public Client {
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
                   std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                   std::function<void()> on_open) override {
-    return open_stream(std::move(path), false,
+    return open_stream("GET", std::move(path), "", false,
+                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
+                       priority, std::move(on_open));
+  }
+
+  uint64_t stream_post(std::string path, std::string body, std::function<void(std::string_view)> on_line,
+                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                       std::function<void()> on_open) override {
+    return open_stream("POST", std::move(path), std::move(body), false,
                        [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
                        priority, std::move(on_open));
   }
@@ -170,19 +180,22 @@ class CurlClient final : public Client {
   uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
                         std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                         std::function<void()> on_open) override {
-    return open_stream(std::move(path), true, std::move(on_frame), std::move(on_end), priority, std::move(on_open));
+    return open_stream("GET", std::move(path), "", true, std::move(on_frame), std::move(on_end), priority,
+                       std::move(on_open));
   }
 
   WireFormat lease_format() const override { return lease_format_; }
 
-  uint64_t open_stream(std::string path, bool lease, std::function<void(std::string_view, WireFormat)> on_frame,
+  uint64_t open_stream(std::string method, std::string path, std::string body, bool lease,
+                       std::function<void(std::string_view, WireFormat)> on_frame,
                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                        std::function<void()> on_open) {
     auto t = std::make_unique<Transfer>();
     t->lease = lease;
     t->on_open = std::move(on_open);
-    t->method = "GET";
+    t->method = std::move(method);
     t->path = std::move(path);
+    t->req_body = std::move(body);
     t->streaming = true;
     t->priority = priority;
     t->enqueued = clock_->now();
@@ -393,7 +406,7 @@ class CurlClient final : public Client {
         cert = &cred->client_cert_pem;
         key = &cred->client_key_pem;
       }
-    } else {
+    } else if (!authorization_) {
       token = file_or_static_token();
     }
     CURL* e = nullptr;
@@ -457,7 +470,14 @@ class CurlClient final : public Client {
                                                                    : "Content-Type: application/json");
     }
     if (!host_header_.empty()) t.headers = curl_slist_append(t.headers, host_header_.c_str());
-    if (!token.empty()) t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
+    if (authorization_) {
+      if (std::string a = authorization_(); !a.empty()) {
+        t.headers = curl_slist_append(t.headers, ("Authorization: " + a).c_str());
+      }
+    } else if (!token.empty()) {
+      t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
+    }
+    for (const std::string& h : extra_headers_) t.headers = curl_slist_append(t.headers, h.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
     curl_multi_add_handle(multi_, e);
     if (!t.probe) ++started_;
@@ -671,6 +691,8 @@ class CurlClient final : public Client {
 
   ClusterConfig cfg_;
   WireFormat lease_format_;
+  std::function<std::string()> authorization_;  // ClientOptions::authorization
+  std::vector<std::string> extra_headers_;
   RealClock real_clock_;
   Clock* clock_;
   std::string url_base_;               // cfg_.server, or its tls-server-name form

@@ -59,6 +59,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kube/config.h"
 #include "kube/rate_limiter.h"
@@ -90,6 +91,14 @@ struct ClientOptions {
   // A build without protobuf (LEASEHOLD_PROTOBUF=OFF) uses JSON, and refuses
   // LEASEHOLD_KUBE_CONTENT_TYPE=protobuf.
   WireFormat lease_format = WireFormat::kProtobuf;
+  // When set, called on the client's thread as each request and stream
+  // starts; a non-empty result is the whole value of its Authorization
+  // header (sent as is: no "Bearer " added), an empty one sends none. It
+  // replaces the kubeconfig's token and token file, and the exec plugin's
+  // token (its client certificate is still used).
+  std::function<std::string()> authorization;
+  // Header lines ("Name: value") added to every request and stream.
+  std::vector<std::string> extra_headers;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).
@@ -133,6 +142,18 @@ class Client {
                           std::function<void(Result<HttpResponse>)> on_end,
                           Priority priority = Priority::kBackground,
                           std::function<void()> on_open = nullptr) = 0;
+  // As stream(), but a POST with `body` (sent as application/json) whose
+  // answer is the stream. Its start takes a token of the budget at
+  // `priority`. Returns an id for cancel(). This default supports nothing: it
+  // calls on_end with Invalid at once and returns 0.
+  virtual uint64_t stream_post(std::string /*path*/, std::string /*body*/,
+                               std::function<void(std::string_view)> /*on_line*/,
+                               std::function<void(Result<HttpResponse>)> on_end,
+                               Priority /*priority*/ = Priority::kBackground,
+                               std::function<void()> /*on_open*/ = nullptr) {
+    on_end(Error::invalid("stream_post not supported"));
+    return 0;
+  }
   // A Lease watch (Media::kLease): as stream(), but `on_frame` gets each
   // event in the format the server chose: a JSON line (kJson), or the
   // payload of one length-prefixed frame (kProtobuf, Content-Type

@@ -37,6 +37,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,9 +60,11 @@ int64_t mono_ns() {
 
 std::mutex out_mu;
 
-void emit(const std::string& event, const std::string& identity, const std::string& leader, int64_t transitions) {
+void emit(const std::string& event, const std::string& identity, const std::string& leader, int64_t transitions,
+          std::optional<int64_t> deadline_mono_ns = std::nullopt) {
   nlohmann::json j = {{"event", event},         {"identity", identity}, {"leader", leader},
                       {"transitions", transitions}, {"mono_ns", mono_ns()}, {"impl", "leasehold"}};
+  if (deadline_mono_ns) j["deadline_mono_ns"] = *deadline_mono_ns;
   std::lock_guard<std::mutex> g(out_mu);
   std::fprintf(stdout, "%s\n", j.dump().c_str());
   std::fflush(stdout);
@@ -86,7 +89,13 @@ int main(int argc, char** argv) {
   leasehold::cli::Flags flags({
       {"kubeconfig", "kubeconfig path (default: KUBECONFIG, in-cluster, ~/.kube/config)", ""},
       {"namespace", "Lease namespace", "default"},
-      {"name", "Lease name (required)", ""},
+      {"name", "Lease name (required unless --lock)", ""},
+      {"lock", "lock URL instead of k8s://NAMESPACE/NAME, e.g. etcd://127.0.0.1:2379/leasehold/x (leasehold only)", ""},
+      {"etcd-cacert", "etcds:// locks: CA file", ""},
+      {"etcd-cert", "etcds:// locks: client certificate file", ""},
+      {"etcd-key", "etcds:// locks: client key file", ""},
+      {"etcd-user", "etcd:// locks: user", ""},
+      {"etcd-password-file", "etcd:// locks: the user's password file", ""},
       {"identity", "holder identity (required)", ""},
       {"lease-duration", "lease duration, whole seconds", "15s"},
       {"renew-deadline", "renew deadline", "10s"},
@@ -105,11 +114,11 @@ int main(int argc, char** argv) {
     std::printf("usage: leasehold_candidate --name LEASE --identity ID [flags]\n\nflags:\n%s", flags.help().c_str());
     return 0;
   }
-  if (flags.get("name").empty() || flags.get("identity").empty()) {
-    return bad_usage("--name and --identity are required");
+  if ((flags.get("name").empty() && flags.get("lock").empty()) || flags.get("identity").empty()) {
+    return bad_usage("--name (or --lock) and --identity are required");
   }
   leasehold::ElectorConfig cfg;
-  cfg.lock = "k8s://" + flags.get("namespace") + "/" + flags.get("name");
+  cfg.lock = flags.get("lock").empty() ? "k8s://" + flags.get("namespace") + "/" + flags.get("name") : flags.get("lock");
   cfg.identity = flags.get("identity");
   for (auto [flag, field] : {std::pair{"lease-duration", &cfg.lease_duration},
                              std::pair{"renew-deadline", &cfg.renew_deadline},
@@ -139,6 +148,8 @@ int main(int argc, char** argv) {
 
   leasehold::Runtime::Options ro;
   ro.kubeconfig = flags.get("kubeconfig");
+  ro.etcd = {flags.get("etcd-cacert"), flags.get("etcd-cert"), flags.get("etcd-key"), flags.get("etcd-user"),
+             flags.get("etcd-password-file")};
   ro.log = [verbose](LogLevel l, std::string_view n, std::string_view m) {
     static constexpr const char* kLevels[] = {"debug", "info", "warning", "error"};
     if (l >= LogLevel::kWarning || (verbose && l == LogLevel::kInfo)) log_line(kLevels[static_cast<int>(l)], n, m);
@@ -147,9 +158,17 @@ int main(int argc, char** argv) {
 
   const std::string id = cfg.identity;
   std::atomic<int64_t> last_term{0};  // transitions of our last term, as the peer reports on exit
-  cfg.callbacks.on_started_leading = [id, &last_term](const leasehold::Term& term, std::stop_token stop) {
+  std::atomic<leasehold::Elector*> self{nullptr};
+  cfg.callbacks.on_started_leading = [id, &last_term, &self](const leasehold::Term& term, std::stop_token stop) {
     last_term = term.transitions;
-    emit("started", id, id, term.transitions);
+    // The term's deadline as the elector published it before this call
+    // (time_left), on CLOCK_MONOTONIC: the term lasts no longer unless a
+    // "renewed" event (--print-renewals) moves it.
+    std::optional<leasehold::Duration> left;
+    if (leasehold::Elector* e = self.load()) left = e->status().time_left;
+    emit("started", id, id, term.transitions,
+         left ? std::optional<int64_t>(mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(*left).count())
+              : std::nullopt);
     std::mutex m;
     std::condition_variable_any cv;
     std::unique_lock<std::mutex> lk(m);
@@ -175,6 +194,7 @@ int main(int argc, char** argv) {
 
   auto elector = leasehold::Elector::create(rt, cfg);
   if (!elector) return bad_usage(elector.error().to_string());
+  self = elector->get();
   std::stop_source program_stop;
   std::jthread signals([&] {
     int sig = 0;

@@ -9,6 +9,7 @@
 
 #include "core/runtime_access.h"
 #include "core/wake_batch.h"
+#include "leasehold/elector.h"
 #include "leasehold/runtime.h"
 #include "support/manual_runtime.h"
 
@@ -53,13 +54,65 @@ TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
   EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
 }
 
-TEST(RuntimeLockUrlTest, EtcdIsRefusedWithAClearErrorUntilItExists) {
+TEST(RuntimeLockUrlTest, BadEtcdUrlsNameWhatIsWrong) {
   SimulatedClock clock;
   Runtime rt(testing::manual_runtime_options(&clock));
-  auto l = rt.open_lock("etcd://127.0.0.1:2379/jobs");
-  ASSERT_FALSE(l.ok());
-  EXPECT_NE(l.error().message().find("etcd:// is not available yet"), std::string::npos) << l.error().message();
-  EXPECT_NE(l.error().message().find("docs/etcd.md"), std::string::npos);
+  struct Case {
+    const char* url;
+    const char* says;
+  } cases[] = {
+      {"etcd://127.0.0.1:2379", "no PREFIX"},
+      {"etcd://127.0.0.1:2379/", "empty PREFIX"},
+      {"etcd://127.0.0.1:2379/jobs/", "ends with '/'"},
+      {"etcd:///jobs", "no endpoints"},
+      {"etcd://127.0.0.1/jobs", "\"127.0.0.1\" is not HOST:PORT"},
+      {"etcd://a:1,,b:2/jobs", "\"\" is not HOST:PORT"},
+      {"etcds://h:99999/jobs", "has no valid port"},
+      {"etcd://[::1]/jobs", "is not HOST:PORT"},
+  };
+  for (const auto& c : cases) {
+    auto l = rt.open_lock(c.url);
+    ASSERT_FALSE(l.ok()) << c.url;
+    EXPECT_NE(l.error().message().find(c.says), std::string::npos) << c.url << ": " << l.error().message();
+    EXPECT_NE(l.error().message().find(c.url), std::string::npos) << l.error().message();
+  }
+}
+
+TEST(RuntimeLockUrlTest, EtcdTlsFilesNeedEtcds) {
+  SimulatedClock clock;
+  auto opt = testing::manual_runtime_options(&clock);
+  opt.etcd.ca_file = "/nonexistent/ca.crt";
+  Runtime rt(opt);
+  auto plain = rt.open_lock("etcd://127.0.0.1:2379/jobs");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.error().message().find("use etcds://"), std::string::npos) << plain.error().message();
+  auto tls = rt.open_lock("etcds://127.0.0.1:2379/jobs");
+  ASSERT_FALSE(tls.ok());
+  EXPECT_NE(tls.error().message().find("cannot read /nonexistent/ca.crt"), std::string::npos) << tls.error().message();
+}
+
+TEST(RuntimeLockUrlTest, OneEtcdElectionPerPrefixAndOneSessionTimingPerProcess) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  ElectorConfig cfg;
+  cfg.lock = "etcd://127.0.0.1:1/leasehold/a";
+  cfg.identity = "me";
+  auto first = Elector::create(rt, cfg);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  auto again = Elector::create(rt, cfg);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message().find("already campaigns in it"), std::string::npos) << again.error().message();
+  ElectorConfig other = cfg;
+  other.lock = "etcd://127.0.0.1:1/leasehold/b";
+  other.lease_duration = std::chrono::seconds(30);
+  auto different = Elector::create(rt, other);
+  ASSERT_FALSE(different.ok());
+  EXPECT_NE(different.error().message().find("share one session lease"), std::string::npos)
+      << different.error().message();
+  other.lease_duration = cfg.lease_duration;
+  EXPECT_TRUE(Elector::create(rt, other).ok());
+  first->reset();  // never started: its claim on the prefix goes with it
+  EXPECT_TRUE(Elector::create(rt, cfg).ok());
 }
 
 std::vector<std::string>* g_woken = nullptr;

@@ -1,0 +1,434 @@
+// The etcd:// lock handle, its URL and the shared session (etcd_lock.h).
+#include "etcd/etcd_lock.h"
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <fstream>
+#include <sstream>
+
+#include "core/runtime_access.h"
+
+namespace leasehold::etcd {
+
+// ---- the URL ----------------------------------------------------------------
+
+Result<LockUrl> parse_lock_url(std::string_view url) {
+  auto bad = [&](const std::string& why) {
+    return Error::invalid("lock URL \"" + std::string(url) + "\": " + why +
+                          " (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds://...)");
+  };
+  LockUrl out;
+  std::string_view rest;
+  if (url.starts_with("etcd://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("etcds://")) {
+    rest = url.substr(8);
+    out.tls = true;
+  } else {
+    return bad("not an etcd:// or etcds:// URL");
+  }
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return bad("no PREFIX after the endpoints");
+  std::string_view hosts = rest.substr(0, slash);
+  out.prefix = std::string(rest.substr(slash));
+  if (out.prefix.size() < 2) return bad("empty PREFIX");
+  if (out.prefix.back() == '/') return bad("PREFIX \"" + out.prefix + "\" ends with '/' (keys would be PREFIX//ID)");
+  if (hosts.empty()) return bad("no endpoints");
+  size_t start = 0;
+  while (start <= hosts.size()) {
+    size_t comma = hosts.find(',', start);
+    std::string_view hp = hosts.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    auto colon = hp.rfind(':');
+    bool bracketed_without_port = !hp.empty() && hp.back() == ']';
+    if (hp.empty() || colon == std::string_view::npos || colon == 0 || colon + 1 == hp.size() ||
+        bracketed_without_port) {
+      return bad("endpoint \"" + std::string(hp) + "\" is not HOST:PORT");
+    }
+    std::string_view port = hp.substr(colon + 1);
+    if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) || port.size() > 5 ||
+        std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
+      return bad("endpoint \"" + std::string(hp) + "\" has no valid port");
+    }
+    out.endpoints.push_back((out.tls ? "https://" : "http://") + std::string(hp));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+namespace {
+
+Result<std::string> read_text(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::invalid(what + ": cannot read " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Result<ConnectionConfig> connection_for(const LockUrl& url, const Credentials& creds, const std::string& source) {
+  ConnectionConfig c;
+  c.endpoints = url.endpoints;
+  c.source = source;
+  auto need_tls = [&](const char* flag) {
+    return Error::invalid(source + ": " + flag + " is for TLS: use etcds:// to talk TLS to etcd");
+  };
+  if (!creds.ca_file.empty()) {
+    if (!url.tls) return need_tls("--etcd-cacert");
+    auto pem = read_text(creds.ca_file, "--etcd-cacert");
+    if (!pem) return pem.error();
+    c.ca_pem = std::move(*pem);
+  }
+  if (creds.cert_file.empty() != creds.key_file.empty()) {
+    return Error::invalid(source + ": --etcd-cert and --etcd-key go together");
+  }
+  if (!creds.cert_file.empty()) {
+    if (!url.tls) return need_tls("--etcd-cert");
+    auto cert = read_text(creds.cert_file, "--etcd-cert");
+    if (!cert) return cert.error();
+    auto key = read_text(creds.key_file, "--etcd-key");
+    if (!key) return key.error();
+    c.cert_pem = std::move(*cert);
+    c.key_pem = std::move(*key);
+  }
+  if (!creds.password_file.empty() && creds.user.empty()) {
+    return Error::invalid(source + ": --etcd-password-file needs --etcd-user");
+  }
+  if (!creds.user.empty()) {
+    if (creds.password_file.empty()) return Error::invalid(source + ": --etcd-user needs --etcd-password-file");
+    auto pw = read_text(creds.password_file, "--etcd-password-file");
+    if (!pw) return pw.error();
+    std::string p = std::move(*pw);
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+    c.user = creds.user;
+    c.password = std::move(p);
+  }
+  return c;
+}
+
+// ---- the session ------------------------------------------------------------
+
+SessionHub::SessionHub(Runtime& rt, std::shared_ptr<Transport> transport)
+    : rt_(rt), transport_(std::move(transport)), gate_(RuntimeAccess::io_gate(rt)) {}
+
+// A pending timer is left to find the hub gone: the hub may be destroyed
+// while the Runtime's heap is cleared, under its lock.
+SessionHub::~SessionHub() = default;
+
+void SessionHub::post(std::function<void()> fn) { gate_->post(std::move(fn)); }
+
+Result<void> SessionHub::reserve(const std::string& prefix, const SessionConfig& timings) {
+  std::lock_guard<std::mutex> g(reserved_mu_);
+  if (reserved_.count(prefix)) {
+    return Error::invalid("etcd election " + prefix + ": this process already campaigns in it (two candidates of "
+                          "one process would share the key " + prefix + "/<session lease>)");
+  }
+  for (const auto& [other, t] : reserved_) {
+    if (t.ttl != timings.ttl || t.renew_deadline != timings.renew_deadline ||
+        t.keepalive_interval != timings.keepalive_interval || t.retry_period != timings.retry_period) {
+      auto sec = [](Duration d) { return std::to_string(std::chrono::duration<double>(d).count()) + "s"; };
+      return Error::invalid("etcd election " + prefix + ": the etcd elections of one process share one session "
+                            "lease, and " + other + " runs it with lease_duration " + sec(t.ttl) +
+                            ", renew_deadline " + sec(t.renew_deadline) + ", retry_period " +
+                            sec(t.retry_period) + ": use the same timings");
+    }
+  }
+  reserved_[prefix] = timings;
+  return {};
+}
+
+void SessionHub::unreserve(const std::string& prefix) {
+  std::lock_guard<std::mutex> g(reserved_mu_);
+  reserved_.erase(prefix);
+}
+
+void SessionHub::join(Listener* l, const std::string& prefix) {
+  members_[prefix] = l;
+  if (!sm_) {
+    {
+      std::lock_guard<std::mutex> g(reserved_mu_);
+      auto it = reserved_.find(prefix);
+      timings_ = it != reserved_.end() ? it->second : SessionConfig{};
+    }
+    request_timeout_ = timings_.renew_deadline / 2;
+    sm_.emplace(timings_);
+    step([](SessionMachine& m, Instant now, std::vector<session::Action>& out) { m.start(now, out); });
+  } else if (sm_->lease() && rt_.clock().now() < sm_->deadline()) {
+    l->on_session(*sm_->lease(), sm_->deadline());
+  }
+}
+
+void SessionHub::leave(Listener* l, const std::string& prefix) {
+  auto it = members_.find(prefix);
+  if (it == members_.end() || it->second != l) return;
+  members_.erase(it);
+  if (members_.empty() && sm_) {
+    step([](SessionMachine& m, Instant now, std::vector<session::Action>& out) { m.close(now, out); });
+    sm_.reset();  // a later join starts a new session
+    armed_.reset();
+    if (timer_) rt_.cancel_timer(std::exchange(timer_, 0));
+  }
+}
+
+void SessionHub::step(const std::function<void(SessionMachine&, Instant, std::vector<session::Action>&)>& event) {
+  if (!sm_) return;
+  std::vector<session::Action> out;
+  event(*sm_, rt_.clock().now(), out);
+  for (auto& a : out) apply(a);
+  rearm();
+}
+
+void SessionHub::apply(session::Action& a) {
+  std::weak_ptr<SessionHub> weak = weak_from_this();
+  Instant sent_at = rt_.clock().now();
+  if (auto* g = std::get_if<session::Grant>(&a)) {
+    int64_t ttl = std::chrono::duration_cast<std::chrono::seconds>(timings_.ttl).count();
+    transport_->call("/v3/lease/grant", encode_lease_grant(ttl), request_timeout_,
+                     [weak, id = g->id, sent_at](Result<std::string> body) {
+                       Result<std::pair<int64_t, Duration>> r = Error::internal("");
+                       if (!body) {
+                         r = body.error();
+                       } else if (auto g = decode_lease_grant(*body); !g) {
+                         r = g.error();
+                       } else {
+                         r = std::pair<int64_t, Duration>{g->id, std::chrono::seconds(g->ttl)};
+                       }
+                       auto s = weak.lock();
+                       if (!s) return;
+                       s->post([weak, id, sent_at, r = std::move(r)] {
+                         if (auto s = weak.lock()) {
+                           s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
+                             m.on_grant(now, id, sent_at, r, out);
+                           });
+                         }
+                       });
+                     });
+    return;
+  }
+  if (auto* k = std::get_if<session::KeepAlive>(&a)) {
+    ++keepalives_;
+    transport_->call("/v3/lease/keepalive", encode_lease_keep_alive(k->lease), request_timeout_,
+                     [weak, id = k->id, sent_at](Result<std::string> body) {
+                       Result<Duration> r = Error::internal("");
+                       if (!body) {
+                         r = body.error();
+                       } else if (auto item = decode_lease_keep_alive(*body); !item) {
+                         r = item.error();
+                       } else if (auto* err = std::get_if<GatewayError>(&*item)) {
+                         r = err->to_error();
+                       } else {
+                         r = Duration(std::chrono::seconds(std::get<LeaseKeepAliveResponse>(*item).ttl));
+                       }
+                       auto s = weak.lock();
+                       if (!s) return;
+                       s->post([weak, id, sent_at, r = std::move(r)] {
+                         if (auto s = weak.lock()) {
+                           s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
+                             m.on_keepalive(now, id, sent_at, r, out);
+                           });
+                         }
+                       });
+                     });
+    return;
+  }
+  if (auto* r = std::get_if<session::Revoke>(&a)) {
+    // Best effort: an unrevoked lease expires after its TTL.
+    transport_->call("/v3/lease/revoke", encode_lease_revoke(r->lease), request_timeout_, [](Result<std::string>) {});
+    return;
+  }
+  // Established, Extended, Lost: to every election (a copy: a listener may leave).
+  auto members = members_;
+  for (auto& [prefix, l] : members) {
+    auto it = members_.find(prefix);
+    if (it == members_.end() || it->second != l) continue;
+    if (auto* e = std::get_if<session::Established>(&a)) l->on_session(e->lease, e->deadline);
+    if (auto* e = std::get_if<session::Extended>(&a)) l->on_session_extended(e->lease, e->deadline);
+    if (auto* e = std::get_if<session::Lost>(&a)) l->on_session_lost(e->lease, e->why);
+  }
+}
+
+void SessionHub::rearm() {
+  auto next = sm_ ? sm_->next_wakeup() : std::nullopt;
+  if (next == armed_) return;
+  armed_ = next;
+  if (timer_) rt_.cancel_timer(std::exchange(timer_, 0));
+  if (!next) return;
+  timer_ = rt_.post_timer(*next, [weak = weak_from_this()] {
+    auto s = weak.lock();
+    if (!s) return;
+    s->timer_ = 0;
+    s->armed_.reset();
+    s->step([](SessionMachine& m, Instant now, std::vector<session::Action>& out) { m.on_tick(now, out); });
+  });
+}
+
+// ---- the lock handle ----------------------------------------------------------
+
+Versioned leader_record(const KeyValue& kv) {
+  Versioned v;
+  v.version = std::to_string(kv.create_revision);
+  v.record.holder_identity = kv.value;
+  v.record.lease_transitions = static_cast<int32_t>(std::min<int64_t>(kv.create_revision, INT32_MAX));
+  v.record.lease_duration_seconds = INT32_MAX;
+  return v;
+}
+
+namespace {
+
+// Reads the leader key of `prefix`; `done` runs on the I/O thread.
+void read_leader(const std::shared_ptr<SessionHub>& hub, const std::string& prefix, Duration timeout,
+                 Completion<Versioned> done) {
+  RangeRequest r{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/"), .limit = 1,
+                 .sort_order = SortOrder::kAscend, .sort_target = SortTarget::kCreate};
+  std::weak_ptr<SessionHub> weak = hub;
+  hub->transport().call("/v3/kv/range", encode_range(r), timeout,
+                        [weak, done = std::move(done)](Result<std::string> body) mutable {
+                          Result<Versioned> out = Error::internal("");
+                          if (!body) {
+                            out = body.error();
+                          } else if (auto rr = decode_range(*body); !rr) {
+                            out = rr.error();
+                          } else if (rr->kvs.empty()) {
+                            out = Error::not_found("no candidate in the election");
+                          } else {
+                            out = leader_record(rr->kvs.front());
+                          }
+                          if (auto s = weak.lock()) s->post([done = std::move(done), out = std::move(out)] { done(out); });
+                        });
+}
+
+}  // namespace
+
+// The watch of PREFIX/ and the reads it triggers; owned by the handle and by
+// its pending callbacks, so a callback that comes after the handle is gone
+// finds `closed` and does nothing. I/O thread only, except `closed`.
+struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
+  Runtime* rt = nullptr;
+  std::weak_ptr<SessionHub> hub;  // weak: a callback left in the Runtime's heap must not own it
+  std::string prefix;
+  Duration timeout{};
+  std::function<void(const std::optional<Versioned>&)> on_change;
+  std::function<void(bool)> on_health;
+  uint64_t stream = 0;
+  bool reading = false, again = false;
+  std::atomic<bool> closed{false};
+
+  void open() {
+    auto h = hub.lock();
+    if (closed || !h) return;
+    WatchCreateRequest req{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/")};
+    std::weak_ptr<Watch> weak = weak_from_this();
+    // Every line (created, events) leads to a read of the leader key: a
+    // resumed or replayed event never moves the view back.
+    stream = h->transport().watch(
+        encode_watch_create(req),
+        [weak](std::string_view line) {
+          auto item = decode_watch_line(line);
+          bool failed = !item || std::holds_alternative<GatewayError>(*item) ||
+                        std::get<WatchResponse>(*item).cancel_error().has_value();
+          auto w = weak.lock();
+          auto h = w ? w->hub.lock() : nullptr;
+          if (h) h->post([w, failed] { failed ? w->broken() : w->event(); });
+        },
+        [weak](Error) {
+          auto w = weak.lock();
+          auto h = w ? w->hub.lock() : nullptr;
+          if (h) {
+            h->post([w] {
+              w->stream = 0;
+              w->broken();
+            });
+          }
+        });
+  }
+
+  void event() {
+    if (closed) return;
+    on_health(true);
+    reread();
+  }
+
+  void broken() {
+    auto h = hub.lock();
+    if (closed || !h) return;
+    if (stream) h->transport().cancel(std::exchange(stream, 0));
+    on_health(false);
+    rt->post([w = shared_from_this()] { w->open(); }, std::chrono::seconds(1));
+  }
+
+  void reread() {
+    if (reading) {
+      again = true;
+      return;
+    }
+    auto h = hub.lock();
+    if (!h) return;
+    reading = true;
+    read_leader(h, prefix, timeout, [w = shared_from_this()](Result<Versioned> r) {
+      w->reading = false;
+      if (w->closed) return;
+      if (r) {
+        w->on_change(*r);
+      } else if (r.error().is(Code::kNotFound)) {
+        w->on_change(std::nullopt);
+      }
+      if (std::exchange(w->again, false)) w->reread();
+    });
+  }
+};
+
+ElectionLock::ElectionLock(Runtime& rt, std::string url, std::string prefix, std::shared_ptr<SessionHub> hub)
+    : rt_(rt), url_(std::move(url)), prefix_(std::move(prefix)), hub_(std::move(hub)) {}
+
+ElectionLock::~ElectionLock() {
+  if (!watch_) return;
+  watch_->closed = true;
+  // The stream id is the I/O thread's; cancel it there (through the gate: a
+  // handle may be destroyed while the Runtime's heap is cleared).
+  RuntimeAccess::io_gate(rt_)->post([w = watch_, h = hub_] {
+    if (w->stream) h->transport().cancel(std::exchange(w->stream, 0));
+  });
+}
+
+void ElectionLock::get(Completion<Versioned> done) { read_leader(hub_, prefix_, timeout_, std::move(done)); }
+
+void ElectionLock::create(const LeaseRecord&, Completion<Versioned> done) {
+  hub_->post([done = std::move(done), url = url_] {
+    done(Error::invalid(url + ": an etcd election has no record to create: candidates join through an Elector"));
+  });
+}
+
+void ElectionLock::update(const std::string&, const LeaseRecord&, Completion<Versioned> done) {
+  hub_->post([done = std::move(done), url = url_] {
+    done(Error::invalid(url + ": an etcd election has no record to write: a leader leaves by stopping its "
+                        "Elector; an admin deletes the leader's key"));
+  });
+}
+
+bool ElectionLock::watch(std::function<void(const std::optional<Versioned>&)> on_change,
+                         std::function<void(bool healthy)> on_health) {
+  watch_ = std::make_shared<Watch>();
+  watch_->rt = &rt_;
+  watch_->hub = hub_;
+  watch_->prefix = prefix_;
+  watch_->timeout = timeout_;
+  watch_->on_change = std::move(on_change);
+  watch_->on_health = std::move(on_health);
+  watch_->open();
+  return true;
+}
+
+Result<std::shared_ptr<Lock>> open_etcd_lock(Runtime& rt, std::string_view url, const Credentials& creds) {
+  auto u = parse_lock_url(url);
+  if (!u) return u.error();
+  auto conn = connection_for(*u, creds, std::string(url));
+  if (!conn) return conn.error();
+  auto hub = RuntimeAccess::etcd_hub(rt, std::move(*conn));
+  if (!hub) return hub.error();
+  return std::shared_ptr<Lock>(std::make_shared<ElectionLock>(rt, std::string(url), u->prefix, std::move(*hub)));
+}
+
+}  // namespace leasehold::etcd
