@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <climits>
 #include <fstream>
 #include <sstream>
@@ -401,11 +402,62 @@ void ElectionLock::create(const LeaseRecord&, Completion<Versioned> done) {
   });
 }
 
-void ElectionLock::update(const std::string&, const LeaseRecord&, Completion<Versioned> done) {
-  hub_->post([done = std::move(done), url = url_] {
-    done(Error::invalid(url + ": an etcd election has no record to write: a leader leaves by stopping its "
-                        "Elector; an admin deletes the leader's key"));
-  });
+// An admin's release (`leasehold release --force`): the leader key whose
+// create_revision is `version` is deleted, by a compare on that revision, so
+// a newer leader's key is never touched. Its owner's watch ends its term;
+// the next candidate in line leads.
+void ElectionLock::update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) {
+  int64_t rev = 0;
+  auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), rev);
+  if (!record.holder_identity.empty() || ec != std::errc() || end != version.data() + version.size() || rev <= 0) {
+    hub_->post([done = std::move(done), url = url_, why = record.holder_identity.empty()
+                                                          ? "\"" + version + "\" is not a leader key's revision"
+                                                          : std::string("naming a holder is not possible: the "
+                                                                        "order is the keys' creation order")] {
+      done(Error::invalid(url + ": an etcd election has no record to write (" + why +
+                          "); a release deletes the leader's key"));
+    });
+    return;
+  }
+  RangeRequest find{.key = prefix_ + "/", .range_end = prefix_range_end(prefix_ + "/"), .limit = 1,
+                    .min_create_revision = rev, .max_create_revision = rev};
+  std::weak_ptr<SessionHub> weak = hub_;
+  Duration timeout = timeout_;
+  hub_->transport().call(
+      "/v3/kv/range", encode_range(find), timeout,
+      [weak, rev, timeout, done = std::move(done)](Result<std::string> body) mutable {
+        auto hub = weak.lock();
+        if (!hub) return;
+        auto fail = [&](Error e) { hub->post([done = std::move(done), e = std::move(e)] { done(e); }); };
+        if (!body) return fail(body.error());
+        auto rr = decode_range(*body);
+        if (!rr) return fail(rr.error());
+        if (rr->kvs.empty()) {
+          return fail(Error::conflict("the leader key of revision " + std::to_string(rev) + " is gone already"));
+        }
+        KeyValue kv = rr->kvs[0];
+        TxnRequest t;
+        t.compare.push_back(Compare::create_revision(kv.key, rev));
+        t.success.push_back(DeleteRangeRequest{.key = kv.key});
+        hub->transport().call(
+            "/v3/kv/txn", encode_txn(t), timeout, [weak, kv, done = std::move(done)](Result<std::string> body) mutable {
+              auto hub = weak.lock();
+              if (!hub) return;
+              Result<Versioned> out = Error::internal("");
+              if (!body) {
+                out = body.error();
+              } else if (auto r = decode_txn(*body); !r) {
+                out = r.error();
+              } else if (!r->succeeded) {
+                out = Error::conflict("the leader key " + kv.key + " changed before its deletion");
+              } else {
+                Versioned freed = leader_record(kv);
+                freed.record.holder_identity.clear();
+                out = freed;
+              }
+              hub->post([done = std::move(done), out = std::move(out)] { done(out); });
+            });
+      });
 }
 
 bool ElectionLock::watch(std::function<void(const std::optional<Versioned>&)> on_change,

@@ -15,7 +15,10 @@
 // leaseTransitions = its create_revision (clamped to 2^31-1 in the record;
 // Term::transitions carries the full value), leaseDurationSeconds =
 // 2^31-1: the etcd server, not the reader, judges expiry (the key goes when
-// its lease does). create() and update() are refused (Invalid).
+// its lease does). create() is refused (Invalid); update() only releases:
+// with an empty holder it deletes the leader key of that version (a compare
+// on its create_revision; Conflict if it is gone or changed), so
+// `leasehold release --force` works; naming a holder is refused (Invalid).
 //
 // Threading: as lock.h (I/O thread), except where a method says otherwise.
 #pragma once

@@ -218,8 +218,16 @@ class Core : public std::enable_shared_from_this<Core> {
     };
     replace("check the kubeconfig's client-certificate and client-key", "check the client certificate and key");
     replace("check the kubeconfig's certificate-authority and tls-server-name", "check the CA certificate");
-    if (cfg_.cert_pem.empty() && m.find("certificate required") != std::string::npos) {
-      m += " (the server requires a TLS client certificate; none is configured)";
+    if (ep.starts_with("https://") && cfg_.cert_pem.empty()) {
+      // A server that requires a client certificate sends TLS 1.3's alert
+      // after the handshake and closes: curl reports the alert, or, when
+      // the close comes first, only a reset.
+      if (m.find("certificate required") != std::string::npos) {
+        m += " (the server requires a TLS client certificate; none is configured)";
+      } else if (m.find("reset by peer") != std::string::npos || m.find("unexpected eof") != std::string::npos ||
+                 m.find("SSL_ERROR_SYSCALL") != std::string::npos) {
+        m += " (no TLS client certificate is configured: a server that requires one ends the connection so)";
+      }
     }
     return m;
   }

@@ -64,6 +64,12 @@ class EtcdCluster:
     def endpoints(self):
         return self.info["endpoints"]
 
+    def member_of(self, endpoint):
+        for i, m in enumerate(self.info["members"]):
+            if m["client_url"] == endpoint:
+                return i
+        return -1
+
     def lock_url(self, prefix):
         hosts = ",".join(e.split("://", 1)[1] for e in self.endpoints())
         return ("etcds://" if self.info.get("tls") else "etcd://") + hosts + prefix
@@ -177,7 +183,7 @@ def run_mixed(args, rng, t, cluster):
     bound = t.bound_ns(args.slack_ms)
     kinds = ["sigkill-leader", "sigterm-leader", "sigkill-follower", "sigterm-follower", "sigstop-short-leader",
              "sigstop-long-leader"]
-    weights = [4, 3, 1, 1, 2, 2]
+    weights = [4, 3, 1, 1, 2, 3]
     started = time.monotonic()
     problems = []
     pending = None

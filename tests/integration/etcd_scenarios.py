@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""etcd:// on a real etcd (testenv/cmd/etcdcluster): one scenario per mode.
+
+Candidates are leasehold_candidate --lock etcd://... processes (and the Go
+concurrency.Election peer where named), observed from outside through their
+JSON event lines (CLOCK_MONOTONIC) and their process state; etcd_fleet.py's
+checker (terms capped at each leasehold term's reported deadline, fencing
+tokens increasing) judges every run.
+
+  admin-delete   `leasehold release --force` on the election deletes the
+                 leader's key: the leader's work stops within 1 s (its watch
+                 of its own key), the next candidate leads with a higher
+                 token, the old leader (--recampaign) queues again with a new
+                 key; `leasehold status` names each leader.
+  member-restart 3 members; the member every candidate talks to first
+                 (the first endpoint) is SIGKILLed, later restarted: the
+                 leader keeps its term (its keepalives fail over to the next
+                 member before its deadline), no second leader.
+  partition      the leader reaches etcd only through testenv/faultproxy;
+                 `partition` blackholes it: its work stops no later than its
+                 deadline (+ 300 ms for the stop to be logged), a direct
+                 candidate (Go or leasehold) leads only after that, and after
+                 `heal` the old leader campaigns again and follows.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import EventLog, Candidate, Timings, print_report, current_leader, mono_ns, ms  # noqa: E402
+from etcd_fleet import EtcdCluster, full_check  # noqa: E402
+
+
+class Run:
+    def __init__(self, args, cluster, timings, title):
+        self.args, self.cluster, self.t, self.title = args, cluster, timings, title
+        self.log = EventLog(os.path.join(cluster.dir, "events.jsonl"))
+        self.prefix = "/leasehold/scenario-%d" % os.getpid()
+        self.cands = []
+        self.problems = []
+
+    def leasehold(self, proc, url=None, extra=()):
+        argv = [self.args.candidate, "--lock", url or self.cluster.lock_url(self.prefix), "--identity", proc,
+                "--print-renewals"] + self.t.flags() + list(extra)
+        c = Candidate(self.log, "leasehold", proc, argv, stderr_path=os.path.join(self.cluster.dir, proc + ".err"))
+        self.cands.append(c)
+        return c
+
+    def go(self, proc):
+        argv = [os.path.join(self.args.bin, "etcdpeer"), "--endpoints", ",".join(self.cluster.endpoints()),
+                "--prefix", self.prefix, "--id", proc, "--ttl", "%d" % (self.t.lease_ms // 1000)]
+        c = Candidate(self.log, "etcd-go", proc, argv, stderr_path=os.path.join(self.cluster.dir, proc + ".err"))
+        self.cands.append(c)
+        return c
+
+    def wait_leader(self, pred, timeout_s, what):
+        got = self.log.wait(lambda evs: pred(current_leader(evs)), timeout_s)
+        if not got:
+            self.problems.append("%s: not within %.1f s (leader %s)" % (what, timeout_s,
+                                                                      current_leader(self.log.snapshot())))
+        return current_leader(self.log.snapshot())
+
+    def event(self, proc, kind, after_ns=0):
+        for e in self.log.snapshot():
+            if e.get("proc") == proc and e["event"] == kind and e["mono_ns"] >= after_ns:
+                return e
+        return None
+
+    def keys(self):
+        """How many candidate keys the election has (a count-only range on the first member)."""
+        import base64
+        import urllib.request
+        key = (self.prefix + "/").encode()
+        end = key[:-1] + bytes([key[-1] + 1])
+        body = json.dumps({"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
+                           "count_only": True}).encode()
+        req = urllib.request.Request(self.cluster.endpoints()[0] + "/v3/kv/range", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(json.load(r).get("count", "0"))
+
+    def wait_keys(self, n, timeout_s=10):
+        deadline = time.monotonic() + timeout_s
+        while self.keys() < n:
+            if time.monotonic() > deadline:
+                self.problems.append("the election never had %d keys" % n)
+                return
+            time.sleep(0.05)
+
+    def status(self):
+        out = subprocess.run([self.args.cli, "status", self.cluster.lock_url(self.prefix), "-o", "json"],
+                             capture_output=True, text=True, timeout=20)
+        if out.returncode != 0:
+            self.problems.append("leasehold status failed: %s" % out.stderr.strip())
+            return {}
+        return json.loads(out.stdout)
+
+    def finish(self):
+        end = mono_ns()
+        for c in self.cands:
+            if c.alive():
+                c.signal(signal.SIGTERM)
+        for c in self.cands:
+            if not c.wait_exit(10):
+                self.problems.append("%s did not exit within 10 s of SIGTERM" % c.proc)
+                c.kill_now()
+        events = self.log.snapshot()
+        self.log.close()
+        report, violations = full_check(events, self.t, self.t.bound_ns(1000), end, end)
+        print("== %s ==" % self.title)
+        print("terms: %d, by implementation: %s; leasehold terms ended at their deadline: %d; violations: %d" %
+              (report["terms"], report["terms_by_impl"], report["capped_terms"], len(violations)))
+        for v in violations:
+            print("  VIOLATION " + v)
+        for p in self.problems:
+            print("  PROBLEM " + p)
+        return 0 if not violations and not self.problems else 1
+
+
+def mode_admin_delete(args, cluster):
+    run = Run(args, cluster, args.timings, "etcd.admin_delete")
+    a = run.leasehold("a", extra=["--recampaign"])
+    run.wait_leader(lambda l: l == "a", 10, "a leads")
+    # b queues before g: each is started once the keys of those before exist.
+    b = run.leasehold("b")
+    run.wait_keys(2)
+    run.go("g")
+    run.wait_keys(3)
+    first = run.event("a", "started")
+    st = run.status()
+    if st.get("holder") != "a":
+        run.problems.append("status names %r, not a" % st.get("holder"))
+    t0 = mono_ns()
+    rel = subprocess.run([args.cli, "release", cluster.lock_url(run.prefix), "--force"], capture_output=True,
+                         text=True, timeout=20)
+    print("release: exit %d: %s%s" % (rel.returncode, rel.stdout.strip(), rel.stderr.strip()), flush=True)
+    if rel.returncode != 0:
+        run.problems.append("release --force failed: " + rel.stderr.strip())
+    run.wait_leader(lambda l: l == "b", 5, "b leads after the release")
+    stopped = run.event("a", "stopped", t0)
+    if not stopped:
+        run.problems.append("a never logged the end of its term")
+    elif stopped["mono_ns"] - t0 > 1e9:
+        run.problems.append("a's work stopped %.0f ms after its key was deleted (want < 1000)" %
+                            ms(stopped["mono_ns"] - t0))
+    else:
+        print("a's work stopped %.0f ms after the release began" % ms(stopped["mono_ns"] - t0), flush=True)
+    second = run.event("b", "started")
+    if first and second and second["transitions"] <= first["transitions"]:
+        run.problems.append("token did not increase: %d then %d" % (first["transitions"], second["transitions"]))
+    # a queued again with a new key: b's release hands back to the oldest key, g (Go).
+    b.signal(signal.SIGTERM)
+    b.wait_exit(10)
+    run.wait_leader(lambda l: l == "g", 5, "g (Go) leads after b's release")
+    if run.status().get("holder") != "g":
+        run.problems.append("status does not name g")
+    return run.finish()
+
+
+def mode_member_restart(args, cluster):
+    run = Run(args, cluster, args.timings, "etcd.member_restart")
+    run.leasehold("a")
+    run.wait_leader(lambda l: l == "a", 10, "a leads")
+    run.leasehold("b")
+    run.go("g")
+    time.sleep(1)
+    t0 = mono_ns()
+    victim = cluster.member_of(cluster.endpoints()[0])
+    subprocess.check_call([os.path.join(args.bin, "etcdcluster"), "kill", "--dir", cluster.dir, "--member",
+                           str(victim)], stdout=subprocess.DEVNULL)
+    print("killed member %d (the first endpoint)" % victim, flush=True)
+    time.sleep(args.timings.lease_ms / 1e3 * 2)
+    subprocess.check_call([os.path.join(args.bin, "etcdcluster"), "restart", "--dir", cluster.dir, "--member",
+                           str(victim)], stdout=subprocess.DEVNULL)
+    print("restarted member %d" % victim, flush=True)
+    time.sleep(args.timings.lease_ms / 1e3 * 2)
+    if run.event("a", "stopped", t0) or current_leader(run.log.snapshot()) != "a":
+        run.problems.append("a lost its term while one member of three was down (leader now %s)" %
+                            current_leader(run.log.snapshot()))
+    return run.finish()
+
+
+def mode_partition(args, cluster):
+    run = Run(args, cluster, args.timings, "etcd.partition")
+    target = cluster.endpoints()[0].split("://", 1)[1]
+    proxy = subprocess.Popen([os.path.join(args.bin, "faultproxy"), "--target", target], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        listening = json.loads(proxy.stdout.readline())["listening"]
+        scheme = "etcds://" if cluster.info.get("tls") else "etcd://"
+        run.leasehold("a", url=scheme + listening + run.prefix, extra=["--recampaign"])
+        run.wait_leader(lambda l: l == "a", 10, "a leads")
+        run.go("g")
+        run.leasehold("b")
+        time.sleep(1.5)
+        proxy.stdin.write("partition\n")
+        print("partition: %s" % proxy.stdout.readline().strip(), flush=True)
+        t0 = mono_ns()
+        nxt = run.wait_leader(lambda l: l not in (None, "a"), args.timings.lease_ms / 1e3 + 5, "a successor leads")
+        stopped = run.event("a", "stopped", t0)
+        started = run.event(nxt, "started", t0) if nxt else None
+        # a's deadline as it reported it: the last renewal sent before the partition + renew_deadline.
+        renew = [e for e in run.log.snapshot() if e.get("proc") == "a" and e["event"] in ("renewed", "started")]
+        deadline = max((e.get("sent_mono_ns", 0) + int(args.timings.renew_ms * 1e6)) if e["event"] == "renewed"
+                       else e.get("deadline_mono_ns", 0) for e in renew)
+        if not stopped:
+            run.problems.append("a never stopped its work while partitioned")
+        elif stopped["mono_ns"] > deadline + 300e6:
+            run.problems.append("a stopped %.0f ms after its deadline" % ms(stopped["mono_ns"] - deadline))
+        if stopped and started:
+            print("a stopped %.0f ms before its deadline; %s started %.0f ms after a stopped" %
+                  (ms(deadline - stopped["mono_ns"]), nxt, ms(started["mono_ns"] - stopped["mono_ns"])), flush=True)
+        proxy.stdin.write("heal\n")
+        print("heal: %s" % proxy.stdout.readline().strip(), flush=True)
+        # a campaigns again (its old key went with its lease) and follows.
+        time.sleep(args.timings.lease_ms / 1e3 + 2)
+        if current_leader(run.log.snapshot()) == "a":
+            run.problems.append("a leads again after heal although %s never stopped" % nxt)
+        return run.finish()
+    finally:
+        proxy.stdin.close()
+        proxy.wait(10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="testenv bin dir")
+    ap.add_argument("--candidate", required=True, help="path of leasehold_candidate")
+    ap.add_argument("--cli", required=True, help="path of the leasehold command")
+    ap.add_argument("--timings", type=Timings.parse, default=Timings.parse("3s/2s/500ms"))
+    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition"])
+    args = ap.parse_args()
+    members = 3 if args.mode == "member-restart" else 1
+    cluster = EtcdCluster(args.bin, members)
+    try:
+        return {"admin-delete": mode_admin_delete, "member-restart": mode_member_restart,
+                "partition": mode_partition}[args.mode](args, cluster)
+    finally:
+        cluster.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
