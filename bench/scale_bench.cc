@@ -8,6 +8,8 @@
 //       [--n 1000] [--lease-duration 60s] [--renew-deadline 40s] [--retry-period 10s]
 //       [--window 60s] [--settle-timeout 300s] [--identity scale-leasehold]
 //       [--release-on-cancel false] [--record-events false] [--kube-qps 5000] [--kube-burst 1000]
+//       [--lock-prefix URL]   (instead of k8s://NAMESPACE/PREFIX: locks URL0000, URL0001, ...,
+//                              e.g. etcd://127.0.0.1:2379/leasehold/scale- for bench/etcd.py)
 //
 // Phases: start every elector at once, print "[scale] leasehold: K/N leading
 // after S s" every second until all N lead (or --settle-timeout passes), then
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
       {"n", "1000"},             {"lease-duration", "60s"},       {"renew-deadline", "40s"},
       {"retry-period", "10s"},   {"window", "60s"},               {"settle-timeout", "300s"},
       {"identity", "scale-leasehold"}, {"release-on-cancel", "false"}, {"record-events", "false"},
-      {"kube-qps", "5000"},      {"kube-burst", "1000"},
+      {"kube-qps", "5000"},      {"kube-burst", "1000"},      {"lock-prefix", ""},
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -179,7 +181,8 @@ int main(int argc, char** argv) {
     char name[32];
     std::snprintf(name, sizeof name, "%04d", i);
     leasehold::ElectorConfig c;
-    c.lock = "k8s://" + f["namespace"] + "/" + f["prefix"] + name;
+    c.lock = f["lock-prefix"].empty() ? "k8s://" + f["namespace"] + "/" + f["prefix"] + name
+                                      : f["lock-prefix"] + name;
     c.identity = f["identity"];
     c.lease_duration = lease;
     c.renew_deadline = renew;

@@ -23,8 +23,9 @@ constexpr Duration kAuthTimeout = std::chrono::seconds(10);
 
 long ms_of(Duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
 
-// "http" or "https" when `e` is SCHEME://HOST:PORT (HOST a name, an IPv4
-// address or a bracketed IPv6 one; PORT 1 to 65535, nothing after it); else "".
+// "http" or "https" when `e` is SCHEME://HOST:PORT (HOST letters, digits,
+// '.', '-' and '_', or anything in brackets (IPv6); PORT 1 to 65535, nothing
+// after it); else "".
 std::string_view scheme_of(std::string_view e) {
   std::string_view scheme = e.starts_with("http://") ? "http" : e.starts_with("https://") ? "https" : "";
   if (scheme.empty()) return "";
@@ -220,13 +221,14 @@ class Core : public std::enable_shared_from_this<Core> {
     replace("check the kubeconfig's certificate-authority and tls-server-name", "check the CA certificate");
     if (ep.starts_with("https://") && cfg_.cert_pem.empty()) {
       // A server that requires a client certificate sends TLS 1.3's alert
-      // after the handshake and closes: curl reports the alert, or, when
-      // the close comes first, only a reset.
-      if (m.find("certificate required") != std::string::npos) {
+      // after the handshake and closes the connection: curl reports the
+      // alert, or, when the close overtook it, only the close.
+      auto has = [&m](std::string_view s) { return m.find(s) != std::string::npos; };
+      if (has("certificate required")) {
         m += " (the server requires a TLS client certificate; none is configured)";
-      } else if (m.find("reset by peer") != std::string::npos || m.find("unexpected eof") != std::string::npos ||
-                 m.find("SSL_ERROR_SYSCALL") != std::string::npos) {
-        m += " (no TLS client certificate is configured: a server that requires one ends the connection so)";
+      } else if (has("reset by peer") || has("Broken pipe") || has("getpeername") || has("unexpected eof") ||
+                 has("SSL_ERROR_SYSCALL") || has("Empty reply")) {
+        m += " (no TLS client certificate is configured: a server that requires one closes the connection)";
       }
     }
     return m;
@@ -316,7 +318,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (now >= c->deadline) {
       complete(c,
                Error::timeout(prefix(ep, c->path) + "timed out after " + std::to_string(ms_of(now - c->started)) +
-                              " ms before it could be sent (waiting for authentication)"),
+                              " ms before it could be sent"),
                later);
       return;
     }
@@ -587,8 +589,8 @@ Result<std::shared_ptr<Transport>> Transport::create(ConnectionConfig config, Cl
     }
     if (scheme.empty()) scheme = s;
     if (s != scheme) {
-      return Error::invalid(what + ": endpoints \"" + config.endpoints[0] + "\" and \"" + e +
-                            "\" mix http:// and https://");
+      return Error::invalid(what + ": endpoints \"" + kube::redact_url(config.endpoints[0]) + "\" and \"" +
+                            kube::redact_url(e) + "\" mix http:// and https://");
     }
   }
   if (config.cert_pem.empty() != config.key_pem.empty()) {

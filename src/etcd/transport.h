@@ -83,7 +83,7 @@ class Transport {
 
   // POST `path` ("/v3/kv/range", ...) with a JSON body. `done` gets the body
   // of a 200 answer, or the error (see above). `timeout` counts from this
-  // call, authentication included.
+  // call, authentication included; zero or less: none.
   virtual void call(std::string path, std::string body, Duration timeout,
                     std::function<void(Result<std::string>)> done) = 0;
   // POST /v3/watch with `request` (one line, encode_watch_create) on the

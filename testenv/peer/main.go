@@ -7,7 +7,10 @@
 // mono_ns is CLOCK_MONOTONIC, the same clock leasehold reports, so one checker
 // can order both. On SIGTERM or SIGINT it ends its term ("stopped"), then
 // cancels, releases the Lease when --release-on-cancel is set, prints
-// "exited" and exits 0. --user-agent sets the HTTP User-Agent, so the
+// "exited" and exits 0. A term that client-go ends (the renew deadline
+// passed) is "stopped" when client-go cancels the work's context, as the
+// work sees it, not later in OnStoppedLeading (which waits for client-go's
+// release attempt). --user-agent sets the HTTP User-Agent, so the
 // kube-apiserver audit log can tell candidates apart.
 package main
 
@@ -156,6 +159,16 @@ func main() {
 				term.Store(int64(t))
 				leading = true
 				emit("started", *identity, *identity, t)
+				// client-go tells the work to stop by cancelling workCtx (at the
+				// renew deadline, or on cancel): the term ends there for the
+				// work. OnStoppedLeading comes only after client-go's release
+				// attempt, which waits on an API server that may not answer.
+				go func() {
+					<-workCtx.Done()
+					termMu.Lock()
+					defer termMu.Unlock()
+					endTerm()
+				}()
 			},
 			OnStoppedLeading: func() {
 				// client-go calls this whenever Run returns, led or not.
