@@ -121,6 +121,8 @@ SessionHub::~SessionHub() = default;
 
 void SessionHub::post(std::function<void()> fn) { gate_->post(std::move(fn)); }
 
+void SessionHub::warn(const std::string& msg) { rt_.log(LogLevel::kWarning, transport_->config().source, msg); }
+
 Result<void> SessionHub::reserve(const std::string& prefix, const SessionConfig& timings) {
   std::lock_guard<std::mutex> g(reserved_mu_);
   if (reserved_.count(prefix)) {
@@ -201,6 +203,7 @@ void SessionHub::apply(session::Action& a) {
                        if (!s) return;
                        s->post([weak, id, sent_at, r = std::move(r)] {
                          if (auto s = weak.lock()) {
+                           if (!r) s->warn("granting the session lease failed: " + r.error().message());
                            s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
                              m.on_grant(now, id, sent_at, r, out);
                            });
@@ -227,6 +230,7 @@ void SessionHub::apply(session::Action& a) {
                        if (!s) return;
                        s->post([weak, id, sent_at, r = std::move(r)] {
                          if (auto s = weak.lock()) {
+                           if (!r) s->warn("keeping the session lease alive failed: " + r.error().message());
                            s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
                              m.on_keepalive(now, id, sent_at, r, out);
                            });

@@ -104,6 +104,7 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
 
  private:
   void step(const std::function<void(SessionMachine&, Instant, std::vector<session::Action>&)>& event);
+  void warn(const std::string& msg);
   void apply(session::Action& a);
   void rearm();
 

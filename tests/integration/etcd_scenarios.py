@@ -21,6 +21,11 @@ tokens increasing) judges every run.
                  deadline (+ 300 ms for the stop to be logged), a direct
                  candidate (Go or leasehold) leads only after that, and after
                  `heal` the old leader campaigns again and follows.
+  tls-auth       a TLS member with auth: a candidate with the CA, a client
+                 certificate and user elector's password file leads; one with
+                 a wrong password logs one line naming the user (and no
+                 password), one without a client certificate one naming the
+                 certificate; neither leads.
 """
 import argparse
 import json
@@ -225,19 +230,59 @@ def mode_partition(args, cluster):
         proxy.wait(10)
 
 
+def mode_tls_auth(args, cluster):
+    run = Run(args, cluster, args.timings, "etcd.tls_auth")
+    info = cluster.info
+
+    def secret(name, text):
+        path = os.path.join(cluster.dir, name)
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        return path
+
+    good, bad = secret("pw", info["password"]), secret("bad-pw", "not-the-password-7f3a")
+    tls = ["--etcd-cacert", info["cacert"], "--etcd-cert", info["cert"], "--etcd-key", info["key"]]
+    user = ["--etcd-user", info["user"]]
+    run.leasehold("a", extra=tls + user + ["--etcd-password-file", good])
+    run.wait_leader(lambda l: l == "a", 15, "a leads over TLS as user " + info["user"])
+    run.leasehold("wrong-password", extra=tls + user + ["--etcd-password-file", bad])
+    run.leasehold("no-client-cert", extra=["--etcd-cacert", info["cacert"]] + user + ["--etcd-password-file", good])
+    time.sleep(4)
+
+    def err_of(proc):
+        with open(os.path.join(cluster.dir, proc + ".err")) as f:
+            return f.read()
+
+    wrong = err_of("wrong-password")
+    want = 'authentication as "%s" failed' % info["user"]
+    if want not in wrong:
+        run.problems.append("wrong password: no line saying %r in its log:\n%s" % (want, wrong[-1500:]))
+    if "not-the-password-7f3a" in wrong or info["password"] in wrong:
+        run.problems.append("a password appears in the log")
+    nocert = err_of("no-client-cert")
+    if "certificate" not in nocert:
+        run.problems.append("no client certificate: no line naming the certificate:\n%s" % nocert[-1500:])
+    print("wrong password says: %s" % next((l for l in wrong.splitlines() if want in l), "?")[:300])
+    print("no client certificate says: %s" % next((l for l in nocert.splitlines() if "certificate" in l), "?")[:300])
+    for proc in ("wrong-password", "no-client-cert"):
+        if run.event(proc, "started"):
+            run.problems.append("%s led" % proc)
+    return run.finish()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="testenv bin dir")
     ap.add_argument("--candidate", required=True, help="path of leasehold_candidate")
     ap.add_argument("--cli", required=True, help="path of the leasehold command")
     ap.add_argument("--timings", type=Timings.parse, default=Timings.parse("3s/2s/500ms"))
-    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition"])
+    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth"])
     args = ap.parse_args()
     members = 3 if args.mode == "member-restart" else 1
-    cluster = EtcdCluster(args.bin, members)
+    cluster = EtcdCluster(args.bin, members, ["--tls", "--auth"] if args.mode == "tls-auth" else [])
     try:
         return {"admin-delete": mode_admin_delete, "member-restart": mode_member_restart,
-                "partition": mode_partition}[args.mode](args, cluster)
+                "partition": mode_partition, "tls-auth": mode_tls_auth}[args.mode](args, cluster)
     finally:
         cluster.down()
 
