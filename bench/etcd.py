@@ -63,16 +63,6 @@ class Bench:
                     "--prefix", prefix, "--id", proc, "--ttl", str(self.ttl_s)]
         return Candidate(log, impl, proc, argv, stderr_path=os.path.join(self.cluster.dir, "bench.stderr"))
 
-    def keys(self, prefix):
-        import base64
-        key = (prefix + "/").encode()
-        end = key[:-1] + bytes([key[-1] + 1])
-        body = json.dumps({"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
-                           "count_only": True}).encode()
-        req = urllib.request.Request(self.cluster.endpoints()[0] + "/v3/kv/range", data=body, method="POST")
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return int(json.load(r).get("count", "0"))
-
     def pair(self, impl):
         """A leader and a standby whose key exists; returns (log, leader, standby)."""
         self.n += 1
@@ -83,7 +73,7 @@ class Bench:
             raise RuntimeError("%s: the first candidate did not lead" % impl)
         b = self.spawn(impl, log, prefix, "b")
         deadline = time.monotonic() + 15
-        while self.keys(prefix) < 2:
+        while self.cluster.count_keys(prefix) < 2:
             if time.monotonic() > deadline:
                 raise RuntimeError("%s: the standby never queued" % impl)
             time.sleep(0.02)

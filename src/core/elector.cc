@@ -119,15 +119,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
   // throws is logged.
   template <class F>
   void notify_user(const char* what, F f) {
-    rt.notify([self = shared_from_this(), what, f = std::move(f)] {
-      try {
-        f();
-      } catch (const std::exception& e) {
-        self->log(LogLevel::kError, std::string(what) + " threw: " + e.what());
-      } catch (...) {
-        self->log(LogLevel::kError, std::string(what) + " threw a non-exception");
-      }
-    });
+    core::notify_user(rt, cfg.name, what, std::move(f));
   }
 
   void apply(Action& a) {
@@ -317,22 +309,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
     return {};
   }
 
-  void wait() override {
-    {
-      std::unique_lock<std::mutex> lk(mu);
-      while (rt.manual() && !finished) {
-        // Nobody else drives a manual runtime: run what is due, and give the
-        // term thread a moment (real time; simulated time does not move).
-        lk.unlock();
-        size_t ran = rt.run_ready();
-        lk.lock();
-        if (ran == 0) cv.wait_for(lk, std::chrono::milliseconds(1));
-      }
-      cv.wait(lk, [&] { return finished; });
-    }
-    runner.take_threads().clear();  // joins
-    rt.drain_notifications();
-  }
+  void wait() override { core::wait_finished(rt, mu, cv, finished, runner); }
 
   bool is_leader() const override {
     Instant now = rt.clock().now();

@@ -107,4 +107,22 @@ void TermRunner::finish(const Term& t, Run& run) {
   hooks_.work_returned();
 }
 
+void wait_finished(Runtime& rt, std::mutex& mu, std::condition_variable& cv, const bool& finished,
+                   TermRunner& runner) {
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    while (rt.manual() && !finished) {
+      // Nobody else drives a manual runtime: run what is due, and give the
+      // term thread a moment (real time; simulated time does not move).
+      lk.unlock();
+      size_t ran = rt.run_ready();
+      lk.lock();
+      if (ran == 0) cv.wait_for(lk, std::chrono::milliseconds(1));
+    }
+    cv.wait(lk, [&] { return finished; });
+  }
+  runner.take_threads().clear();  // joins
+  rt.drain_notifications();
+}
+
 }  // namespace leasehold::core

@@ -17,6 +17,8 @@
 // take_threads() from any thread. Hooks run on term threads.
 #pragma once
 
+#include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -77,5 +79,26 @@ class TermRunner {
   std::shared_ptr<Run> current_;         // GUARDED_BY(mu_)
   std::vector<std::jthread> threads_;   // GUARDED_BY(mu_)
 };
+
+// Runs user callback `f` on the Runtime's notifier thread; an exception it
+// throws is logged (as `what` threw) under `name`.
+template <class F>
+void notify_user(Runtime& rt, std::string name, const char* what, F f) {
+  rt.notify([&rt, name = std::move(name), what, f = std::move(f)] {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      rt.log(LogLevel::kError, name, std::string(what) + " threw: " + e.what());
+    } catch (...) {
+      rt.log(LogLevel::kError, name, std::string(what) + " threw a non-exception");
+    }
+  });
+}
+
+// Elector::wait for a driver: blocks until `finished` (set under `mu`, with
+// `cv` notified), running a manual Runtime's due tasks meanwhile; then joins
+// the term threads and waits for the notifications posted so far.
+void wait_finished(Runtime& rt, std::mutex& mu, std::condition_variable& cv, const bool& finished,
+                   TermRunner& runner);
 
 }  // namespace leasehold::core

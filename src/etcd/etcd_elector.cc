@@ -141,15 +141,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
 
   template <class F>
   void notify_user(const char* what, F f) {
-    rt.notify([self = shared_from_this(), what, f = std::move(f)] {
-      try {
-        f();
-      } catch (const std::exception& e) {
-        self->log(LogLevel::kError, std::string(what) + " threw: " + e.what());
-      } catch (...) {
-        self->log(LogLevel::kError, std::string(what) + " threw a non-exception");
-      }
-    });
+    core::notify_user(rt, cfg.name, what, std::move(f));
   }
 
   // ---- session events (SessionHub::Listener; I/O thread) ----
@@ -438,20 +430,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
                           "change (docs/etcd.md); resign() hands over to the next in line");
   }
 
-  void wait() override {
-    {
-      std::unique_lock<std::mutex> lk(mu);
-      while (rt.manual() && !finished) {
-        lk.unlock();
-        size_t ran = rt.run_ready();
-        lk.lock();
-        if (ran == 0) cv.wait_for(lk, std::chrono::milliseconds(1));
-      }
-      cv.wait(lk, [&] { return finished; });
-    }
-    runner.take_threads().clear();  // joins
-    rt.drain_notifications();
-  }
+  void wait() override { core::wait_finished(rt, mu, cv, finished, runner); }
 
   bool is_leader() const override {
     Instant now = rt.clock().now();

@@ -5,10 +5,9 @@
 #include <atomic>
 #include <charconv>
 #include <climits>
-#include <fstream>
-#include <sstream>
 
 #include "core/runtime_access.h"
+#include "kube/config.h"
 
 namespace leasehold::etcd {
 
@@ -58,18 +57,6 @@ Result<LockUrl> parse_lock_url(std::string_view url) {
   return out;
 }
 
-namespace {
-
-Result<std::string> read_text(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::invalid(what + ": cannot read " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
-
 Result<ConnectionConfig> connection_for(const LockUrl& url, const Credentials& creds, const std::string& source) {
   ConnectionConfig c;
   c.endpoints = url.endpoints;
@@ -79,7 +66,7 @@ Result<ConnectionConfig> connection_for(const LockUrl& url, const Credentials& c
   };
   if (!creds.ca_file.empty()) {
     if (!url.tls) return need_tls("--etcd-cacert");
-    auto pem = read_text(creds.ca_file, "--etcd-cacert");
+    auto pem = kube::read_file(creds.ca_file, "--etcd-cacert");
     if (!pem) return pem.error();
     c.ca_pem = std::move(*pem);
   }
@@ -88,9 +75,9 @@ Result<ConnectionConfig> connection_for(const LockUrl& url, const Credentials& c
   }
   if (!creds.cert_file.empty()) {
     if (!url.tls) return need_tls("--etcd-cert");
-    auto cert = read_text(creds.cert_file, "--etcd-cert");
+    auto cert = kube::read_file(creds.cert_file, "--etcd-cert");
     if (!cert) return cert.error();
-    auto key = read_text(creds.key_file, "--etcd-key");
+    auto key = kube::read_file(creds.key_file, "--etcd-key");
     if (!key) return key.error();
     c.cert_pem = std::move(*cert);
     c.key_pem = std::move(*key);
@@ -100,7 +87,7 @@ Result<ConnectionConfig> connection_for(const LockUrl& url, const Credentials& c
   }
   if (!creds.user.empty()) {
     if (creds.password_file.empty()) return Error::invalid(source + ": --etcd-user needs --etcd-password-file");
-    auto pw = read_text(creds.password_file, "--etcd-password-file");
+    auto pw = kube::read_file(creds.password_file, "--etcd-password-file");
     if (!pw) return pw.error();
     std::string p = std::move(*pw);
     while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
@@ -184,60 +171,54 @@ void SessionHub::step(const std::function<void(SessionMachine&, Instant, std::ve
   rearm();
 }
 
-void SessionHub::apply(session::Action& a) {
+// Sends one session call; its answer, decoded on the transport's thread,
+// is fed to the machine on the I/O thread (a failure logged first).
+template <class T, class Decode, class Feed>
+void SessionHub::ask(const char* path, std::string body, const char* what, Decode decode, Feed feed) {
   std::weak_ptr<SessionHub> weak = weak_from_this();
   Instant sent_at = rt_.clock().now();
-  if (auto* g = std::get_if<session::Grant>(&a)) {
-    int64_t ttl = std::chrono::duration_cast<std::chrono::seconds>(timings_.ttl).count();
-    transport_->call("/v3/lease/grant", encode_lease_grant(ttl), request_timeout_,
-                     [weak, id = g->id, sent_at](Result<std::string> body) {
-                       Result<std::pair<int64_t, Duration>> r = Error::internal("");
-                       if (!body) {
-                         r = body.error();
-                       } else if (auto g = decode_lease_grant(*body); !g) {
-                         r = g.error();
-                       } else {
-                         r = std::pair<int64_t, Duration>{g->id, std::chrono::seconds(g->ttl)};
-                       }
+  transport_->call(path, std::move(body), request_timeout_,
+                   [weak, sent_at, what, decode, feed](Result<std::string> answer) {
+                     Result<T> r = answer ? decode(*answer) : Result<T>(answer.error());
+                     auto s = weak.lock();
+                     if (!s) return;
+                     s->post([weak, sent_at, what, feed, r = std::move(r)] {
                        auto s = weak.lock();
                        if (!s) return;
-                       s->post([weak, id, sent_at, r = std::move(r)] {
-                         if (auto s = weak.lock()) {
-                           if (!r) s->warn("granting the session lease failed: " + r.error().message());
-                           s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
-                             m.on_grant(now, id, sent_at, r, out);
-                           });
-                         }
+                       if (!r) s->warn(std::string(what) + " failed: " + r.error().message());
+                       s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
+                         feed(m, now, sent_at, r, out);
                        });
                      });
-    return;
+                   });
+}
+
+void SessionHub::apply(session::Action& a) {
+  using Granted = std::pair<int64_t, Duration>;
+  if (auto* g = std::get_if<session::Grant>(&a)) {
+    int64_t ttl = std::chrono::duration_cast<std::chrono::seconds>(timings_.ttl).count();
+    return ask<Granted>(
+        "/v3/lease/grant", encode_lease_grant(ttl), "granting the session lease",
+        [](const std::string& body) -> Result<Granted> {
+          auto g = decode_lease_grant(body);
+          if (!g) return g.error();
+          return Granted{g->id, std::chrono::seconds(g->ttl)};
+        },
+        [id = g->id](SessionMachine& m, Instant now, Instant sent_at, const Result<Granted>& r,
+                     std::vector<session::Action>& out) { m.on_grant(now, id, sent_at, r, out); });
   }
   if (auto* k = std::get_if<session::KeepAlive>(&a)) {
     ++keepalives_;
-    transport_->call("/v3/lease/keepalive", encode_lease_keep_alive(k->lease), request_timeout_,
-                     [weak, id = k->id, sent_at](Result<std::string> body) {
-                       Result<Duration> r = Error::internal("");
-                       if (!body) {
-                         r = body.error();
-                       } else if (auto item = decode_lease_keep_alive(*body); !item) {
-                         r = item.error();
-                       } else if (auto* err = std::get_if<GatewayError>(&*item)) {
-                         r = err->to_error();
-                       } else {
-                         r = Duration(std::chrono::seconds(std::get<LeaseKeepAliveResponse>(*item).ttl));
-                       }
-                       auto s = weak.lock();
-                       if (!s) return;
-                       s->post([weak, id, sent_at, r = std::move(r)] {
-                         if (auto s = weak.lock()) {
-                           if (!r) s->warn("keeping the session lease alive failed: " + r.error().message());
-                           s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
-                             m.on_keepalive(now, id, sent_at, r, out);
-                           });
-                         }
-                       });
-                     });
-    return;
+    return ask<Duration>(
+        "/v3/lease/keepalive", encode_lease_keep_alive(k->lease), "keeping the session lease alive",
+        [](const std::string& body) -> Result<Duration> {
+          auto item = decode_lease_keep_alive(body);
+          if (!item) return item.error();
+          if (auto* err = std::get_if<GatewayError>(&*item)) return err->to_error();
+          return Duration(std::chrono::seconds(std::get<LeaseKeepAliveResponse>(*item).ttl));
+        },
+        [id = k->id](SessionMachine& m, Instant now, Instant sent_at, const Result<Duration>& r,
+                     std::vector<session::Action>& out) { m.on_keepalive(now, id, sent_at, r, out); });
   }
   if (auto* r = std::get_if<session::Revoke>(&a)) {
     // Best effort: an unrevoked lease expires after its TTL.

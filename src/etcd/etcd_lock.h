@@ -105,6 +105,8 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
  private:
   void step(const std::function<void(SessionMachine&, Instant, std::vector<session::Action>&)>& event);
   void warn(const std::string& msg);
+  template <class T, class Decode, class Feed>
+  void ask(const char* path, std::string body, const char* what, Decode decode, Feed feed);
   void apply(session::Action& a);
   void rearm();
 

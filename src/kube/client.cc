@@ -82,6 +82,7 @@ class CurlClient final : public Client {
   CurlClient(ClusterConfig c, ClientOptions o)
       : cfg_(std::move(c)),
         lease_format_(o.lease_format),
+        health_probes_(o.health_probes),
         authorization_(std::move(o.authorization)),
         extra_headers_(std::move(o.extra_headers)),
         clock_(o.clock ? o.clock : &real_clock_),
@@ -646,7 +647,7 @@ class CurlClient final : public Client {
   // Sends a probe when a connection that carries transfers has received
   // nothing for kProbeAfter (one probe at a time, at most one per kProbeAfter).
   void check_health(Instant now) {
-    if (probing_ || now < next_probe_) return;
+    if (!health_probes_ || probing_ || now < next_probe_) return;
     std::vector<CURL*> in_use;
     for (auto& [easy, t] : active_) in_use.push_back(easy);
     if (!conns_.any_silent(in_use, kProbeAfter)) return;
@@ -691,6 +692,7 @@ class CurlClient final : public Client {
 
   ClusterConfig cfg_;
   WireFormat lease_format_;
+  const bool health_probes_;
   std::function<std::string()> authorization_;  // ClientOptions::authorization
   std::vector<std::string> extra_headers_;
   RealClock real_clock_;

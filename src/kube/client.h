@@ -99,6 +99,11 @@ struct ClientOptions {
   std::function<std::string()> authorization;
   // Header lines ("Name: value") added to every request and stream.
   std::vector<std::string> extra_headers;
+  // The GET /version probe of silent connections (above). Off for etcd's
+  // gateway on plain HTTP/1.1, where a probe never shares the watch's
+  // connection and so tests nothing: there TCP keepalive and
+  // TCP_USER_TIMEOUT, and the timeout rule, are what end a dead connection.
+  bool health_probes = true;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).

@@ -13,7 +13,6 @@
 #include "core/base64.h"
 
 namespace leasehold::kube {
-namespace {
 
 Result<std::string> read_file(const std::string& path, const std::string& what) {
   std::ifstream f(path, std::ios::binary);
@@ -22,6 +21,8 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   ss << f.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 // The folder a kubeconfig's relative paths are resolved against.
 std::string dir_of(const std::string& path) {

@@ -92,6 +92,10 @@ struct ConfigOptions {
   std::string sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
 };
 
+// The whole of file `path`; Invalid "WHAT: cannot read PATH" when it cannot
+// be read.
+Result<std::string> read_file(const std::string& path, const std::string& what);
+
 // `url` without its user:password, for messages.
 std::string redact_url(const std::string& url);
 

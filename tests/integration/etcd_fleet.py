@@ -28,6 +28,7 @@ Modes (exit 0 on success, 1 with the violations listed):
              and one that must pass.
 """
 import argparse
+import base64
 import json
 import os
 import random
@@ -37,9 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import (EventLog, Candidate, Timings, check, print_report, current_leader, settled,  # noqa: E402
+from fleet import (EventLog, Fleet, Timings, check, print_report, current_leader, settled,  # noqa: E402
                    restart_exited, mono_ns, ms)
 
 
@@ -70,6 +72,16 @@ class EtcdCluster:
                 return i
         return -1
 
+    def count_keys(self, prefix):
+        """How many candidate keys election PREFIX has (a count-only range on the first endpoint)."""
+        key = (prefix + "/").encode()
+        end = key[:-1] + bytes([key[-1] + 1])
+        body = json.dumps({"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
+                           "count_only": True}).encode()
+        req = urllib.request.Request(self.endpoints()[0] + "/v3/kv/range", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(json.load(r).get("count", "0"))
+
     def lock_url(self, prefix):
         hosts = ",".join(e.split("://", 1)[1] for e in self.endpoints())
         return ("etcds://" if self.info.get("tls") else "etcd://") + hosts + prefix
@@ -80,41 +92,22 @@ class EtcdCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class EtcdFleet:
+class EtcdFleet(Fleet):
     """Candidates of one election; each start is a new incarnation BASE.N."""
 
     def __init__(self, args, cluster, prefix, timings, log):
-        self.args, self.cluster, self.prefix, self.timings, self.log = args, cluster, prefix, timings, log
-        self.incarnation = {}
-        self.running = {}
-        self.all = []
+        super().__init__(args, prefix, timings, log)
+        self.cluster, self.prefix = cluster, prefix
 
-    def spawn(self, base, impl):
-        n = self.incarnation.get(base, 0) + 1
-        self.incarnation[base] = n
-        proc = "%s.%d" % (base, n)
-        t = self.timings
+    def argv(self, base, impl, proc, t):
         if impl == "leasehold":
-            argv = [self.args.candidate, "--lock", self.cluster.lock_url(self.prefix), "--identity", proc,
+            return [self.args.candidate, "--lock", self.cluster.lock_url(self.prefix), "--identity", proc,
                     "--print-renewals"] + t.flags()
-        else:
-            argv = [os.path.join(self.args.bin, "etcdpeer"), "--endpoints", ",".join(self.cluster.endpoints()),
-                    "--prefix", self.prefix, "--id", proc, "--ttl", "%d" % (t.lease_ms // 1000)]
-        stderr = os.path.join(self.cluster.dir, "fleet-%s.stderr" % base)
-        c = Candidate(self.log, impl, proc, argv, stderr_path=stderr)
-        self.running[base] = c
-        self.all.append(c)
-        return c
+        return [os.path.join(self.args.bin, "etcdpeer"), "--endpoints", ",".join(self.cluster.endpoints()),
+                "--prefix", self.prefix, "--id", proc, "--ttl", "%d" % (t.lease_ms // 1000)]
 
-    def stop_all(self):
-        for c in self.running.values():
-            if c.alive():
-                c.signal(signal.SIGTERM)
-        for c in self.running.values():
-            if not c.wait_exit(10):
-                c.kill_now()
-        for c in self.all:
-            c.kill_now()
+    def stderr_dir(self):
+        return self.cluster.dir
 
 
 def cap_at_deadlines(events, renew_ms):

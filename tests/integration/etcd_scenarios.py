@@ -75,21 +75,9 @@ class Run:
                 return e
         return None
 
-    def keys(self):
-        """How many candidate keys the election has (a count-only range on the first member)."""
-        import base64
-        import urllib.request
-        key = (self.prefix + "/").encode()
-        end = key[:-1] + bytes([key[-1] + 1])
-        body = json.dumps({"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
-                           "count_only": True}).encode()
-        req = urllib.request.Request(self.cluster.endpoints()[0] + "/v3/kv/range", data=body, method="POST")
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return int(json.load(r).get("count", "0"))
-
     def wait_keys(self, n, timeout_s=10):
         deadline = time.monotonic() + timeout_s
-        while self.keys() < n:
+        while self.cluster.count_keys(self.prefix) < n:
             if time.monotonic() > deadline:
                 self.problems.append("the election never had %d keys" % n)
                 return

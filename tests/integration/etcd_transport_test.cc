@@ -439,11 +439,14 @@ TEST_F(EtcdFailoverTest, AWatchOnAKilledMemberEndsAndMovesTheEndpoint) {
 }
 
 TEST_F(EtcdFailoverTest, AMemberWithoutLeaderAnswersAtOnce) {
+  Seen seen;  // outlives the transport, whose end ends open watches
   auto order = followers_first();
   ASSERT_EQ(order.size(), 3u);
-  Killed one(order[0]), two(order[1]);
   auto t = open(endpoints({order[2]}));
   ASSERT_TRUE(t);
+  t->watch(encode_watch_create({.key = "/leasehold/w"}), seen.on_line(), seen.on_end());
+  ASSERT_TRUE(seen.wait([&] { return !seen.answers.empty(); })) << "no created answer";
+  Killed one(order[0]), two(order[1]);
   // Grpc-Metadata-hasleader: once the survivor has stepped down (raft's
   // check-quorum), it refuses at once instead of holding the call for 7 s.
   Result<std::string> r = Error::internal("no call");
@@ -458,6 +461,10 @@ TEST_F(EtcdFailoverTest, AMemberWithoutLeaderAnswersAtOnce) {
   EXPECT_TRUE(r.error().is(Code::kUnavailable)) << r.error().to_string();
   EXPECT_EQ(r.error().message(), "etcd " + order[2] + " /v3/kv/put: unavailable: etcdserver: no leader");
   EXPECT_LT(took, 1s);
+  // The watch ended with the stream's last line, the error.
+  ASSERT_TRUE(seen.wait([&] { return seen.end.has_value(); })) << "the watch did not end";
+  EXPECT_EQ(seen.end->message(), "etcd " + order[2] + " /v3/watch: unavailable: etcdserver: no leader");
+  EXPECT_EQ(seen.errors.size(), 1u);
 }
 
 // ---- TLS -------------------------------------------------------------------------

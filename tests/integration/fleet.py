@@ -223,19 +223,23 @@ class Fleet:
         self.running = {}  # base -> Candidate
         self.all = []
 
+    def argv(self, base, impl, proc, t):
+        """The command line of one candidate process."""
+        common = ["--kubeconfig", self.kubeconfig_for(base), "--namespace", NS, "--name", self.lease,
+                  "--identity", proc] + t.flags()
+        if impl == "leasehold":
+            return [self.args.candidate] + common
+        return [os.path.join(self.args.bin, "peer")] + common + ["--user-agent", "peer/" + base]
+
+    def stderr_dir(self):
+        return os.path.dirname(self.log.file.name) if self.log.file else "/tmp"
+
     def spawn(self, base, impl, timings=None):
         n = self.incarnation.get(base, 0) + 1
         self.incarnation[base] = n
         proc = "%s.%d" % (base, n)
-        t = timings or self.timings
-        common = ["--kubeconfig", self.kubeconfig_for(base), "--namespace", NS, "--name", self.lease,
-                  "--identity", proc] + t.flags()
-        if impl == "leasehold":
-            argv = [self.args.candidate] + common
-        else:
-            argv = [os.path.join(self.args.bin, "peer")] + common + ["--user-agent", "peer/" + base]
-        stderr = os.path.join(os.path.dirname(self.log.file.name) if self.log.file else "/tmp",
-                              "fleet-%s.stderr" % base)
+        argv = self.argv(base, impl, proc, timings or self.timings)
+        stderr = os.path.join(self.stderr_dir(), "fleet-%s.stderr" % base)
         c = Candidate(self.log, impl, proc, argv, stderr_path=stderr)
         self.running[base] = c
         self.all.append(c)
