@@ -141,10 +141,10 @@ class Bench:
             sys.stderr.write(line)
             if m1 is None and "stopping" in line:
                 m1 = (time.monotonic(), self.metrics())
-            if m0 is None and re.search(r"(\d+)/(\d+) leading", line):
-                k, total = map(int, re.search(r"(\d+)/(\d+) leading", line).groups())
-                if k == total:
-                    m0 = (time.monotonic(), self.metrics())
+            # From the first progress line of the steady window (10 s in:
+            # the watches and reads of the start are over) to its end.
+            if m0 is None and re.search(r"window \d+/\d+ s", line):
+                m0 = (time.monotonic(), self.metrics())
         out = p.stdout.read()
         p.wait()
         res = json.loads(out.strip().splitlines()[-1])

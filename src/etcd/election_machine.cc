@@ -150,12 +150,16 @@ void ElectionMachine::start(std::optional<int64_t> lease, Instant deadline, std:
 
 void ElectionMachine::on_session(int64_t lease, Instant deadline, std::vector<Action>& out) {
   lease_ = lease;
-  deadline_ = deadline;
+  deadline_ = session_deadline_ = deadline;
   if (phase_ == Phase::kNoSession && !stop_requested_) campaign(out);
 }
 
 void ElectionMachine::on_session_extended(int64_t lease, Instant deadline) {
-  if (lease_ && *lease_ == lease) deadline_ = std::max(deadline_, deadline);
+  if (!lease_ || *lease_ != lease) return;
+  session_deadline_ = std::max(session_deadline_, deadline);
+  // A leader whose own-key watch broke does not know whether its key is
+  // still there: its term is not extended until a read confirms the key.
+  if (!confirming_lead_) deadline_ = session_deadline_;
 }
 
 void ElectionMachine::on_session_lost(int64_t lease, const std::string& why, std::vector<Action>& out) {
@@ -202,7 +206,7 @@ void ElectionMachine::campaign(std::vector<Action>& out) {
 
 void ElectionMachine::find_older(std::vector<Action>& out) {
   phase_ = Phase::kQueued;
-  out.push_back(FindOlder{next_id(), rev_});
+  out.push_back(FindOlder{next_id(), rev_, key_});
 }
 
 void ElectionMachine::on_create(Instant now, uint64_t id, Result<CreateAnswer> r, std::vector<Action>& out) {
@@ -235,7 +239,7 @@ void ElectionMachine::on_older(Instant now, uint64_t id, Result<OlderAnswer> r, 
     return;
   }
   phase_ = Phase::kConfirming;
-  out.push_back(ReadOwn{next_id(), key_});
+  confirm(now, r->own, out);
 }
 
 void ElectionMachine::on_deletion(Instant now, uint64_t id, Result<int64_t> deleted_at, std::vector<Action>& out) {
@@ -276,11 +280,17 @@ void ElectionMachine::on_own(Instant now, uint64_t id, Result<std::optional<KeyV
       end_term("our key " + key_ + " was deleted", out);
       return;
     }
+    deadline_ = std::max(deadline_, session_deadline_);  // the key is ours as of this read
     own_watch_ = ++ids_;
     out.push_back(WatchDeletion{own_watch_, key_, kv->mod_revision + 1});
     return;
   }
   if (phase_ != Phase::kConfirming) return;
+  confirm(now, kv, out);
+}
+
+void ElectionMachine::confirm(Instant now, const std::optional<KeyValue>& kv, std::vector<Action>& out) {
+  bool ours = kv && kv->create_revision == rev_ && lease_ && kv->lease == *lease_;
   if (!ours) {
     // Our key went (an admin, or the lease) while we queued: queue again.
     if (lease_) campaign(out);

@@ -21,16 +21,20 @@
 //    renew_deadline, renew_deadline < TTL; the gap absorbs clock-rate drift.
 //    A keepalive answered with TTL 0 (or missing) means the lease is gone:
 //    the session ends at once.
-//  * ElectionMachine: a candidate leads only after (1) no older key exists
-//    at a revision at or after its own key's creation, and (2) a read of its
-//    own key, sent after (1) was answered, shows it with the same
+//  * ElectionMachine: a candidate leads only after one read (a Txn of two
+//    ranges, so of one revision R at or after its own key's creation) shows
+//    (1) no older key under PREFIX/ and (2) its own key with the same
 //    create_revision and our session lease, while the session deadline has
 //    not passed. (2) closes the gap in Go's recipe, which reports leadership
 //    once the older keys are gone even if its own key went with an expired
-//    session.
+//    session. After R, the key can go only by an admin's deletion (seen on
+//    the leader's own-key watch, from R + 1) or with the lease (not before
+//    our deadline).
 //  * A leader stops when its session's deadline passes, when the session is
 //    reported lost, or when a watch of its own key shows it deleted (an
-//    admin, or the lease expired). It starts no new term until the work of
+//    admin, or the lease expired). While that watch is broken, keepalives
+//    do not extend the term: it ends at the session deadline it had when
+//    the watch broke unless a read confirms the key first. It starts no new term until the work of
 //    the previous one returned. A term that ended while its key may remain
 //    (the deadline passed, the session not yet lost) deletes that key and
 //    queues again: every term has a new key, so tokens strictly increase.
@@ -139,12 +143,14 @@ struct Create {
   std::string key, value;
   int64_t lease = 0;
 };
-// The next-older key, if any: the key under PREFIX/ with the highest
-// create_revision strictly below `below` (etcd: max_create_revision =
-// below - 1, sorted by create_revision descending, limit 1).
+// One Txn (no compare), so both reads are of one revision: the next-older
+// key, if any (the key under PREFIX/ with the highest create_revision
+// strictly below `below`; etcd: max_create_revision = below - 1, sorted by
+// create_revision descending, limit 1), and our own key `own`.
 struct FindOlder {
   uint64_t id = 0;
   int64_t below = 0;
+  std::string own;
 };
 // Watch `key` from `from_revision` until it is deleted.
 struct WatchDeletion {
@@ -186,10 +192,12 @@ struct CreateAnswer {
   int64_t lease = 0;
 };
 // The answer to FindOlder: the next-older key if any, and the revision the
-// answer was read at (a watch of that key starts after it).
+// answer was read at (a watch of that key starts after it), and our own key
+// as of that revision.
 struct OlderAnswer {
   std::optional<KeyValue> older;
   int64_t header_revision = 0;
+  std::optional<KeyValue> own{};
 };
 
 class ElectionMachine {
@@ -199,7 +207,7 @@ class ElectionMachine {
     kNoSession,   // waiting for a session lease
     kCreating,    // Create in flight
     kQueued,      // FindOlder or WatchDeletion in flight
-    kConfirming,  // ReadOwn in flight
+    kConfirming,  // no older key, our key confirmed: waiting for the previous term's work (or a ReadOwn after it)
     kLeading,     // our term's work runs
     kStopping,    // StopLeading emitted; waiting for the work to return
     kReleasing,   // DeleteOwn in flight (after a stop)
@@ -254,6 +262,9 @@ class ElectionMachine {
 
  private:
   void campaign(std::vector<election::Action>& out);
+  // Our key as read (with no older key at that revision): lead, queue again,
+  // or wait for the previous term's work.
+  void confirm(Instant now, const std::optional<KeyValue>& kv, std::vector<election::Action>& out);
   void find_older(std::vector<election::Action>& out);
   void end_term(const std::string& why, std::vector<election::Action>& out);
   void after_work(std::vector<election::Action>& out);
@@ -263,7 +274,8 @@ class ElectionMachine {
   std::string prefix_, value_;
   Phase phase_ = Phase::kIdle;
   std::optional<int64_t> lease_;
-  Instant deadline_{};
+  Instant deadline_{};          // the term's: the session's, frozen while our key is unconfirmed
+  Instant session_deadline_{};  // the session's latest
   std::string key_;
   int64_t rev_ = 0;
   uint64_t ids_ = 0, in_flight_ = 0;

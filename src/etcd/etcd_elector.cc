@@ -218,17 +218,26 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
           });
     }
     if (auto* f = std::get_if<election::FindOlder>(&a)) {
-      RangeRequest r{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/"), .limit = 1,
-                     .sort_order = SortOrder::kDescend, .sort_target = SortTarget::kCreate,
-                     .max_create_revision = f->below - 1};
+      // No compare: the success branch always runs, and both ranges read
+      // one revision.
+      TxnRequest t;
+      t.success.push_back(RangeRequest{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/"), .limit = 1,
+                                       .sort_order = SortOrder::kDescend, .sort_target = SortTarget::kCreate,
+                                       .max_create_revision = f->below - 1});
+      t.success.push_back(RangeRequest{.key = f->own});
       return call<OlderAnswer>(
-          f->id, "/v3/kv/range", encode_range(r),
+          f->id, "/v3/kv/txn", encode_txn(t),
           [](const std::string& body) -> Result<OlderAnswer> {
-            auto rr = decode_range(body);
-            if (!rr) return rr.error();
+            auto r = decode_txn(body);
+            if (!r) return r.error();
+            const RangeResponse* older =
+                r->responses.size() == 2 ? std::get_if<RangeResponse>(&r->responses[0]) : nullptr;
+            const RangeResponse* own = older ? std::get_if<RangeResponse>(&r->responses[1]) : nullptr;
+            if (!r->succeeded || !own) return Error::internal("etcd: the Txn of two ranges answered something else");
             OlderAnswer ans;
-            ans.header_revision = rr->header.revision;
-            if (!rr->kvs.empty()) ans.older = rr->kvs[0];
+            ans.header_revision = r->header.revision;
+            if (!older->kvs.empty()) ans.older = older->kvs[0];
+            if (!own->kvs.empty()) ans.own = own->kvs[0];
             return ans;
           },
           [](ElectionMachine& m, Instant now, uint64_t id, const Result<OlderAnswer>& v, std::vector<Action>& out) {

@@ -89,7 +89,10 @@ class EtcdCluster:
     def down(self):
         subprocess.call([os.path.join(self.bin, "etcdcluster"), "down", "--dir", self.dir],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("LEASEHOLD_KEEP_ETCD_DIR"):
+            print("kept " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class EtcdFleet(Fleet):

@@ -362,6 +362,10 @@ struct Sim {
           if (k.rfind(kPrefix + "/", 0) != 0 || v.create >= fo.below) continue;
           if (!o.older || v.create > o.older->create_revision) o.older = KeyValue{k, v.value, v.create, v.mod, 1, v.lease};
         }
+        // The same Txn reads our own key at the same revision.
+        if (auto it = store.keys.find(fo.own); it != store.keys.end()) {
+          o.own = KeyValue{fo.own, it->second.value, it->second.create, it->second.mod, 1, it->second.lease};
+        }
         ans = std::move(o);
       }, [this, &n, fo](Result<OlderAnswer> r) {
         step_election(n, [&](std::vector<Action>& out) { n.election->on_older(local(n), fo.id, std::move(r), out); });

@@ -159,10 +159,8 @@ TEST(EtcdElectionTest, ALoneCandidateCreatesItsKeyConfirmsItAndLeads) {
   h.m.on_create(h.now, c.id, CreateAnswer{true, 100, "", 0}, h.out);
   auto f = h.take<E::FindOlder>();
   EXPECT_EQ(f.below, 100);
-  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 100}, h.out);
-  auto r = h.take<E::ReadOwn>();
-  EXPECT_EQ(r.key, "/lh/jobs/2a");
-  h.m.on_own(h.now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/2a", "me", 100, 100, 1, 0x2a}), h.out);
+  EXPECT_EQ(f.own, "/lh/jobs/2a");  // read in the same Txn
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 100, KeyValue{"/lh/jobs/2a", "me", 100, 100, 1, 0x2a}}, h.out);
   auto* start = only<E::StartLeading>(h.out);
   ASSERT_NE(start, nullptr);
   EXPECT_EQ(start->term, (Term{100, "me"}));  // fencing token = create_revision
@@ -198,9 +196,7 @@ TEST(EtcdElectionTest, NoLeadWhenItsOwnKeyIsGoneAtTheConfirmation) {
   auto c = h.take<E::Create>();
   h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
   auto f = h.take<E::FindOlder>();
-  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 40}, h.out);
-  auto r = h.take<E::ReadOwn>();
-  h.m.on_own(h.now, r.id, std::optional<KeyValue>{}, h.out);
+  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 40, std::nullopt}, h.out);
   EXPECT_EQ(only<E::StartLeading>(h.out), nullptr);
   EXPECT_NE(only<E::Create>(h.out), nullptr);  // queues again
   // A key of the same name created anew (another create_revision) is not ours either.
@@ -210,9 +206,7 @@ TEST(EtcdElectionTest, NoLeadWhenItsOwnKeyIsGoneAtTheConfirmation) {
   auto c2 = g.take<E::Create>();
   g.m.on_create(g.now, c2.id, CreateAnswer{true, 30, "", 0}, g.out);
   auto f2 = g.take<E::FindOlder>();
-  g.m.on_older(g.now, f2.id, OlderAnswer{std::nullopt, 40}, g.out);
-  auto r2 = g.take<E::ReadOwn>();
-  g.m.on_own(g.now, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 41, 41, 1, 5}), g.out);
+  g.m.on_older(g.now, f2.id, OlderAnswer{std::nullopt, 40, KeyValue{"/lh/jobs/5", "me", 41, 41, 1, 5}}, g.out);
   EXPECT_EQ(only<E::StartLeading>(g.out), nullptr);
 }
 
@@ -222,9 +216,7 @@ TEST(EtcdElectionTest, NoLeadPastTheSessionDeadline) {
   auto c = h.take<E::Create>();
   h.m.on_create(h.now, c.id, CreateAnswer{true, 30, "", 0}, h.out);
   auto f = h.take<E::FindOlder>();
-  h.m.on_older(h.now, f.id, OlderAnswer{std::nullopt, 30}, h.out);
-  auto r = h.take<E::ReadOwn>();
-  h.m.on_own(h.now + 10s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}), h.out);
+  h.m.on_older(h.now + 10s, f.id, OlderAnswer{std::nullopt, 30, KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}}, h.out);
   EXPECT_EQ(only<E::StartLeading>(h.out), nullptr);
 }
 
@@ -234,9 +226,7 @@ struct Leading : Harness {
     auto c = take<E::Create>();
     m.on_create(now, c.id, CreateAnswer{true, 30, "", 0}, out);
     auto f = take<E::FindOlder>();
-    m.on_older(now, f.id, OlderAnswer{std::nullopt, 30}, out);
-    auto r = take<E::ReadOwn>();
-    m.on_own(now, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}), out);
+    m.on_older(now, f.id, OlderAnswer{std::nullopt, 30, KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}}, out);
     own_watch = only<E::WatchDeletion>(out)->id;
     out.clear();
   }
@@ -281,6 +271,30 @@ TEST(EtcdElectionTest, ABrokenOwnKeyWatchReadsTheKeyAndWatchesAgain) {
   auto w = h.take<E::WatchDeletion>();
   EXPECT_EQ(w.from_revision, 41);
   EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
+}
+
+// While its own-key watch is broken the leader cannot see an admin delete
+// its key: keepalives do not extend the term until a read confirms the key
+// (simulator seed 7052: a partitioned leader, its key deleted, led past the
+// deletion for as long as its keepalives landed).
+TEST(EtcdElectionTest, ABrokenOwnKeyWatchFreezesTheTermUntilTheKeyIsConfirmed) {
+  Leading h;
+  h.m.on_deletion(h.now + 1s, h.own_watch, Error::unavailable("stream ended"), h.out);
+  auto r = h.take<E::ReadOwn>();
+  h.m.on_session_extended(5, h.now + 12s);
+  EXPECT_EQ(h.m.deadline(), h.now + 10s);  // not extended
+  h.m.on_own(h.now + 2s, r.id, Error::timeout("partitioned"), h.out);
+  h.m.on_tick(h.now + 10s, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+
+  Leading g;
+  g.m.on_deletion(g.now + 1s, g.own_watch, Error::unavailable("stream ended"), g.out);
+  auto r2 = g.take<E::ReadOwn>();
+  g.m.on_session_extended(5, g.now + 12s);
+  g.m.on_own(g.now + 2s, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 40, 1, 5}), g.out);
+  EXPECT_EQ(g.m.deadline(), g.now + 12s);  // confirmed: the session's deadline again
+  g.m.on_session_extended(5, g.now + 14s);
+  EXPECT_EQ(g.m.deadline(), g.now + 14s);
 }
 
 // A term that ended at its deadline while its key may remain deletes the key
