@@ -32,7 +32,8 @@ LOCK is a URL:
   mem://NAME                         in this process only (tests)
   etcd://HOST:PORT[,HOST:PORT...]/PREFIX
                                      an etcd v3 election, shared with Go's concurrency.Election
-                                     (etcds:// for TLS; --etcd-* flags for certificates and user)
+  etcds://HOST:PORT[,HOST:PORT...]/PREFIX
+                                     the same over TLS (--etcd-* flags: certificates, user)
 
 Exit status: the command's own (run); 2 for bad usage, with one line naming
 the problem; 1 for other failures; 127 when CMD cannot be started.

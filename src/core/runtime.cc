@@ -388,7 +388,7 @@ Result<std::shared_ptr<Lock>> Runtime::open_lock(std::string_view url) {
                         std::string(scheme_end == std::string_view::npos ? url : url.substr(0, scheme_end)) +
                         "\" (supported: k8s://NAMESPACE/NAME, configmap://NAMESPACE/NAME, endpoints://NAMESPACE/NAME, "
                         "configmapsleases://NAMESPACE/NAME, endpointsleases://NAMESPACE/NAME, mem://NAME, file:///PATH, "
-                        "etcd://HOST:PORT[,HOST:PORT...]/PREFIX, etcds://...)");
+                        "etcd://HOST:PORT/PREFIX, etcds://HOST:PORT/PREFIX)");
 }
 
 }  // namespace leasehold

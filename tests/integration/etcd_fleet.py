@@ -219,8 +219,9 @@ def run_mixed(args, rng, t, cluster):
             restart_exited(fleet, impls)
             continue
         sig = signal.SIGKILL if kind.startswith("sigkill") else signal.SIGTERM
+        began = mono_ns()  # the round before ends here: a SIGKILL is stamped only after kill() returned
         ev = victim.signal(sig)
-        log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"], impl=victim.impl)
+        log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"], began=began, impl=victim.impl)
         if not victim.wait_exit(10):
             problems.append("round %d: %s did not exit within 10 s of %s" % (r + 1, victim.proc, sig.name))
             victim.kill_now()
@@ -279,6 +280,15 @@ def mode_selftest(args):
         "overlap: a leader without deadlines (Go) resumes leading": (
             [ev(0, "started", "g.1", transitions=5), ev(1.5, "fault", "g.1", kind="sigstop-long-leader"),
              ev(4.8, "started", "b.1", transitions=7), ev(5.6, "stopped", "g.1")], 1),
+        "good: a SIGKILL stamped after the leader's exit was seen (the round ends at `began`)": (
+            [ev(0, "started", "a.1", transitions=2), ev(1, "fault", "x.1", kind="sigkill-follower"),
+             ev(1.041, "exit", "a.1", rc=-9), ev(1.047, "killed", "a.1"),
+             ev(1.047, "fault", "a.1", kind="sigkill-leader", began=int(1.039 * S)),
+             ev(3.9, "started", "b.1", transitions=3)], 0),
+        "the same without `began`: round 1 looks leaderless": (
+            [ev(0, "started", "a.1", transitions=2), ev(1, "fault", "x.1", kind="sigkill-follower"),
+             ev(1.041, "exit", "a.1", rc=-9), ev(1.047, "killed", "a.1"),
+             ev(1.047, "fault", "a.1", kind="sigkill-leader"), ev(3.9, "started", "b.1", transitions=3)], 1),
         "token did not increase": (
             [ev(0, "started", "a.1", transitions=9), ev(1, "fault", "a.1", kind="sigterm-leader"),
              ev(1.01, "stopped", "a.1"), ev(1.02, "started", "b.1", transitions=8)], 1),

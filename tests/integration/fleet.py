@@ -479,8 +479,9 @@ def mode_mixed(args):
             restart_exited(fleet, impls)
             continue
         sig = signal.SIGKILL if kind.startswith("sigkill") else signal.SIGTERM
+        began = mono_ns()  # the round before ends here: a SIGKILL is stamped only after kill() returned
         ev = victim.signal(sig)
-        log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"], impl=victim.impl)  # the kill's time
+        log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"], began=began, impl=victim.impl)  # the kill's time
         if not victim.wait_exit(10):
             problems.append("round %d: %s did not exit within 10 s of %s" % (r + 1, victim.proc, sig.name))
             victim.kill_now()
