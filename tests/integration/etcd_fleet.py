@@ -24,6 +24,11 @@ Modes (exit 0 on success, 1 with the violations listed):
              has no deadline of its own, so a frozen Go leader resumes
              believing it leads until its next keepalive fails (the gap
              leasehold's deadline closes; docs/etcd.md).
+  torture    3 members, each candidate behind faultproxies of its own: the
+             leader SIGKILLed, SIGTERMed or frozen past the TTL (leasehold
+             only), a member SIGKILLed and restarted, the leader cut off from
+             every member for TTL/3 or (leasehold only) TTL + 1 s; the same
+             checks (make torture-etcd; ctest torture.etcd_short).
   selftest   the deadline and token checks on hand-made logs that must fail,
              and one that must pass.
 """
@@ -102,15 +107,159 @@ class EtcdFleet(Fleet):
         super().__init__(args, prefix, timings, log)
         self.cluster, self.prefix = cluster, prefix
 
+    def endpoints_for(self, base):
+        """The cluster's endpoints, or (torture) this candidate's proxies to them."""
+        return self.cluster.endpoints()
+
     def argv(self, base, impl, proc, t):
+        eps = self.endpoints_for(base)
         if impl == "leasehold":
-            return [self.args.candidate, "--lock", self.cluster.lock_url(self.prefix), "--identity", proc,
-                    "--print-renewals"] + t.flags()
-        return [os.path.join(self.args.bin, "etcdpeer"), "--endpoints", ",".join(self.cluster.endpoints()),
+            url = ("etcds://" if self.cluster.info.get("tls") else "etcd://") + \
+                ",".join(e.split("://", 1)[1] for e in eps) + self.prefix
+            return [self.args.candidate, "--lock", url, "--identity", proc, "--print-renewals"] + t.flags()
+        return [os.path.join(self.args.bin, "etcdpeer"), "--endpoints", ",".join(eps),
                 "--prefix", self.prefix, "--id", proc, "--ttl", "%d" % (t.lease_ms // 1000)]
 
     def stderr_dir(self):
         return self.cluster.dir
+
+
+class Proxy:
+    """testenv/cmd/faultproxy in front of one member (commands on stdin)."""
+
+    def __init__(self, bin_dir, target):
+        self.p = subprocess.Popen([os.path.join(bin_dir, "faultproxy"), "--target", target], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.address = json.loads(self.p.stdout.readline())["listening"]
+
+    def command(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        return json.loads(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
+
+
+class TortureFleet(EtcdFleet):
+    """Each candidate reaches every member through proxies of its own, so
+    one candidate can be cut off from the whole cluster."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.proxies = {}  # base -> [Proxy per member]
+
+    def endpoints_for(self, base):
+        if base not in self.proxies:
+            self.proxies[base] = [Proxy(self.args.bin, e.split("://", 1)[1]) for e in self.cluster.endpoints()]
+        return ["http://" + p.address for p in self.proxies[base]]
+
+    def cut(self, base, cmd):
+        for p in self.proxies.get(base, []):
+            p.command(cmd)
+
+    def close(self):
+        for ps in self.proxies.values():
+            for p in ps:
+                p.close()
+
+
+def mode_torture(args):
+    """mixed's faults on 3 members, plus: a member SIGKILLed and restarted
+    1-4 s later, and the leader cut off from every member (faultproxy
+    partition) for TTL/3 (it keeps leading) or, leasehold leaders only, for
+    TTL + 1 s (the others take over; it stops at its deadline)."""
+    rng = random.Random(args.seed)
+    t = args.timings
+    cluster = EtcdCluster(args.bin, 3)
+    log = EventLog(args.log)
+    prefix = "/leasehold/torture-%d" % os.getpid()
+    fleet = TortureFleet(args, cluster, prefix, t, log)
+    impls = {"lh-1": "leasehold", "lh-2": "leasehold", "go-1": "etcd-go", "go-2": "etcd-go"}
+    etcdcluster = os.path.join(args.bin, "etcdcluster")
+    print("etcd torture on 3 members, %s: 2 leasehold + 2 concurrency.Election through proxies, timings %s, "
+          "%d rounds, seed %d" % (prefix, t, args.rounds, args.seed), flush=True)
+    problems = []
+    started = time.monotonic()
+    try:
+        for base, impl in impls.items():
+            fleet.spawn(base, impl)
+        bound = t.bound_ns(args.slack_ms)
+        kinds = ["sigkill-leader", "sigterm-leader", "member-restart", "partition-short-leader",
+                 "partition-long-leader", "sigstop-long-leader"]
+        weights = [3, 2, 3, 2, 3, 1]
+        for r in range(args.rounds):
+            leader = log.wait(lambda evs: settled(fleet, evs), 30)
+            if not leader:
+                problems.append("round %d: the fleet did not settle within 30 s (leader %s)" %
+                                (r + 1, current_leader(log.snapshot())))
+                break
+            kind = rng.choices(kinds, weights)[0]
+            base = {c.proc: b for b, c in fleet.running.items()}[leader]
+            victim = fleet.running[base]
+            if kind in ("partition-long-leader", "sigstop-long-leader") and victim.impl != "leasehold":
+                kind = "partition-short-leader"  # Go has no deadline of its own (see mixed)
+            if kind == "member-restart":
+                m = rng.randrange(3)
+                t0 = mono_ns()
+                subprocess.check_call([etcdcluster, "kill", "--dir", cluster.dir, "--member", str(m)],
+                                      stdout=subprocess.DEVNULL)
+                # A killed raft leader: an election (etcd's timeout, 1 s), then
+                # every lease gets its TTL again plus that timeout (lessor
+                # Promote), so a leader lost meanwhile is replaced that much later.
+                log.harness("fault", "", kind=kind, at=t0, member=m, bound_extra_ms=t.lease_ms + 2000)
+                time.sleep(rng.uniform(1, 4))
+                subprocess.check_call([etcdcluster, "restart", "--dir", cluster.dir, "--member", str(m)],
+                                      stdout=subprocess.DEVNULL)
+            elif kind.startswith("partition"):
+                pause_ms = t.lease_ms / 3 if kind == "partition-short-leader" else t.lease_ms + 1000
+                t0 = mono_ns()
+                fleet.cut(base, "partition")
+                log.harness("fault", victim.proc if kind == "partition-long-leader" else "", kind=kind, at=t0,
+                            pause_ms=pause_ms)
+                time.sleep(pause_ms / 1e3)
+                fleet.cut(base, "heal")
+            elif kind == "sigstop-long-leader":
+                ev = victim.signal(signal.SIGSTOP)
+                log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"])
+                time.sleep((t.lease_ms + 1000) / 1e3)
+                victim.signal(signal.SIGCONT)
+            else:
+                sig = signal.SIGKILL if kind == "sigkill-leader" else signal.SIGTERM
+                began = mono_ns()
+                ev = victim.signal(sig)
+                log.harness("fault", victim.proc, kind=kind, at=ev["mono_ns"], began=began)
+                victim.wait_exit(10)
+            if kind.endswith("long-leader") or kind in ("sigkill-leader", "sigterm-leader"):
+                got = log.wait(lambda evs: current_leader(evs) not in (None, leader) and current_leader(evs),
+                               ms(bound) / 1e3 + 5)
+                if not got:
+                    problems.append("round %d: no new leader after %s of %s" % (r + 1, kind, leader))
+            # Candidates that ended (killed, or lost the lease: recampaign is off) come back.
+            for b, c in list(fleet.running.items()):
+                if not c.alive():
+                    c.wait_exit(10)
+                    fleet.spawn(b, impls[b])
+            print("round %d/%d: %s of %s" % (r + 1, args.rounds, kind, leader), flush=True)
+            if time.monotonic() - started > args.max_seconds:
+                problems.append("stopped after %d rounds: --max-seconds %d reached" % (r + 1, args.max_seconds))
+                break
+        rounds_end = mono_ns()
+        fleet.stop_all()
+        end = mono_ns()
+    finally:
+        fleet.close()
+        cluster.down()
+    events = log.snapshot()
+    log.close()
+    report, violations = full_check(events, t, bound, end, rounds_end)
+    print("== torture.etcd seed %d ==" % args.seed)
+    print_report(report, violations)
+    print("leasehold terms ended at their deadline (frozen or cut off past it): %d" % report["capped_terms"])
+    for p in problems:
+        print("  PROBLEM " + p)
+    print("took %.1f s; event log %s" % (time.monotonic() - started, args.log))
+    return 0 if not violations and not problems and report["rounds"] >= args.rounds else 1
 
 
 def cap_at_deadlines(events, renew_ms):
@@ -317,7 +466,7 @@ def main():
     ap.add_argument("--slack-ms", type=float, default=1000)
     ap.add_argument("--max-seconds", type=int, default=600)
     ap.add_argument("--log", help="event log path (JSON lines)")
-    ap.add_argument("mode", choices=["mixed", "selftest"])
+    ap.add_argument("mode", choices=["mixed", "torture", "selftest"])
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1 << 31)
@@ -328,7 +477,7 @@ def main():
             ap.error("--%s is required" % need)
     args.log = args.log or os.path.join(tempfile.gettempdir(), "etcd-fleet-%d.jsonl" % os.getpid())
     print("etcd_fleet %s: seed %d (replay with --seed %d)" % (args.mode, args.seed, args.seed), flush=True)
-    return mode_mixed(args)
+    return mode_torture(args) if args.mode == "torture" else mode_mixed(args)
 
 
 if __name__ == "__main__":

@@ -308,8 +308,9 @@ def check(events, bound_ns, end_ns=None, rounds_end_ns=None):
         # as freezing etcd, is logged when it is over but began earlier).
         t_end = faults[i + 1].get("began", faults[i + 1]["mono_ns"]) if i + 1 < len(faults) else rounds_end_ns
         target = f.get("proc", "")
+        round_bound = bound_ns + int(f.get("bound_extra_ms", 0) * 1e6)  # a fault that also delays the store
         # A term that outlives the fault and is not the victim's: no gap.
-        ongoing = [t for t in terms if t[0] <= t0 < t[1] and t[2] != target and t[1] >= min(t_end, t0 + bound_ns)]
+        ongoing = [t for t in terms if t[0] <= t0 < t[1] and t[2] != target and t[1] >= min(t_end, t0 + round_bound)]
         if ongoing:
             gaps.append(0)
             continue
@@ -319,9 +320,9 @@ def check(events, bound_ns, end_ns=None, rounds_end_ns=None):
             continue
         gap = nxt[0][0] - t0
         gaps.append(gap)
-        if gap > bound_ns:
+        if gap > round_bound:
             violations.append("round %d (%s of %s): leader %s only %.1f ms after the fault (bound %.1f ms)" %
-                              (i + 1, f["kind"], target, nxt[0][2], ms(gap), ms(bound_ns)))
+                              (i + 1, f["kind"], target, nxt[0][2], ms(gap), ms(round_bound)))
     impl_of = {e["proc"]: e.get("impl", e.get("src")) for e in events if e["event"] == "started"}
     handovers = {}
     for a, b in zip(terms, terms[1:]):
