@@ -18,7 +18,7 @@ CONFIGURE    = cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 CMAKE_FLAGS ?=
 WERROR      := $(if $(CI),-DLEASEHOLD_WERROR=ON,)
 
-.PHONY: all deps testenv build install image image-lock demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-failover bench-cadence torture torture-etcd stress-test testenv-up testenv-down clean
+.PHONY: all deps testenv build install image image-lock demo test test-unit test-asan test-tsan test-fuzz fuzz bench bench-etcd bench-failover bench-cadence torture torture-etcd stress-test testenv-up testenv-down clean
 
 all: build
 
@@ -147,6 +147,22 @@ bench: testenv
 	  --dir $(CURDIR)/$(BUILD)/bench-scale-testenv $(BENCH_SCALE_FLAGS)
 	echo "[bench 8/8] report: bench/results/latest.json, docs/benchmarks.md, plots"
 	/usr/bin/python3 bench/report.py
+	echo "[bench etcd] etcd:// beside Go's concurrency.Election (make bench-etcd)"
+	$(MAKE) --no-print-directory bench-etcd
+
+# etcd:// beside Go's concurrency.Election on one etcd (~15 min): graceful
+# failover (50 trials), crash take-over past the TTL (20), etcd messages and
+# calls per minute for a leader and a standby, 1,000 elections in one process.
+# Writes bench/results/etcd.json and docs/benchmarks/etcd-failover.png.
+BENCH_ETCD_FLAGS ?=
+bench-etcd: deps testenv
+	scripts/deps.sh --bench
+	$(CONFIGURE)
+	cmake --build $(BUILD) -j $(JOBS) --target leasehold_candidate leasehold_scale_bench
+	mkdir -p bench/results docs/benchmarks
+	/usr/bin/python3 bench/etcd.py --bin $(TESTENV_BIN) --candidate $(BUILD)/tests/leasehold_candidate \
+	  --scale-bench $(BUILD)/bench/leasehold_scale_bench --out bench/results/etcd.json \
+	  --plot docs/benchmarks/etcd-failover.png $(BENCH_ETCD_FLAGS)
 
 # Only the failover step of `make bench` (~12 min). FAILOVER_FLAGS as above.
 FAILOVER_FLAGS ?=

@@ -98,19 +98,22 @@ class Bench:
                       flush=True)
         return out
 
-    def metrics(self):
+    def metrics(self, name="grpc_server_msg_received_total"):
         with urllib.request.urlopen(self.cluster.endpoints()[0] + "/metrics", timeout=5) as r:
             text = r.read().decode()
         total = 0.0
         for line in text.splitlines():
-            if line.startswith("grpc_server_msg_received_total{"):
+            if line.startswith(name + "{"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
     def rate(self, window_s):
-        m0 = self.metrics()
+        """(messages, calls) per minute: gRPC messages received, and calls
+        (unary requests and streams) started."""
+        m0, c0 = self.metrics(), self.metrics("grpc_server_started_total")
         time.sleep(window_s)
-        return (self.metrics() - m0) * 60.0 / window_s
+        return ((self.metrics() - m0) * 60.0 / window_s,
+                (self.metrics("grpc_server_started_total") - c0) * 60.0 / window_s)
 
     def requests(self, impl, window_s):
         idle = self.rate(window_s / 2)  # whatever else talks to etcd (nothing, normally)
@@ -128,7 +131,8 @@ class Bench:
             c.signal(signal.SIGTERM)
             c.wait_exit(10)
             c.kill_now()
-        return {"idle_per_min": idle, "leader_per_min": leader - idle, "standby_per_min": both - leader}
+        return {"idle_per_min": idle[0], "leader_per_min": leader[0] - idle[0], "standby_per_min": both[0] - leader[0],
+                "leader_calls_per_min": leader[1] - idle[1], "standby_calls_per_min": both[1] - leader[1]}
 
     def scale(self, n, window):
         prefix = self.cluster.lock_url("/leasehold/scale-%d-" % os.getpid())
@@ -167,6 +171,7 @@ def main():
     ap.add_argument("--scale", type=int, default=1000)
     ap.add_argument("--scale-window", default="60s")
     ap.add_argument("--out")
+    ap.add_argument("--plot", help="PNG of the failover distributions")
     args = ap.parse_args()
     cluster = EtcdCluster(args.bin, 1)
     results = {"timings": str(args.timings), "crash_timings": str(args.crash_timings), "leasehold": {}, "etcd_go": {}}
@@ -177,7 +182,7 @@ def main():
                   flush=True)
             g = b.failover(impl, signal.SIGTERM, args.graceful)
             results[key]["graceful_failover_ms"] = {"n": len(g), "p50": pct(g, 50), "p99": pct(g, 99),
-                                                    "max": max(g) if g else None}
+                                                    "max": max(g) if g else None, "raw": g}
         bc = Bench(args, cluster)
         bc.t, bc.ttl_s = args.crash_timings, args.crash_timings.lease_ms // 1000
         for impl, key in (("leasehold", "leasehold"), ("etcd-go", "etcd_go")):
@@ -185,7 +190,7 @@ def main():
                   flush=True)
             c = bc.failover(impl, signal.SIGKILL, args.crash)
             results[key]["crash_lateness_past_ttl_ms"] = {"n": len(c), "p50": pct(c, 50), "p99": pct(c, 99),
-                                                          "max": max(c) if c else None}
+                                                          "max": max(c) if c else None, "raw": c}
         for impl, key in (("leasehold", "leasehold"), ("etcd-go", "etcd_go")):
             print("[etcd bench 3/4] %s: etcd messages per minute, leader then leader + standby (%.0f s each)" %
                   (impl, args.window), flush=True)
@@ -201,7 +206,9 @@ def main():
     for name, k in (("graceful failover p50 / p99 (ms)", "graceful_failover_ms"),
                     ("crash take-over lateness past TTL p50 / p99 (ms)", "crash_lateness_past_ttl_ms")):
         print("| %s | %.1f / %.1f | %.1f / %.1f |" % (name, L[k]["p50"], L[k]["p99"], G[k]["p50"], G[k]["p99"]))
-    for name, k in (("etcd messages/min, leader", "leader_per_min"), ("etcd messages/min, standby", "standby_per_min")):
+    for name, k in (("etcd messages/min, leader", "leader_per_min"), ("etcd messages/min, standby", "standby_per_min"),
+                    ("etcd calls started/min, leader", "leader_calls_per_min"),
+                    ("etcd calls started/min, standby", "standby_calls_per_min")):
         print("| %s | %.1f | %.1f |" % (name, L["etcd_messages_per_min"][k], G["etcd_messages_per_min"][k]))
     s = L["scale"]
     print("\n%d elections in one process: %d leading at the end; CPU %.3f s per election-hour; RSS %d KiB; "
@@ -211,7 +218,37 @@ def main():
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
         print("wrote " + args.out)
+    if args.plot:
+        plot(results, args.plot)
     return 0
+
+
+def plot(results, path):
+    """CDFs of both failover measurements, leasehold beside concurrency.Election."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("etcd bench: matplotlib is missing (scripts/deps.sh --bench installs python3-matplotlib; run with "
+              "/usr/bin/python3); no plot drawn", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title in ((axes[0], "graceful_failover_ms", "SIGTERM -> the standby leads (%s)" % results["timings"]),
+                           (axes[1], "crash_lateness_past_ttl_ms",
+                            "SIGKILL -> the standby leads, minus the TTL (%s)" % results["crash_timings"])):
+        for impl, label in (("leasehold", "leasehold"), ("etcd_go", "Go concurrency.Election")):
+            xs = sorted(results[impl][key]["raw"])
+            if xs:
+                ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post", label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("ms")
+        ax.set_ylabel("fraction of trials")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print("wrote " + path)
 
 
 if __name__ == "__main__":

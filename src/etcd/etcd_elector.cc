@@ -490,6 +490,11 @@ Result<std::shared_ptr<Elector::Impl>> make_etcd_elector(Runtime& rt, ElectorCon
   if (config.coordinated.enabled) {
     return Error::invalid("coordinated election (LeaseCandidate) is for k8s:// Leases, not " + config.lock);
   }
+  if (!config.release_on_cancel) {
+    return Error::invalid("release_on_cancel=false is not possible on " + config.lock +
+                          ": the candidate's key goes with the process's session lease, which is revoked when its "
+                          "last etcd election stops");
+  }
   if (config.lease_duration < std::chrono::seconds(2)) {
     return Error::invalid("lease_duration: an etcd session lease needs at least 2s, got " +
                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config.lease_duration)

@@ -113,6 +113,13 @@ TEST(RuntimeLockUrlTest, OneEtcdElectionPerPrefixAndOneSessionTimingPerProcess) 
   EXPECT_TRUE(Elector::create(rt, other).ok());
   first->reset();  // never started: its claim on the prefix goes with it
   EXPECT_TRUE(Elector::create(rt, cfg).ok());
+  ElectorConfig keep = cfg;
+  keep.lock = "etcd://127.0.0.1:1/leasehold/c";
+  keep.release_on_cancel = false;
+  auto refused = Elector::create(rt, keep);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("release_on_cancel=false is not possible"), std::string::npos)
+      << refused.error().message();
 }
 
 std::vector<std::string>* g_woken = nullptr;
