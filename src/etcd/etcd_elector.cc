@@ -72,6 +72,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
   uint64_t timer = 0;
   std::optional<Instant> armed;
   std::map<uint64_t, uint64_t> watches;  // machine id -> transport stream id
+  Instant renewed_until{};                // the term deadline on_renewed last reported
 
   // ---- shared, under mu ----
   mutable std::mutex mu;
@@ -127,6 +128,20 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
     prune_watches();
     rearm();
     publish();
+    renewed();
+  }
+
+  // on_renewed whenever the term's deadline moved forward: a keepalive that
+  // landed, or the read that confirmed our key after a broken watch (a
+  // keepalive that came while the key was unconfirmed extends nothing). The
+  // sidecar's watchdog follows these.
+  void renewed() {
+    if (em.phase() != Phase::kLeading || em.deadline() <= renewed_until) return;
+    renewed_until = em.deadline();
+    if (cfg.callbacks.on_renewed) {
+      notify_user("on_renewed",
+                  [cb = cfg.callbacks.on_renewed, t = term_, at = renewed_until - cfg.renew_deadline] { cb(t, at); });
+    }
   }
 
   void do_resign() {
@@ -156,10 +171,6 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
       ++renewals;
     }
     step([&](ElectionMachine& m, Instant, std::vector<Action>&) { m.on_session_extended(lease, dl); });
-    if (phase == Phase::kLeading && cfg.callbacks.on_renewed) {
-      notify_user("on_renewed",
-                  [cb = cfg.callbacks.on_renewed, t = term_, at = dl - cfg.renew_deadline] { cb(t, at); });
-    }
   }
   void on_session_lost(int64_t lease, const std::string& why) override {
     log(LogLevel::kWarning, "session lease " + lease_hex(lease) + " lost: " + why);
@@ -290,6 +301,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
         ++terms_started;
       }
       publish();  // is_leader() and term() are true before the work starts
+      renewed_until = em.deadline();  // the start is not a renewal (ElectorStatus::renewed_at says when)
       runner.start(s->term, shared_from_this());
       return;
     }

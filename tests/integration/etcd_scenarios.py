@@ -22,6 +22,11 @@ tokens increasing) judges every run.
                  deadline (+ 300 ms for the stop to be logged), a direct
                  candidate (Go or leasehold) leads only after that, and after
                  `heal` the old leader campaigns again and follows.
+  sidecar-partition
+                 `leasehold run` (the sidecar) through faultproxy, cut off:
+                 its worker's tree is gone from the process table within
+                 renew_deadline + 500 ms of the cut, before a Go candidate
+                 leads.
   tls-auth       a TLS member with auth: a candidate with the CA, a client
                  certificate and user elector's password file leads; one with
                  a wrong password logs one line naming the user (and no
@@ -271,19 +276,93 @@ def mode_tls_auth(args, cluster):
     return run.finish()
 
 
+def mode_sidecar_partition(args, cluster):
+    """`leasehold run` on etcd:// through faultproxy: cut off, its worker's
+    tree is gone (seen in the process table) within renew_deadline + 500 ms
+    of the cut, and before a Go candidate leads."""
+    run = Run(args, cluster, args.timings, "etcd.sidecar_partition")
+    target = cluster.endpoints()[0].split("://", 1)[1]
+    proxy = subprocess.Popen([os.path.join(args.bin, "faultproxy"), "--target", target], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, bufsize=1)
+    pidfile = os.path.join(cluster.dir, "worker.pid")
+    t = args.timings
+    sidecar = None
+    try:
+        listening = json.loads(proxy.stdout.readline())["listening"]
+        sidecar = subprocess.Popen(
+            [args.cli, "run", "--lock", "etcd://" + listening + run.prefix, "--identity", "sidecar",
+             "--leader-elect-lease-duration", "%dms" % t.lease_ms, "--leader-elect-renew-deadline", "%dms" % t.renew_ms,
+             "--leader-elect-retry-period", "%dms" % t.retry_ms, "--", "sh", "-c",
+             "echo $$ > %s; exec sleep 1000" % pidfile],
+            stdout=open(os.path.join(cluster.dir, "sidecar.out"), "w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(pidfile):
+            run.problems.append("the sidecar's worker never started")
+            return run.finish()
+        time.sleep(0.2)
+        worker = int(open(pidfile).read())
+        run.go("g")
+        run.wait_keys(2)
+        time.sleep(1)
+        proxy.stdin.write("partition\n")
+        proxy.stdout.readline()
+        t0 = mono_ns()
+        gone = None
+        while mono_ns() - t0 < (t.lease_ms + 5000) * 1e6:
+            try:
+                os.kill(worker, 0)
+                with open("/proc/%d/stat" % worker) as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":
+                        raise ProcessLookupError
+            except (ProcessLookupError, FileNotFoundError):
+                gone = mono_ns()
+                break
+            time.sleep(0.005)
+        g_started = run.log.wait(lambda evs: next((e for e in evs if e["event"] == "started" and e["proc"] == "g"),
+                                                  None), t.lease_ms / 1e3 + 5)
+        if gone is None:
+            run.problems.append("the worker (pid %d) outlived the partition by %.0f ms" % (worker, t.lease_ms + 5000))
+        else:
+            print("worker gone %.0f ms after the cut (renew deadline %d ms)" % (ms(gone - t0), t.renew_ms), flush=True)
+            if gone - t0 > (t.renew_ms + 500) * 1e6:
+                run.problems.append("the worker was gone only %.0f ms after the cut" % ms(gone - t0))
+        if not g_started:
+            run.problems.append("g never led")
+        elif gone is not None:
+            print("g led %.0f ms after the worker was gone" % ms(g_started["mono_ns"] - gone), flush=True)
+            if g_started["mono_ns"] < gone:
+                run.problems.append("g led %.0f ms before the worker was gone" % ms(gone - g_started["mono_ns"]))
+        proxy.stdin.write("heal\n")
+        proxy.stdout.readline()
+        return run.finish()
+    finally:
+        if sidecar:
+            sidecar.terminate()
+            try:
+                sidecar.wait(15)
+            except subprocess.TimeoutExpired:
+                sidecar.kill()
+        proxy.stdin.close()
+        proxy.wait(10)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="testenv bin dir")
     ap.add_argument("--candidate", required=True, help="path of leasehold_candidate")
     ap.add_argument("--cli", required=True, help="path of the leasehold command")
     ap.add_argument("--timings", type=Timings.parse, default=Timings.parse("3s/2s/500ms"))
-    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth"])
+    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth", "sidecar-partition"])
     args = ap.parse_args()
     members = 3 if args.mode == "member-restart" else 1
     cluster = EtcdCluster(args.bin, members, ["--tls", "--auth"] if args.mode == "tls-auth" else [])
     try:
         return {"admin-delete": mode_admin_delete, "member-restart": mode_member_restart,
-                "partition": mode_partition, "tls-auth": mode_tls_auth}[args.mode](args, cluster)
+                "partition": mode_partition, "tls-auth": mode_tls_auth,
+                "sidecar-partition": mode_sidecar_partition}[args.mode](args, cluster)
     finally:
         cluster.down()
 
