@@ -390,9 +390,10 @@ class Core : public std::enable_shared_from_this<Core> {
       auth_in_flight_ = false;
       std::string failed = "etcd " + cfg_.endpoints[idx] + ": authentication as \"" + cfg_.user + "\" failed: ";
       std::optional<Error> error;
-      if (!r) {
+      if (!r) {  // no answer: the credentials were never judged
         if (unreachable(r.error())) failover_locked(idx);
-        error = Error(r.error().code(), failed + transport_reason(idx, kAuthPath, r.error()));
+        error = Error(r.error().code(), "etcd " + cfg_.endpoints[idx] + ": no answer to authentication as \"" +
+                                            cfg_.user + "\": " + transport_reason(idx, kAuthPath, r.error()));
       } else if (r->status != 200) {
         GatewayError ge = decode_error(r->status, r->body);
         if (ge.fault == Fault::kUnavailable) failover_locked(idx);
