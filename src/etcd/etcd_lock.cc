@@ -264,15 +264,16 @@ Versioned leader_record(const KeyValue& kv) {
 
 namespace {
 
-// Reads the leader key of `prefix`; `done` runs on the I/O thread.
+// Reads the leader key of `prefix` (NotFound: no candidate); `done` runs on
+// the I/O thread.
 void read_leader(const std::shared_ptr<SessionHub>& hub, const std::string& prefix, Duration timeout,
-                 Completion<Versioned> done) {
+                 Completion<KeyValue> done) {
   RangeRequest r{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/"), .limit = 1,
                  .sort_order = SortOrder::kAscend, .sort_target = SortTarget::kCreate};
   std::weak_ptr<SessionHub> weak = hub;
   hub->transport().call("/v3/kv/range", encode_range(r), timeout,
                         [weak, done = std::move(done)](Result<std::string> body) mutable {
-                          Result<Versioned> out = Error::internal("");
+                          Result<KeyValue> out = Error::internal("");
                           if (!body) {
                             out = body.error();
                           } else if (auto rr = decode_range(*body); !rr) {
@@ -280,10 +281,38 @@ void read_leader(const std::shared_ptr<SessionHub>& hub, const std::string& pref
                           } else if (rr->kvs.empty()) {
                             out = Error::not_found("no candidate in the election");
                           } else {
-                            out = leader_record(rr->kvs.front());
+                            out = rr->kvs.front();
                           }
                           if (auto s = weak.lock()) s->post([done = std::move(done), out = std::move(out)] { done(out); });
                         });
+}
+
+// What one watch line means for the leader view (decoded on the transport's
+// thread).
+struct LineNews {
+  bool failed = false;
+  bool created = false;
+  bool put = false;                  // a candidate's key was written
+  std::vector<std::string> deleted;  // keys deleted
+};
+
+LineNews news_of(std::string_view line) {
+  LineNews n;
+  auto item = decode_watch_line(line);
+  if (!item || std::holds_alternative<GatewayError>(*item) || std::get<WatchResponse>(*item).cancel_error()) {
+    n.failed = true;
+    return n;
+  }
+  const auto& resp = std::get<WatchResponse>(*item);
+  n.created = resp.created;
+  for (const auto& ev : resp.events) {
+    if (ev.type == Event::Type::kDelete) {
+      n.deleted.push_back(ev.kv.key);
+    } else {
+      n.put = true;
+    }
+  }
+  return n;
 }
 
 }  // namespace
@@ -300,6 +329,7 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
   std::function<void(bool)> on_health;
   uint64_t stream = 0;
   bool reading = false, again = false;
+  std::optional<std::string> leader_key;  // the last read's; nullopt: none known
   std::atomic<bool> closed{false};
 
   void open() {
@@ -307,17 +337,12 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
     if (closed || !h) return;
     WatchCreateRequest req{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/")};
     std::weak_ptr<Watch> weak = weak_from_this();
-    // Every line (created, events) leads to a read of the leader key: a
-    // resumed or replayed event never moves the view back.
     stream = h->transport().watch(
         encode_watch_create(req),
         [weak](std::string_view line) {
-          auto item = decode_watch_line(line);
-          bool failed = !item || std::holds_alternative<GatewayError>(*item) ||
-                        std::get<WatchResponse>(*item).cancel_error().has_value();
           auto w = weak.lock();
           auto h = w ? w->hub.lock() : nullptr;
-          if (h) h->post([w, failed] { failed ? w->broken() : w->event(); });
+          if (h) h->post([w, n = news_of(line)] { n.failed ? w->broken() : w->event(n); });
         },
         [weak](Error) {
           auto w = weak.lock();
@@ -331,10 +356,21 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
         });
   }
 
-  void event() {
+  // The leader changes only when its key goes (a new key is always the
+  // newest), or when there was none: only then is the leader key read
+  // again, so a join or leave of another candidate costs no read (no herd).
+  // A read, not the event, decides: a resumed or replayed event never moves
+  // the view back.
+  void event(const LineNews& n) {
     if (closed) return;
     on_health(true);
-    reread();
+    // A read in flight may have been served before this change: read again after it.
+    if (reading && (n.put || !n.deleted.empty())) {
+      again = true;
+      return;
+    }
+    bool leader_gone = leader_key && std::find(n.deleted.begin(), n.deleted.end(), *leader_key) != n.deleted.end();
+    if (n.created || leader_gone || (!leader_key && n.put)) reread();
   }
 
   void broken() {
@@ -353,12 +389,14 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
     auto h = hub.lock();
     if (!h) return;
     reading = true;
-    read_leader(h, prefix, timeout, [w = shared_from_this()](Result<Versioned> r) {
+    read_leader(h, prefix, timeout, [w = shared_from_this()](Result<KeyValue> r) {
       w->reading = false;
       if (w->closed) return;
       if (r) {
-        w->on_change(*r);
+        w->leader_key = r->key;
+        w->on_change(leader_record(*r));
       } else if (r.error().is(Code::kNotFound)) {
+        w->leader_key.reset();
         w->on_change(std::nullopt);
       }
       if (std::exchange(w->again, false)) w->reread();
@@ -379,7 +417,12 @@ ElectionLock::~ElectionLock() {
   });
 }
 
-void ElectionLock::get(Completion<Versioned> done) { read_leader(hub_, prefix_, timeout_, std::move(done)); }
+void ElectionLock::get(Completion<Versioned> done) {
+  read_leader(hub_, prefix_, timeout_, [done = std::move(done)](Result<KeyValue> r) {
+    if (!r) return done(r.error());
+    done(leader_record(*r));
+  });
+}
 
 void ElectionLock::create(const LeaseRecord&, Completion<Versioned> done) {
   hub_->post([done = std::move(done), url = url_] {

@@ -133,8 +133,11 @@ class ElectionLock final : public Lock {
   void get(Completion<Versioned> done) override;
   void create(const LeaseRecord& record, Completion<Versioned> done) override;
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override;
-  // A watch of PREFIX/: after each event (and once the stream is up) the
-  // leader key is read again and reported (nullopt: no candidate).
+  // A watch of PREFIX/: the leader key is read when the stream is up, when
+  // the known leader's key is deleted, and when a key appears while none was
+  // known (a new key is never older than the leader's), and each read is
+  // reported (nullopt: no candidate). Other candidates' joins and leaves
+  // cost no read.
   bool watch(std::function<void(const std::optional<Versioned>&)> on_change,
              std::function<void(bool healthy)> on_health) override;
   void set_request_timeout(Duration timeout) override { timeout_ = timeout; }
