@@ -192,8 +192,14 @@ Runtime::~Runtime() {
     }
   }  // their transports' threads end here
   core::WakeBatch::forget(impl_.get());
-  std::lock_guard<std::mutex> g(impl_->mu);
-  impl_->heap.clear();
+  // Tasks left in the heap are destroyed outside the lock: their captures
+  // may own electors and lock handles whose destructors take other locks
+  // (the IoGate's) or end transports.
+  std::vector<Impl::Task> left;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    left.swap(impl_->heap);
+  }
 }
 
 Clock& Runtime::clock() { return *impl_->clock; }

@@ -354,9 +354,14 @@ def main():
     ap.add_argument("--bin", required=True, help="testenv bin dir")
     ap.add_argument("--candidate", required=True, help="path of leasehold_candidate")
     ap.add_argument("--cli", required=True, help="path of the leasehold command")
-    ap.add_argument("--timings", type=Timings.parse, default=Timings.parse("3s/2s/500ms"))
+    ap.add_argument("--timings", type=Timings.parse, default=None,
+                    help="LEASE/RENEW/RETRY (default 3s/2s/500ms; member-restart 6s/4s/1s: a killed raft leader "
+                         "takes etcd an election (1 s timeout, often more on a loaded machine) to replace, which "
+                         "the renew deadline must outlast)")
     ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth", "sidecar-partition"])
     args = ap.parse_args()
+    if args.timings is None:
+        args.timings = Timings.parse("6s/4s/1s" if args.mode == "member-restart" else "3s/2s/500ms")
     members = 3 if args.mode == "member-restart" else 1
     cluster = EtcdCluster(args.bin, members, ["--tls", "--auth"] if args.mode == "tls-auth" else [])
     try:
