@@ -63,10 +63,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
   std::string leader_;
   std::optional<Instant> follower_expiry;
   int64_t transitions = -1;
-  uint64_t renewals = 0, failed_requests = 0, slow_path = 0;
-  uint64_t leader_changes = 0, terms_started = 0;
-  std::array<uint64_t, ElectorStatus::kCodes> failed_renewals{};
-  LatencyHistogram renew_latency;
+  ElectorStatus counters;  // only its counters: renewals, failed_requests, ..., renew_latency
   bool finished = false;
   core::TermRunner runner;  // the terms' work threads
 
@@ -150,7 +147,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
       log(LogLevel::kInfo, "leader is now " + s->identity);
       {
         std::lock_guard<std::mutex> g(mu);
-        ++leader_changes;
+        ++counters.leader_changes;
       }
       if (cfg.callbacks.on_new_leader) {
         notify_user("on_new_leader", [cb = cfg.callbacks.on_new_leader, id = s->identity] { cb(id); });
@@ -196,13 +193,13 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
     if (timeout_timer) rt.cancel_timer(std::exchange(timeout_timer, 0));
     {
       std::lock_guard<std::mutex> g(mu);
-      if (!r.ok() && !r.error().is(Code::kNotFound)) ++failed_requests;
+      if (!r.ok() && !r.error().is(Code::kNotFound)) ++counters.failed_requests;
       if (outstanding_purpose == core::Purpose::kRenew) {
         // Counted here, under the lock already taken, on the I/O thread.
-        renew_latency.add(rt.clock().now() - sent_at);
-        if (r.ok()) ++renewals;
-        if (!r.ok()) ++failed_renewals[static_cast<size_t>(r.error().code())];
-        if (!r.ok() && r.error().is(Code::kConflict)) ++slow_path;
+        counters.renew_latency.add(rt.clock().now() - sent_at);
+        if (r.ok()) ++counters.renewals;
+        if (!r.ok()) ++counters.failed_renewals[static_cast<size_t>(r.error().code())];
+        if (!r.ok() && r.error().is(Code::kConflict)) ++counters.slow_path;
       }
     }
     step([&](core::StateMachine& m, Instant now, WallTime wall, std::vector<Action>& out) {
@@ -214,7 +211,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
     log(LogLevel::kInfo, "started leading, term " + t.to_string());
     {
       std::lock_guard<std::mutex> g(mu);
-      ++terms_started;
+      ++counters.terms_started;
     }
     runner.start(t, shared_from_this());
   }
@@ -331,7 +328,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
   ElectorStatus status() const override {
     Instant now = rt.clock().now();
     std::lock_guard<std::mutex> g(mu);
-    ElectorStatus s;
+    ElectorStatus s = counters;
     s.phase = std::string(core::phase_name(phase));
     s.leading = phase == Phase::kLeading && now < deadline;
     s.leader = leader_;
@@ -349,13 +346,6 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
       s.lease_left = s.time_left;
     }
     s.lease_transitions = transitions;
-    s.renewals = renewals;
-    s.failed_requests = failed_requests;
-    s.slow_path = slow_path;
-    s.leader_changes = leader_changes;
-    s.terms_started = terms_started;
-    s.failed_renewals = failed_renewals;
-    s.renew_latency = renew_latency;
     return s;
   }
 

@@ -82,8 +82,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
   Term term_;
   std::string leader_;
   int64_t leader_revision = -1;
-  uint64_t renewals = 0, failed_requests = 0, leader_changes = 0, terms_started = 0;
-  std::array<uint64_t, ElectorStatus::kCodes> failed_renewals{};
+  ElectorStatus counters;  // only its counters: renewals, failed_requests, ...
   bool finished = false;
 
   core::TermRunner runner;
@@ -168,7 +167,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
   void on_session_extended(int64_t lease, Instant dl) override {
     {
       std::lock_guard<std::mutex> g(mu);
-      ++renewals;
+      ++counters.renewals;
     }
     step([&](ElectionMachine& m, Instant, std::vector<Action>&) { m.on_session_extended(lease, dl); });
   }
@@ -176,7 +175,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
     log(LogLevel::kWarning, "session lease " + lease_hex(lease) + " lost: " + why);
     {
       std::lock_guard<std::mutex> g(mu);
-      ++failed_renewals[static_cast<size_t>(Code::kUnavailable)];
+      ++counters.failed_renewals[static_cast<size_t>(Code::kUnavailable)];
     }
     step([&](ElectionMachine& m, Instant, std::vector<Action>& out) { m.on_session_lost(lease, why, out); });
   }
@@ -203,7 +202,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
   void failed(const Error& e) {
     {
       std::lock_guard<std::mutex> g(mu);
-      ++failed_requests;
+      ++counters.failed_requests;
     }
     log(LogLevel::kWarning, e.message());
   }
@@ -298,7 +297,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
       log(LogLevel::kInfo, "started leading, term " + s->term.to_string() + " (key " + em.own_key() + ")");
       {
         std::lock_guard<std::mutex> g(mu);
-        ++terms_started;
+        ++counters.terms_started;
       }
       publish();  // is_leader() and term() are true before the work starts
       renewed_until = em.deadline();  // the start is not a renewal (ElectorStatus::renewed_at says when)
@@ -406,7 +405,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
       leader_revision = v ? std::stoll(v->version) : -1;
       changed = holder != leader_ && !holder.empty();
       leader_ = holder;
-      if (changed) ++leader_changes;
+      if (changed) ++counters.leader_changes;
     }
     if (changed) {
       log(LogLevel::kInfo, "leader is now " + holder);
@@ -473,7 +472,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
   ElectorStatus status() const override {
     Instant now = rt.clock().now();
     std::lock_guard<std::mutex> g(mu);
-    ElectorStatus s;
+    ElectorStatus s = counters;
     s.phase = std::string(phase_name(phase));
     s.leading = phase == Phase::kLeading && now < deadline;
     s.leader = phase == Phase::kLeading ? cfg.identity : leader_;
@@ -484,11 +483,6 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
       s.renewed_at = deadline - cfg.renew_deadline;
     }
     s.lease_transitions = phase == Phase::kLeading ? term_.transitions : leader_revision;
-    s.renewals = renewals;
-    s.failed_requests = failed_requests;
-    s.leader_changes = leader_changes;
-    s.terms_started = terms_started;
-    s.failed_renewals = failed_renewals;
     return s;
   }
 
