@@ -190,7 +190,10 @@ Runtime::~Runtime() {
       std::lock_guard<std::mutex> g(impl_->etcd_mu);
       hubs.swap(impl_->etcd_hubs);
     }
-  }  // their transports' threads end here
+    // Their transports' threads end here, on this thread: a transport thread
+    // that briefly holds a hub must never be left to destroy it.
+    for (auto& [key, hub] : hubs) hub->transport().shutdown();
+  }
   core::WakeBatch::forget(impl_.get());
   // Tasks left in the heap are destroyed outside the lock: their captures
   // may own electors and lock handles whose destructors take other locks

@@ -112,9 +112,9 @@ void SessionMachine::lose(std::string why, Instant now, std::vector<session::Act
   lease_.reset();
   in_flight_ = 0;  // a late answer for the old lease is ignored
   out.push_back(session::Lost{lease, std::move(why)});
-  // Its keys may still be alive on the server (our deadline comes before its
-  // expiry): revoking frees the others' way now. A new lease follows at once.
-  out.push_back(session::Revoke{lease});
+  // Not revoked: a term's work may still be stopping, and the lease's TTL -
+  // renew_deadline past our deadline is its margin (see the header). A new
+  // lease follows at once.
   retry_at_ = now;
 }
 
@@ -197,6 +197,7 @@ void ElectionMachine::on_session_lost(int64_t lease, const std::string& why, std
 }
 
 void ElectionMachine::campaign(std::vector<Action>& out) {
+  deadline_ = session_deadline_;  // a deadline frozen in the last term does not carry over
   key_ = prefix_ + "/" + lease_hex(*lease_);
   rev_ = 0;
   own_key_gone_ = false;
@@ -239,7 +240,7 @@ void ElectionMachine::on_older(Instant now, uint64_t id, Result<OlderAnswer> r, 
     return;
   }
   phase_ = Phase::kConfirming;
-  confirm(now, r->own, out);
+  confirm(now, r->own, r->header_revision, out);
 }
 
 void ElectionMachine::on_deletion(Instant now, uint64_t id, Result<int64_t> deleted_at, std::vector<Action>& out) {
@@ -251,27 +252,37 @@ void ElectionMachine::on_deletion(Instant now, uint64_t id, Result<int64_t> dele
       end_term("our key " + key_ + " was deleted", out);
       return;
     }
-    // The watch broke: look at our key, and watch it again if it is there.
+    // The watch broke: look at our key, and watch it again if it is there
+    // (after kRetry when the last one broke less than kRetry ago: a watch
+    // that fails at once must not make a loop of reads and watches).
     confirming_lead_ = true;
-    out.push_back(ReadOwn{next_id(), key_});
+    if (watch_failed_again(now)) {
+      retry_at_ = now + kRetry;
+    } else {
+      out.push_back(ReadOwn{next_id(), key_});
+    }
     return;
   }
   if (!answers(id)) return;
   in_flight_ = 0;
-  (void)now;
   // The next-older key is gone (or the watch failed): look again; an even
   // older key may still be there.
+  if (!deleted_at.ok() && watch_failed_again(now)) {
+    phase_ = Phase::kQueued;
+    retry_at_ = now + kRetry;
+    return;
+  }
   find_older(out);
 }
 
-void ElectionMachine::on_own(Instant now, uint64_t id, Result<std::optional<KeyValue>> r, std::vector<Action>& out) {
+void ElectionMachine::on_own(Instant now, uint64_t id, Result<OwnAnswer> r, std::vector<Action>& out) {
   if (!answers(id)) return;
   in_flight_ = 0;
   if (!r) {
     retry_at_ = now + kRetry;
     return;
   }
-  const std::optional<KeyValue>& kv = *r;
+  const std::optional<KeyValue>& kv = r->kv;
   bool ours = kv && kv->create_revision == rev_ && lease_ && kv->lease == *lease_;
   if (phase_ == Phase::kLeading) {
     confirming_lead_ = false;
@@ -282,14 +293,15 @@ void ElectionMachine::on_own(Instant now, uint64_t id, Result<std::optional<KeyV
     }
     deadline_ = std::max(deadline_, session_deadline_);  // the key is ours as of this read
     own_watch_ = ++ids_;
-    out.push_back(WatchDeletion{own_watch_, key_, kv->mod_revision + 1});
+    out.push_back(WatchDeletion{own_watch_, key_, r->header_revision + 1});
     return;
   }
   if (phase_ != Phase::kConfirming) return;
-  confirm(now, kv, out);
+  confirm(now, kv, r->header_revision, out);
 }
 
-void ElectionMachine::confirm(Instant now, const std::optional<KeyValue>& kv, std::vector<Action>& out) {
+void ElectionMachine::confirm(Instant now, const std::optional<KeyValue>& kv, int64_t read_at,
+                              std::vector<Action>& out) {
   bool ours = kv && kv->create_revision == rev_ && lease_ && kv->lease == *lease_;
   if (!ours) {
     // Our key went (an admin, or the lease) while we queued: queue again.
@@ -307,7 +319,7 @@ void ElectionMachine::confirm(Instant now, const std::optional<KeyValue>& kv, st
   work_running_ = true;
   out.push_back(StartLeading{Term{rev_, value_}});
   own_watch_ = ++ids_;
-  out.push_back(WatchDeletion{own_watch_, key_, kv->mod_revision + 1});
+  out.push_back(WatchDeletion{own_watch_, key_, read_at + 1});
 }
 
 void ElectionMachine::on_own_key_deleted(Instant, std::vector<Action>& out) {
@@ -406,6 +418,14 @@ void ElectionMachine::resign(Instant, std::vector<Action>& out) { end_term("resi
 void ElectionMachine::on_deleted_own(Instant now, uint64_t id, Result<bool> r, std::vector<Action>& out) {
   if (!answers(id)) return;
   in_flight_ = 0;
+  if (!r && stop_requested_ &&
+      (r.error().is(Code::kForbidden) || r.error().is(Code::kUnauthorized) || r.error().is(Code::kInvalid))) {
+    // Refused for good: retrying would never finish the stop. The key goes
+    // with the session lease, revoked when the last election leaves.
+    phase_ = Phase::kFinished;
+    out.push_back(Finished{});
+    return;
+  }
   if (!r) {
     retry_at_ = now + kRetry;
     return;

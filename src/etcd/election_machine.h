@@ -20,7 +20,9 @@
 //    hold is valid until sent_at(last successful keepalive, or the grant) +
 //    renew_deadline, renew_deadline < TTL; the gap absorbs clock-rate drift.
 //    A keepalive answered with TTL 0 (or missing) means the lease is gone:
-//    the session ends at once.
+//    the session ends at once. A session whose deadline passed is not
+//    revoked: its lease expires at its TTL, which leaves the term's work the
+//    TTL - renew_deadline margin to stop before another candidate can lead.
 //  * ElectionMachine: a candidate leads only after one read (a Txn of two
 //    ranges, so of one revision R at or after its own key's creation) shows
 //    (1) no older key under PREFIX/ and (2) its own key with the same
@@ -30,6 +32,8 @@
 //    session. After R, the key can go only by an admin's deletion (seen on
 //    the leader's own-key watch, from R + 1) or with the lease (not before
 //    our deadline).
+//  * A stop whose key deletion is refused for good (Forbidden, Unauthorized,
+//    Invalid) finishes anyway: the key goes with the session lease.
 //  * A leader stops when its session's deadline passes, when the session is
 //    reported lost, or when a watch of its own key shows it deleted (an
 //    admin, or the lease expired). While that watch is broken, keepalives
@@ -200,6 +204,14 @@ struct OlderAnswer {
   std::optional<KeyValue> own{};
 };
 
+// The answer to ReadOwn: our key (if there) and the revision the read was
+// served at (a watch of the key starts after it: a key created long ago may
+// be older than the store's compaction).
+struct OwnAnswer {
+  std::optional<KeyValue> kv{};
+  int64_t header_revision = 0;
+};
+
 class ElectionMachine {
  public:
   enum class Phase {
@@ -230,7 +242,7 @@ class ElectionMachine {
   // The watched key was deleted (ok), or the watch failed (an error: compacted,
   // broken stream), in which case the machine reads again.
   void on_deletion(Instant now, uint64_t id, Result<int64_t> deleted_at, std::vector<election::Action>& out);
-  void on_own(Instant now, uint64_t id, Result<std::optional<KeyValue>> r, std::vector<election::Action>& out);
+  void on_own(Instant now, uint64_t id, Result<OwnAnswer> r, std::vector<election::Action>& out);
   void on_deleted_own(Instant now, uint64_t id, Result<bool> r, std::vector<election::Action>& out);
   // While leading: a watch of our own key showed it deleted.
   void on_own_key_deleted(Instant now, std::vector<election::Action>& out);
@@ -264,7 +276,7 @@ class ElectionMachine {
   void campaign(std::vector<election::Action>& out);
   // Our key as read (with no older key at that revision): lead, queue again,
   // or wait for the previous term's work.
-  void confirm(Instant now, const std::optional<KeyValue>& kv, std::vector<election::Action>& out);
+  void confirm(Instant now, const std::optional<KeyValue>& kv, int64_t read_at, std::vector<election::Action>& out);
   void find_older(std::vector<election::Action>& out);
   void end_term(const std::string& why, std::vector<election::Action>& out);
   void after_work(std::vector<election::Action>& out);
@@ -285,6 +297,13 @@ class ElectionMachine {
   uint64_t own_watch_ = 0;      // the leader's watch of its own key
   bool confirming_lead_ = false;  // a leader's ReadOwn after its watch ended
   std::optional<Instant> retry_at_;
+  std::optional<Instant> last_watch_error_;  // when a watch last ended with an error
+  // Records a watch error at `now`; true if the one before was less than kRetry ago.
+  bool watch_failed_again(Instant now) {
+    bool again = last_watch_error_ && *last_watch_error_ + kRetry > now;
+    last_watch_error_ = now;
+    return again;
+  }
 };
 
 }  // namespace leasehold::etcd

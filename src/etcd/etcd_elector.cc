@@ -255,16 +255,19 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
           });
     }
     if (auto* r = std::get_if<election::ReadOwn>(&a)) {
-      return call<std::optional<KeyValue>>(
+      return call<OwnAnswer>(
           r->id, "/v3/kv/range", encode_range(RangeRequest{.key = r->key}),
-          [](const std::string& body) -> Result<std::optional<KeyValue>> {
+          [](const std::string& body) -> Result<OwnAnswer> {
             auto rr = decode_range(body);
             if (!rr) return rr.error();
-            if (rr->kvs.empty()) return std::optional<KeyValue>();
-            return std::optional<KeyValue>(rr->kvs[0]);
+            OwnAnswer ans;
+            ans.header_revision = rr->header.revision;
+            if (!rr->kvs.empty()) ans.kv = rr->kvs[0];
+            return ans;
           },
-          [](ElectionMachine& m, Instant now, uint64_t id, const Result<std::optional<KeyValue>>& v,
-             std::vector<Action>& out) { m.on_own(now, id, v, out); });
+          [](ElectionMachine& m, Instant now, uint64_t id, const Result<OwnAnswer>& v, std::vector<Action>& out) {
+            m.on_own(now, id, v, out);
+          });
     }
     if (auto* d = std::get_if<election::DeleteOwn>(&a)) {
       auto feed = [](ElectionMachine& m, Instant now, uint64_t id, const Result<bool>& v, std::vector<Action>& out) {
@@ -340,6 +343,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
         if (it == s.watches.end()) return;  // reported already, or no longer wanted
         s.hub->transport().cancel(it->second);
         s.watches.erase(it);
+        if (!r) s.failed(r.error());
         s.step([&](ElectionMachine& m, Instant now, std::vector<Action>& out) { m.on_deletion(now, id, r, out); });
       });
     };

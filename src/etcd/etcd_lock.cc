@@ -2,6 +2,7 @@
 #include "etcd/etcd_lock.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <atomic>
 #include <charconv>
 #include <climits>
@@ -14,8 +15,9 @@ namespace leasehold::etcd {
 // ---- the URL ----------------------------------------------------------------
 
 Result<LockUrl> parse_lock_url(std::string_view url) {
+  const std::string shown = kube::redact_url(std::string(url));
   auto bad = [&](const std::string& why) {
-    return Error::invalid("lock URL \"" + std::string(url) + "\": " + why +
+    return Error::invalid("lock URL \"" + shown + "\": " + why +
                           " (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds://...)");
   };
   LockUrl out;
@@ -31,6 +33,10 @@ Result<LockUrl> parse_lock_url(std::string_view url) {
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return bad("no PREFIX after the endpoints");
   std::string_view hosts = rest.substr(0, slash);
+  if (hosts.find('@') != std::string_view::npos) {
+    return bad("a user or password in the URL is not supported (it would show in logs and process lists): use "
+               "--etcd-user and --etcd-password-file");
+  }
   out.prefix = std::string(rest.substr(slash));
   if (out.prefix.size() < 2) return bad("empty PREFIX");
   if (out.prefix.back() == '/') return bad("PREFIX \"" + out.prefix + "\" ends with '/' (keys would be PREFIX//ID)");
@@ -158,6 +164,7 @@ void SessionHub::leave(Listener* l, const std::string& prefix) {
   if (members_.empty() && sm_) {
     step([](SessionMachine& m, Instant now, std::vector<session::Action>& out) { m.close(now, out); });
     sm_.reset();  // a later join starts a new session
+    ++session_gen_;  // answers still on their way belong to the old one
     armed_.reset();
     if (timer_) rt_.cancel_timer(std::exchange(timer_, 0));
   }
@@ -177,14 +184,23 @@ template <class T, class Decode, class Feed>
 void SessionHub::ask(const char* path, std::string body, const char* what, Decode decode, Feed feed) {
   std::weak_ptr<SessionHub> weak = weak_from_this();
   Instant sent_at = rt_.clock().now();
+  uint64_t gen = session_gen_;
   transport_->call(path, std::move(body), request_timeout_,
-                   [weak, sent_at, what, decode, feed](Result<std::string> answer) {
+                   [weak, sent_at, gen, what, decode, feed](Result<std::string> answer) {
                      Result<T> r = answer ? decode(*answer) : Result<T>(answer.error());
                      auto s = weak.lock();
                      if (!s) return;
-                     s->post([weak, sent_at, what, feed, r = std::move(r)] {
+                     s->post([weak, sent_at, gen, what, feed, r = std::move(r)] {
                        auto s = weak.lock();
                        if (!s) return;
+                       if (gen != s->session_gen_) {
+                         // An answer to a closed session: a lease it granted is given back.
+                         if constexpr (std::is_same_v<T, std::pair<int64_t, Duration>>) {
+                           if (r) s->transport_->call("/v3/lease/revoke", encode_lease_revoke(r->first),
+                                                      s->request_timeout_, [](Result<std::string>) {});
+                         }
+                         return;
+                       }
                        if (!r) s->warn(std::string(what) + " failed: " + r.error().message());
                        s->step([&](SessionMachine& m, Instant now, std::vector<session::Action>& out) {
                          feed(m, now, sent_at, r, out);
@@ -328,27 +344,37 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
   std::function<void(const std::optional<Versioned>&)> on_change;
   std::function<void(bool)> on_health;
   uint64_t stream = 0;
+  uint64_t gen = 0;  // of the stream open now; callbacks of an older one are ignored
+  bool reopening = false;
   bool reading = false, again = false;
   std::optional<std::string> leader_key;  // the last read's; nullopt: none known
   std::atomic<bool> closed{false};
 
   void open() {
+    reopening = false;
     auto h = hub.lock();
     if (closed || !h) return;
     WatchCreateRequest req{.key = prefix + "/", .range_end = prefix_range_end(prefix + "/")};
     std::weak_ptr<Watch> weak = weak_from_this();
+    uint64_t g = ++gen;
     stream = h->transport().watch(
         encode_watch_create(req),
-        [weak](std::string_view line) {
-          auto w = weak.lock();
-          auto h = w ? w->hub.lock() : nullptr;
-          if (h) h->post([w, n = news_of(line)] { n.failed ? w->broken() : w->event(n); });
-        },
-        [weak](Error) {
+        [weak, g](std::string_view line) {
           auto w = weak.lock();
           auto h = w ? w->hub.lock() : nullptr;
           if (h) {
-            h->post([w] {
+            h->post([w, g, n = news_of(line)] {
+              if (g != w->gen) return;
+              n.failed ? w->broken() : w->event(n);
+            });
+          }
+        },
+        [weak, g](Error) {
+          auto w = weak.lock();
+          auto h = w ? w->hub.lock() : nullptr;
+          if (h) {
+            h->post([w, g] {
+              if (g != w->gen) return;
               w->stream = 0;
               w->broken();
             });
@@ -373,10 +399,13 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
     if (n.created || leader_gone || (!leader_key && n.put)) reread();
   }
 
+  // One reopen at a time: the stream's error line and its end both land here.
   void broken() {
     auto h = hub.lock();
-    if (closed || !h) return;
+    if (closed || !h || reopening) return;
     if (stream) h->transport().cancel(std::exchange(stream, 0));
+    ++gen;  // whatever the old stream still delivers is ignored
+    reopening = true;
     on_health(false);
     rt->post([w = shared_from_this()] { w->open(); }, std::chrono::seconds(1));
   }
@@ -398,6 +427,10 @@ struct ElectionLock::Watch : std::enable_shared_from_this<Watch> {
       } else if (r.error().is(Code::kNotFound)) {
         w->leader_key.reset();
         w->on_change(std::nullopt);
+      } else {
+        // The view is unknown until a read succeeds: read again in a second.
+        w->rt->post([w] { w->reread(); }, std::chrono::seconds(1));
+        return;
       }
       if (std::exchange(w->again, false)) w->reread();
     });
@@ -504,7 +537,7 @@ bool ElectionLock::watch(std::function<void(const std::optional<Versioned>&)> on
 Result<std::shared_ptr<Lock>> open_etcd_lock(Runtime& rt, std::string_view url, const Credentials& creds) {
   auto u = parse_lock_url(url);
   if (!u) return u.error();
-  auto conn = connection_for(*u, creds, std::string(url));
+  auto conn = connection_for(*u, creds, kube::redact_url(std::string(url)));
   if (!conn) return conn.error();
   auto hub = RuntimeAccess::etcd_hub(rt, std::move(*conn));
   if (!hub) return hub.error();

@@ -121,6 +121,7 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
   uint64_t timer_ = 0;
   std::optional<Instant> armed_;
   uint64_t keepalives_ = 0;
+  uint64_t session_gen_ = 0;  // one per session (sm_); answers carry the one they were asked in
   Duration request_timeout_{};
 };
 

@@ -559,6 +559,7 @@ class GatewayTransport final : public Transport {
   explicit GatewayTransport(std::shared_ptr<Core> core) : core_(std::move(core)) {}
   // The clients close() returns end here, on this thread, after it.
   ~GatewayTransport() override { core_->close(); }
+  void shutdown() override { core_->close(); }  // the clients it returns end here
 
   void call(std::string path, std::string body, Duration timeout,
             std::function<void(Result<std::string>)> done) override {

@@ -96,6 +96,12 @@ class Transport {
   // Ends a watch without calling its callbacks.
   virtual void cancel(uint64_t id) = 0;
 
+  // Ends every client thread now, on the calling thread (never call it from
+  // a completion); open watches end, later calls fail with Unavailable.
+  // Idempotent; the destructor does the same. The Runtime calls it before it
+  // drops its transports, so none is ever destroyed on its own thread.
+  virtual void shutdown() = 0;
+
   virtual std::string current_endpoint() const = 0;
   virtual TransportStats stats() const = 0;
   virtual const ConnectionConfig& config() const = 0;

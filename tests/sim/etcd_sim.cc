@@ -429,13 +429,15 @@ struct Sim {
     } else if (auto* r = std::get_if<ReadOwn>(&a)) {
       ReadOwn ro = *r;
       log("node %d: read own %s", n.index, ro.key.c_str());
-      using Own = std::optional<KeyValue>;
-      ask<Own>(n, "range timed out", [this, ro](Result<Own>& ans) {
+      ask<OwnAnswer>(n, "range timed out", [this, ro](Result<OwnAnswer>& ans) {
         auto it = store.keys.find(ro.key);
-        ans = it == store.keys.end()
-                  ? Own{}
-                  : Own{KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, 1, it->second.lease}};
-      }, [this, &n, ro](Result<Own> r) {
+        OwnAnswer o;
+        o.header_revision = store.rev;
+        if (it != store.keys.end()) {
+          o.kv = KeyValue{ro.key, it->second.value, it->second.create, it->second.mod, 1, it->second.lease};
+        }
+        ans = o;
+      }, [this, &n, ro](Result<OwnAnswer> r) {
         step_election(n, [&](std::vector<Action>& out) { n.election->on_own(local(n), ro.id, std::move(r), out); });
       });
     } else if (auto* d = std::get_if<DeleteOwn>(&a)) {

@@ -184,11 +184,12 @@ TEST_F(ElectorTest, StatusLeadsBeforeTheWorkStartsAndNotAfterItIsStopped) {
 TEST_F(ElectorTest, RenewsWhileTheWorkStopsAndReportsEachRenewal) {
   std::mutex m;
   std::vector<Instant> renewed;
-  std::atomic<bool> let_go{false}, stopping{false};
+  std::atomic<bool> let_go{false}, stopping{false}, working{false};
   ElectorConfig c;
   c.lock = "mem://drain";
   c.identity = "a";
   c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
+    working = true;
     std::mutex wm;
     std::condition_variable_any cv;
     std::unique_lock<std::mutex> lk(wm);
@@ -208,7 +209,8 @@ TEST_F(ElectorTest, RenewsWhileTheWorkStopsAndReportsEachRenewal) {
     ~LetGo() { flag = true; }
   } let_go_at_exit{let_go};
   (*e)->start();
-  ASSERT_TRUE(pump_until([&] { return (*e)->is_leader(); }));
+  // The work has started (a term stopped before it does never starts it).
+  ASSERT_TRUE(pump_until([&] { return (*e)->is_leader() && working.load(); }));
   advance(4s);
   ASSERT_TRUE(pump_until([&] { std::lock_guard<std::mutex> g(m); return renewed.size() == 2; }));
   (*e)->stop();
@@ -238,6 +240,7 @@ TEST_F(ElectorTest, ASlowStopCallbackDelaysNoOtherElector) {
   ElectorConfig c;
   c.lock = "mem://slow-stop";
   c.identity = "slow";
+  std::atomic<bool> work_started{false};
   c.callbacks.on_started_leading = [&](const Term&, std::stop_token stop) {
     // Returns at once: the term goes on, and the stop callback reports its end.
     keep.emplace(stop, std::function<void()>([&] {
@@ -247,13 +250,15 @@ TEST_F(ElectorTest, ASlowStopCallbackDelaysNoOtherElector) {
       cv.notify_all();
       cv.wait_for(lk, 3s, [&] { return release_callback; });  // real time: a slow callback
     }));
+    work_started = true;
   };
   auto slow = Elector::create(rt_, c);
   ASSERT_TRUE(slow.ok());
   auto other = make("other");
   (*slow)->start();
   other->start();
-  ASSERT_TRUE(pump_until([&] { return (*slow)->is_leader() && other->is_leader(); }));
+  // The work has started (a term stopped before it does never starts it).
+  ASSERT_TRUE(pump_until([&] { return (*slow)->is_leader() && other->is_leader() && work_started.load(); }));
   uint64_t before = other->status().renewals;
   auto pumped_on = std::this_thread::get_id();
   RealClock real;  // the I/O thread must not have blocked in real time either

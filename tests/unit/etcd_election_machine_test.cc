@@ -57,7 +57,7 @@ TEST(EtcdSessionTest, TheHoldCountsFromTheSendOfTheLastKeepaliveThatLanded) {
   EXPECT_EQ(s.next_wakeup(), t0 + 10s);
 }
 
-TEST(EtcdSessionTest, ADeadlineWithoutAKeepaliveEndsTheSessionAndRevokesIt) {
+TEST(EtcdSessionTest, ADeadlineWithoutAKeepaliveEndsTheSessionWithoutRevokingIt) {
   SessionMachine s(SessionConfig{});
   Instant t0{};
   std::vector<S::Action> out;
@@ -74,7 +74,8 @@ TEST(EtcdSessionTest, ADeadlineWithoutAKeepaliveEndsTheSessionAndRevokesIt) {
   ASSERT_NE(lost, nullptr);
   EXPECT_EQ(lost->lease, 7);
   EXPECT_NE(lost->why.find("deadline"), std::string::npos) << lost->why;
-  ASSERT_NE(only<S::Revoke>(out), nullptr);
+  // Not revoked: a term's work may still be stopping; the lease's TTL is its margin.
+  EXPECT_EQ(only<S::Revoke>(out), nullptr);
   ASSERT_NE(only<S::Grant>(out), nullptr);  // a new lease at once
   // The late answer of the old keepalive changes nothing.
   out.clear();
@@ -267,9 +268,9 @@ TEST(EtcdElectionTest, ABrokenOwnKeyWatchReadsTheKeyAndWatchesAgain) {
   h.m.on_deletion(h.now + 1s, h.own_watch, Error::unavailable("stream ended"), h.out);
   auto r = h.take<E::ReadOwn>();
   EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
-  h.m.on_own(h.now + 1s, r.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 40, 1, 5}), h.out);
+  h.m.on_own(h.now + 1s, r.id, OwnAnswer{KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}, 900}, h.out);
   auto w = h.take<E::WatchDeletion>();
-  EXPECT_EQ(w.from_revision, 41);
+  EXPECT_EQ(w.from_revision, 901);  // after the read, not after the key's creation (compaction may be past it)
   EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kLeading);
 }
 
@@ -291,10 +292,26 @@ TEST(EtcdElectionTest, ABrokenOwnKeyWatchFreezesTheTermUntilTheKeyIsConfirmed) {
   g.m.on_deletion(g.now + 1s, g.own_watch, Error::unavailable("stream ended"), g.out);
   auto r2 = g.take<E::ReadOwn>();
   g.m.on_session_extended(5, g.now + 12s);
-  g.m.on_own(g.now + 2s, r2.id, std::optional<KeyValue>(KeyValue{"/lh/jobs/5", "me", 30, 40, 1, 5}), g.out);
+  g.m.on_own(g.now + 2s, r2.id, OwnAnswer{KeyValue{"/lh/jobs/5", "me", 30, 40, 1, 5}, 45}, g.out);
   EXPECT_EQ(g.m.deadline(), g.now + 12s);  // confirmed: the session's deadline again
   g.m.on_session_extended(5, g.now + 14s);
   EXPECT_EQ(g.m.deadline(), g.now + 14s);
+}
+
+// A watch that fails at once (review: a key older than the store's
+// compaction was watched from its creation, canceled as compacted, read and
+// watched again, ~10 times a second) waits kRetry before the next read.
+TEST(EtcdElectionTest, AnOwnKeyWatchThatFailsAgainAtOnceWaitsBeforeTheNextRead) {
+  Leading h;
+  h.m.on_deletion(h.now + 1s, h.own_watch, Error(Code::kGone, "compacted"), h.out);
+  auto r = h.take<E::ReadOwn>();
+  h.m.on_own(h.now + 1s, r.id, OwnAnswer{KeyValue{"/lh/jobs/5", "me", 30, 30, 1, 5}, 900}, h.out);
+  auto w = h.take<E::WatchDeletion>();
+  h.m.on_deletion(h.now + 1s + 10ms, w.id, Error(Code::kGone, "compacted"), h.out);
+  EXPECT_EQ(only<E::ReadOwn>(h.out), nullptr);
+  EXPECT_EQ(h.m.next_wakeup(), h.now + 2s + 10ms);
+  h.m.on_tick(h.now + 2s + 10ms, h.out);
+  EXPECT_NE(only<E::ReadOwn>(h.out), nullptr);
 }
 
 // A term that ended at its deadline while its key may remain deletes the key
@@ -354,6 +371,23 @@ TEST(EtcdElectionTest, AStopDeletesTheKeyByItsCreateRevisionAfterTheWorkReturned
   EXPECT_EQ(d.revision, 30);
   h.m.on_deleted_own(h.now + 2s, d.id, true, h.out);
   EXPECT_NE(only<E::Finished>(h.out), nullptr);
+}
+
+// A user allowed to read but not to delete: the stop must still finish
+// (review: `leasehold run` never exited on SIGTERM); a passing failure is retried.
+TEST(EtcdElectionTest, AStopWhoseDeletionIsRefusedForGoodFinishes) {
+  Leading h;
+  h.m.stop(h.now + 1s, h.out);
+  h.out.clear();
+  h.m.on_work_returned(h.now + 2s, h.out);
+  auto d = h.take<E::DeleteOwn>();
+  h.m.on_deleted_own(h.now + 2s, d.id, Error::unavailable("no leader"), h.out);
+  EXPECT_EQ(only<E::Finished>(h.out), nullptr);
+  h.m.on_tick(h.now + 3s, h.out);
+  auto d2 = h.take<E::DeleteOwn>();
+  h.m.on_deleted_own(h.now + 3s, d2.id, Error::forbidden("etcdserver: permission denied"), h.out);
+  EXPECT_NE(only<E::Finished>(h.out), nullptr);
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kFinished);
 }
 
 TEST(EtcdElectionTest, ALateAnswerToAnAbandonedRequestIsIgnored) {

@@ -78,6 +78,18 @@ TEST(RuntimeLockUrlTest, BadEtcdUrlsNameWhatIsWrong) {
   }
 }
 
+TEST(RuntimeLockUrlTest, ACredentialInAnEtcdUrlIsRefusedWithoutShowingIt) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  for (const char* url : {"etcd://root:s3cret@127.0.0.1:2379/x", "etcd://root:s3cret@127.0.0.1/x"}) {
+    auto l = rt.open_lock(url);
+    ASSERT_FALSE(l.ok()) << url;
+    EXPECT_NE(l.error().message().find("a user or password in the URL is not supported"), std::string::npos)
+        << l.error().message();
+    EXPECT_EQ(l.error().message().find("s3cret"), std::string::npos) << l.error().message();
+  }
+}
+
 TEST(RuntimeLockUrlTest, EtcdTlsFilesNeedEtcds) {
   SimulatedClock clock;
   auto opt = testing::manual_runtime_options(&clock);
