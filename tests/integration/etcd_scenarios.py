@@ -149,7 +149,9 @@ def mode_admin_delete(args, cluster):
     if rel.returncode != 0:
         run.problems.append("release --force failed: " + rel.stderr.strip())
     run.wait_leader(lambda l: l == "b", 5, "b leads after the release")
-    stopped = run.event("a", "stopped", t0)
+    # a's end may be logged after b's start (the owner of a deleted key leads
+    # until its watch shows the deletion): wait for it, up to the bound below.
+    stopped = run.log.wait(lambda evs: run.event("a", "stopped", t0), max(0.0, 1.0 - (mono_ns() - t0) / 1e9) + 0.1)
     if not stopped:
         run.problems.append("a never logged the end of its term")
     elif stopped["mono_ns"] - t0 > 1e9:
