@@ -224,7 +224,6 @@ void SessionHub::apply(session::Action& a) {
                      std::vector<session::Action>& out) { m.on_grant(now, id, sent_at, r, out); });
   }
   if (auto* k = std::get_if<session::KeepAlive>(&a)) {
-    ++keepalives_;
     return ask<Duration>(
         "/v3/lease/keepalive", encode_lease_keep_alive(k->lease), "keeping the session lease alive",
         [](const std::string& body) -> Result<Duration> {

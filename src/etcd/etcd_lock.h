@@ -79,7 +79,6 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
   ~SessionHub();
 
   Transport& transport() { return *transport_; }
-  Runtime& runtime() { return rt_; }
 
   // Any thread: claims PREFIX for one election of this Runtime. Errors: an
   // election of this Runtime holds PREFIX already (its key would be ours
@@ -95,8 +94,6 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
   void leave(Listener* l, const std::string& prefix);
   std::optional<int64_t> lease() const { return sm_ ? sm_->lease() : std::nullopt; }
   Instant deadline() const { return sm_ ? sm_->deadline() : Instant{}; }
-  // For tests and metrics (I/O thread): keepalives and grants sent.
-  uint64_t keepalives() const { return keepalives_; }
 
   // Posts `fn` to the I/O thread from a transport completion; dropped once
   // the Runtime is being destroyed.
@@ -120,7 +117,6 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
   std::map<std::string, SessionConfig> reserved_;  // GUARDED_BY(reserved_mu_)
   uint64_t timer_ = 0;
   std::optional<Instant> armed_;
-  uint64_t keepalives_ = 0;
   uint64_t session_gen_ = 0;  // one per session (sm_); answers carry the one they were asked in
   Duration request_timeout_{};
 };
@@ -145,7 +141,6 @@ class ElectionLock final : public Lock {
 
   const std::string& prefix() const { return prefix_; }
   const std::shared_ptr<SessionHub>& hub() const { return hub_; }
-  Duration request_timeout() const { return timeout_; }
 
  private:
   struct Watch;
