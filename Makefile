@@ -60,7 +60,7 @@ test: deps testenv
 	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS)
 	trap '$(TESTENV_BIN)/testenv down --dir $(CURDIR)/$(BUILD)/testenv-state >/dev/null 2>&1 || true' EXIT
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) || { scripts/failed_output.py $(BUILD); exit 1; }
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-tsan
@@ -72,13 +72,13 @@ test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug $(WERROR) \
 	  -DLEASEHOLD_SANITIZE=address,undefined -DLEASEHOLD_SIM_SEEDS=2000 >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	ctest --test-dir $(ASAN_BUILD) --output-on-failure -L 'unit|sim'
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -L 'unit|sim' || { scripts/failed_output.py $(ASAN_BUILD); exit 1; }
 
 test-fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DLEASEHOLD_FUZZ=ON -DLEASEHOLD_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j $(JOBS) -L fuzz
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j $(JOBS) -L fuzz || { scripts/failed_output.py $(FUZZ_BUILD); exit 1; }
 
 # Longer fuzzing: make fuzz [LONG_FUZZ_SECONDS=600]
 LONG_FUZZ_SECONDS ?= 300
@@ -89,7 +89,7 @@ test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLEASEHOLD_SANITIZE=thread \
 	  -DLEASEHOLD_SIM_SEEDS=500 >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
-	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim'
+	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim' || { scripts/failed_output.py $(TSAN_BUILD); exit 1; }
 
 # Everything leasehold is compared on, beside the client-go peer in the same
 # run and on the same control plane build (~50 min on 2 cores; each driver

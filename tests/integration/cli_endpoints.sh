@@ -56,7 +56,12 @@ m=$(body "$pa" /metrics)
 n="name=\"$lock\""
 check "leader master_status 1" grep -qxF "leader_election_master_status{$n} 1" <<<"$m"
 check "leader holder info" grep -qxF "leasehold_leader_info{$n,holder=\"alpha\"} 1" <<<"$m"
-check "leader renewals counted" wait_for 3 has_metric "$pa" "^leasehold_renewals_total\{$n\} [1-9][0-9]*$"
+if wait_for 3 has_metric "$pa" "^leasehold_renewals_total\{$n\} [1-9][0-9]*$"; then
+  pass "leader renewals counted"
+else  # seen once in CI, not reproduced: say what the leader counted and logged
+  fail "leader renewals counted; its renewal metrics: $(body "$pa" /metrics | grep -E 'renew|failed|master' | tr '\n' ' ')"
+  echo "alpha's log, last lines:"; tail -n 20 "$dir/alpha.log"
+fi
 check "leader renew histogram count > 0" has_metric "$pa" "^leasehold_renew_duration_seconds_count\{$n\} [1-9][0-9]*$"
 check "leader lease seconds left" grep -qE "^leasehold_lease_seconds_left\{$n\} [0-9.]+$" <<<"$m"
 m=$(body "$pb" /metrics)

@@ -340,7 +340,10 @@ TEST_F(EtcdPlainTest, WatchSeesPutAndDelete) {
 
 class EtcdFailoverTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { cluster_ = new Cluster("--members 3"); }
+  // Raft timings three times etcd's defaults (heartbeat 100 ms, election 1 s):
+  // these tests kill a follower and expect the raft leader to stay put, and
+  // on a loaded machine a 1 s election timeout can move it on its own.
+  static void SetUpTestSuite() { cluster_ = new Cluster("--members 3 --heartbeat-ms 300 --election-ms 3000"); }
   static void TearDownTestSuite() {
     delete cluster_;
     cluster_ = nullptr;
