@@ -87,6 +87,21 @@ class EtcdCluster:
         with urllib.request.urlopen(req, timeout=5) as r:
             return int(json.load(r).get("count", "0"))
 
+    def gateway(self, path, body):
+        """POSTs BODY (a dict) to the first endpoint's gateway; the answer as a dict."""
+        req = urllib.request.Request(self.endpoints()[0] + path, data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.load(r)
+
+    def put(self, key, value):
+        """Puts KEY=VALUE; the store's revision after it."""
+        b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+        return int(self.gateway("/v3/kv/put", {"key": b64(key), "value": b64(value)})["header"]["revision"])
+
+    def compact(self, revision):
+        """Compacts the store at REVISION (physical: done when it answers)."""
+        self.gateway("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+
     def lock_url(self, prefix):
         hosts = ",".join(e.split("://", 1)[1] for e in self.endpoints())
         return ("etcds://" if self.info.get("tls") else "etcd://") + hosts + prefix

@@ -27,6 +27,14 @@ tokens increasing) judges every run.
                  its worker's tree is gone from the process table within
                  renew_deadline + 500 ms of the cut, before a Go candidate
                  leads.
+  compaction     a waiting candidate b reaches etcd through faultproxy with
+                 LATENCY ms each way, so its watch of the leader's key is
+                 created 2 x LATENCY after the read it starts from; in that
+                 gap the harness writes and compacts past that revision: etcd
+                 cancels the watch as compacted (b's log says so; up to 3
+                 tries with a new b when the gap is missed). b must recover
+                 (read again, watch again) and take over within 1 s of the
+                 leader's release, latency removed by then.
   tls-auth       a TLS member with auth: a candidate with the CA, a client
                  certificate and user elector's password file leads; one with
                  a wrong password logs one line naming the user (and no
@@ -86,6 +94,14 @@ class Run:
         while self.cluster.count_keys(self.prefix) < n:
             if time.monotonic() > deadline:
                 self.problems.append("the election never had %d keys" % n)
+                return
+            time.sleep(0.05)
+
+    def wait_keys_at_most(self, n, timeout_s=10):
+        deadline = time.monotonic() + timeout_s
+        while self.cluster.count_keys(self.prefix) > n:
+            if time.monotonic() > deadline:
+                self.problems.append("the election still had more than %d keys" % n)
                 return
             time.sleep(0.05)
 
@@ -238,6 +254,73 @@ def mode_partition(args, cluster):
         proxy.wait(10)
 
 
+def mode_compaction(args, cluster):
+    run = Run(args, cluster, args.timings, "etcd.compaction")
+    target = cluster.endpoints()[0].split("://", 1)[1]
+    proxy = subprocess.Popen([os.path.join(args.bin, "faultproxy"), "--target", target], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def say(cmd):
+        proxy.stdin.write(cmd + "\n")
+        return proxy.stdout.readline().strip()
+
+    latency_s = args.latency_ms / 1e3
+    junk = "/leasehold/junk-%d" % os.getpid()  # outside the election's prefix
+    try:
+        listening = json.loads(proxy.stdout.readline())["listening"]
+        a = run.leasehold("a")
+        run.wait_leader(lambda l: l == "a", 10, "a leads")
+        hit = None
+        for attempt in range(1, 4):
+            say("latency %d" % args.latency_ms)
+            proc = "b%d" % attempt
+            b = run.leasehold(proc, url="etcd://" + listening + run.prefix)
+            # b's key lands at t_c; its read of the older key reaches etcd
+            # 2 x latency later, its watch create 4 x latency later: compact
+            # in between, at 3 x latency.
+            run.wait_keys(2)
+            t_c = time.monotonic()
+            time.sleep(3 * latency_s)
+            for i in range(3):
+                rev = cluster.put(junk, "v%d" % i)
+            cluster.compact(rev)
+            print("attempt %d: compacted at revision %d, %.0f ms after b's key appeared" %
+                  (attempt, rev, (time.monotonic() - t_c) * 1e3), flush=True)
+            deadline = time.monotonic() + 4 * latency_s + 3
+            while time.monotonic() < deadline and not hit:
+                with open(os.path.join(cluster.dir, proc + ".err"), errors="replace") as f:
+                    hit = next((line.strip() for line in f if "compacted" in line), None)
+                time.sleep(0.05)
+            if hit:
+                print("%s: %s" % (proc, hit), flush=True)
+                break
+            print("attempt %d: the compaction missed b's watch; again with a new b" % attempt, flush=True)
+            b.signal(signal.SIGTERM)
+            b.wait_exit(10)
+            run.wait_keys_at_most(1)
+        if not hit:
+            run.problems.append("in 3 tries the compaction never fell between b's read and its watch")
+            return run.finish()
+        # b recovered if it read again and waits on a's key once more: a's
+        # release must hand over to it in one watch event and one read.
+        say("latency 0")
+        time.sleep(4 * latency_s + 0.5)  # what the proxy still holds arrives
+        a.signal(signal.SIGTERM)
+        t0 = mono_ns()
+        run.wait_leader(lambda l: l == b.proc, 5, "%s leads after a's release" % b.proc)
+        stopped = run.event("a", "stopped", t0)
+        started = run.event(b.proc, "started", t0)
+        if stopped and started:
+            took = ms(started["mono_ns"] - stopped["mono_ns"])
+            print("%s started %.0f ms after a stopped" % (b.proc, took), flush=True)
+            if took > 1000:
+                run.problems.append("%s took %.0f ms after a's release (bound 1000 ms)" % (b.proc, took))
+        return run.finish()
+    finally:
+        proxy.stdin.close()
+        proxy.wait(10)
+
+
 def mode_tls_auth(args, cluster):
     run = Run(args, cluster, args.timings, "etcd.tls_auth")
     info = cluster.info
@@ -360,15 +443,21 @@ def main():
                     help="LEASE/RENEW/RETRY (default 3s/2s/500ms; member-restart 6s/4s/1s: a killed raft leader "
                          "takes etcd an election (1 s timeout, often more on a loaded machine) to replace, which "
                          "the renew deadline must outlast)")
-    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth", "sidecar-partition"])
+    ap.add_argument("--latency-ms", type=int, default=700,
+                    help="compaction: faultproxy latency each way in front of the waiting candidate")
+    ap.add_argument("mode", choices=["admin-delete", "member-restart", "partition", "tls-auth", "sidecar-partition",
+                                     "compaction"])
     args = ap.parse_args()
     if args.timings is None:
-        args.timings = Timings.parse("6s/4s/1s" if args.mode == "member-restart" else "3s/2s/500ms")
+        # compaction: requests through 2 x latency of round trip must fit
+        # the request timeout (renew_deadline / 2).
+        args.timings = Timings.parse({"member-restart": "6s/4s/1s", "compaction": "10s/6s/1s"}.get(
+            args.mode, "3s/2s/500ms"))
     members = 3 if args.mode == "member-restart" else 1
     cluster = EtcdCluster(args.bin, members, ["--tls", "--auth"] if args.mode == "tls-auth" else [])
     try:
         return {"admin-delete": mode_admin_delete, "member-restart": mode_member_restart,
-                "partition": mode_partition, "tls-auth": mode_tls_auth,
+                "partition": mode_partition, "tls-auth": mode_tls_auth, "compaction": mode_compaction,
                 "sidecar-partition": mode_sidecar_partition}[args.mode](args, cluster)
     finally:
         cluster.down()
