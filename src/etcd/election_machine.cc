@@ -88,7 +88,7 @@ void SessionMachine::on_keepalive(Instant now, uint64_t id, Instant sent_at, Res
   }
   deadline_ = std::max(deadline_, sent_at + hold_for(cfg_, *ttl));
   next_keepalive_ = sent_at + keepalive_every_;
-  out.push_back(session::Extended{*lease_, deadline_});
+  out.push_back(session::Extended{*lease_, deadline_, now - sent_at});
 }
 
 void SessionMachine::on_tick(Instant now, std::vector<session::Action>& out) {

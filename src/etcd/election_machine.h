@@ -89,6 +89,7 @@ struct Established {  // a new lease: elections campaign on it
 struct Extended {     // a keepalive landed: the hold is valid until `deadline`
   int64_t lease = 0;
   Instant deadline{};
+  Duration round_trip{};  // from the keepalive's send to its answer
 };
 struct Lost {         // the lease is gone or its deadline passed
   int64_t lease = 0;

@@ -164,10 +164,13 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
     log(LogLevel::kInfo, "session lease " + lease_hex(lease) + " granted");
     step([&](ElectionMachine& m, Instant, std::vector<Action>& out) { m.on_session(lease, dl, out); });
   }
-  void on_session_extended(int64_t lease, Instant dl) override {
+  // A keepalive of the session is this election's renewal: counted, and its
+  // round trip is the renew latency.
+  void on_session_extended(int64_t lease, Instant dl, Duration round_trip) override {
     {
       std::lock_guard<std::mutex> g(mu);
       ++counters.renewals;
+      counters.renew_latency.add(round_trip);
     }
     step([&](ElectionMachine& m, Instant, std::vector<Action>&) { m.on_session_extended(lease, dl); });
   }

@@ -246,7 +246,7 @@ void SessionHub::apply(session::Action& a) {
     auto it = members_.find(prefix);
     if (it == members_.end() || it->second != l) continue;
     if (auto* e = std::get_if<session::Established>(&a)) l->on_session(e->lease, e->deadline);
-    if (auto* e = std::get_if<session::Extended>(&a)) l->on_session_extended(e->lease, e->deadline);
+    if (auto* e = std::get_if<session::Extended>(&a)) l->on_session_extended(e->lease, e->deadline, e->round_trip);
     if (auto* e = std::get_if<session::Lost>(&a)) l->on_session_lost(e->lease, e->why);
   }
 }

@@ -71,7 +71,8 @@ class SessionHub : public std::enable_shared_from_this<SessionHub> {
    public:
     virtual ~Listener() = default;
     virtual void on_session(int64_t lease, Instant deadline) = 0;
-    virtual void on_session_extended(int64_t lease, Instant deadline) = 0;
+    // round_trip: the keepalive's, from its send to its answer.
+    virtual void on_session_extended(int64_t lease, Instant deadline, Duration round_trip) = 0;
     virtual void on_session_lost(int64_t lease, const std::string& why) = 0;
   };
 

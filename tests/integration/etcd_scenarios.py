@@ -361,6 +361,34 @@ def mode_tls_auth(args, cluster):
     return run.finish()
 
 
+def sidecar_metrics(out_path, timeout_s):
+    """GET /metrics of the sidecar whose output (with its "serving ... on
+    http://HOST:PORT" line) is OUT_PATH, once a keepalive has been counted
+    (or TIMEOUT_S passed); "" when it never said where it serves."""
+    import re
+    import urllib.request
+    deadline = time.monotonic() + timeout_s
+    body = ""
+    while time.monotonic() < deadline:
+        with open(out_path, errors="replace") as f:
+            m = re.search(r"serving .* on (http://\S+:\d+)", f.read())
+        if m:
+            with urllib.request.urlopen(m.group(1) + "/metrics", timeout=5) as r:
+                body = r.read().decode()
+            if metric_value(body, "leasehold_renewals_total"):
+                return body
+        time.sleep(0.1)
+    return body
+
+
+def metric_value(text, name):
+    """The value of the first sample of NAME in a Prometheus text, or None."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def mode_sidecar_partition(args, cluster):
     """`leasehold run` on etcd:// through faultproxy: cut off, its worker's
     tree is gone (seen in the process table) within renew_deadline + 500 ms
@@ -376,7 +404,7 @@ def mode_sidecar_partition(args, cluster):
         listening = json.loads(proxy.stdout.readline())["listening"]
         sidecar = subprocess.Popen(
             [args.cli, "run", "--lock", "etcd://" + listening + run.prefix, "--identity", "sidecar",
-             "--leader-elect-lease-duration", "%dms" % t.lease_ms, "--leader-elect-renew-deadline", "%dms" % t.renew_ms,
+             "--http-address", "127.0.0.1:0", "--leader-elect-lease-duration", "%dms" % t.lease_ms, "--leader-elect-renew-deadline", "%dms" % t.renew_ms,
              "--leader-elect-retry-period", "%dms" % t.retry_ms, "--", "sh", "-c",
              "echo $$ > %s; exec sleep 1000" % pidfile],
             stdout=open(os.path.join(cluster.dir, "sidecar.out"), "w"), stderr=subprocess.STDOUT,
@@ -392,6 +420,14 @@ def mode_sidecar_partition(args, cluster):
         run.go("g")
         run.wait_keys(2)
         time.sleep(1)
+        # Its metrics: each keepalive that landed is a renewal, timed.
+        metrics = sidecar_metrics(os.path.join(cluster.dir, "sidecar.out"), 5)
+        renewals = metric_value(metrics, "leasehold_renewals_total")
+        timed = metric_value(metrics, "leasehold_renew_duration_seconds_count")
+        print("sidecar metrics: renewals %s, renew latencies %s" % (renewals, timed), flush=True)
+        if not renewals or not timed:
+            run.problems.append("the sidecar's /metrics counts %s renewals and %s renew latencies; want both > 0" %
+                                (renewals, timed))
         proxy.stdin.write("partition\n")
         proxy.stdout.readline()
         t0 = mono_ns()

@@ -54,6 +54,7 @@ TEST(EtcdSessionTest, TheHoldCountsFromTheSendOfTheLastKeepaliveThatLanded) {
   auto* ext = only<S::Extended>(out);
   ASSERT_NE(ext, nullptr);
   EXPECT_EQ(ext->deadline, t0 + 15s);  // sent at 5s + 10s
+  EXPECT_EQ(ext->round_trip, 4s);       // the renew latency the driver records
   EXPECT_EQ(s.next_wakeup(), t0 + 10s);
 }
 
