@@ -464,8 +464,10 @@ TEST_F(EtcdFailoverTest, AMemberWithoutLeaderAnswersAtOnce) {
   EXPECT_TRUE(r.error().is(Code::kUnavailable)) << r.error().to_string();
   EXPECT_EQ(r.error().message(), "etcd " + order[2] + " /v3/kv/put: unavailable: etcdserver: no leader");
   EXPECT_LT(took, 1s);
-  // The watch ended with the stream's last line, the error.
-  ASSERT_TRUE(seen.wait([&] { return seen.end.has_value(); })) << "the watch did not end";
+  // The watch ended with the stream's last line, the error. etcd cancels
+  // open streams only after 3 election timeouts without a leader (9 s here,
+  // counted in election-timeout steps: up to 12 s after the loss).
+  ASSERT_TRUE(seen.wait([&] { return seen.end.has_value(); }, 30s)) << "the watch did not end";
   EXPECT_EQ(seen.end->message(), "etcd " + order[2] + " /v3/watch: unavailable: etcdserver: no leader");
   EXPECT_EQ(seen.errors.size(), 1u);
 }
