@@ -276,6 +276,11 @@ def mode_torture(args):
             if time.monotonic() - started > args.max_seconds:
                 problems.append("stopped after %d rounds: --max-seconds %d reached" % (r + 1, args.max_seconds))
                 break
+        # The last round gets what every other round gets from the next
+        # one's settle wait: time for a leader it cost its term to be
+        # replaced (a stress run saw a last member-restart round end with the
+        # fleet stopped before the next leader started).
+        log.wait(lambda evs: settled(fleet, evs), ms(bound) / 1e3 + t.lease_ms / 1e3 + 5)
         rounds_end = mono_ns()
         fleet.stop_all()
         end = mono_ns()
