@@ -81,11 +81,9 @@ class EtcdCluster:
         """How many candidate keys election PREFIX has (a count-only range on the first endpoint)."""
         key = (prefix + "/").encode()
         end = key[:-1] + bytes([key[-1] + 1])
-        body = json.dumps({"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
-                           "count_only": True}).encode()
-        req = urllib.request.Request(self.endpoints()[0] + "/v3/kv/range", data=body, method="POST")
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return int(json.load(r).get("count", "0"))
+        body = {"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode(),
+                "count_only": True}
+        return int(self.gateway("/v3/kv/range", body).get("count", "0"))
 
     def gateway(self, path, body):
         """POSTs BODY (a dict) to the first endpoint's gateway; the answer as a dict."""

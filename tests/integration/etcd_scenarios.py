@@ -90,18 +90,17 @@ class Run:
         return None
 
     def wait_keys(self, n, timeout_s=10):
-        deadline = time.monotonic() + timeout_s
-        while self.cluster.count_keys(self.prefix) < n:
-            if time.monotonic() > deadline:
-                self.problems.append("the election never had %d keys" % n)
-                return
-            time.sleep(0.05)
+        self._wait_count(lambda c: c >= n, "the election never had %d keys" % n, timeout_s)
 
     def wait_keys_at_most(self, n, timeout_s=10):
+        self._wait_count(lambda c: c <= n, "the election still had more than %d keys" % n, timeout_s)
+
+    def _wait_count(self, ok, problem, timeout_s):
+        """Polls the election's key count until ok(count); PROBLEM noted after TIMEOUT_S."""
         deadline = time.monotonic() + timeout_s
-        while self.cluster.count_keys(self.prefix) > n:
+        while not ok(self.cluster.count_keys(self.prefix)):
             if time.monotonic() > deadline:
-                self.problems.append("the election still had more than %d keys" % n)
+                self.problems.append(problem)
                 return
             time.sleep(0.05)
 
