@@ -415,6 +415,54 @@ def takeover_lateness(d, timings, trials):
     return out, detail, errors
 
 
+def graceful_breakdown(d, trials):
+    """Where a graceful failover's time goes, per graceful trial of
+    run_trials, from the audit log: {impl: [per-trial detail]}, errors.
+
+      release      the victim's first successful update of the Lease received
+                   after the SIGTERM: its release (or a renewal already on
+                   its way at the signal, which then counts as one).
+      takeover     the successor's first successful update received after
+                   the release was: its take-over. (Not "after the release
+                   completed": kube-apiserver may send the watch event before
+                   it stamps the release's ResponseComplete.)
+      server_ms    the two writes' durations in kube-apiserver (received ->
+                   ResponseComplete): what any client pays, the floor of a
+                   release-then-take-over hand-over on this control plane.
+      gap_ms       release complete -> take-over received: the release's
+                   delivery to the successor (its watch event or, for a
+                   polling successor, its next poll) and the successor's
+                   decision; below 0 when the event overtook that stamp.
+      client_ms    the trial's total (SIGTERM -> "started", harness clock)
+                   minus server_ms: everything else, the gap included. Both
+                   are differences on one clock each, so no clock mapping.
+
+    A trial whose writes the audit log does not show (a victim that died
+    before writing) is reported as an error and left out."""
+    users = {t[k] for ts in trials.values() for t in ts for k in ("leader_user", "follower_user")}
+    leases = {t["lease"] for ts in trials.values() for t in ts}
+    reqs = lease_requests(d, users, leases) if users else []
+    detail, errors = {impl: [] for impl in trials}, []
+    for impl, ts in trials.items():
+        for t in ts:
+            on = [r for r in reqs if r["lease"] == t["lease"] and r["done"] is not None and
+                  r["verb"] == "update" and r["code"] == 200]
+            rel = next((r for r in on if r["user"] == t["leader_user"] and r["received"] >= t["signal_wall"]), None)
+            take = rel and next((r for r in on if r["user"] == t["follower_user"] and r["received"] > rel["received"]),
+                                None)
+            if not take:
+                errors.append("%s graceful trial %d: no %s in the audit log" %
+                              (impl, t["trial"], "release" if not rel else "take-over after the release"))
+                continue
+            server = (rel["done"] - rel["received"] + take["done"] - take["received"]) * 1e3
+            detail[impl].append({"trial": t["trial"], "total_ms": t["ms"], "server_ms": round(server, 2),
+                                 "release_write_ms": round((rel["done"] - rel["received"]) * 1e3, 2),
+                                 "takeover_write_ms": round((take["done"] - take["received"]) * 1e3, 2),
+                                 "gap_ms": round((take["received"] - rel["done"]) * 1e3, 2),
+                                 "client_ms": round(t["ms"] - server, 2)})
+    return detail, errors
+
+
 def proc_cpu_s(pid):
     """utime + stime of one process (all its threads) in seconds, or None."""
     try:
@@ -533,11 +581,21 @@ def main():
     try:
         cp.up()
         cp.add_users(["bench-" + b for bases in HA.values() for b in bases])
-        graceful, e1 = {i: [] for i in IMPLS}, []
+        graceful, e1, parts = {i: [] for i in IMPLS}, [], {i: [] for i in IMPLS}
         if args.graceful_trials:
             print("graceful release -> other started, %d trials each at %s" % (args.graceful_trials, DEFAULTS),
                   flush=True)
-            graceful, e1, _ = side_by_side(args, "graceful", DEFAULTS, "graceful", args.graceful_trials, seed)
+            graceful, e1, graceful_trials = side_by_side(args, "graceful", DEFAULTS, "graceful",
+                                                         args.graceful_trials, seed)
+            time.sleep(2.5)  # audit batches are flushed every second
+            parts, e5 = graceful_breakdown(args.dir, graceful_trials)
+            e1 += e5
+            for impl in IMPLS:
+                print("  %-9s graceful, kube-apiserver's two writes p50/p99 %s/%s ms, the rest p50/p99 %s/%s ms" %
+                      (impl, pct([x["server_ms"] for x in parts[impl]], 50),
+                       pct([x["server_ms"] for x in parts[impl]], 99),
+                       pct([x["client_ms"] for x in parts[impl]], 50),
+                       pct([x["client_ms"] for x in parts[impl]], 99)), flush=True)
         crash, e2 = {i: [] for i in IMPLS}, []
         late, late_detail, e4 = {i: [] for i in IMPLS}, {i: [] for i in IMPLS}, []
         if args.crash_trials:
@@ -570,6 +628,13 @@ def main():
                 "graceful_failover_p50_ms": pct(graceful[impl], 50),
                 "graceful_failover_p99_ms": pct(graceful[impl], 99),
                 "graceful_trials": len(graceful[impl]),
+                "graceful_server_writes_p50_ms": pct([x["server_ms"] for x in parts[impl]], 50),
+                "graceful_server_writes_p99_ms": pct([x["server_ms"] for x in parts[impl]], 99),
+                "graceful_client_share_p50_ms": pct([x["client_ms"] for x in parts[impl]], 50),
+                "graceful_client_share_p99_ms": pct([x["client_ms"] for x in parts[impl]], 99),
+                "crash_takeover_write_p99_ms": pct([x["takeover_write_ms"] for x in late_detail[impl]], 99),
+                "crash_takeover_lateness_client_share_p99_ms":
+                    pct([round(x["lateness_ms"] - x["takeover_write_ms"], 2) for x in late_detail[impl]], 99),
                 "crash_failover_over_lease_p50_ms": pct(crash[impl], 50),
                 "crash_failover_over_lease_p99_ms": pct(crash[impl], 99),
                 "crash_trials": len(crash[impl]),
@@ -589,7 +654,8 @@ def main():
                 "ha_lease_requests_by_verb": rates[impl]["ha_lease"]["by_verb"],
                 "leader_requests_by_verb": rates[impl]["leader"]["by_verb"],
                 "follower_requests_by_verb": rates[impl]["follower"]["by_verb"],
-                "raw": {"graceful_ms": graceful[impl], "crash_over_lease_ms": crash[impl],
+                "raw": {"graceful_ms": graceful[impl], "graceful_breakdown": parts[impl],
+                        "crash_over_lease_ms": crash[impl],
                         "crash_over_lease_defaults_ms": crash_def[impl],
                         "crash_takeover_lateness_ms": late[impl],
                         "crash_takeover_lateness_trials": late_detail[impl],
@@ -612,6 +678,14 @@ def main():
             "definitions": {
                 "graceful": "SIGTERM to the leader (work stops, Lease released) -> other candidate's started event",
                 "crash": "SIGKILL of the leader at a random renewal phase -> other started, minus lease duration",
+                "graceful_server_writes": "per graceful trial, the durations in kube-apiserver (audit log, "
+                                          "received -> ResponseComplete) of the release and of the "
+                                          "successor's take-over, summed: the floor of a hand-over in two writes",
+                "graceful_client_share": "per graceful trial, the total minus graceful_server_writes: signal "
+                                         "handling, the release's delivery to the successor, its decision, and "
+                                         "the answers' way back (graceful_breakdown() in failover.py)",
+                "crash_takeover_lateness_client_share": "per crash trial, the lateness minus the take-over "
+                                                        "write's duration in kube-apiserver",
                 "crash_takeover_lateness": "the --crash-timings trials, all from the audit log (stageTimestamp of "
                                            "ResponseComplete): the follower's first successful update after the "
                                            "kill - (the follower's observation of the killed leader's last "
@@ -630,12 +704,15 @@ def main():
     lh, go = doc["leasehold"], doc["client_go"]
     rows = [("graceful release -> started p50 (ms)", "graceful_failover_p50_ms"),
             ("graceful release -> started p99 (ms)", "graceful_failover_p99_ms"),
+            ("  of which kube-apiserver's 2 writes, p99 (ms)", "graceful_server_writes_p99_ms"),
+            ("  the rest (total - the 2 writes), p99 (ms)", "graceful_client_share_p99_ms"),
             ("SIGKILL -> started - lease p50 (ms) @%s" % args.crash_timings, "crash_failover_over_lease_p50_ms"),
             ("SIGKILL -> started - lease p99 (ms) @%s" % args.crash_timings, "crash_failover_over_lease_p99_ms"),
             ("SIGKILL -> started - lease p50 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p50_ms"),
             ("SIGKILL -> started - lease p99 (ms) @15s/10s/2s", "crash_failover_over_lease_defaults_p99_ms"),
             ("SIGKILL: take-over past observed expiry p50 (ms)", "crash_takeover_lateness_p50_ms"),
             ("SIGKILL: take-over past observed expiry p99 (ms)", "crash_takeover_lateness_p99_ms"),
+            ("  minus the take-over write, p99 (ms)", "crash_takeover_lateness_client_share_p99_ms"),
             ("HA Lease (3 candidates) requests/min", "ha_lease_requests_per_min"),
             ("leader requests/min", "leader_requests_per_min"),
             ("follower requests/min (one standby)", "follower_requests_per_min")]
