@@ -90,7 +90,8 @@ struct ElectorConfig {
   bool recampaign = true;
   // Record a Kubernetes Event (reason "LeaderElection", "ID became leader" /
   // "ID stopped leading", type Normal) on the lock's object when a term starts
-  // and stops, as client-go does. Sent asynchronously and rate-limited; a
+  // and, once its lease is released or lost, stops, as client-go does (its
+  // "stopped leading" follows its release too). Sent asynchronously and rate-limited; a
   // failure (e.g. no RBAC "create events") is only logged. Only Kubernetes
   // locks record Events. Default true.
   bool record_events = true;

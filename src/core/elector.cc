@@ -52,6 +52,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
   uint64_t req_seq = 0;
   uint64_t outstanding = 0;  // seq of the request in flight, 0 if none
   core::Purpose outstanding_purpose{};
+  bool stopped_event_due = false;  // a term stopped; its "stopped leading" Event waits for the lease to go
 
   // ---- shared, under mu ----
   mutable std::mutex mu;
@@ -110,6 +111,13 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
     for (Action& a : actions) apply(a);
     rearm();
     publish();
+    if (stopped_event_due && !sm.holding()) {
+      // Recorded once the lease is let go (released, or no longer ours),
+      // as client-go records it after its release: the Event's POST never
+      // goes ahead of the release on the connection or in kube-apiserver.
+      stopped_event_due = false;
+      lock->leadership_changed(cfg.identity, false);  // never blocks
+    }
   }
 
   // Runs a user callback on the Runtime's notifier thread; an exception it
@@ -122,9 +130,11 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
   void apply(Action& a) {
     if (auto* s = std::get_if<core::SendRequest>(&a)) return send(*s);
     if (auto* s = std::get_if<core::StartLeading>(&a)) {
-      if (cfg.record_events) lock->leadership_changed(cfg.identity, true);  // never blocks
       publish();  // is_leader() and term() are true before the work starts
-      return start_term(s->term);
+      start_term(s->term);
+      // After the work's start: queueing the Event costs the term nothing.
+      if (cfg.record_events) lock->leadership_changed(cfg.identity, true);  // never blocks
+      return;
     }
     if (auto* s = std::get_if<core::Renewed>(&a)) {
       if (cfg.callbacks.on_renewed) {
@@ -137,7 +147,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
         notify_user("on_lease_lost", [cb = cfg.callbacks.on_lease_lost, t = s->term] { cb(t); });
       }
       if (runner.stopping()) return;  // the work is stopping already; `taken` only escalates
-      if (cfg.record_events) lock->leadership_changed(cfg.identity, false);
+      if (cfg.record_events) stopped_event_due = true;  // recorded by step() once the lease is let go
       log(LogLevel::kInfo, "stopping the work of term " + s->term.to_string());
       publish();  // is_leader() is false before the work is told to stop
       runner.stop(s->term, shared_from_this());

@@ -423,12 +423,16 @@ class CountingLock final : public Lock {
   void get(Completion<Versioned> d) override { inner_->get(std::move(d)); }
   void create(const LeaseRecord& r, Completion<Versioned> d) override { inner_->create(r, std::move(d)); }
   void update(const std::string& v, const LeaseRecord& r, Completion<Versioned> d) override {
-    inner_->update(v, r, std::move(d));
+    inner_->update(v, r, [this, d = std::move(d)](Result<Versioned> a) {
+      if (a.ok()) writes.push_back(calls.size());  // an answered write, between which calls
+      d(std::move(a));
+    });
   }
   void leadership_changed(const std::string& id, bool leading) override {
     calls.push_back(id + (leading ? " became leader" : " stopped leading"));
   }
   std::vector<std::string> calls;  // I/O thread (the test's, in manual mode)
+  std::vector<size_t> writes;      // per answered update: how many calls came before it
 
  private:
   std::shared_ptr<Lock> inner_;
@@ -453,6 +457,10 @@ TEST_F(MultiLockTest, ElectorReportsTermsToTheLockUnlessEventsAreOff) {
     (*e)->wait();
     if (on) {
       EXPECT_EQ(lock->calls, (std::vector<std::string>{"me became leader", "me stopped leading"}));
+      // "stopped leading" comes after the release's answer (the last write),
+      // never ahead of it: its POST would compete with the hand-over.
+      ASSERT_FALSE(lock->writes.empty());
+      EXPECT_EQ(lock->writes.back(), 1u) << "the release was answered after the \"stopped leading\" Event";
     } else {
       EXPECT_TRUE(lock->calls.empty());
     }
