@@ -1,4 +1,4 @@
-// Internal: the request path every Kubernetes lock shares.
+// Internal: the request path and the watch's end every Kubernetes lock shares.
 //
 // kube_lock_call sends one request through the Runtime's client and hands
 // the answer to `interpret(lock, response)` on the Runtime's I/O thread, then
@@ -11,11 +11,15 @@
 // Threading: call on the Runtime's I/O thread.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "kube/client.h"
+#include "kube/lease_codec.h"
 #include "leasehold/lock.h"
 #include "leasehold/runtime.h"
 
@@ -46,6 +50,30 @@ void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, 
                     });
                   },
                   kube::Priority::kLease, media);
+}
+
+// What a per-lock watch of either Kubernetes lock does when its stream ends,
+// on the I/O thread: reports the watch unhealthy, forgets a resourceVersion
+// the server called expired (410), logs any other refusal, and starts the
+// watch again after the lock's jittered, doubling backoff (at most 30 s).
+// L has watch_id_, on_health_, watch_rv_, rt_, url_, backoff_, rng_,
+// info(verb) and start_watch().
+template <class L>
+void kube_watch_ended(L& self, const Result<kube::HttpResponse>& end) {
+  self.watch_id_ = 0;
+  if (self.on_health_) self.on_health_(false);
+  if (end.ok() && end->status == 410) self.watch_rv_.clear();
+  if (end.ok() && end->status != 200) {
+    self.rt_.log(LogLevel::kWarning, self.url_,
+                 "watch: " + kube::error_from_response(end->status, end->body, self.info("watch")).to_string());
+  }
+  std::uniform_real_distribution<double> jitter(1.0, 1.5);
+  auto delay = std::chrono::duration_cast<Duration>(self.backoff_ * jitter(self.rng_));
+  self.backoff_ = std::min<Duration>(self.backoff_ * 2, std::chrono::seconds(30));
+  std::weak_ptr<L> w = self.shared_from_this();
+  self.rt_.post([w] {
+    if (auto s = w.lock()) s->start_watch();
+  }, delay);
 }
 
 }  // namespace leasehold::backends

@@ -105,6 +105,8 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   }
 
  private:
+  template <class L>
+  friend void backends::kube_watch_ended(L& self, const Result<kube::HttpResponse>& end);  // kube_call.h
   static constexpr const char* kGroup = "coordination.k8s.io";
 
   // What a request on this Lease is, for error messages.
@@ -200,22 +202,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
           rt->post([weak, end] {
             auto self = weak.lock();
             if (!self) return;
-            self->watch_id_ = 0;
-            if (self->on_health_) self->on_health_(false);
-            if (end.ok() && end->status == 410) self->watch_rv_.clear();
-            if (end.ok() && end->status != 200) {
-              self->rt_.log(LogLevel::kWarning, self->url_,
-                            "watch: " + kube::error_from_response(end->status, end->body,
-                                                                  self->info("watch"))
-                                            .to_string());
-            }
-            std::uniform_real_distribution<double> jitter(1.0, 1.5);
-            auto delay = std::chrono::duration_cast<Duration>(self->backoff_ * jitter(self->rng_));
-            self->backoff_ = std::min<Duration>(self->backoff_ * 2, std::chrono::seconds(30));
-            std::weak_ptr<KubeLeaseLock> w = self;
-            self->rt_.post([w] {
-              if (auto s = w.lock()) s->start_watch();
-            }, delay);
+            kube_watch_ended(*self, end);
           });
         });
   }

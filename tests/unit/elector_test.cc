@@ -298,7 +298,9 @@ TEST_F(ElectorTest, APartitionedLeaderStopsBeforeTheOtherStarts) {
   std::shared_ptr<Lock> lock_a;
   auto a = make("a", &lock_a);
   a->start();
-  ASSERT_TRUE(pump_until([&] { return a->is_leader(); }));
+  // The work has started: a term thread that first runs after the clock
+  // below has passed the deadline starts no work and reports no stop.
+  ASSERT_TRUE(pump_until([&] { return rec_.has("a started 0/a"); }));
   auto b = make("b");
   b->start();
   ASSERT_TRUE(pump_until([&] { return b->leader() == "a"; }));
