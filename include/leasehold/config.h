@@ -89,11 +89,11 @@ struct ElectorConfig {
   // Campaign again after losing leadership (client-go stops instead).
   bool recampaign = true;
   // Record a Kubernetes Event (reason "LeaderElection", "ID became leader" /
-  // "ID stopped leading", type Normal) on the lock's object when a term starts
-  // and, once its lease is released or lost, stops, as client-go does (its
-  // "stopped leading" follows its release too). Sent asynchronously and rate-limited; a
-  // failure (e.g. no RBAC "create events") is only logged. Only Kubernetes
-  // locks record Events. Default true.
+  // "ID stopped leading", type Normal) on the lock's object once a term's work
+  // has started and once a stopped term's lease is released or lost, as
+  // client-go does (its "stopped leading" follows its release too). Sent
+  // asynchronously and rate-limited; a failure (e.g. no RBAC "create events")
+  // is only logged. Only Kubernetes locks record Events. Default true.
   bool record_events = true;
   // Coordinated leader election (KEP-4355; Kubernetes 1.33+ with the
   // CoordinatedLeaderElection gate and coordination.k8s.io/v1beta1 served).
