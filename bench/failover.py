@@ -178,8 +178,8 @@ def run_trials(args, pair, kind, n, rng, out, errors, trials):
         time.sleep(rng.uniform(0.2, 0.2 + 2.2 * t.retry_ms / 1e3))
         base = pair.leader_base(leader)
         victim = pair.fleet.running[base]
+        wall = time.time()  # kube-apiserver stamps its audit log with this clock; taken before the signal
         ev = victim.signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
-        wall = time.time()  # kube-apiserver stamps its audit log with this clock
         limit = (t.lease_ms + 6 * t.retry_ms) / 1e3 + 10
         got = pair.started_after(leader, ev["mono_ns"], limit)
         if not got:
@@ -419,13 +419,14 @@ def graceful_breakdown(d, trials):
     """Where a graceful failover's time goes, per graceful trial of
     run_trials, from the audit log: {impl: [per-trial detail]}, errors.
 
-      release      the victim's first successful update of the Lease received
-                   after the SIGTERM: its release (or a renewal already on
-                   its way at the signal, which then counts as one).
-      takeover     the successor's first successful update received after
-                   the release was: its take-over. (Not "after the release
-                   completed": kube-apiserver may send the watch event before
-                   it stamps the release's ResponseComplete.)
+      takeover     the successor's first successful update of the Lease
+                   received after the SIGTERM (its wall time is stamped just
+                   before the signal is sent): its take-over.
+      release      the victim's last successful update received before the
+                   take-over: its release (the victim's next incarnation,
+                   the same user, writes only after the take-over; picking
+                   the victim's first write after the stamp instead could
+                   miss a release that beat the stamp).
       server_ms    the two writes' durations in kube-apiserver (received ->
                    ResponseComplete): what any client pays, the floor of a
                    release-then-take-over hand-over on this control plane.
@@ -447,12 +448,13 @@ def graceful_breakdown(d, trials):
         for t in ts:
             on = [r for r in reqs if r["lease"] == t["lease"] and r["done"] is not None and
                   r["verb"] == "update" and r["code"] == 200]
-            rel = next((r for r in on if r["user"] == t["leader_user"] and r["received"] >= t["signal_wall"]), None)
-            take = rel and next((r for r in on if r["user"] == t["follower_user"] and r["received"] > rel["received"]),
-                                None)
-            if not take:
+            take = next((r for r in on if r["user"] == t["follower_user"] and
+                         r["received"] >= t["signal_wall"]), None)
+            rel = take and next((r for r in reversed(on) if r["user"] == t["leader_user"] and
+                                 r["received"] < take["received"]), None)
+            if not rel:
                 errors.append("%s graceful trial %d: no %s in the audit log" %
-                              (impl, t["trial"], "release" if not rel else "take-over after the release"))
+                              (impl, t["trial"], "take-over" if not take else "release before the take-over"))
                 continue
             server = (rel["done"] - rel["received"] + take["done"] - take["received"]) * 1e3
             detail[impl].append({"trial": t["trial"], "total_ms": t["ms"], "server_ms": round(server, 2),
@@ -581,7 +583,7 @@ def main():
     try:
         cp.up()
         cp.add_users(["bench-" + b for bases in HA.values() for b in bases])
-        graceful, e1, parts = {i: [] for i in IMPLS}, [], {i: [] for i in IMPLS}
+        graceful, e1, parts, graceful_trials = {i: [] for i in IMPLS}, [], {i: [] for i in IMPLS}, {}
         if args.graceful_trials:
             print("graceful release -> other started, %d trials each at %s" % (args.graceful_trials, DEFAULTS),
                   flush=True)
@@ -655,6 +657,7 @@ def main():
                 "leader_requests_by_verb": rates[impl]["leader"]["by_verb"],
                 "follower_requests_by_verb": rates[impl]["follower"]["by_verb"],
                 "raw": {"graceful_ms": graceful[impl], "graceful_breakdown": parts[impl],
+                        "graceful_trials": graceful_trials.get(impl, []),
                         "crash_over_lease_ms": crash[impl],
                         "crash_over_lease_defaults_ms": crash_def[impl],
                         "crash_takeover_lateness_ms": late[impl],
