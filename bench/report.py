@@ -108,7 +108,8 @@ def merge(results):
     for k, v in out["leasehold"].items():
         g = out["client_go"].get(k)
         if isinstance(v, (int, float)) and isinstance(g, (int, float)) and v > 0 and g > 0 and \
-                "trials" not in k and not k.endswith(("_leases", "leading_at_end", "candidates")):
+                "trials" not in k and not k.endswith(("_leases", "leading_at_end", "candidates")) and \
+                k not in NOT_COMPARED:
             ratio[k] = round(g / v, 2)
     return src, out, ratio
 
