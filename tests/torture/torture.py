@@ -508,8 +508,12 @@ class TreeObserver(proctree.Observer):
 class SidecarTrees(threading.Thread):
     """Turns the processes TreeObserver sees into the sidecars' started and
     stopped events. A tree is the processes of one (LEASEHOLD_IDENTITY,
-    LEASEHOLD_TERM); leasehold increments leaseTransitions on every
-    acquisition, its own lease included, so a term is never reused. started =
+    LEASEHOLD_TERM) on one incarnation of the Lease; leasehold increments
+    leaseTransitions on every acquisition, its own lease included, so a term
+    is never reused on one Lease. An admin-delete re-creates the Lease and
+    restarts leaseTransitions (a sidecar can then hold the same token again):
+    lease_deleted() starts a new incarnation, and a process belongs to the
+    incarnation its start falls in. started =
     the first process's start (its start file), stopped = the last process's
     exit (pidfd), logged once every process of the tree has ended and no new
     one came for TREE_QUIET_S. A process of a tree already closed is logged as
@@ -519,8 +523,9 @@ class SidecarTrees(threading.Thread):
     def __init__(self, obs, log):
         super().__init__(name="sidecar-trees", daemon=True)
         self.obs, self.log = obs, log
-        self.trees = {}  # (identity, term) -> dict
+        self.trees = {}  # (identity, term, Lease incarnation) -> dict
         self.open = {}
+        self.deletes = []  # CLOCK_MONOTONIC s of each admin DELETE of the Lease (under mu)
         self.stop_ev = threading.Event()
         self.mu = threading.Lock()
 
@@ -533,7 +538,7 @@ class SidecarTrees(threading.Thread):
             with self.obs.mu:
                 fresh, self.obs.fresh = self.obs.fresh, []
             for p in sorted(fresh, key=lambda p: p.start):
-                key = (p.identity, str(p.term))
+                key = (p.identity, str(p.term), sum(d <= p.start for d in self.deletes))
                 t = self.trees.get(key)
                 if t is None:
                     t = self.trees[key] = dict(identity=p.identity, term=str(p.term), procs=[p], first=p.start,
@@ -566,6 +571,13 @@ class SidecarTrees(threading.Thread):
                                       term=t["term"], how="last process of the tree ended (pidfd)",
                                       pids=["%d/%s/%s" % (p.pid, p.role, p.end_how) for p in t["procs"]],
                                       tree_ms=round((last - t["first"]) * 1e3, 1)))
+
+    def lease_deleted(self, at_s):
+        """The Lease is deleted at CLOCK_MONOTONIC at_s (stamped before the
+        DELETE is sent): a process started from then on belongs to its next
+        incarnation."""
+        with self.mu:
+            self.deletes.append(at_s)
 
     def is_open(self, identity):
         with self.mu:
@@ -1392,6 +1404,8 @@ class Torture:
             return (self.fault(kind, lc, began, at), "") if at else None
         if kind == "admin-delete":
             began = F.mono_ns()
+            if self.trees:
+                self.trees.lease_deleted(began / 1e9)
             try:
                 st, _ = self.admin.request("DELETE", lease_path(self.lease))
             except Exception as e:
@@ -1883,12 +1897,23 @@ def selftest_trees(t, slack):
                                         starttime=starttime, kind="synthetic", role="late")))
             obs.wait(lambda ps: len([p for p in ps if p["pid"] == q.pid]) >= starttime, 5)
         late = log.wait(lambda evs: len([e for e in evs if e["event"] == "tree_late"]) >= 2 and evs, 5)
+        # The Lease is deleted and re-created: leaseTransitions starts over,
+        # and the same sidecar may hold token 4 again. That is a new tree.
+        trees.lease_deleted(proctree.now())
+        with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
+            f.write(json.dumps(dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
+                                    starttime=3, kind="synthetic", role="worker")))
+        again = log.wait(lambda evs: len([e for e in evs if e["event"] == "started"]) >= 2 and evs, 5)
         trees.finish(patience_s=1)
         _, violations, _ = check(log.snapshot(), [], t, slack, end_ns=F.mono_ns())
         ok = bool(late) and len([v for v in violations if "outside the term logged" in v]) == 2
         bad += not ok
         print("%-62s %s" % ("sidecar trees: late processes flagged, a reused pid seen twice",
                             "ok" if ok else "WRONG: %s" % violations))
+        ok = bool(again) and len([e for e in log.snapshot() if e["event"] == "tree_late"]) == 2
+        bad += not ok
+        print("%-62s %s" % ("sidecar trees: the same token after an admin-delete is a new tree",
+                            "ok" if ok else "WRONG: %s" % log.snapshot()))
     return bad
 
 
