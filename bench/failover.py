@@ -465,6 +465,14 @@ def graceful_breakdown(d, trials):
     return detail, errors
 
 
+def graceful_split(detail):
+    """The percentiles of one implementation's graceful_breakdown() detail,
+    under their failover.json keys."""
+    server, rest = [x["server_ms"] for x in detail], [x["client_ms"] for x in detail]
+    return {"graceful_server_writes_p50_ms": pct(server, 50), "graceful_server_writes_p99_ms": pct(server, 99),
+            "graceful_client_share_p50_ms": pct(rest, 50), "graceful_client_share_p99_ms": pct(rest, 99)}
+
+
 def proc_cpu_s(pid):
     """utime + stime of one process (all its threads) in seconds, or None."""
     try:
@@ -593,11 +601,10 @@ def main():
             parts, e5 = graceful_breakdown(args.dir, graceful_trials)
             e1 += e5
             for impl in IMPLS:
+                split = graceful_split(parts[impl])
                 print("  %-9s graceful, kube-apiserver's two writes p50/p99 %s/%s ms, the rest p50/p99 %s/%s ms" %
-                      (impl, pct([x["server_ms"] for x in parts[impl]], 50),
-                       pct([x["server_ms"] for x in parts[impl]], 99),
-                       pct([x["client_ms"] for x in parts[impl]], 50),
-                       pct([x["client_ms"] for x in parts[impl]], 99)), flush=True)
+                      (impl, split["graceful_server_writes_p50_ms"], split["graceful_server_writes_p99_ms"],
+                       split["graceful_client_share_p50_ms"], split["graceful_client_share_p99_ms"]), flush=True)
         crash, e2 = {i: [] for i in IMPLS}, []
         late, late_detail, e4 = {i: [] for i in IMPLS}, {i: [] for i in IMPLS}, []
         if args.crash_trials:
@@ -630,10 +637,7 @@ def main():
                 "graceful_failover_p50_ms": pct(graceful[impl], 50),
                 "graceful_failover_p99_ms": pct(graceful[impl], 99),
                 "graceful_trials": len(graceful[impl]),
-                "graceful_server_writes_p50_ms": pct([x["server_ms"] for x in parts[impl]], 50),
-                "graceful_server_writes_p99_ms": pct([x["server_ms"] for x in parts[impl]], 99),
-                "graceful_client_share_p50_ms": pct([x["client_ms"] for x in parts[impl]], 50),
-                "graceful_client_share_p99_ms": pct([x["client_ms"] for x in parts[impl]], 99),
+                **graceful_split(parts[impl]),
                 "crash_takeover_write_p99_ms": pct([x["takeover_write_ms"] for x in late_detail[impl]], 99),
                 "crash_takeover_lateness_client_share_p99_ms":
                     pct([round(x["lateness_ms"] - x["takeover_write_ms"], 2) for x in late_detail[impl]], 99),

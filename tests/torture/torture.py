@@ -1891,18 +1891,19 @@ def selftest_trees(t, slack):
         # A late process of the closed tree, and a reused pid (another starttime).
         q = subprocess.Popen(["true"])
         q.wait()
-        for starttime in (1, 2):
+
+        def start_file(starttime, role):
             with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
                 f.write(json.dumps(dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
-                                        starttime=starttime, kind="synthetic", role="late")))
+                                        starttime=starttime, kind="synthetic", role=role)))
+        for starttime in (1, 2):
+            start_file(starttime, "late")
             obs.wait(lambda ps: len([p for p in ps if p["pid"] == q.pid]) >= starttime, 5)
         late = log.wait(lambda evs: len([e for e in evs if e["event"] == "tree_late"]) >= 2 and evs, 5)
         # The Lease is deleted and re-created: leaseTransitions starts over,
         # and the same sidecar may hold token 4 again. That is a new tree.
         trees.lease_deleted(proctree.now())
-        with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
-            f.write(json.dumps(dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
-                                    starttime=3, kind="synthetic", role="worker")))
+        start_file(3, "worker")
         again = log.wait(lambda evs: len([e for e in evs if e["event"] == "started"]) >= 2 and evs, 5)
         trees.finish(patience_s=1)
         _, violations, _ = check(log.snapshot(), [], t, slack, end_ns=F.mono_ns())
