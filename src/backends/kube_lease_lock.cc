@@ -150,6 +150,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     if (!lease) return Error::invalid(url_ + ": " + lease.error().message());
     Versioned v = lease->versioned;
     cached_ = std::make_shared<const kube::Lease>(std::move(*lease));
+    if (auto hub = hub_.lock(); hub && hub_sub_) hub->server_answered(ns_);
     return v;
   }
 

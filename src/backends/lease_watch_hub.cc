@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -166,7 +167,9 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     bool listed = false;   // cache holds a LIST's answer (and the watch's changes since)
     bool healthy = false;  // the watch stream is open (its 200 headers arrived)
     bool allowed = false;  // a SelfSubjectAccessReview said list and watch are allowed
-    Duration backoff = 500ms;
+    Duration backoff = kFirstBackoff;
+    Instant retry_at{};                // when the armed retry fires
+    std::optional<Instant> opened_at;  // of the stream now open
     // Writes of our subscribers, by the resourceVersion their answer
     // carried, until the watch echoes them (expect_echo); in the order
     // expected in echo_order (which may still name some already echoed), at
@@ -195,6 +198,13 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::map<std::string, Writing, std::less<>> writing;
   };
   static constexpr size_t kMaxEchoes = 4096;
+  static constexpr Duration kFirstBackoff = 500ms;
+  // A stream open this long ended as streams do (kube-apiserver ends every
+  // watch after its timeout): the next starts with the first backoff.
+  static constexpr Duration kStableStream = 10s;
+  // A retry armed further out than this is brought forward when a lock
+  // request of the namespace is answered (server_answered).
+  static constexpr Duration kPromptRetry = 1s;
 
   // Caller holds mu_.
   void expect(Ns& n, const std::string& rv, uint64_t writer, const std::string& name) {
@@ -359,7 +369,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       n.cache.emplace(name, Cached{std::move(v), std::move(lease), {}, kube::WireFormat::kJson});
     }
     n.listed = true;
-    n.backoff = 500ms;
+    n.backoff = kFirstBackoff;
     start_watch(ns, n);
   }
 
@@ -393,7 +403,20 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
     if (it == ns_.end() || it->second.gen != gen) return;
+    it->second.opened_at = rt_.clock().now();
     health(it->second, true);
+  }
+
+  void server_answered(const std::string& ns) override {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = ns_.find(ns);
+    if (it == ns_.end()) return;
+    Ns& n = it->second;
+    if (!n.retry_armed || n.refused || n.retry_at <= rt_.clock().now() + kPromptRetry) return;
+    // kube-apiserver answers again (after an outage, most often): the watch
+    // starts now rather than at the end of a backoff grown meanwhile.
+    n.backoff = kFirstBackoff;
+    arm_retry(ns, n, Duration::zero());
   }
 
   // The client's thread: an event that carries the resourceVersion a
@@ -467,6 +490,8 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     if (it == ns_.end() || it->second.gen != gen) return;
     Ns& n = it->second;
     n.stream = 0;
+    if (n.opened_at && rt_.clock().now() - *n.opened_at >= kStableStream) n.backoff = kFirstBackoff;
+    n.opened_at.reset();
     health(n, false);
     if (end && end->status == 410) n.rv.clear();
     if (end && end->status != 200 && end->status != 410) {
@@ -482,7 +507,14 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::uniform_real_distribution<double> jitter(1.0, 1.5);
     auto delay = std::chrono::duration_cast<Duration>(n.backoff * jitter(rng_));
     n.backoff = std::min<Duration>(n.backoff * 2, 30s);
+    arm_retry(ns, n, delay);
+  }
+
+  // Caller holds mu_. The next attempt after `delay`; one armed before is
+  // void from here (its generation is old).
+  void arm_retry(const std::string& ns, Ns& n, Duration delay) {
     n.retry_armed = true;
+    n.retry_at = rt_.clock().now() + delay;
     uint64_t gen = n.gen = ++gen_;
     std::weak_ptr<Hub> w = weak_from_this();
     rt_.post([w, ns, gen] {

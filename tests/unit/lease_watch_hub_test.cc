@@ -159,6 +159,62 @@ TEST_F(LeaseWatchHubTest, AnErasedEntrysStreamEndDoesNotEndItsSuccessors) {
   EXPECT_EQ(second->health, std::vector<bool>{true}) << "the old stream's end marked the new one down";
 }
 
+// kube-apiserver ends every watch after its timeout (30-60 min by default).
+// Such an end once doubled the backoff for good: a process a few hours old
+// went 30-45 s without a watch at each end, its followers polling meanwhile.
+TEST_F(LeaseWatchHubTest, AStreamThatStayedOpenStartsAgainWithTheFirstBackoff) {
+  auto seen = std::make_shared<Seen>();
+  subscribe(seen);
+  allow_and_list();
+  for (size_t i = 0; i < 8; ++i) {
+    ASSERT_EQ(client_->streams.size(), i + 1);
+    client_->streams[i].on_open();
+    rt_.run_ready();
+    clock_.advance(60s);
+    client_->streams[i].on_end(kube::HttpResponse{200, "", {}});
+    rt_.run_ready();
+    clock_.advance(750ms);  // the first backoff, 0.5 s x [1, 1.5)
+    rt_.run_ready();
+    ASSERT_EQ(client_->streams.size(), i + 2) << "end " << i + 1 << ": no new stream within 750 ms";
+  }
+}
+
+// After an outage the backoff has grown; the first lock request answered
+// shows the server back, and the watch starts then (a stress run: the
+// watch came back seconds after the leader, and a release was taken over by
+// polling).
+TEST_F(LeaseWatchHubTest, AWatchBackingOffStartsWhenALockRequestIsAnswered) {
+  auto seen = std::make_shared<Seen>();
+  subscribe(seen);
+  allow_and_list();
+  for (size_t i = 0; i < 6; ++i) {  // refused connections: 0.5, 1, 2, 4, 8, 16 s
+    ASSERT_EQ(client_->streams.size(), i + 1);
+    client_->streams[i].on_end(Error::unavailable("Failed to connect"));
+    rt_.run_ready();
+    clock_.advance(30s);
+    rt_.run_ready();
+  }
+  ASSERT_EQ(client_->streams.size(), 7u);
+  client_->streams[6].on_end(Error::unavailable("Failed to connect"));  // the next in 32-48 s
+  rt_.run_ready();
+  clock_.advance(5s);
+  rt_.run_ready();
+  ASSERT_EQ(client_->streams.size(), 7u);
+  hub_->server_answered("ns");
+  rt_.run_ready();
+  ASSERT_EQ(client_->streams.size(), 8u) << "the watch waited out its backoff after the server answered";
+  EXPECT_NE(client_->streams[7].path.find("resourceVersion=10"), std::string::npos) << client_->streams[7].path;
+  // Its old timer is void: no second stream when it fires.
+  clock_.advance(60s);
+  rt_.run_ready();
+  EXPECT_EQ(client_->streams.size(), 8u);
+  // A retry due soon is left as it is.
+  client_->streams[7].on_end(Error::unavailable("Failed to connect"));
+  rt_.run_ready();
+  hub_->server_answered("ns");
+  rt_.run_ready();
+  EXPECT_EQ(client_->streams.size(), 8u);
+}
 
 namespace {
 
