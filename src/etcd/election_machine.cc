@@ -6,6 +6,13 @@ namespace leasehold::etcd {
 
 // ---- SessionMachine ----
 
+SessionConfig session_config(const ElectorConfig& c) {
+  return {.ttl = c.lease_duration,
+          .renew_deadline = c.renew_deadline,
+          .keepalive_interval = std::min(c.lease_duration / 3, c.renew_deadline / 4),
+          .retry_period = c.retry_period};
+}
+
 namespace {
 // How long a keepalive (or the grant) that landed holds, given the TTL the
 // server granted: renew_deadline, shortened in proportion when the server
@@ -183,10 +190,15 @@ void ElectionMachine::on_session_lost(int64_t lease, const std::string& why, std
       }
       break;
     case Phase::kReleasing:
-      // The key goes with the lease: nothing left to release.
+      // The key goes with the lease: nothing left to release. A stop is
+      // done; a requeue campaigns on the next session.
       in_flight_ = 0;
-      phase_ = Phase::kFinished;
-      out.push_back(Finished{});
+      if (stop_requested_) {
+        phase_ = Phase::kFinished;
+        out.push_back(Finished{});
+      } else {
+        phase_ = Phase::kNoSession;
+      }
       break;
     case Phase::kStopping:
       own_key_gone_ = true;
@@ -352,6 +364,7 @@ void ElectionMachine::on_work_returned(Instant now, std::vector<Action>& out) {
 }
 
 void ElectionMachine::after_work(std::vector<Action>& out) {
+  if (!recampaign_) stop_requested_ = true;  // the term is over, and so is the election
   if (stop_requested_) {
     if (lease_ && !own_key_gone_ && rev_ != 0) {
       phase_ = Phase::kReleasing;

@@ -57,6 +57,7 @@
 
 #include "etcd/gateway_codec.h"  // lease_hex
 #include "leasehold/clock.h"
+#include "leasehold/config.h"
 #include "leasehold/error.h"
 #include "leasehold/record.h"
 
@@ -67,9 +68,17 @@ namespace leasehold::etcd {
 struct SessionConfig {
   Duration ttl = std::chrono::seconds(15);            // granted TTL asked for (whole seconds, >= 2 s)
   Duration renew_deadline = std::chrono::seconds(10);  // hold valid until sent_at + this (< ttl)
-  Duration keepalive_interval = std::chrono::seconds(5);  // ttl / 3 by default
+  Duration keepalive_interval = std::chrono::seconds(5);  // see session_config()
   Duration retry_period = std::chrono::seconds(2);     // after a failed grant or keepalive
 };
+
+// An elector's timings as its session's: TTL lease_duration, a keepalive
+// every lease_duration / 3 (as Go's concurrency.Session) or every
+// renew_deadline / 4 when that is sooner (2.5 s at 15s/10s/2s). A keepalive
+// that lands holds renew_deadline from its send; the next is sent a quarter
+// of that later, so one whose request or answer is lost times out (at
+// renew_deadline / 2) and is sent again before the hold ends.
+SessionConfig session_config(const ElectorConfig& c);
 
 namespace session {
 struct Grant {        // POST /v3/lease/grant {TTL}
@@ -223,13 +232,16 @@ class ElectionMachine {
     kConfirming,  // no older key, our key confirmed: waiting for the previous term's work (or a ReadOwn after it)
     kLeading,     // our term's work runs
     kStopping,    // StopLeading emitted; waiting for the work to return
-    kReleasing,   // DeleteOwn in flight (after a stop)
+    kReleasing,   // DeleteOwn in flight (after a stop, or before queueing again)
     kFinished,
   };
 
   // One machine per PREFIX per session: two elections of one Runtime on one
   // PREFIX would share the key PREFIX/<lease> (the driver refuses that).
-  ElectionMachine(std::string prefix, std::string value) : prefix_(std::move(prefix)), value_(std::move(value)) {}
+  // `recampaign` false: a term that ends for any reason ends the election
+  // too (ElectorConfig::recampaign, as the Lease driver).
+  ElectionMachine(std::string prefix, std::string value, bool recampaign = true)
+      : prefix_(std::move(prefix)), value_(std::move(value)), recampaign_(recampaign) {}
 
   void start(std::optional<int64_t> session_lease, Instant session_deadline, std::vector<election::Action>& out);
   // Session events (from SessionMachine).
@@ -285,6 +297,7 @@ class ElectionMachine {
   uint64_t next_id() { return in_flight_ = ++ids_; }
 
   std::string prefix_, value_;
+  bool recampaign_ = true;
   Phase phase_ = Phase::kIdle;
   std::optional<int64_t> lease_;
   Instant deadline_{};          // the term's: the session's, frozen while our key is unconfirmed

@@ -36,13 +36,6 @@ std::string_view phase_name(Phase p) {
   return "stopped";
 }
 
-SessionConfig session_timings(const ElectorConfig& c) {
-  return {.ttl = c.lease_duration,
-          .renew_deadline = c.renew_deadline,
-          .keepalive_interval = c.lease_duration / 3,
-          .retry_period = c.retry_period};
-}
-
 struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_shared_from_this<EtcdDriver> {
   EtcdDriver(Runtime& r, ElectorConfig c, std::shared_ptr<ElectionLock> l)
       : rt(r),
@@ -50,7 +43,7 @@ struct EtcdDriver final : Elector::Impl, SessionHub::Listener, std::enable_share
         lock(std::move(l)),
         hub(lock->hub()),
         prefix(lock->prefix()),
-        em(prefix, cfg.identity),
+        em(prefix, cfg.identity, cfg.recampaign),
         runner(cfg.callbacks, runner_hooks()) {
     if (cfg.name.empty()) cfg.name = cfg.lock;
   }
@@ -513,7 +506,7 @@ Result<std::shared_ptr<Elector::Impl>> make_etcd_elector(Runtime& rt, ElectorCon
                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config.lease_duration)
                                              .count()) + "ms");
   }
-  if (auto r = lock->hub()->reserve(lock->prefix(), session_timings(config)); !r) return r.error();
+  if (auto r = lock->hub()->reserve(lock->prefix(), session_config(config)); !r) return r.error();
   return std::shared_ptr<Elector::Impl>(std::make_shared<EtcdDriver>(rt, std::move(config), std::move(lock)));
 }
 

@@ -19,8 +19,26 @@ using nlohmann::json;
 // asked for, and etcd's gateway takes up to 2 GiB from its gRPC side.
 constexpr size_t kMaxBody = 64 << 20;
 
-// A short, ASCII-only picture of a value for a message.
+// Whether v nests more than `limit` arrays and objects deep, found without
+// recursion.
+bool nests_deeper_than(const json& v, size_t limit) {
+  std::vector<std::pair<const json*, size_t>> todo{{&v, 1}};
+  while (!todo.empty()) {
+    auto [p, depth] = todo.back();
+    todo.pop_back();
+    if (!p->is_structured()) continue;
+    if (depth > limit) return true;
+    for (const json& child : *p) todo.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
+
+// A short, ASCII-only picture of a value for a message. A deeply nested
+// value is only named: dump() recurses once per level (the parser does not),
+// so an answer of a few MB of brackets would overflow the stack.
 std::string show(const json& v) {
+  constexpr size_t kMaxDepth = 32;
+  if (nests_deeper_than(v, kMaxDepth)) return "(a value nested more than " + std::to_string(kMaxDepth) + " deep)";
   std::string s = v.dump(-1, ' ', true, json::error_handler_t::replace);
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return s;

@@ -89,11 +89,13 @@ class Transport {
   // POST /v3/watch with `request` (one line, encode_watch_create) on the
   // current endpoint. `on_line` gets each answer line as it comes
   // (decode_watch_line reads it); `on_end` once when the stream ends (an
-  // HTTP error, a broken connection), never after cancel(). Returns an id
-  // for cancel().
+  // HTTP error, a broken connection). Returns an id for cancel().
   virtual uint64_t watch(std::string request, std::function<void(std::string_view)> on_line,
                          std::function<void(Error)> on_end) = 0;
-  // Ends a watch without calling its callbacks.
+  // Ends a watch: no callback of it starts after cancel() returns, except
+  // one already under way on the client's thread (an on_line that passed
+  // its check, an on_end already queued), so callers drop late ones by
+  // their own generation or id.
   virtual void cancel(uint64_t id) = 0;
 
   // Ends every client thread now, on the calling thread (never call it from

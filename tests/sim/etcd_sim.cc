@@ -479,6 +479,7 @@ struct Sim {
       });
     } else if (std::holds_alternative<Finished>(a)) {
       log("node %d: finished", n.index);
+      if (!n.stopping) fail("node " + std::to_string(n.index) + "'s election finished without a stop");
       n.finished = true;
       step_session(n, [&](std::vector<session::Action>& out) { n.session->close(local(n), out); });
     }
@@ -525,8 +526,7 @@ struct Sim {
     n.held.clear();
     n.answered.clear();
     n.armed.reset();
-    SessionConfig c;
-    n.session.emplace(c);
+    n.session.emplace(session_config(ElectorConfig{}));  // the driver's timings at the defaults
     n.election.emplace(kPrefix, "node-" + std::to_string(n.index));
     log("node %d: boots", n.index);
     step_session(n, [&](std::vector<session::Action>& out) { n.session->start(local(n), out); });

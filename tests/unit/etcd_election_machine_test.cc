@@ -135,9 +135,45 @@ TEST(EtcdSessionTest, AGrantAnsweredAfterTheCloseIsRevoked) {
   EXPECT_EQ(only<S::Established>(out), nullptr);
 }
 
+// 15s/4s/2s is valid on a Lease. The keepalive came every TTL/3 = 5 s and the
+// hold ended at 4 s, so every session was lost before its first keepalive
+// (review: a new key every 4 s, nobody leading for long).
+TEST(EtcdSessionTest, AShortRenewDeadlineGetsAKeepaliveBeforeTheHoldEnds) {
+  ElectorConfig e;
+  e.lease_duration = 15s;
+  e.renew_deadline = 4s;
+  e.retry_period = 2s;
+  SessionMachine s(session_config(e));
+  Instant t0{};
+  std::vector<S::Action> out;
+  s.start(t0, out);
+  uint64_t gid = only<S::Grant>(out)->id;
+  out.clear();
+  s.on_grant(t0, gid, t0, std::make_pair(int64_t{3}, Duration(15s)), out);
+  EXPECT_EQ(only<S::Established>(out)->deadline, t0 + 4s);
+  out.clear();
+  ASSERT_TRUE(s.next_wakeup().has_value());
+  Instant next = *s.next_wakeup();
+  EXPECT_LT(next, t0 + 4s);
+  s.on_tick(next, out);
+  EXPECT_EQ(only<S::Lost>(out), nullptr);
+  auto* ka = only<S::KeepAlive>(out);
+  ASSERT_NE(ka, nullptr) << "no keepalive before the hold ended";
+  uint64_t kid = ka->id;
+  out.clear();
+  s.on_keepalive(next + 10ms, kid, next, Duration(15s), out);
+  auto* ext = only<S::Extended>(out);
+  ASSERT_NE(ext, nullptr);
+  EXPECT_EQ(ext->deadline, next + 4s);
+  // At the defaults: every renew_deadline / 4, so a lost keepalive is sent
+  // again (after its renew_deadline / 2 timeout) before the hold ends.
+  EXPECT_EQ(session_config(ElectorConfig{}).keepalive_interval, 2500ms);
+}
+
 // One election, answered as etcd would.
 struct Harness {
-  ElectionMachine m{"/lh/jobs", "me"};
+  explicit Harness(bool recampaign = true) : m("/lh/jobs", "me", recampaign) {}
+  ElectionMachine m;
   std::vector<E::Action> out;
   Instant now{};
 
@@ -223,7 +259,7 @@ TEST(EtcdElectionTest, NoLeadPastTheSessionDeadline) {
 }
 
 struct Leading : Harness {
-  Leading() {
+  explicit Leading(bool recampaign = true) : Harness(recampaign) {
     m.start(int64_t{5}, now + 10s, out);
     auto c = take<E::Create>();
     m.on_create(now, c.id, CreateAnswer{true, 30, "", 0}, out);
@@ -330,6 +366,46 @@ TEST(EtcdElectionTest, ATermEndedAtItsDeadlineRequeuesWithANewKey) {
   auto c = h.take<E::Create>();
   EXPECT_EQ(c.key, "/lh/jobs/5");
   EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kCreating);
+}
+
+// A requeue's deletion still on its way when the session is lost: the key
+// went with the lease, and the election campaigns on the next session (it
+// once finished, as if stopped, and the sidecar exited).
+TEST(EtcdElectionTest, ASessionLostDuringARequeueCampaignsOnTheNextSession) {
+  Leading h;
+  h.m.resign(h.now + 1s, h.out);
+  ASSERT_NE(only<E::StopLeading>(h.out), nullptr);
+  h.out.clear();
+  h.m.on_work_returned(h.now + 1s, h.out);
+  h.take<E::DeleteOwn>();  // never answered: a partition
+  h.m.on_session_lost(5, "no keepalive landed before its deadline", h.out);
+  EXPECT_EQ(only<E::Finished>(h.out), nullptr);
+  EXPECT_EQ(h.m.phase(), ElectionMachine::Phase::kNoSession);
+  h.out.clear();
+  h.m.on_session(6, h.now + 30s, h.out);
+  EXPECT_EQ(h.take<E::Create>().key, "/lh/jobs/6");
+}
+
+// recampaign = false: the first term's end is the election's, whatever ended
+// it (it once queued again, unlike on a Lease).
+TEST(EtcdElectionTest, WithoutRecampaignALostTermEndsTheElection) {
+  Leading deadline(false);
+  deadline.m.on_tick(deadline.now + 10s, deadline.out);
+  ASSERT_NE(only<E::StopLeading>(deadline.out), nullptr);
+  deadline.out.clear();
+  deadline.m.on_work_returned(deadline.now + 11s, deadline.out);
+  auto d = deadline.take<E::DeleteOwn>();  // the key may remain: deleted, not left to block the others
+  deadline.m.on_deleted_own(deadline.now + 11s, d.id, true, deadline.out);
+  EXPECT_NE(only<E::Finished>(deadline.out), nullptr);
+  EXPECT_EQ(only<E::Create>(deadline.out), nullptr);
+
+  Leading deleted(false);
+  deleted.m.on_deletion(deleted.now + 1s, deleted.own_watch, int64_t{50}, deleted.out);
+  ASSERT_NE(only<E::StopLeading>(deleted.out), nullptr);
+  deleted.out.clear();
+  deleted.m.on_work_returned(deleted.now + 2s, deleted.out);
+  EXPECT_NE(only<E::Finished>(deleted.out), nullptr);
+  EXPECT_EQ(deleted.m.phase(), ElectionMachine::Phase::kFinished);
 }
 
 // A create that timed out may have landed: a stop before its retry deletes

@@ -274,6 +274,19 @@ TEST(EtcdGatewayCodecTest, MalformedAnswersNameTheField) {
   expect_names(decode_watch_line(R"({"header":{}})"), "neither result nor error");
 }
 
+// A few hundred KB of brackets where a key belongs: refused, naming the
+// field. Describing the value once dumped it whole, one stack frame per level
+// (review: a stack overflow on the transport's thread).
+TEST(EtcdGatewayCodecTest, ADeeplyNestedValueIsRefusedWithoutRecursion) {
+  const size_t depth = 300'000;
+  auto r = decode_range(with_header(R"("kvs":[{"key":)" + std::string(depth, '[') + std::string(depth, ']') + "}]"));
+  expect_names(r, "kvs[0].key");
+  EXPECT_NE(r.error().message().find("nested more than 32 deep"), std::string::npos) << r.error().message();
+  // A shallow one is still shown.
+  auto shallow = decode_range(with_header(R"("kvs":[{"key":[[1]]}])"));
+  EXPECT_NE(shallow.error().message().find("[[1]]"), std::string::npos) << shallow.error().message();
+}
+
 TEST(EtcdGatewayCodecTest, TxnAnswers) {
   // A campaign that found the key: succeeded is false, so left out.
   auto lost = decode_txn(with_header(R"("responses":[{"response_range":{"header":{"revision":"42"},
