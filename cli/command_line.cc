@@ -53,7 +53,8 @@ std::vector<FlagSpec> run_flag_specs(bool serve) {
       {"etcd-key", "etcds:// locks: client key file (PEM)", ""},
       {"etcd-user", "etcd:// locks: user to authenticate as, with --etcd-password-file", ""},
       {"etcd-password-file", "etcd:// locks: file holding --etcd-user's password", ""},
-      {"leader-elect-lease-duration", "how long a lease lasts without renewal; whole seconds, at least 1s, at most 24h",
+      {"leader-elect-lease-duration",
+       "how long a lease lasts without renewal; whole seconds, at least 1s (2s on etcd://), at most 24h",
        "15s"},
       {"leader-elect-renew-deadline",
        "a leader that cannot renew for this long stops its child; at least 500ms, more than 1.2 x the retry "
@@ -76,7 +77,7 @@ std::vector<FlagSpec> run_flag_specs(bool serve) {
       {"name", "name of this election in the metrics' name label and in JSON logs (default: the lock URL)", ""},
       {"label-leader-pod",
        "KEY=VALUE: set this label on our own Pod ($POD_NAME in $POD_NAMESPACE) while leading and remove it "
-       "on step-down, so a Service can select the leader (needs RBAC: pods get, patch)", ""},
+       "on step-down, so a Service can select the leader (needs RBAC: pods patch)", ""},
       {"coordinated", "coordinated leader election (KEP-4355): keep a LeaseCandidate and lead only when "
                       "kube-apiserver names us holder (k8s:// locks; needs --binary-version)", "false", true},
       {"binary-version", "coordinated: this binary's version, MAJOR.MINOR.PATCH", ""},
@@ -87,7 +88,8 @@ std::vector<FlagSpec> run_flag_specs(bool serve) {
     all.insert(all.end() - 1,
                {"mode",
                 "lease (renewed lease, the default) or for-life (operator-lib leader-for-life: a ConfigMap "
-                "named --leader-elect-resource-name owned by this Pod ($POD_NAME) until the Pod is gone)",
+                "named --leader-elect-resource-name owned by this Pod ($POD_NAME) until the Pod is gone; no endpoints, "
+                "lease timings or Pod label: their flags are refused)",
                 "lease"});
     all.insert(all.end() - 1, {"node-not-ready-grace",
                                "for-life: treat a holder whose Node is NotReady this long as stale (0: never)",
@@ -177,7 +179,8 @@ std::string admin_help_head(const std::string& command) {
   if (command == "handoff") {
     return head("handoff LOCK --to ID [--timeout 30s]",
                 "Ask the leader to hand the lease to the standby ID with no leaderless gap: writes "
-                "spec.preferredHolder = ID (compare-and-swap); a leasehold leader then stops its work and "
+                "the preferred holder ID (compare-and-swap; the annotation leasehold.io/preferred-holder, "
+                "or spec.preferredHolder on a Lease with a strategy); a leasehold leader then stops its work and "
                 "writes ID as holder, and ID starts at once. Waits until ID holds the lease. A client-go "
                 "leader ignores preferredHolder outside coordinated election: the command then times out "
                 "and says so.");
@@ -368,6 +371,20 @@ Result<RunSettings> parse_run(const std::vector<std::string>& args, bool serve, 
       return Error::invalid("--mode=for-life: --leader-elect-resource-name (the ConfigMap) is required");
     }
     if (!flags.get("lock").empty()) return Error::invalid("--mode=for-life: use --leader-elect-resource-name, not --lock");
+    // The lease mode's flags that leader-for-life has no use for are
+    // refused, so that none is silently ignored.
+    for (const char* name :
+         {"identity", "leader-elect-resource-lock", "leader-elect-lease-duration", "leader-elect-renew-deadline",
+          "leader-elect-retry-period", "on-child-exit", "http-address", "name", "label-leader-pod", "coordinated",
+          "binary-version", "emulation-version", "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user",
+          "etcd-password-file"}) {
+      if (!flags.is_set(name)) continue;
+      if (std::string_view(name) == "leader-elect-resource-lock" && flags.get(name) == "configmaps") continue;
+      return Error::invalid("--mode=for-life: " + flags.source(name) +
+                            " applies to --mode=lease only; leader-for-life takes --leader-elect-resource-name, "
+                            "--leader-elect-resource-namespace, --node-not-ready-grace, --grace-period, "
+                            "--release-on-cancel, --worker-cgroup, --kubeconfig, --kube-context and --log-format");
+    }
     auto nr = flags.get_duration("node-not-ready-grace");
     if (!nr) return nr.error();
     if (*nr < Duration::zero()) return Error::invalid(flags.source("node-not-ready-grace") + ": must not be negative");

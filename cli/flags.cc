@@ -121,6 +121,10 @@ std::string Flags::source(const std::string& name) const {
   return "--" + name;
 }
 
+bool Flags::is_set(const std::string& name) const {
+  return values_.count(name) != 0 || !env_.get(env_name(name)).empty();
+}
+
 Result<bool> Flags::get_bool(const std::string& name) const {
   std::string v = get(name);
   if (v == "true" || v == "1" || v == "yes") return true;

@@ -47,6 +47,9 @@ class Flags {
   // Where get(name) comes from, for errors: "LEASEHOLD_NAME" when from the
   // environment, else "--name".
   std::string source(const std::string& name) const;
+  // Whether the command line or the environment gives name a value (else
+  // get() is the default).
+  bool is_set(const std::string& name) const;
   Result<bool> get_bool(const std::string& name) const;
   Result<Duration> get_duration(const std::string& name) const;
   // Also refuses a value below `min`, naming the flag (or variable) and the bound.

@@ -29,7 +29,7 @@ int plugin_usage(const std::string& error) {
                "commands:\n"
                "  status    who holds the lock\n"
                "  observe   one line per change of holder, until interrupted\n"
-               "  release   free the lock (only its holder's record; --force for another's)\n"
+               "  release   free the lock (a held lock only with --force)\n"
                "  handoff   hand the lock to a named standby (--to IDENTITY)\n\n"
                "TYPE is lease (default), configmap (cm) or endpoints (ep); NAME may also be a lock URL.\n"
                "See `kubectl leasehold COMMAND --help` for a command's flags.\n");

@@ -63,10 +63,12 @@ struct Callbacks {
 struct ElectorConfig {
   // Lock URL, e.g. "file:///var/run/app.lease" or "mem://test". Required.
   std::string lock;
-  // Our holder identity; unique among candidates. Required, non-empty.
+  // Our holder identity; unique among candidates. Required, non-empty, at
+  // most 253 characters.
   std::string identity;
   // How long a holder may go without renewing before others may take over.
-  // Default 15s; whole seconds; must exceed renew_deadline.
+  // Default 15s; whole seconds; must exceed renew_deadline; at most 24h; at
+  // least 2s on etcd:// (the session lease's minimum).
   Duration lease_duration = std::chrono::seconds(15);
   // A leader that has not renewed within this long after sending its last
   // successful renewal stops its work. Default 10s; must exceed 1.2 * retry_period.

@@ -6,7 +6,8 @@
 //   Conflict        someone else wrote first: re-read, then decide (409)
 //   Unavailable,
 //   Timeout,
-//   TooManyRequests transient: retry with backoff
+//   TooManyRequests,
+//   Internal        transient: retry with backoff (is_transient())
 //   Forbidden,
 //   Unauthorized,
 //   Invalid         fix the configuration or permissions first

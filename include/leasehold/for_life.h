@@ -6,8 +6,8 @@
 //     name this Pod (apiVersion v1, kind Pod, name, uid: what the garbage
 //     collector needs), and returns at once when the ConfigMap already names
 //     this Pod.
-//   * Otherwise it waits with backoff (initial_backoff, x2, +-20 % jitter, at
-//     most max_backoff) while watching the ConfigMap, so a deletion (by the
+//   * Otherwise it waits with backoff (initial_backoff, x2 up to max_backoff,
+//     each wait jittered by +-20 %) while watching the ConfigMap, so a deletion (by the
 //     garbage collector after the leader Pod was deleted) is seen at once.
 //   * Between attempts it checks whether the holder is stale and, if so,
 //     deletes the ConfigMap itself (a DELETE with the ConfigMap's uid and
@@ -30,7 +30,7 @@
 // waiting for the garbage collector. lost() reports when the ConfigMap stops
 // naming us (deleted by an admin, or rewritten) — work must stop then.
 //
-// RBAC: configmaps get, list, watch, create, delete in the namespace; pods
+// RBAC: configmaps get, watch, create, delete in the namespace; pods
 // get (and nodes get, cluster-wide, when node_not_ready_grace is set).
 //
 // Threading: become_leader blocks the calling thread (not a library thread);
@@ -50,10 +50,11 @@
 namespace leasehold {
 
 struct ForLifeConfig {
-  // ConfigMap name (DNS subdomain, at most 253 characters). Required.
+  // ConfigMap name (DNS subdomain: lowercase letters, digits, '-' and '.', at
+  // most 253 characters). Required; validate() checks it.
   std::string lock_name;
-  // Namespace of the ConfigMap and of our Pod. "": $POD_NAMESPACE, else the
-  // service-account namespace file (namespace_file).
+  // Namespace of the ConfigMap and of our Pod (a DNS label). "":
+  // $POD_NAMESPACE, else the service-account namespace file (namespace_file).
   std::string ns;
   // Our Pod's name. "": $POD_NAME (set it from the downward API,
   // fieldRef metadata.name).

@@ -11,6 +11,8 @@
 //                       client-go's legacy annotation locks
 //   configmapsleases://NS/NAME, endpointsleases://NS/NAME
 //                       migration: the legacy lock and the Lease NS/NAME together
+//   etcd://HOST:PORT[,...]/PREFIX, etcds://...
+//                       etcd v3, as Go's concurrency.Election (docs/etcd.md)
 //
 // Threading: every method is called on the Runtime's I/O thread only.
 #pragma once

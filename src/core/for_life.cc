@@ -365,8 +365,16 @@ class Campaign {
 
 Result<void> ForLifeConfig::validate() const {
   if (lock_name.empty()) return Error::invalid("leader-for-life: lock_name is required");
-  if (lock_name.size() > 253 || lock_name.find('/') != std::string::npos) {
-    return Error::invalid("leader-for-life: lock_name \"" + lock_name + "\" is not a valid ConfigMap name");
+  // Checked before any request: a name the server would refuse (422) is a
+  // mistake to fix, not a failure to retry, and it goes into paths.
+  if (!kube::is_dns_subdomain(lock_name)) {
+    return Error::invalid("leader-for-life: lock_name \"" + lock_name + "\" is not a ConfigMap name "
+                          "(lowercase letters, digits, '-' and '.', at most 253, starting and ending with a "
+                          "letter or digit)");
+  }
+  if (!ns.empty() && !kube::is_dns_label(ns)) {
+    return Error::invalid("leader-for-life: ns \"" + ns + "\" is not a namespace name (lowercase letters, digits "
+                          "and '-', at most 63, starting and ending with a letter or digit)");
   }
   if (initial_backoff <= Duration::zero()) return Error::invalid("leader-for-life: initial_backoff must be > 0");
   if (max_backoff < initial_backoff) return Error::invalid("leader-for-life: max_backoff must be >= initial_backoff");

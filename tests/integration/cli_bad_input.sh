@@ -91,7 +91,7 @@ LEASEHOLD_LEADER_ELECT_RETRY_PERIOD=1ms exact_error 2 'LEASEHOLD_LEADER_ELECT_RE
 exact_error 2 '--poll-period=1ns: below the minimum of 100ms' observe "$nolock" --poll-period=1ns
 help=$("$bin" run --help)
 for bound in "wait between attempts to acquire or renew; at least 100ms" "at least 500ms, more than 1.2 x the retry period" \
-             "whole seconds, at least 1s, at most 24h"; do
+             "whole seconds, at least 1s (2s on etcd://), at most 24h"; do
   check "run --help states the bound: $bound" grep -qF "$bound" <<<"$help"
 done
 check "observe --help states its bound" grep -qF "at least 100ms" <<<"$("$bin" observe --help)"
@@ -176,6 +176,9 @@ one_line_error 127 "cannot start \"/no/such/program\": No such file or directory
 one_line_error 127 "cannot start \"no-such-program-xyz\": not found in PATH" run --lock "$lock" --identity a "${fast[@]}" -- no-such-program-xyz
 one_line_error 127 "cannot start \"$dir/not-executable\": Permission denied" run --lock "$lock" --identity a "${fast[@]}" -- "$dir/not-executable"
 one_line_error 127 "cannot start \"$dir/a-directory\": it is a directory" run --lock "$lock" --identity a "${fast[@]}" -- "$dir/a-directory"
+# An empty name once matched the first directory of PATH, campaigned, and
+# failed only as leader.
+one_line_error 127 "cannot start \"\": the command's name is empty" run --lock "$lock" --identity a "${fast[@]}" -- ""
 one_line_error 127 "cannot start \"/no/such/program\"" run --enable-leader-election=false -- /no/such/program
 out=$("$bin" status "$lock")
 check "none of them campaigned ($out)" test "$out" = "LOCK $lock: no record (never held)"

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "leasehold/config.h"
+#include "leasehold/for_life.h"
 
 namespace leasehold {
 namespace {
@@ -52,6 +53,33 @@ TEST(ConfigTest, ValidationTable) {
           << tc.name << ": message \"" << r.error().message() << "\" should start with " << tc.field;
     }
   }
+}
+
+TEST(ConfigTest, ForLifeNamesAreCheckedBeforeAnyRequest) {
+  auto err = [](std::string name, std::string ns) {
+    ForLifeConfig c;
+    c.lock_name = std::move(name);
+    c.ns = std::move(ns);
+    auto r = c.validate();
+    return r ? std::string("ok") : r.error().message();
+  };
+  EXPECT_EQ(err("app-lock", ""), "ok");
+  EXPECT_EQ(err("app.lock-1", "prod"), "ok");
+  // Upper case, '_', a trailing '-' and a bad namespace once passed here and
+  // were refused only by kube-apiserver, as a 422 on every attempt.
+  EXPECT_EQ(err("App_Lock", ""),
+            "leader-for-life: lock_name \"App_Lock\" is not a ConfigMap name (lowercase letters, digits, '-' and "
+            "'.', at most 253, starting and ending with a letter or digit)");
+  EXPECT_EQ(err("app-lock-", ""),
+            "leader-for-life: lock_name \"app-lock-\" is not a ConfigMap name (lowercase letters, digits, '-' and "
+            "'.', at most 253, starting and ending with a letter or digit)");
+  EXPECT_EQ(err("a/b", ""),
+            "leader-for-life: lock_name \"a/b\" is not a ConfigMap name (lowercase letters, digits, '-' and "
+            "'.', at most 253, starting and ending with a letter or digit)");
+  EXPECT_EQ(err("app-lock", "a.b"),
+            "leader-for-life: ns \"a.b\" is not a namespace name (lowercase letters, digits and '-', at most 63, "
+            "starting and ending with a letter or digit)");
+  EXPECT_EQ(err("", ""), "leader-for-life: lock_name is required");
 }
 
 TEST(ConfigTest, RenewIntervalDefaultsToRetryPeriod) {

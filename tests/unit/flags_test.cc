@@ -124,6 +124,33 @@ TEST(CommandLineTest, RunChecksEverythingBeforeStarting) {
   EXPECT_TRUE(help->help);
 }
 
+TEST(CommandLineTest, ForLifeRefusesTheFlagsItHasNoUseFor) {
+  const Env env{Vars{}};
+  auto msg = [&](std::vector<std::string> extra, const Env& e) {
+    std::vector<std::string> a = {"--mode=for-life", "--leader-elect-resource-name=app-lock"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back("--");
+    a.push_back("true");
+    auto r = parse_run(a, false, e);
+    return r ? std::string("ok") : r.error().message();
+  };
+  const std::string takes =
+      " applies to --mode=lease only; leader-for-life takes --leader-elect-resource-name, "
+      "--leader-elect-resource-namespace, --node-not-ready-grace, --grace-period, --release-on-cancel, "
+      "--worker-cgroup, --kubeconfig, --kube-context and --log-format";
+  EXPECT_EQ(msg({}, env), "ok");
+  EXPECT_EQ(msg({"--grace-period=3s", "--release-on-cancel=false", "--leader-elect-resource-lock=configmaps"}, env),
+            "ok");
+  // Each was read by nothing in this mode: a probe of --http-address failed
+  // with no word from the command.
+  EXPECT_EQ(msg({"--http-address=:8090"}, env), "--mode=for-life: --http-address" + takes);
+  EXPECT_EQ(msg({"--leader-elect-lease-duration=30s"}, env), "--mode=for-life: --leader-elect-lease-duration" + takes);
+  EXPECT_EQ(msg({"--label-leader-pod=leader=true"}, env), "--mode=for-life: --label-leader-pod" + takes);
+  EXPECT_EQ(msg({"--leader-elect-resource-lock=leases"}, env), "--mode=for-life: --leader-elect-resource-lock" + takes);
+  EXPECT_EQ(msg({}, Env(Vars{{"LEASEHOLD_ON_CHILD_EXIT", "restart"}})),
+            "--mode=for-life: LEASEHOLD_ON_CHILD_EXIT" + takes);
+}
+
 TEST(CommandLineTest, AdminBoundsAndRepair) {
   const Env env{Vars{}};
   EXPECT_EQ(parse_admin("observe", {"file:///x", "--poll-period=1ms"}, env).error().message(),
