@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -41,12 +42,93 @@ namespace {
 
 // ---- logging ----
 
-struct Logger {
+// Log lines reach stderr through a thread of their own, so a stderr nobody
+// reads (a full pipe) never blocks the thread that logs, which may be the
+// Runtime's I/O thread. At most kMaxQueuedBytes wait; past that a line is
+// dropped and counted, and the count is logged once lines fit again. On
+// destruction the lines still waiting get up to kFlushLimit to be written.
+class Logger {
+ public:
+  static constexpr size_t kMaxQueuedBytes = 1 << 20;
+  static constexpr Duration kFlushLimit = std::chrono::seconds(2);
+
   bool json = false;
   std::string identity;
-  std::mutex mu;
+
+  Logger() {
+    // The writer takes no signal (the signal thread takes them all): it
+    // starts with every signal blocked.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    writer_ = std::thread([q = q_] { q->write_loop(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  ~Logger() {
+    std::unique_lock<std::mutex> lk(q_->mu);
+    bool drained = q_->cv.wait_for(lk, kFlushLimit, [this] { return q_->lines.empty() && !q_->writing; });
+    q_->stop = true;
+    q_->cv.notify_all();
+    lk.unlock();
+    // A writer blocked on a stalled stderr is left behind; it owns q_ too.
+    if (drained) writer_.join();
+    else writer_.detach();
+  }
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
 
   void write(LogLevel level, std::string_view name, std::string_view msg) {
+    std::string line = format(level, name, msg);
+    std::lock_guard<std::mutex> g(q_->mu);
+    if (q_->bytes + line.size() > kMaxQueuedBytes) {
+      ++q_->dropped;
+      return;
+    }
+    if (q_->dropped > 0) {
+      q_->lines.push_back(format(LogLevel::kWarning, name,
+                                 std::to_string(q_->dropped) + " log line(s) dropped: stderr was not being read"));
+      q_->bytes += q_->lines.back().size();
+      q_->dropped = 0;
+    }
+    q_->bytes += line.size();
+    q_->lines.push_back(std::move(line));
+    q_->cv.notify_all();
+  }
+
+ private:
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::string> lines;  // GUARDED_BY(mu)
+    size_t bytes = 0;               // GUARDED_BY(mu)
+    uint64_t dropped = 0;           // GUARDED_BY(mu)
+    bool writing = false;           // GUARDED_BY(mu)
+    bool stop = false;              // GUARDED_BY(mu)
+
+    void write_loop() {
+      std::unique_lock<std::mutex> lk(mu);
+      for (;;) {
+        cv.wait(lk, [this] { return stop || !lines.empty(); });
+        if (lines.empty()) return;  // stopped, and nothing left
+        std::string line = std::move(lines.front());
+        lines.pop_front();
+        writing = true;
+        lk.unlock();
+        for (size_t off = 0; off < line.size();) {
+          ssize_t n = ::write(STDERR_FILENO, line.data() + off, line.size() - off);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;  // stderr is closed or broken: the line is lost
+          off += static_cast<size_t>(n);
+        }
+        lk.lock();
+        bytes -= line.size();
+        writing = false;
+        cv.notify_all();
+      }
+    }
+  };
+
+  std::string format(LogLevel level, std::string_view name, std::string_view msg) const {
     static constexpr const char* kLevels[] = {"debug", "info", "warning", "error"};
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -56,18 +138,15 @@ struct Logger {
     std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   ts.tv_nsec / 1'000'000);
-    std::lock_guard<std::mutex> g(mu);
     if (json) {
-      std::string line = "{\"ts\":\"" + std::string(when) + "\",\"level\":\"" +
-                         kLevels[static_cast<int>(level)] + "\",\"identity\":" + quote(identity) +
-                         ",\"lock\":" + quote(name) + ",\"msg\":" + quote(msg) + "}";
-      std::fprintf(stderr, "%s\n", line.c_str());
-    } else {
-      // One line per entry: control characters in a message (a server's
-      // text, say) are escaped.
-      std::fprintf(stderr, "%s %-7s [%s] %s\n", when, kLevels[static_cast<int>(level)],
-                   one_line(identity).c_str(), one_line(msg).c_str());
+      return "{\"ts\":\"" + std::string(when) + "\",\"level\":\"" + kLevels[static_cast<int>(level)] +
+             "\",\"identity\":" + quote(identity) + ",\"lock\":" + quote(name) + ",\"msg\":" + quote(msg) + "}\n";
     }
+    // One line per entry: control characters in a message (a server's text,
+    // say) are escaped.
+    char level_col[16];
+    std::snprintf(level_col, sizeof level_col, "%-7s", kLevels[static_cast<int>(level)]);
+    return std::string(when) + " " + level_col + " [" + one_line(identity) + "] " + one_line(msg) + "\n";
   }
 
   static std::string quote(std::string_view s) {
@@ -86,6 +165,9 @@ struct Logger {
     }
     return o + "\"";
   }
+
+  std::shared_ptr<Queue> q_ = std::make_shared<Queue>();
+  std::thread writer_;
 };
 
 // ---- the child ----
@@ -221,6 +303,9 @@ int campaign_with(RunSettings s) {
   std::mutex current_mu;
   Worker* current = nullptr;  // GUARDED_BY(current_mu)
   Term current_term;          // GUARDED_BY(current_mu)
+  // The last term on_lease_lost named: a notice that comes before the term's
+  // worker is set as `current` is acted on when it is set.
+  std::optional<Term> lost_term;  // GUARDED_BY(current_mu)
   // The kill schedule of a term renewed at `at` (on the Runtime's clock).
   auto push_deadlines = [&](Worker& w, Instant at) {
     int64_t boot_at = boottime_ns() - (rt.clock().now() - at).count();
@@ -270,9 +355,16 @@ int campaign_with(RunSettings s) {
         std::lock_guard<std::mutex> g(current_mu);
         current = &worker;
         current_term = term;
+        if (lost_term == term) worker.kill();  // the lease went while the watchdog was being started
       }
       // From here on_renewed moves the deadlines too; the watchdog keeps the later.
-      if (auto at = elector_ptr.load()->status().renewed_at) push_deadlines(worker, *at);
+      // No renewal time: the term is over, and a worker never starts without
+      // its kill schedule.
+      if (auto at = elector_ptr.load()->status().renewed_at) {
+        push_deadlines(worker, *at);
+      } else {
+        worker.kill();
+      }
       int status = 0;
       {
         std::stop_callback on_stop(stop, [&worker] { worker.stop(); });
@@ -284,8 +376,15 @@ int campaign_with(RunSettings s) {
           log(LogLevel::kError, pid.error().message());
           final_code = 127;
           program_stop.request_stop();
-        } else {
+        } else if (pid.error().is(Code::kGone)) {  // the term ended first
           log(LogLevel::kInfo, pid.error().message());
+        } else {
+          // The watchdog could not fork it or died: holding the lease with no
+          // work would keep every other replica from leading.
+          log(LogLevel::kError, pid.error().message() + "; exiting, so that the lease is released and another "
+                                                         "replica leads");
+          final_code = 1;
+          program_stop.request_stop();
         }
         status = worker.wait();
         if (pid) log(LogLevel::kInfo, command[0] + " " + describe_status(status) + "; its process tree is gone");
@@ -318,6 +417,7 @@ int campaign_with(RunSettings s) {
   };
   cfg.callbacks.on_lease_lost = [&](const Term& term) {
     std::lock_guard<std::mutex> g(current_mu);
+    lost_term = term;
     if (!current || !(current_term == term)) return;
     log(LogLevel::kWarning, "the lease of term " + term.to_string() +
                                 " was taken or freed by someone else: SIGKILL to the worker's tree, no grace");
@@ -426,7 +526,9 @@ int run_for_life(RunSettings s) {
     }
     {
       std::stop_callback a(program_stop.get_token(), [&] { (*w)->stop(); });
-      std::stop_callback b((*leader)->lost(), [&] { (*w)->stop(); });
+      // Lost: the ConfigMap no longer names us and a standby may create it at
+      // once, so no grace.
+      std::stop_callback b((*leader)->lost(), [&] { (*w)->kill(); });
       auto pid = (*w)->start();
       if (pid) {
         log(LogLevel::kInfo, "leader for life: started " + s.command[0] + " as pid " + std::to_string(*pid));

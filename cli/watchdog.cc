@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
@@ -114,14 +115,17 @@ class Watchdog {
                                                                          : "renew deadline passed";
         auto pids = tree();
         if (!pids.empty() && now < kill_due()) {
+          signal_pids(pids, SIGTERM);  // before the report, which reads /proc once per process
           report(std::string("info ") + why + ": SIGTERM to " + describe_pids(pids));
-          signal_pids(pids, SIGTERM);
         }
       }
     }
     if (!killing_ && now >= kill_due()) {
       killing_ = true;
+      // The kill goes first: the report reads /proc once per process.
+      if (cgroup_) cgroup_->kill();
       auto pids = tree();
+      signal_pids(pids, SIGKILL);
       if (!pids.empty()) {
         std::string when = now >= kill_at_ ? std::string("the lease is another's")
                            : now >= hard_  ? "lease deadline (less than the safety margin before another "
@@ -129,8 +133,7 @@ class Watchdog {
                                            : "grace period over (" + ms(grace_) + ")";
         report("warning " + when + ": SIGKILL to " + describe_pids(pids));
       }
-    }
-    if (killing_) {
+    } else if (killing_) {
       if (cgroup_) cgroup_->kill();
       signal_pids(tree(), SIGKILL);
     }
@@ -312,7 +315,14 @@ int watchdog_main(const std::vector<std::string>& args) {
   std::string path;
   size_t i = 0;
   for (; i < args.size() && args[i] != "--"; ++i) {
-    if (args[i] == "--grace-ns" && i + 1 < args.size()) grace = std::stoll(args[++i]);
+    if (args[i] == "--grace-ns" && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), grace);
+      if (ec != std::errc() || end != v.data() + v.size() || grace < 0) {
+        std::fprintf(stderr, "leasehold __watchdog: --grace-ns \"%s\" is not a count of nanoseconds\n", v.c_str());
+        return 2;
+      }
+    }
     else if (args[i] == "--cgroup" && i + 1 < args.size()) cgroup = args[++i] != "off";
     else if (args[i] == "--path" && i + 1 < args.size()) path = args[++i];
   }

@@ -20,6 +20,7 @@ extern char** environ;
 namespace leasehold::cli {
 
 Result<std::string> resolve_program(const std::string& name) {
+  if (name.empty()) return Error::invalid("cannot start \"\": the command's name is empty");
   if (name.find('/') != std::string::npos) {
     struct stat st {};
     if (::stat(name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -36,8 +37,12 @@ Result<std::string> resolve_program(const std::string& name) {
   while (start <= dirs.size()) {
     size_t end = dirs.find(':', start);
     if (end == std::string::npos) end = dirs.size();
-    std::string cand = dirs.substr(start, end - start) + "/" + name;
-    if (::access(cand.c_str(), X_OK) == 0) return cand;
+    std::string dir = dirs.substr(start, end - start);
+    // As execvp: an empty entry is the current directory, and a directory
+    // of that name is passed over.
+    std::string cand = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (::access(cand.c_str(), X_OK) == 0 && ::stat(cand.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return cand;
     start = end + 1;
   }
   return Error::invalid("cannot start \"" + name + "\": not found in PATH");
@@ -183,7 +188,8 @@ Result<pid_t> Worker::start() {
     // "not-started REASON": CMD could not be executed, or the term had ended.
     std::string why = m->substr(std::min(m->size(), sizeof "not-started"));
     if (why.rfind("cannot start", 0) == 0) return Error::invalid(why);
-    return Error::unavailable("did not start " + opt_.argv[0] + ": " + why);
+    if (why.rfind("the term", 0) == 0) return Error{Code::kGone, "did not start " + opt_.argv[0] + ": " + why};
+    return Error::internal("did not start " + opt_.argv[0] + ": " + why);
   }
 }
 

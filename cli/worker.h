@@ -73,7 +73,9 @@ class Worker {
   // Only ever moves them forward.
   void set_deadlines(int64_t soft_ns, int64_t hard_ns);
   // Forks CMD, unless stop() came first or a deadline has passed. Returns
-  // its pid, or why it did not start.
+  // its pid, or why it did not start: Invalid when CMD cannot be executed,
+  // Gone when the term had ended (a stop, a kill or a deadline came first),
+  // Internal when the watchdog could not start it (fork, pipe) or died.
   Result<pid_t> start();
   // Our own stop: SIGTERM to the tree now, SIGKILL after `grace` (or at hard).
   void stop();

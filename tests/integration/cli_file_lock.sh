@@ -48,6 +48,26 @@ for _ in $(seq 100); do [[ -s "$dir/two.txt" ]] && break; sleep 0.05; done
 [[ -s "$dir/two.txt" ]] && pass "standby took over after release" || fail "standby never started"
 kill -TERM $two; wait $two
 
+# A stderr nobody reads stalls no election: the sidecar's lines wait in a
+# bounded queue of their own (dropped past it). Here the standby's stderr is
+# a pipe filled before it starts, and never read: its first log line once
+# blocked its main thread before it campaigned.
+mkfifo "$dir/stalled"
+exec {stalled}<>"$dir/stalled"  # a reader that never reads: a full pipe blocks its writers
+dd if=/dev/zero of="$dir/stalled" bs=4096 count=64 oflag=nonblock 2>/dev/null  # stops at EAGAIN: full
+"$bin" run --lock "$lock" --identity three "${fast[@]}" -- sleep 600 2>"$dir/three.log" &
+three=$!
+check "three leads" wait_for 5 is_holder three
+"$bin" run --lock "$lock" --identity four "${fast[@]}" -- bash -c 'echo started > '"$dir"'/four.txt; exec sleep 600' 2>"$dir/stalled" &
+four=$!
+sleep 1
+kill -TERM $three; wait $three
+check "a standby whose stderr is a full pipe takes over" wait_for 10 test -s "$dir/four.txt"
+check "... and holds the lease" is_holder four
+kill -TERM $four; wait $four; rc=$?
+[[ $rc -eq 143 ]] && pass "... and stops on SIGTERM with a stderr still full (exit $rc)" || fail "four exited $rc"
+exec {stalled}<&-
+
 # --enable-leader-election=false runs the command directly.
 out=$("$bin" run --enable-leader-election=false -- echo direct)
 [[ "$out" == "direct" ]] && pass "--enable-leader-election=false runs CMD directly" || fail "direct run: $out"

@@ -795,6 +795,54 @@ TEST_F(ForLife, TheCommandRunsItsChildOnlyAsLeaderForLifeAndReleasesOnSigterm) {
   EXPECT_FALSE(admin.configmap(lock).is_object()) << "the leader deleted its lock on SIGTERM";
 }
 
+// A process of the process table that has not ended (a zombie has).
+bool running(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+// Lost: once the ConfigMap stops naming the leader (an admin deletes it
+// here) a standby may create it at once, so the leader's child gets no grace
+// period. The child ignores SIGTERM; its end is read from the process table.
+TEST_F(ForLife, TheCommandKillsItsChildAtOnceWhenItsLockIsLost) {
+  if (env("LEASEHOLD_CLI").empty()) GTEST_FAIL() << "LEASEHOLD_CLI is not set";
+  Admin admin;
+  std::string lock = unique("for-life-lost"), p1 = unique("pod-a"), p2 = unique("pod-b");
+  admin.pod(p1);
+  admin.pod(p2);
+  std::string marker = dir() + "/" + lock + ".child";
+  auto args = [&](const std::string& who) {
+    // SIG_IGN survives exec: the sleep ignores SIGTERM too.
+    return std::vector<std::string>{"run", "--mode=for-life", "--leader-elect-resource-name=" + lock,
+                                    "--leader-elect-resource-namespace=" + kNs, "--kubeconfig=" + kubeconfig("admin"),
+                                    "--grace-period=30s", "--", "sh", "-c",
+                                    "trap '' TERM; echo " + who + " $$ >> " + marker + "; exec sleep 600"};
+  };
+  auto lines = [&] {
+    std::ifstream f(marker);
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return all;
+  };
+  pid_t a = spawn_cli(args("a"), p1, dir() + "/" + lock + "-a.log");
+  ASSERT_TRUE(eventually([&] { return lines().rfind("a ", 0) == 0; })) << lines();
+  pid_t child = static_cast<pid_t>(std::stol(lines().substr(2)));
+  ASSERT_TRUE(running(child));
+  pid_t b = spawn_cli(args("b"), p2, dir() + "/" + lock + "-b.log");
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(admin.call("DELETE", cm_path(lock)).status, 200);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return !running(child); }, 3s))
+      << "the lost leader's child still runs " << since_s(t0) << " s after its lock was deleted (grace 30 s)";
+  std::printf("leasehold run --mode=for-life: lock deleted -> the old leader's child gone: %.0f ms\n",
+              since_s(t0) * 1000);
+  EXPECT_TRUE(eventually([&] { return lines().find("\nb ") != std::string::npos; })) << lines();
+  int st = 0;
+  EXPECT_TRUE(eventually([&] { return ::waitpid(a, &st, WNOHANG) == a; })) << "the lost leader did not exit";
+  stop_cli(b);
+}
+
 TEST_F(ForLife, LabelLeaderPodMarksTheLeadersPodOnlyWhileItLeads) {
   if (env("LEASEHOLD_CLI").empty()) GTEST_FAIL() << "LEASEHOLD_CLI is not set";
   Admin admin;
