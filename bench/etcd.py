@@ -10,7 +10,8 @@ same TTL:
   2. crash take-over: the leader is SIGKILLed; lateness = standby started -
      (kill + TTL). etcd expires the lease TTL after the last keepalive it
      heard, which came before the kill, so the lateness is usually
-     negative (up to -TTL/3: keepalives go every TTL/3); --crash trials;
+     negative (leasehold's keepalives go every min(TTL/3, renew_deadline/4),
+     Go's every TTL/3); --crash trials;
   3. etcd requests per minute for a leader alone, and for one standby more,
      from etcd's own counters (/metrics grpc_server_msg_received_total: every
      message a client sent, keepalives of a stream included; the JSON

@@ -763,6 +763,23 @@ bool eventually(F f, std::chrono::milliseconds limit = 10s) {
   return f();
 }
 
+// The text of a file ("" when there is none).
+std::string read_all(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// `leasehold run --mode=for-life` on ConfigMap `lock`, with `flags`; its
+// child is `sh -c script`.
+std::vector<std::string> for_life_run(const std::string& lock, const std::vector<std::string>& flags,
+                                      const std::string& script) {
+  std::vector<std::string> a = {"run", "--mode=for-life", "--leader-elect-resource-name=" + lock,
+                                "--leader-elect-resource-namespace=" + kNs, "--kubeconfig=" + kubeconfig("admin")};
+  a.insert(a.end(), flags.begin(), flags.end());
+  a.insert(a.end(), {"--", "sh", "-c", script});
+  return a;
+}
+
 TEST_F(ForLife, TheCommandRunsItsChildOnlyAsLeaderForLifeAndReleasesOnSigterm) {
   if (env("LEASEHOLD_CLI").empty()) GTEST_FAIL() << "LEASEHOLD_CLI is not set";
   Admin admin;
@@ -771,15 +788,9 @@ TEST_F(ForLife, TheCommandRunsItsChildOnlyAsLeaderForLifeAndReleasesOnSigterm) {
   admin.pod(p2);
   std::string marker = dir() + "/" + lock + ".child";
   auto args = [&](const std::string& who) {
-    return std::vector<std::string>{"run", "--mode=for-life", "--leader-elect-resource-name=" + lock,
-                                    "--leader-elect-resource-namespace=" + kNs, "--kubeconfig=" + kubeconfig("admin"),
-                                    "--", "sh", "-c", "echo " + who + " >> " + marker + "; exec sleep 600"};
+    return for_life_run(lock, {}, "echo " + who + " >> " + marker + "; exec sleep 600");
   };
-  auto lines = [&] {
-    std::ifstream f(marker);
-    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    return all;
-  };
+  auto lines = [&] { return read_all(marker); };
   pid_t a = spawn_cli(args("a"), p1, dir() + "/" + lock + "-a.log");
   ASSERT_TRUE(eventually([&] { return lines() == "a\n"; })) << lines();
   pid_t b = spawn_cli(args("b"), p2, dir() + "/" + lock + "-b.log");
@@ -797,8 +808,7 @@ TEST_F(ForLife, TheCommandRunsItsChildOnlyAsLeaderForLifeAndReleasesOnSigterm) {
 
 // A process of the process table that has not ended (a zombie has).
 bool running(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string stat = read_all("/proc/" + std::to_string(pid) + "/stat");
   auto paren = stat.rfind(')');
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
@@ -815,16 +825,10 @@ TEST_F(ForLife, TheCommandKillsItsChildAtOnceWhenItsLockIsLost) {
   std::string marker = dir() + "/" + lock + ".child";
   auto args = [&](const std::string& who) {
     // SIG_IGN survives exec: the sleep ignores SIGTERM too.
-    return std::vector<std::string>{"run", "--mode=for-life", "--leader-elect-resource-name=" + lock,
-                                    "--leader-elect-resource-namespace=" + kNs, "--kubeconfig=" + kubeconfig("admin"),
-                                    "--grace-period=30s", "--", "sh", "-c",
-                                    "trap '' TERM; echo " + who + " $$ >> " + marker + "; exec sleep 600"};
+    return for_life_run(lock, {"--grace-period=30s"},
+                        "trap '' TERM; echo " + who + " $$ >> " + marker + "; exec sleep 600");
   };
-  auto lines = [&] {
-    std::ifstream f(marker);
-    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    return all;
-  };
+  auto lines = [&] { return read_all(marker); };
   pid_t a = spawn_cli(args("a"), p1, dir() + "/" + lock + "-a.log");
   ASSERT_TRUE(eventually([&] { return lines().rfind("a ", 0) == 0; })) << lines();
   pid_t child = static_cast<pid_t>(std::stol(lines().substr(2)));

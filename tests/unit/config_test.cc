@@ -63,19 +63,17 @@ TEST(ConfigTest, ForLifeNamesAreCheckedBeforeAnyRequest) {
     auto r = c.validate();
     return r ? std::string("ok") : r.error().message();
   };
+  auto not_a_name = [](const std::string& name) {
+    return "leader-for-life: lock_name \"" + name + "\" is not a ConfigMap name (lowercase letters, digits, '-' "
+           "and '.', at most 253, starting and ending with a letter or digit)";
+  };
   EXPECT_EQ(err("app-lock", ""), "ok");
   EXPECT_EQ(err("app.lock-1", "prod"), "ok");
   // Upper case, '_', a trailing '-' and a bad namespace once passed here and
   // were refused only by kube-apiserver, as a 422 on every attempt.
-  EXPECT_EQ(err("App_Lock", ""),
-            "leader-for-life: lock_name \"App_Lock\" is not a ConfigMap name (lowercase letters, digits, '-' and "
-            "'.', at most 253, starting and ending with a letter or digit)");
-  EXPECT_EQ(err("app-lock-", ""),
-            "leader-for-life: lock_name \"app-lock-\" is not a ConfigMap name (lowercase letters, digits, '-' and "
-            "'.', at most 253, starting and ending with a letter or digit)");
-  EXPECT_EQ(err("a/b", ""),
-            "leader-for-life: lock_name \"a/b\" is not a ConfigMap name (lowercase letters, digits, '-' and "
-            "'.', at most 253, starting and ending with a letter or digit)");
+  EXPECT_EQ(err("App_Lock", ""), not_a_name("App_Lock"));
+  EXPECT_EQ(err("app-lock-", ""), not_a_name("app-lock-"));
+  EXPECT_EQ(err("a/b", ""), not_a_name("a/b"));
   EXPECT_EQ(err("app-lock", "a.b"),
             "leader-for-life: ns \"a.b\" is not a namespace name (lowercase letters, digits and '-', at most 63, "
             "starting and ending with a letter or digit)");
