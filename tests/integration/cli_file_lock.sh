@@ -64,8 +64,16 @@ sleep 1
 kill -TERM $three; wait $three
 check "a standby whose stderr is a full pipe takes over" wait_for 10 test -s "$dir/four.txt"
 check "... and holds the lease" is_holder four
-kill -TERM $four; wait $four; rc=$?
-[[ $rc -eq 143 ]] && pass "... and stops on SIGTERM with a stderr still full (exit $rc)" || fail "four exited $rc"
+# Ended: gone from the process table, or a zombie waiting for `wait`.
+ended() { [[ ! -e /proc/$1 ]] || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+kill -TERM $four
+if wait_for 10 ended $four; then
+  wait $four; rc=$?
+  [[ $rc -eq 143 ]] && pass "... and stops on SIGTERM with a stderr still full (exit $rc)" || fail "four exited $rc"
+else
+  fail "four still runs 10 s after SIGTERM (blocked on its stderr?)"
+  kill -KILL $four; wait $four
+fi
 exec {stalled}<&-
 
 # --enable-leader-election=false runs the command directly.
