@@ -169,6 +169,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     bool allowed = false;  // a SelfSubjectAccessReview said list and watch are allowed
     Duration backoff = kFirstBackoff;
     Instant retry_at{};                // when the armed retry fires
+    bool unreachable = false;          // the attempt it follows got no HTTP answer
     std::optional<Instant> opened_at;  // of the stream now open
     // Writes of our subscribers, by the resourceVersion their answer
     // carried, until the watch echoes them (expect_echo); in the order
@@ -202,8 +203,9 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   // A stream open this long ended as streams do (kube-apiserver ends every
   // watch after its timeout): the next starts with the first backoff.
   static constexpr Duration kStableStream = 10s;
-  // A retry armed further out than this is brought forward when a lock
-  // request of the namespace is answered (server_answered).
+  // A retry armed further out than this, after an attempt that reached no
+  // server, is brought forward when a lock request of the namespace is
+  // answered (server_answered).
   static constexpr Duration kPromptRetry = 1s;
 
   // Caller holds mu_.
@@ -297,7 +299,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
         refuse(ns, n, "cannot ask whether we may list and watch every Lease");
       } else {
         n.listing = false;
-        retry(ns, n);  // transient: ask again later
+        retry(ns, n, !r);  // transient: ask again later
       }
       return;
     }
@@ -343,7 +345,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
                                                                {"list", "coordination.k8s.io", "leases", ns, ""})
                                          .to_string()
                                    : r.error().to_string()));
-      retry(ns, n);
+      retry(ns, n, !r);
       return;
     }
     n.rv = list.value("metadata", json::object()).value("resourceVersion", "");
@@ -412,7 +414,10 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     auto it = ns_.find(ns);
     if (it == ns_.end()) return;
     Ns& n = it->second;
-    if (!n.retry_armed || n.refused || n.retry_at <= rt_.clock().now() + kPromptRetry) return;
+    // Only after attempts that reached no server: one that answers the lock
+    // but refuses the watch (a 403, a 500) keeps its backoff, or every lock
+    // answer would bring a refused watch back.
+    if (!n.retry_armed || n.refused || !n.unreachable || n.retry_at <= rt_.clock().now() + kPromptRetry) return;
     // kube-apiserver answers again (after an outage, most often): the watch
     // starts now rather than at the end of a backoff grown meanwhile.
     n.backoff = kFirstBackoff;
@@ -500,10 +505,12 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
                                                     {"watch", "coordination.k8s.io", "leases", ns, ""})
                               .to_string());
     }
-    retry(ns, n);
+    retry(ns, n, !end);
   }
 
-  void retry(const std::string& ns, Ns& n) {
+  // Caller holds mu_. `unreachable`: the attempt got no HTTP answer at all.
+  void retry(const std::string& ns, Ns& n, bool unreachable) {
+    n.unreachable = unreachable;
     std::uniform_real_distribution<double> jitter(1.0, 1.5);
     auto delay = std::chrono::duration_cast<Duration>(n.backoff * jitter(rng_));
     n.backoff = std::min<Duration>(n.backoff * 2, 30s);

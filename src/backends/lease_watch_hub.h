@@ -7,8 +7,9 @@
 // disconnect, LISTs again after 410 Gone, and backs off with jitter
 // (0.5 s doubling to 30 s, x[1, 1.5)); the backoff starts over after a LIST
 // and after a stream that stayed open 10 s, and a retry armed more than 1 s
-// out is brought forward when a lock request of the namespace is answered
-// (server_answered: the server is back). Subscribers are told healthy once the
+// out after an attempt that reached no server is brought forward when a lock
+// request of the namespace is answered (server_answered: the server is
+// back). Subscribers are told healthy once the
 // watch stream is open (its 200 headers arrived) and unhealthy when it ends,
 // so their electors poll while there is no stream. Every attempt (access
 // review, LIST, WATCH, retry timer) carries a generation from one counter of
@@ -77,7 +78,8 @@ class LeaseWatchHub {
   virtual void begin_write(uint64_t id, const std::string& ns, const std::string& name) = 0;
   virtual void end_write(uint64_t id, const std::string& ns, const std::string& name, std::string_view rv) = 0;
   // A lock request of a Lease in `ns` was answered (2xx): the server is
-  // there, so a watch waiting out its backoff starts now. Any thread.
+  // there, so a watch waiting out its backoff after failing to reach it
+  // starts now (one refused by an HTTP status keeps its backoff). Any thread.
   virtual void server_answered(const std::string& ns) = 0;
   // Events recognised as echoes so far, for tests and benchmarks.
   virtual uint64_t echoes_recognised() const = 0;

@@ -214,6 +214,19 @@ TEST_F(LeaseWatchHubTest, AWatchBackingOffStartsWhenALockRequestIsAnswered) {
   hub_->server_answered("ns");
   rt_.run_ready();
   EXPECT_EQ(client_->streams.size(), 8u);
+  // A watch the server refuses (here 500s, while it answers the lock) keeps
+  // its backoff: lock answers do not bring it back each time.
+  for (size_t i = 8; i < 12; ++i) {
+    clock_.advance(60s);
+    rt_.run_ready();
+    ASSERT_EQ(client_->streams.size(), i + 1);
+    client_->streams[i].on_end(kube::HttpResponse{500, R"({"kind":"Status","code":500})", "application/json"});
+    rt_.run_ready();
+  }
+  clock_.advance(2s);
+  hub_->server_answered("ns");
+  rt_.run_ready();
+  EXPECT_EQ(client_->streams.size(), 12u) << "a refused watch was brought back by a lock answer";
 }
 
 namespace {
