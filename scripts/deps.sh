@@ -6,7 +6,7 @@
 #   scripts/deps.sh --bench   also what `make bench` needs (matplotlib for the plots)
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev nlohmann-json3-dev
-          libcurl4-openssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev
+          libcurl4-openssl-dev libnghttp2-dev libssl-dev libyaml-cpp-dev python3 clang-14 libclang-rt-14-dev
           libbenchmark-dev prometheus buildah protobuf-compiler libprotobuf-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-matplotlib)

@@ -288,6 +288,7 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       o.extra_headers = {"Grpc-Metadata-hasleader: true"};
       o.health_probes = !cfg_.endpoints[idx].starts_with("http://");  // see ClientOptions::health_probes
+      o.transport = kube::Transport::kCurl;  // the gateway may be http:// and HTTP/1.1
       auto c = kube::Client::create(std::move(cc), std::move(o));
       if (!c) return c.error();
       clients_[idx] = std::move(*c);

@@ -1,21 +1,20 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <utility>
 
 #include "core/wake_batch.h"
 #include "kube/connections.h"
+#include "kube/credentials.h"
+#include "kube/h2_client.h"
 #include "kube/lease_codec.h"
 
 namespace leasehold::kube {
@@ -23,8 +22,6 @@ namespace {
 
 constexpr size_t kMaxBody = 8 << 20;
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
-constexpr auto kExecTimeout = std::chrono::seconds(10);
-constexpr auto kExecRetryAfterFailure = std::chrono::seconds(1);
 constexpr auto kQueueSweep = std::chrono::milliseconds(100);
 // HTTP/2 streams per connection curl may use before it opens another (its
 // default is 100); the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it.
@@ -83,9 +80,9 @@ class CurlClient final : public Client {
       : cfg_(std::move(c)),
         lease_format_(o.lease_format),
         health_probes_(o.health_probes),
-        authorization_(std::move(o.authorization)),
         extra_headers_(std::move(o.extra_headers)),
         clock_(o.clock ? o.clock : &real_clock_),
+        creds_(cfg_, *clock_, std::move(o.authorization), [this] { curl_multi_wakeup(multi_); }),
         limiter_(o.rate, clock_->now()),
         server_for_messages_(redact_url(cfg_.server)) {
     static std::once_flag once;
@@ -128,10 +125,7 @@ class CurlClient final : public Client {
     stop_ = true;
     curl_multi_wakeup(multi_);
     thread_.join();
-    if (exec_thread_.joinable()) {
-      if (pid_t pid = exec_pid_.load(); pid > 0) ::kill(pid, SIGKILL);
-      exec_thread_.join();
-    }
+    creds_.shutdown();
     for (auto& t : exec_waiting_) finish(*t, Error::unavailable("client shut down"));
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
@@ -318,58 +312,6 @@ class CurlClient final : public Client {
     return len;
   }
 
-  // The exec plugin's credential, if one is cached and not about to expire.
-  const ExecCredential* exec_valid() const {
-    if (!exec_cred_) return nullptr;
-    if (exec_cred_->expiry && clock_->wall_now() + std::chrono::seconds(1) >= *exec_cred_->expiry) return nullptr;
-    return &*exec_cred_;
-  }
-
-  // Runs the plugin on a thread of its own (one run at a time, at most
-  // kExecTimeout), so a slow plugin never holds up requests that need no new
-  // credential. The result comes back to the loop through exec_done_.
-  void begin_exec() {
-    if (exec_running_) return;
-    if (exec_thread_.joinable()) exec_thread_.join();
-    exec_running_ = true;
-    exec_thread_ = std::thread([this] {
-      auto r = run_exec_plugin(*cfg_.exec, *clock_, kExecTimeout, exec_pid_);
-      std::lock_guard<std::mutex> g(mu_);
-      exec_done_ = std::move(r);
-      curl_multi_wakeup(multi_);
-    });
-  }
-
-  // Loop thread: takes the plugin's answer and starts the requests that waited for it.
-  void end_exec(Result<ExecCredential> r, Instant now) {
-    exec_thread_.join();
-    exec_running_ = false;
-    if (r) {
-      exec_cred_ = std::move(*r);
-      exec_error_.reset();
-    } else {
-      exec_cred_.reset();
-      exec_error_ = r.error();  // remembered so that a broken plugin is not run per request
-      exec_retry_at_ = now + kExecRetryAfterFailure;
-    }
-    std::deque<TransferPtr> waiting;
-    waiting.swap(exec_waiting_);
-    for (auto& t : waiting) start(t, now);
-  }
-
-  // The bearer token for the next request (may be empty).
-  std::string file_or_static_token() {
-    if (!cfg_.token_file.empty()) {
-      std::ifstream f(cfg_.token_file);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::string tok = ss.str();
-      while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
-      if (!tok.empty()) return tok;
-    }
-    return cfg_.token;
-  }
-
   static void set_blob(CURL* e, CURLoption opt, const std::string& data) {
     curl_blob blob{const_cast<char*>(data.data()), data.size(), CURL_BLOB_COPY};
     curl_easy_setopt(e, opt, &blob);
@@ -388,28 +330,17 @@ class CurlClient final : public Client {
                                "exec credential plugin)"));
       return false;
     }
-    std::string token = cfg_.token;
-    const std::string* cert = &cfg_.client_cert_pem;
-    const std::string* key = &cfg_.client_key_pem;
-    if (cfg_.exec) {
-      const ExecCredential* cred = exec_valid();
-      if (!cred && exec_error_ && now < exec_retry_at_) {
-        finish(t, Error(Code::kUnauthorized, what(t) + ": " + exec_error_->message()));
-        return false;
-      }
-      if (!cred) {
-        begin_exec();
-        exec_waiting_.push_back(std::move(owned));
-        return true;
-      }
-      token = cred->token;
-      if (!cred->client_cert_pem.empty()) {
-        cert = &cred->client_cert_pem;
-        key = &cred->client_key_pem;
-      }
-    } else if (!authorization_) {
-      token = file_or_static_token();
+    Credentials::Pick pick = creds_.pick(now);
+    if (pick.state == Credentials::Pick::State::kFailed) {
+      finish(t, Error(Code::kUnauthorized, what(t) + ": " + pick.error->message()));
+      return false;
     }
+    if (pick.state == Credentials::Pick::State::kWaitForPlugin) {
+      exec_waiting_.push_back(std::move(owned));
+      return true;
+    }
+    const std::string* cert = pick.cert;
+    const std::string* key = pick.key;
     CURL* e = nullptr;
     if (!idle_easy_.empty()) {
       e = idle_easy_.back();
@@ -471,12 +402,8 @@ class CurlClient final : public Client {
                                                                    : "Content-Type: application/json");
     }
     if (!host_header_.empty()) t.headers = curl_slist_append(t.headers, host_header_.c_str());
-    if (authorization_) {
-      if (std::string a = authorization_(); !a.empty()) {
-        t.headers = curl_slist_append(t.headers, ("Authorization: " + a).c_str());
-      }
-    } else if (!token.empty()) {
-      t.headers = curl_slist_append(t.headers, ("Authorization: Bearer " + token).c_str());
+    if (!pick.authorization.empty()) {
+      t.headers = curl_slist_append(t.headers, ("Authorization: " + pick.authorization).c_str());
     }
     for (const std::string& h : extra_headers_) t.headers = curl_slist_append(t.headers, h.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
@@ -530,7 +457,7 @@ class CurlClient final : public Client {
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
     connections_ += static_cast<uint64_t>(conns);
     if (version == CURL_HTTP_VERSION_2_0 && status != 0) ++http2_;
-    if (status == 401 && cfg_.exec) exec_cred_.reset();  // run the plugin again next time
+    if (status == 401) creds_.unauthorized();  // an exec plugin runs again next time
     std::string w = what(*t);
     if (t->too_large) {
       finish(*t, Error::invalid(w + ": " + (t->too_large_why.empty() ? "response larger than " +
@@ -570,14 +497,17 @@ class CurlClient final : public Client {
       std::optional<core::WakeBatch> batch(std::in_place);
       std::deque<TransferPtr> add;
       std::vector<uint64_t> cancels;
-      std::optional<Result<ExecCredential>> exec_done;
       {
         std::lock_guard<std::mutex> g(mu_);
         add.swap(pending_);
         cancels.swap(cancels_);
-        exec_done.swap(exec_done_);
       }
-      if (exec_done) end_exec(std::move(*exec_done), clock_->now());
+      if (creds_.take_plugin_answer(clock_->now())) {
+        std::deque<TransferPtr> waiting;
+        waiting.swap(exec_waiting_);
+        Instant now = clock_->now();
+        for (auto& t : waiting) start(t, now);
+      }
       for (auto& t : add) {
         Priority p = t->priority;
         limiter_.push(p, std::move(t));
@@ -693,10 +623,10 @@ class CurlClient final : public Client {
   ClusterConfig cfg_;
   WireFormat lease_format_;
   const bool health_probes_;
-  std::function<std::string()> authorization_;  // ClientOptions::authorization
   std::vector<std::string> extra_headers_;
   RealClock real_clock_;
   Clock* clock_;
+  Credentials creds_;
   std::string url_base_;               // cfg_.server, or its tls-server-name form
   curl_slist* connect_to_ = nullptr;   // tls-server-name: NAME:PORT:HOST:PORT
   std::string host_header_;            // tls-server-name: the server URL's authority
@@ -717,14 +647,7 @@ class CurlClient final : public Client {
   std::map<CURL*, TransferPtr> active_;
   std::vector<CURL*> idle_easy_;  // finished handles, reset, for the next transfers
   size_t unary_active_ = 0;  // entries of active_ that are not watches
-  std::optional<ExecCredential> exec_cred_;
-  std::optional<Error> exec_error_;
-  Instant exec_retry_at_{};
-  bool exec_running_ = false;
-  std::thread exec_thread_;                 // the plugin's run, if one is under way
-  std::deque<TransferPtr> exec_waiting_;    // requests waiting for its answer
-  std::atomic<pid_t> exec_pid_{-1};         // the plugin's process while it runs
-  std::optional<Result<ExecCredential>> exec_done_;  // GUARDED_BY(mu_): its answer
+  std::deque<TransferPtr> exec_waiting_;    // requests waiting for the exec plugin's answer
   std::string server_for_messages_;
   // Counters (written by the loop thread, read by stats()).
   std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
@@ -758,6 +681,36 @@ Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptio
   }
   if (!protobuf_supported()) options.lease_format = WireFormat::kJson;
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
+  std::string asked = "ClientOptions::transport";
+  if (!options.transport) {
+    options.transport = Transport::kCurl;
+    if (const char* env = std::getenv("LEASEHOLD_KUBE_TRANSPORT"); env && *env) {
+      std::string_view v(env);
+      asked = "LEASEHOLD_KUBE_TRANSPORT=" + std::string(v.substr(0, 32));
+      if (v == "http2") {
+        options.transport = Transport::kHttp2;
+      } else if (v != "curl") {
+        return Error::invalid(asked + ": expected curl or http2");
+      }
+    }
+  }
+  if (*options.transport == Transport::kHttp2) {
+    if (config.server.rfind("https://", 0) != 0) {
+      return Error::invalid(asked + ": the http2 transport speaks only https://, and the server is \"" +
+                            redact_url(config.server) + "\" (" + config.source + "); use the curl transport");
+    }
+    if (!config.proxy_url.empty()) {
+      return Error::invalid(asked + ": the http2 transport has no proxy support, and " + config.source +
+                            " sets proxy-url; use the curl transport");
+    }
+    for (const char* var : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+      if (const char* p = std::getenv(var); p && *p) {
+        return Error::invalid(asked + ": the http2 transport has no proxy support, and " + var +
+                              " is set; unset it or use the curl transport");
+      }
+    }
+    return make_h2_client(std::move(config), std::move(options));
+  }
   return std::shared_ptr<Client>(std::make_shared<CurlClient>(std::move(config), std::move(options)));
 }
 

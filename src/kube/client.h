@@ -1,4 +1,6 @@
-// Internal: a thin HTTPS client for the Kubernetes API on libcurl.
+// Internal: a thin HTTPS client for the Kubernetes API, with two transports
+// (ClientOptions::transport): libcurl, the default, described here, and
+// leasehold's own HTTP/2 (h2_client.h says where it differs).
 //
 // One thread per client runs a curl multi handle that drives every request
 // and watch stream of the process; there is no thread per request or per
@@ -28,13 +30,9 @@
 // connections curl picks the probe's, so a silent one may wait for TCP
 // keepalive and TCP_USER_TIMEOUT (a peer that stopped acknowledging) instead.
 //
-// Credentials are taken per request: a token file is re-read every time
-// (bound service-account tokens rotate); an exec plugin's token or client
-// certificate is cached until its expirationTimestamp and fetched again after
-// a 401. The plugin runs on a short-lived thread of its own (one run at a
-// time, at most 10 s): only requests that need its answer wait for it. A
-// failed run is reported to the requests of the next second without running
-// it again. No credential ever appears in an error message.
+// Credentials are taken per request (credentials.h): a token file is re-read
+// every time; an exec plugin's answer is cached until it expires or a 401.
+// No credential ever appears in an error message.
 //
 // Budget: a token bucket (ClientOptions::rate) in front of two queues. Lock
 // traffic (Priority::kLease, the default of request()) always starts before
@@ -57,6 +55,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +78,12 @@ struct HttpResponse {
 enum class Media {
   kJson,   // application/json only
   kLease,  // a Lease: protobuf first when the client's lease format is protobuf
+};
+
+// Which HTTP implementation carries a client's requests.
+enum class Transport {
+  kCurl,   // libcurl: http:// and https://, HTTP/1.1 or HTTP/2, proxies
+  kHttp2,  // leasehold's own HTTP/2 over TLS (h2_client.h): https:// only, no proxy
 };
 
 struct ClientOptions {
@@ -104,6 +109,11 @@ struct ClientOptions {
   // connection and so tests nothing: there TCP keepalive and
   // TCP_USER_TIMEOUT, and the timeout rule, are what end a dead connection.
   bool health_probes = true;
+  // nullopt (default): the environment variable LEASEHOLD_KUBE_TRANSPORT
+  // decides, "curl" or "http2"; unset or empty means curl (anything else:
+  // create fails). kHttp2 with an http:// server, a proxy-url or a proxy
+  // environment variable set: create fails, naming it.
+  std::optional<Transport> transport;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).
@@ -125,7 +135,8 @@ struct ClientStats {
 class Client {
  public:
   // Errors: the server is not an http(s) URL, the rate limit is out of range,
-  // LEASEHOLD_KUBE_CONTENT_TYPE is neither json nor protobuf (nor empty).
+  // LEASEHOLD_KUBE_CONTENT_TYPE is neither json nor protobuf (nor empty),
+  // the transport cannot serve this server (ClientOptions::transport).
   static Result<std::shared_ptr<Client>> create(ClusterConfig config, ClientOptions options = {});
   virtual ~Client() = default;
   virtual const ClusterConfig& config() const = 0;

@@ -1,0 +1,85 @@
+// Internal to the kube::Client transports: what each request authenticates
+// with (kubeconfig token, token file, exec plugin, client certificate, or
+// ClientOptions::authorization), decided per request.
+//
+// A token file is re-read for every request (bound service-account tokens
+// rotate). An exec plugin's token or client certificate is cached until its
+// expirationTimestamp (less 1 s) and fetched again after a 401. The plugin
+// runs on a short-lived thread of its own (one run at a time, at most 10 s):
+// only requests that need its answer wait for it. A failed run is reported to
+// the requests of the next second without running it again. No credential
+// ever appears in an error message.
+//
+// Threading: one thread (the client's loop thread) calls everything but the
+// destructor's caller may be any thread once that loop has ended. `wake` is
+// called from the plugin's thread when its answer is ready; the loop then
+// calls take_plugin_answer().
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "kube/config.h"
+#include "leasehold/clock.h"
+#include "leasehold/error.h"
+
+namespace leasehold::kube {
+
+class Credentials {
+ public:
+  Credentials(const ClusterConfig& config, Clock& clock, std::function<std::string()> authorization,
+              std::function<void()> wake);
+  ~Credentials();  // shutdown()
+  // Kills a plugin still running and waits for its thread; after it, `wake`
+  // is never called. Call it before whatever `wake` touches goes.
+  void shutdown();
+  Credentials(const Credentials&) = delete;
+  Credentials& operator=(const Credentials&) = delete;
+
+  struct Pick {
+    enum class State { kReady, kWaitForPlugin, kFailed } state = State::kReady;
+    std::string authorization;  // the whole Authorization header value ("" sends none)
+    // The client certificate and key (PEM) for this request's connection;
+    // both empty when none. They point into the config or the cached
+    // credential and stay valid until the next call on this object.
+    const std::string* cert = nullptr;
+    const std::string* key = nullptr;
+    std::optional<Error> error;  // kFailed: Unauthorized, naming the plugin
+  };
+  // What the next request sends. kWaitForPlugin: the plugin was started (or
+  // is running); hold the request until take_plugin_answer() returns true.
+  Pick pick(Instant now);
+
+  // Takes a finished plugin run's answer, if one came since the last call.
+  // True when it did: held requests may call pick() again.
+  bool take_plugin_answer(Instant now);
+
+  // A request was answered 401: the plugin runs again for the next request.
+  void unauthorized();
+
+ private:
+  const ExecCredential* cached() const;
+  void begin_plugin();
+  std::string token_from_file_or_config() const;
+
+  const ClusterConfig& cfg_;
+  Clock& clock_;
+  std::function<std::string()> authorization_;
+  std::function<void()> wake_;
+  std::optional<ExecCredential> cred_;
+  std::optional<Error> error_;
+  Instant retry_at_{};
+  bool running_ = false;
+  std::thread thread_;
+  std::atomic<pid_t> pid_{-1};
+  std::mutex mu_;
+  std::optional<Result<ExecCredential>> answer_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace leasehold::kube

@@ -1,0 +1,1214 @@
+#include "kube/h2_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "core/wake_batch.h"
+#include "kube/credentials.h"
+#include "kube/rate_limiter.h"
+#include "kube/wire_format.h"
+
+namespace leasehold::kube {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr size_t kMaxBody = 8 << 20;
+constexpr auto kConnectTimeout = 5s;
+constexpr auto kQueueSweep = 100ms;
+constexpr size_t kMaxInFlight = 64;  // requests (not watches) at once, as the curl transport
+constexpr auto kPingAfter = 3s;      // silence on a connection carrying streams
+constexpr auto kPingTimeout = 2s;
+constexpr auto kMinSilence = 500ms;  // a request timeout shorter than this says nothing of its connection
+constexpr int kUserTimeoutMs = 5000;
+constexpr int kKeepIdleS = 3, kKeepIntvlS = 1, kKeepCnt = 2;
+constexpr int32_t kStreamWindow = 4 << 20;
+constexpr int32_t kConnectionWindow = 16 << 20;
+constexpr size_t kReadChunk = 32 << 10;
+constexpr uint32_t kLastStreamIds = (1u << 31) - 1024;
+
+long ms_of(Duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// OpenSSL's queued errors as one line (and the queue emptied).
+std::string ssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+struct Conn;
+
+struct Transfer {
+  uint64_t id = 0;
+  std::string method, path, req_body;
+  size_t body_off = 0;
+  bool streaming = false;
+  bool lease = false;  // Media::kLease
+  Priority priority = Priority::kLease;
+  Instant enqueued{};
+  Instant sent{};
+  Instant deadline = Instant::max();  // streams: none
+  bool retried = false;   // sent again once after REFUSED_STREAM
+  bool finished = false;  // done was called (or dropped: cancelled)
+  bool reset = false;     // RST_STREAM submitted (a second one would be a protocol error)
+  Conn* conn = nullptr;
+  int32_t stream_id = -1;  // -1: not submitted yet
+  long status = 0;
+  std::string content_type;
+  std::string resp_body, line_buf;
+  std::optional<WireFormat> stream_format;
+  LengthPrefixedFrames frames{kMaxBody};
+  std::string too_large;  // why the response was refused, when it was
+  std::string authorization;  // the header's value, held from start() until submit()
+  std::function<void(Result<HttpResponse>)> done;
+  std::function<void(std::string_view, WireFormat)> on_frame;
+  std::function<void()> on_open;
+};
+using TransferPtr = std::unique_ptr<Transfer>;
+
+struct Conn {
+  enum class State { kConnecting, kHandshaking, kReady, kDead };
+  class H2Client* client = nullptr;
+  uint64_t serial = 0;
+  State state = State::kConnecting;
+  int fd = -1;
+  SSL* ssl = nullptr;
+  nghttp2_session* h2 = nullptr;
+  std::string cert;  // the client certificate PEM it was opened with ("" none)
+  std::string key;
+  std::vector<sockaddr_storage> addrs;
+  std::vector<socklen_t> addr_lens;
+  size_t addr_index = 0;
+  std::string last_connect_error;
+  Instant opened{};
+  Instant connect_deadline{};
+  Instant last_recv{};
+  bool ping_outstanding = false;
+  Instant ping_sent{};
+  bool goaway = false;
+  bool want_write = false;         // the handshake or SSL_read waits until the socket is writable
+  bool write_wants_read = false;   // SSL_write waits until the socket is readable
+  std::string wbuf;
+  size_t woff = 0;
+  std::map<int32_t, Transfer*> streams;
+  std::deque<Transfer*> waiting;  // assigned before the connection was ready
+  std::string dead_reason;
+};
+
+class H2Client final : public Client {
+ public:
+  H2Client(ClusterConfig c, ClientOptions o)
+      : cfg_(std::move(c)),
+        lease_format_(o.lease_format),
+        extra_headers_(parse_extra(o.extra_headers)),
+        clock_(o.clock ? o.clock : &real_clock_),
+        limiter_(o.rate, clock_->now()),
+        server_for_messages_(redact_url(cfg_.server)),
+        url_(split_server(cfg_.server)),
+        creds_(cfg_, *clock_, std::move(o.authorization), [this] { wake(this); }) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    host_ = url_.host;
+    if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+    verify_name_ = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
+    if (verify_name_.size() >= 2 && verify_name_.front() == '[') verify_name_ = verify_name_.substr(1, verify_name_.size() - 2);
+    authority_ = url_.host + ":" + url_.port;
+    user_agent_ = "leasehold/" LEASEHOLD_VERSION;
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  ~H2Client() override {
+    core::WakeBatch::forget(this);
+    stop_ = true;
+    wake(this);
+    thread_.join();
+    creds_.shutdown();  // its wake writes to wake_fd_
+    for (auto& t : exec_waiting_) finish(*t, Error::unavailable("client shut down"));
+    for (auto& c : conns_) kill(*c, "client shut down");
+    sweep_dead();
+    for (auto& t : retry_) finish(*t, Error::unavailable("client shut down"));
+    for (auto& t : limiter_.take_all()) finish(*t, Error::unavailable("client shut down"));
+    std::deque<TransferPtr> pending;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      pending.swap(pending_);
+    }
+    for (auto& t : pending) finish(*t, Error::unavailable("client shut down"));
+    for (auto& [identity, ctx] : ctxs_) SSL_CTX_free(ctx);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  const ClusterConfig& config() const override { return cfg_; }
+
+  void request(std::string method, std::string path, std::string body, Duration timeout,
+               std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) override {
+    auto t = std::make_unique<Transfer>();
+    t->lease = media == Media::kLease;
+    t->method = std::move(method);
+    t->path = std::move(path);
+    t->req_body = std::move(body);
+    t->priority = priority;
+    t->enqueued = clock_->now();
+    if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
+    t->done = std::move(done);
+    enqueue(std::move(t));
+  }
+
+  uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
+                  std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                  std::function<void()> on_open) override {
+    return open_stream("GET", std::move(path), "", false,
+                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
+                       priority, std::move(on_open));
+  }
+
+  uint64_t stream_post(std::string path, std::string body, std::function<void(std::string_view)> on_line,
+                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                       std::function<void()> on_open) override {
+    return open_stream("POST", std::move(path), std::move(body), false,
+                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
+                       priority, std::move(on_open));
+  }
+
+  uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
+                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                        std::function<void()> on_open) override {
+    return open_stream("GET", std::move(path), "", true, std::move(on_frame), std::move(on_end), priority,
+                       std::move(on_open));
+  }
+
+  WireFormat lease_format() const override { return lease_format_; }
+
+  void cancel(uint64_t id) override {
+    bool first;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      first = pending_.empty() && cancels_.empty();
+      cancels_.push_back(id);
+    }
+    if (first) core::request_wake(this, &H2Client::wake);
+  }
+
+  ClientStats stats() const override {
+    ClientStats s;
+    s.started = started_;
+    s.completed = completed_;
+    s.connections = connections_;
+    s.http2 = http2_;
+    s.waited = waited_;
+    s.expired_in_queue = expired_in_queue_;
+    s.queued_lease = queued_lease_;
+    s.queued_background = queued_background_;
+    s.probes = probes_;
+    s.retired = retired_;
+    s.protobuf_sent = protobuf_sent_;
+    s.protobuf_received = protobuf_received_;
+    return s;
+  }
+
+ private:
+  // "Name: value" lines as HTTP/2 wants them: lower-case names.
+  static std::vector<std::pair<std::string, std::string>> parse_extra(const std::vector<std::string>& lines) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const std::string& l : lines) {
+      size_t colon = l.find(':');
+      if (colon == std::string::npos || colon == 0) continue;
+      std::string_view v = std::string_view(l).substr(colon + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      out.emplace_back(lower(std::string_view(l).substr(0, colon)), std::string(v));
+    }
+    return out;
+  }
+
+  uint64_t open_stream(std::string method, std::string path, std::string body, bool lease,
+                       std::function<void(std::string_view, WireFormat)> on_frame,
+                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
+                       std::function<void()> on_open) {
+    auto t = std::make_unique<Transfer>();
+    t->lease = lease;
+    t->on_open = std::move(on_open);
+    t->method = std::move(method);
+    t->path = std::move(path);
+    t->req_body = std::move(body);
+    t->streaming = true;
+    t->priority = priority;
+    t->enqueued = clock_->now();
+    t->on_frame = std::move(on_frame);
+    t->done = std::move(on_end);
+    return enqueue(std::move(t));
+  }
+
+  // The loop takes pending_ and cancels_ whole after every wake-up, so only
+  // the first entry after it took them needs to wake it; the wake waits for
+  // the end of the caller's core::WakeBatch.
+  uint64_t enqueue(TransferPtr t) {
+    bool first;
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      t->id = ++next_id_;
+      id = t->id;
+      first = pending_.empty() && cancels_.empty();
+      pending_.push_back(std::move(t));
+    }
+    if (first) core::request_wake(this, &H2Client::wake);
+    return id;
+  }
+
+  static void wake(void* self) {
+    uint64_t one = 1;
+    ssize_t n = ::write(static_cast<H2Client*>(self)->wake_fd_, &one, sizeof one);
+    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+  }
+
+  std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
+
+  void finish(Transfer& t, Result<HttpResponse> r) {
+    if (t.finished) return;
+    t.finished = true;
+    ++completed_;
+    if (auto done = std::move(t.done)) done(std::move(r));
+  }
+
+  // ---- the loop ----
+
+  void loop() {
+    // OpenSSL writes to the socket with write(2): a connection the server
+    // reset would raise SIGPIPE, whose default ends the process. Blocked on
+    // this thread, the write fails with EPIPE instead (the signal stays
+    // pending on this thread only, and is taken back after each failure).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    Instant next_sweep = clock_->now();
+    while (!stop_) {
+      std::optional<core::WakeBatch> batch(std::in_place);
+      std::deque<TransferPtr> add;
+      std::vector<uint64_t> cancels;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        add.swap(pending_);
+        cancels.swap(cancels_);
+      }
+      Instant now = clock_->now();
+      if (creds_.take_plugin_answer(now)) {
+        std::deque<TransferPtr> waiting;
+        waiting.swap(exec_waiting_);
+        for (auto& t : waiting) start(t, now);
+      }
+      for (auto& t : add) {
+        Priority p = t->priority;
+        limiter_.push(p, std::move(t));
+      }
+      for (uint64_t id : cancels) cancel_now(id);
+      for (auto& t : retry_) start(t, now);
+      retry_.clear();
+      if (now >= next_sweep) {
+        for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return now >= t->deadline; })) start(t, now);
+        next_sweep = now + kQueueSweep;
+      }
+      size_t room = unary_.size() < kMaxInFlight ? kMaxInFlight - unary_.size() : 0;
+      limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); }, room);
+      queued_lease_ = limiter_.queued(Priority::kLease);
+      queued_background_ = limiter_.queued(Priority::kBackground);
+      check_deadlines(now);
+      check_health(now);
+      for (auto& c : conns_) flush(*c);
+      sweep_dead();
+      Instant wake_at = now + 1s;
+      // Full: an answer (socket activity) wakes the poll, and the sweep still
+      // fails queued requests whose timeout passed.
+      if (unary_.size() < kMaxInFlight) {
+        if (auto next = limiter_.next_ready(now)) wake_at = std::min(wake_at, std::max(*next, now + 1ms));
+      }
+      if (queued_lease_ || queued_background_) wake_at = std::min(wake_at, now + kQueueSweep);
+      if (!retry_.empty()) wake_at = now;
+      for (auto& [id, t] : unary_) {
+        if (!t->finished) wake_at = std::min(wake_at, t->deadline);
+      }
+      for (auto& c : conns_) wake_at = std::min(wake_at, health_due(*c));
+      batch.reset();
+      poll_once(std::max(Duration::zero(), wake_at - clock_->now()));
+    }
+  }
+
+  void poll_once(Duration wait) {
+    std::vector<pollfd> fds;
+    std::vector<Conn*> owners;
+    fds.push_back({wake_fd_, POLLIN, 0});
+    owners.push_back(nullptr);
+    for (auto& c : conns_) {
+      if (c->fd < 0 || c->state == Conn::State::kDead) continue;
+      short ev = POLLIN;
+      if (c->state == Conn::State::kConnecting || c->want_write || (c->woff < c->wbuf.size() && !c->write_wants_read)) {
+        ev |= POLLOUT;
+      }
+      fds.push_back({c->fd, ev, 0});
+      owners.push_back(c.get());
+    }
+    long ms = ms_of(wait);
+    if (wait > Duration::zero() && ms == 0) ms = 1;
+    int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min(ms, 1000L)));
+    if (n <= 0) return;
+    std::optional<core::WakeBatch> batch(std::in_place);
+    if (fds[0].revents) {
+      uint64_t v;
+      while (::read(wake_fd_, &v, sizeof v) > 0) {
+      }
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents) on_ready(*owners[i], fds[i].revents);
+    }
+  }
+
+  // ---- starting transfers ----
+
+  // Hands one transfer to a connection. Returns false (and completes it) when
+  // it cannot start: no token is spent on it then.
+  bool start(TransferPtr& owned, Instant now) {
+    Transfer& t = *owned;
+    if (now >= t.deadline) {
+      ++expired_in_queue_;
+      finish(t, Error::timeout(what(t) + ": timed out after waiting " + std::to_string(ms_of(now - t.enqueued)) +
+                               " ms before it could be sent (for the client's request budget, kube_qps, or the "
+                               "exec credential plugin)"));
+      return false;
+    }
+    Credentials::Pick pick = creds_.pick(now);
+    if (pick.state == Credentials::Pick::State::kFailed) {
+      finish(t, Error(Code::kUnauthorized, what(t) + ": " + pick.error->message()));
+      return false;
+    }
+    if (pick.state == Credentials::Pick::State::kWaitForPlugin) {
+      exec_waiting_.push_back(std::move(owned));
+      return true;
+    }
+    t.sent = now;
+    if (!t.retried) {
+      ++started_;
+      if (now > t.enqueued + 1ms) ++waited_;
+    }
+    Conn* c = connection_for(*pick.cert, *pick.key, now);
+    if (c->state == Conn::State::kDead) {  // could not even start connecting
+      finish(t, Error::unavailable(what(t) + ": " + c->dead_reason));
+      return false;
+    }
+    t.authorization = std::move(pick.authorization);
+    t.conn = c;
+    Transfer* raw = owned.get();
+    if (t.streaming) {
+      streams_[t.id] = std::move(owned);
+    } else {
+      unary_[t.id] = std::move(owned);
+    }
+    if (c->state == Conn::State::kReady) {
+      submit(*c, *raw);
+    } else {
+      c->waiting.push_back(raw);
+    }
+    return true;
+  }
+
+  void forget(Transfer& t) {
+    if (t.streaming) {
+      streams_.erase(t.id);
+    } else {
+      unary_.erase(t.id);
+    }
+  }
+
+  size_t remote_max_streams(const Conn& c) const {
+    if (!c.h2) return 100;
+    return nghttp2_session_get_remote_settings(c.h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  }
+
+  Conn* connection_for(const std::string& cert, const std::string& key, Instant now) {
+    for (auto& c : conns_) {
+      // A connection near the end of its stream ids (2^31, HTTP/2 never
+      // reuses one) takes no new streams and ends once the last one closes.
+      if (c->h2 && nghttp2_session_get_next_stream_id(c->h2) > kLastStreamIds) c->goaway = true;
+      if (c->state == Conn::State::kDead || c->goaway || c->cert != cert || c->key != key) continue;
+      if (c->streams.size() + c->waiting.size() < remote_max_streams(*c)) return c.get();
+    }
+    auto c = std::make_unique<Conn>();
+    c->client = this;
+    c->serial = ++conn_serial_;
+    c->cert = cert;
+    c->key = key;
+    c->opened = now;
+    c->last_recv = now;
+    c->connect_deadline = now + kConnectTimeout;
+    Conn* raw = c.get();
+    conns_.push_back(std::move(c));
+    begin_connect(*raw);
+    return raw;
+  }
+
+  void submit(Conn& c, Transfer& t) {
+    t.sent = clock_->now();  // the silence rule counts from here
+    std::vector<std::pair<std::string, std::string>> h;
+    h.emplace_back(":method", t.method);
+    h.emplace_back(":scheme", "https");
+    h.emplace_back(":authority", authority_);
+    h.emplace_back(":path", url_.prefix + t.path);
+    h.emplace_back("user-agent", user_agent_);
+    h.emplace_back("accept", t.lease && lease_format_ == WireFormat::kProtobuf
+                                 ? "application/vnd.kubernetes.protobuf, application/json"
+                                 : "application/json");
+    if (std::string_view(t.req_body).substr(0, kProtobufMagic.size()) == kProtobufMagic) {
+      h.emplace_back("content-type", "application/vnd.kubernetes.protobuf");
+      ++protobuf_sent_;
+    } else if (!t.req_body.empty()) {
+      h.emplace_back("content-type", t.method == "PATCH" ? "application/merge-patch+json" : "application/json");
+    }
+    bool has_body = !t.req_body.empty() || t.method == "POST" || t.method == "PUT";
+    if (has_body) h.emplace_back("content-length", std::to_string(t.req_body.size()));
+    if (!t.authorization.empty()) h.emplace_back("authorization", std::move(t.authorization));
+    t.authorization.clear();
+    for (auto& kv : extra_headers_) h.push_back(kv);
+    std::vector<nghttp2_nv> nva;
+    nva.reserve(h.size());
+    for (auto& [n, v] : h) {
+      uint8_t flags = n == "authorization" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
+      nva.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()), n.size(), v.size(),
+                     flags});
+    }
+    nghttp2_data_provider prd{};
+    prd.source.ptr = &t;
+    prd.read_callback = &H2Client::read_body;
+    int32_t sid = nghttp2_submit_request(c.h2, nullptr, nva.data(), nva.size(), has_body ? &prd : nullptr, &t);
+    if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && !t.retried) {
+      // Stream ids ran out (or a GOAWAY came): the connection drains, the
+      // request goes on another.
+      c.goaway = true;
+      t.retried = true;
+      t.conn = nullptr;
+      TransferPtr owned = t.streaming ? std::move(streams_[t.id]) : std::move(unary_[t.id]);
+      forget(t);
+      retry_.push_back(std::move(owned));
+      return;
+    }
+    if (sid < 0) {
+      finish(t, Error::unavailable(what(t) + ": cannot open an HTTP/2 stream: " + nghttp2_strerror(sid)));
+      forget(t);
+      return;
+    }
+    t.stream_id = sid;
+    c.streams[sid] = &t;
+    // A connection that has been silent a while gets a PING with the
+    // request, so a dead one is found while the request still has time.
+    if (!c.ping_outstanding && clock_->now() - c.last_recv >= kPingAfter) send_ping(c);
+  }
+
+  static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                           nghttp2_data_source* source, void*) {
+    auto* t = static_cast<Transfer*>(source->ptr);
+    size_t n = std::min(length, t->req_body.size() - t->body_off);
+    std::memcpy(buf, t->req_body.data() + t->body_off, n);
+    t->body_off += n;
+    if (t->body_off == t->req_body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+
+  // ---- connecting ----
+
+  void begin_connect(Conn& c) {
+    if (c.addrs.empty() && c.addr_index == 0) {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      // Names under .localhost are the loopback (RFC 6761), as curl resolves them.
+      bool loopback = host_ == "localhost" || (host_.size() > 10 && lower(host_).ends_with(".localhost"));
+      int rc = ::getaddrinfo(loopback ? "localhost" : host_.c_str(), url_.port.c_str(), &hints, &res);
+      if (rc != 0) {
+        kill(c, "cannot resolve " + host_ + ": " + gai_strerror(rc));
+        return;
+      }
+      for (addrinfo* a = res; a; a = a->ai_next) {
+        sockaddr_storage ss{};
+        std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+        c.addrs.push_back(ss);
+        c.addr_lens.push_back(a->ai_addrlen);
+      }
+      ::freeaddrinfo(res);
+    }
+    while (c.addr_index < c.addrs.size()) {
+      const sockaddr_storage& a = c.addrs[c.addr_index];
+      int fd = ::socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        c.last_connect_error = std::strerror(errno);
+        ++c.addr_index;
+        continue;
+      }
+      int on = 1, user = kUserTimeoutMs, idle = kKeepIdleS, intvl = kKeepIntvlS, cnt = kKeepCnt;
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof user);
+      (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+      int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), c.addr_lens[c.addr_index]);
+      if (rc == 0 || errno == EINPROGRESS) {
+        c.fd = fd;
+        c.state = Conn::State::kConnecting;
+        if (rc == 0) connected(c);
+        return;
+      }
+      c.last_connect_error = std::strerror(errno);
+      ::close(fd);
+      ++c.addr_index;
+    }
+    kill(c, "cannot connect to " + authority_ + ": " +
+                (c.last_connect_error.empty() ? std::string("no address") : c.last_connect_error));
+  }
+
+  void on_ready(Conn& c, short revents) {
+    if (c.state == Conn::State::kDead) return;
+    if (c.state == Conn::State::kConnecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0 && !(revents & (POLLOUT | POLLERR | POLLHUP))) return;
+      if (err != 0 || (revents & (POLLERR | POLLHUP))) {
+        c.last_connect_error = std::strerror(err ? err : ECONNREFUSED);
+        ::close(c.fd);
+        c.fd = -1;
+        ++c.addr_index;
+        begin_connect(c);
+        return;
+      }
+      connected(c);
+      return;
+    }
+    if (c.state == Conn::State::kHandshaking) {
+      handshake(c);
+      return;
+    }
+    read_some(c);
+    if (c.state == Conn::State::kReady) flush(c);
+  }
+
+  SSL_CTX* context_for(const Conn& c, std::string& why) {
+    std::string identity = c.cert + '\0' + c.key;
+    if (auto it = ctxs_.find(identity); it != ctxs_.end()) return it->second;
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+      why = "TLS setup failed: " + ssl_errors();
+      return nullptr;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  // a peer's close without close_notify reads as EOF
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+    if (cfg_.insecure_skip_tls_verify) {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    } else {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+      if (cfg_.ca_pem.empty()) {
+        SSL_CTX_set_default_verify_paths(ctx);
+      } else {
+        BIO* bio = BIO_new_mem_buf(cfg_.ca_pem.data(), static_cast<int>(cfg_.ca_pem.size()));
+        X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+        int added = 0;
+        while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+          if (X509_STORE_add_cert(store, x) == 1) ++added;
+          X509_free(x);
+        }
+        BIO_free(bio);
+        ERR_clear_error();
+        if (added == 0) {
+          SSL_CTX_free(ctx);
+          why = "TLS verification failed (server certificate; check the kubeconfig's certificate-authority and "
+                "tls-server-name): the certificate authority holds no PEM certificate";
+          return nullptr;
+        }
+      }
+    }
+    if (!c.cert.empty()) {
+      BIO* bio = BIO_new_mem_buf(c.cert.data(), static_cast<int>(c.cert.size()));
+      X509* leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+      bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
+      if (leaf) X509_free(leaf);
+      while (ok) {
+        X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+        if (!extra) break;
+        if (SSL_CTX_add_extra_chain_cert(ctx, extra) != 1) X509_free(extra);
+      }
+      BIO_free(bio);
+      EVP_PKEY* pkey = nullptr;
+      if (ok && !c.key.empty()) {
+        BIO* kb = BIO_new_mem_buf(c.key.data(), static_cast<int>(c.key.size()));
+        pkey = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+        BIO_free(kb);
+      }
+      ok = ok && pkey && SSL_CTX_use_PrivateKey(ctx, pkey) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+      if (pkey) EVP_PKEY_free(pkey);
+      if (!ok) {
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        why = "TLS verification failed (client certificate; check the kubeconfig's client-certificate and "
+              "client-key): the certificate or its key cannot be read, or they do not match";
+        return nullptr;
+      }
+    }
+    ctxs_[identity] = ctx;
+    return ctx;
+  }
+
+  static bool is_ip(const std::string& s) {
+    in6_addr a6;
+    in_addr a4;
+    return inet_pton(AF_INET, s.c_str(), &a4) == 1 || inet_pton(AF_INET6, s.c_str(), &a6) == 1;
+  }
+
+  void connected(Conn& c) {
+    ++connections_;
+    std::string why;
+    SSL_CTX* ctx = context_for(c, why);
+    if (!ctx) {
+      kill(c, why);
+      return;
+    }
+    c.ssl = SSL_new(ctx);
+    SSL_set_fd(c.ssl, c.fd);
+    if (!cfg_.insecure_skip_tls_verify) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(c.ssl);
+      if (is_ip(verify_name_)) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, verify_name_.c_str());
+      } else {
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, verify_name_.c_str(), 0);
+      }
+    }
+    if (!is_ip(verify_name_)) SSL_set_tlsext_host_name(c.ssl, verify_name_.c_str());
+    SSL_set_connect_state(c.ssl);
+    c.state = Conn::State::kHandshaking;
+    handshake(c);
+  }
+
+  void handshake(Conn& c) {
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_connect(c.ssl);
+    if (rc != 1) {
+      int err = SSL_get_error(c.ssl, rc);
+      if (err == SSL_ERROR_WANT_READ) {
+        c.want_write = false;
+        return;
+      }
+      if (err == SSL_ERROR_WANT_WRITE) {
+        c.want_write = true;
+        return;
+      }
+      long v = SSL_get_verify_result(c.ssl);
+      if (!cfg_.insecure_skip_tls_verify && v != X509_V_OK) {
+        std::string name = cfg_.tls_server_name.empty() ? "" : " (tls-server-name " + cfg_.tls_server_name + ")";
+        kill(c, "TLS verification failed" + name +
+                    " (server certificate; check the kubeconfig's certificate-authority and tls-server-name): " +
+                    X509_verify_cert_error_string(v));
+        return;
+      }
+      std::string detail = ssl_errors();
+      if (detail.empty()) detail = errno != 0 ? std::strerror(errno) : "the server closed the connection";
+      kill(c, "TLS handshake with " + authority_ + " failed: " + detail);
+      return;
+    }
+    c.want_write = false;
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_len);
+    if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+      kill(c, "the server did not agree to HTTP/2 (ALPN); use the curl transport (LEASEHOLD_KUBE_TRANSPORT=curl)");
+      return;
+    }
+    start_session(c);
+  }
+
+  void start_session(Conn& c) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &H2Client::on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Client::on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Client::on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Client::on_stream_close);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+    nghttp2_session_client_new2(&c.h2, cb, &c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+    };
+    nghttp2_submit_settings(c.h2, NGHTTP2_FLAG_NONE, settings, 2);
+    nghttp2_session_set_local_window_size(c.h2, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+    c.state = Conn::State::kReady;
+    c.last_recv = clock_->now();
+    std::deque<Transfer*> waiting;
+    waiting.swap(c.waiting);
+    for (Transfer* t : waiting) submit(c, *t);
+    flush(c);
+  }
+
+  // ---- reading and writing ----
+
+  void read_some(Conn& c) {
+    unsigned char buf[kReadChunk];
+    c.want_write = false;
+    c.write_wants_read = false;  // whatever SSL_write waited for, flush() tries again after this
+    for (;;) {
+      ERR_clear_error();
+      errno = 0;
+      int n = SSL_read(c.ssl, buf, sizeof buf);
+      if (n > 0) {
+        c.last_recv = clock_->now();
+        ssize_t used = nghttp2_session_mem_recv(c.h2, buf, static_cast<size_t>(n));
+        if (used < 0) {
+          kill(c, std::string("HTTP/2 protocol error from the server: ") + nghttp2_strerror(static_cast<int>(used)));
+          return;
+        }
+        if (c.state == Conn::State::kDead) return;
+        continue;
+      }
+      int err = SSL_get_error(c.ssl, n);
+      if (err == SSL_ERROR_WANT_READ) return;
+      if (err == SSL_ERROR_WANT_WRITE) {
+        c.want_write = true;
+        return;
+      }
+      if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)) {
+        kill(c, "the server closed the connection");
+      } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+        kill(c, std::string("connection failed: ") + std::strerror(errno));
+      } else {
+        kill(c, "TLS error: " + ssl_errors());
+      }
+      return;
+    }
+  }
+
+  // Frames everything nghttp2 has to send into the buffer, then writes as
+  // much of it as TLS takes: one write for all the requests of a round.
+  void flush(Conn& c) {
+    if (c.state != Conn::State::kReady) return;
+    for (;;) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(c.h2, &data);
+      if (n < 0) {
+        kill(c, std::string("HTTP/2 framing failed: ") + nghttp2_strerror(static_cast<int>(n)));
+        return;
+      }
+      if (n == 0) break;
+      if (c.woff == c.wbuf.size()) {
+        c.wbuf.clear();
+        c.woff = 0;
+      }
+      c.wbuf.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    while (c.woff < c.wbuf.size()) {
+      ERR_clear_error();
+      errno = 0;
+      int n = SSL_write(c.ssl, c.wbuf.data() + c.woff, static_cast<int>(std::min<size_t>(c.wbuf.size() - c.woff, 1 << 20)));
+      if (n > 0) {
+        c.woff += static_cast<size_t>(n);
+        continue;
+      }
+      int err = SSL_get_error(c.ssl, n);
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        c.write_wants_read = err == SSL_ERROR_WANT_READ;
+        return;
+      }
+      if (errno == EPIPE) take_sigpipe();
+      kill(c, err == SSL_ERROR_SYSCALL && errno != 0 ? std::string("connection failed: ") + std::strerror(errno)
+                                                      : "TLS error: " + ssl_errors());
+      return;
+    }
+    c.write_wants_read = false;
+    c.wbuf.clear();
+    c.woff = 0;
+    if (!nghttp2_session_want_read(c.h2) && !nghttp2_session_want_write(c.h2)) {
+      kill(c, "the HTTP/2 session ended");
+    } else if (c.goaway && c.streams.empty()) {
+      kill(c, "the server sent GOAWAY");
+    }
+  }
+
+  // Takes back the SIGPIPE a failed write left pending on this thread.
+  static void take_sigpipe() {
+    int saved = errno;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    timespec zero{};
+    while (sigtimedwait(&pipe, nullptr, &zero) == SIGPIPE) {
+    }
+    errno = saved;
+  }
+
+  // ---- nghttp2 callbacks (inside mem_recv / mem_send, on the loop thread) ----
+
+  static Transfer* transfer_of(nghttp2_session* s, int32_t sid) {
+    return static_cast<Transfer*>(nghttp2_session_get_stream_user_data(s, sid));
+  }
+
+  static int on_header(nghttp2_session* s, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                       const uint8_t* value, size_t valuelen, uint8_t, void*) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    Transfer* t = transfer_of(s, frame->hd.stream_id);
+    if (!t) return 0;
+    std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":status") {
+      long status = 0;
+      for (char ch : v) status = status * 10 + (ch - '0');
+      t->status = status;
+    } else if (n == "content-type") {
+      t->content_type = std::string(v);
+    }
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    if (c->state == Conn::State::kDead) return 0;
+    H2Client* self = c->client;
+    switch (frame->hd.type) {
+      case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) c->ping_outstanding = false;
+        break;
+      case NGHTTP2_GOAWAY:
+        c->goaway = true;
+        break;
+      case NGHTTP2_HEADERS: {
+        Transfer* t = transfer_of(s, frame->hd.stream_id);
+        if (!t || !(frame->hd.flags & NGHTTP2_FLAG_END_HEADERS) || t->status < 200) break;
+        if (t->streaming && t->status == 200 && !t->stream_format) {
+          bool pb = t->lease && is_protobuf_content_type(t->content_type);
+          t->stream_format = pb ? WireFormat::kProtobuf : WireFormat::kJson;
+          if (pb) ++self->protobuf_received_;
+          if (t->on_open && !t->finished) std::exchange(t->on_open, nullptr)();
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int on_data(nghttp2_session* s, uint8_t, int32_t sid, const uint8_t* data, size_t len, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    if (c->state == Conn::State::kDead) return 0;
+    Transfer* t = transfer_of(s, sid);
+    if (!t || t->finished || !t->too_large.empty()) return 0;
+    std::string_view bytes(reinterpret_cast<const char*>(data), len);
+    if (t->streaming && t->status == 200 && t->stream_format) {
+      if (*t->stream_format == WireFormat::kProtobuf) {
+        t->frames.append(bytes);
+        std::string_view frame;
+        uint64_t announced = 0;
+        for (;;) {
+          auto next = t->frames.next(frame, announced);
+          if (next == LengthPrefixedFrames::Next::kNeedMore) break;
+          if (next == LengthPrefixedFrames::Next::kTooLarge) {
+            t->too_large = "protobuf watch frame announces " + std::to_string(announced) + " bytes, more than " +
+                           std::to_string(kMaxBody);
+            t->reset = true;
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
+            return 0;
+          }
+          t->on_frame(frame, WireFormat::kProtobuf);
+          if (t->finished) return 0;  // cancelled from its own callback
+        }
+        return 0;
+      }
+      t->line_buf.append(bytes);
+      size_t start = 0, pos;
+      while ((pos = t->line_buf.find('\n', start)) != std::string::npos) {
+        t->on_frame(std::string_view(t->line_buf).substr(start, pos - start), WireFormat::kJson);
+        start = pos + 1;
+        if (t->finished) return 0;
+      }
+      t->line_buf.erase(0, start);
+      if (t->line_buf.size() > kMaxBody) {
+        t->too_large = "response larger than " + std::to_string(kMaxBody) + " bytes";
+        t->reset = true;
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
+      }
+      return 0;
+    }
+    if (t->resp_body.size() + len > kMaxBody) {
+      t->too_large = "response larger than " + std::to_string(kMaxBody) + " bytes";
+      t->reset = true;
+      nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
+      return 0;
+    }
+    t->resp_body.append(bytes);
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session* s, int32_t sid, uint32_t error_code, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    if (c->state == Conn::State::kDead) return 0;
+    Transfer* t = transfer_of(s, sid);
+    c->streams.erase(sid);
+    if (!t) return 0;
+    c->client->stream_closed(*c, *t, error_code);
+    return 0;
+  }
+
+  void stream_closed(Conn& c, Transfer& t, uint32_t error_code) {
+    (void)c;
+    t.conn = nullptr;
+    t.stream_id = -1;
+    if (t.status == 401) creds_.unauthorized();  // an exec plugin runs again next time
+    if (t.finished) {
+      forget(t);
+      return;
+    }
+    std::string w = what(t);
+    if (!t.too_large.empty()) {
+      finish(t, Error::invalid(w + ": " + t.too_large));
+    } else if (error_code == NGHTTP2_NO_ERROR && t.status != 0) {
+      ++http2_;
+      if (!t.streaming && is_protobuf_content_type(t.content_type)) ++protobuf_received_;
+      finish(t, HttpResponse{t.status, std::move(t.resp_body), std::move(t.content_type)});
+    } else if (error_code == NGHTTP2_REFUSED_STREAM && t.status == 0 && !t.retried) {
+      // Refused unprocessed (the server is going away): once more, elsewhere.
+      t.retried = true;
+      t.status = 0;
+      t.body_off = 0;
+      TransferPtr owned = t.streaming ? std::move(streams_[t.id]) : std::move(unary_[t.id]);
+      forget(t);
+      retry_.push_back(std::move(owned));
+      return;
+    } else {
+      finish(t, Error::unavailable(w + ": the server reset the stream (" + nghttp2_http2_strerror(error_code) + ")"));
+    }
+    forget(t);
+  }
+
+  // ---- deadlines, health, ending ----
+
+  void check_deadlines(Instant now) {
+    std::vector<uint64_t> late;
+    for (auto& [id, t] : unary_) {
+      if (!t->finished && now >= t->deadline) late.push_back(id);
+    }
+    for (uint64_t id : late) {
+      auto it = unary_.find(id);
+      if (it == unary_.end()) continue;  // ended with a connection retired for an earlier one
+      Transfer* t = it->second.get();
+      std::string note;
+      Conn* c = t->conn;
+      if (c && c->state == Conn::State::kReady && now - t->sent >= kMinSilence && c->last_recv <= t->sent) {
+        note = " (its connection received nothing for " + std::to_string(ms_of(now - c->last_recv)) +
+               " ms: closed; the next requests open a new one)";
+      }
+      finish(*t, Error::timeout(what(*t) + ": timed out after " + std::to_string(ms_of(now - t->enqueued)) + " ms" +
+                                (c && c->state != Conn::State::kReady ? " (connecting to " + authority_ + ")" : "") +
+                                note));
+      if (!note.empty()) {
+        ++retired_;
+        kill(*c, "received nothing for " + std::to_string(ms_of(now - c->last_recv)) + " ms");
+        continue;
+      }
+      if (c && t->stream_id >= 0) {
+        reset_stream(*c, *t);
+      } else {
+        if (c) c->waiting.erase(std::remove(c->waiting.begin(), c->waiting.end(), t), c->waiting.end());
+        forget(*t);
+      }
+    }
+  }
+
+  static void reset_stream(Conn& c, Transfer& t) {
+    if (t.reset) return;
+    t.reset = true;
+    nghttp2_submit_rst_stream(c.h2, NGHTTP2_FLAG_NONE, t.stream_id, NGHTTP2_CANCEL);
+  }
+
+  Instant health_due(const Conn& c) const {
+    if (c.state == Conn::State::kConnecting || c.state == Conn::State::kHandshaking) return c.connect_deadline;
+    if (c.state != Conn::State::kReady || c.streams.empty()) return Instant::max();
+    return c.ping_outstanding ? c.ping_sent + kPingTimeout : c.last_recv + kPingAfter;
+  }
+
+  void send_ping(Conn& c) {
+    nghttp2_submit_ping(c.h2, NGHTTP2_FLAG_NONE, nullptr);
+    c.ping_outstanding = true;
+    c.ping_sent = clock_->now();
+    ++probes_;
+  }
+
+  void check_health(Instant now) {
+    for (auto& cp : conns_) {
+      Conn& c = *cp;
+      if (c.state == Conn::State::kConnecting || c.state == Conn::State::kHandshaking) {
+        if (now >= c.connect_deadline) {
+          kill(c, std::string(c.state == Conn::State::kConnecting ? "connecting to " : "TLS handshake with ") +
+                      authority_ + " timed out after " + std::to_string(ms_of(kConnectTimeout)) + " ms");
+        }
+        continue;
+      }
+      if (c.state != Conn::State::kReady || c.streams.empty()) continue;
+      if (c.ping_outstanding && c.last_recv > c.ping_sent) c.ping_outstanding = false;  // data proves it alive
+      if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout) {
+        ++retired_;
+        kill(c, "no answer to an HTTP/2 PING for " + std::to_string(ms_of(now - c.ping_sent)) + " ms after " +
+                    std::to_string(ms_of(c.ping_sent - c.last_recv)) + " ms of silence");
+      } else if (!c.ping_outstanding && now - c.last_recv >= kPingAfter) {
+        send_ping(c);
+      }
+    }
+  }
+
+  // Ends a connection: every transfer on it or waiting for it fails with
+  // Unavailable naming `why`. The object goes at sweep_dead().
+  void kill(Conn& c, const std::string& why) {
+    if (c.state == Conn::State::kDead) return;
+    c.state = Conn::State::kDead;
+    c.dead_reason = why;
+    std::vector<Transfer*> riders(c.waiting.begin(), c.waiting.end());
+    for (auto& [sid, t] : c.streams) riders.push_back(t);
+    c.waiting.clear();
+    c.streams.clear();
+    for (Transfer* t : riders) {
+      t->conn = nullptr;
+      finish(*t, Error::unavailable(what(*t) + ": " + why));
+      forget(*t);
+    }
+  }
+
+  void sweep_dead() {
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      Conn& c = **it;
+      if (c.state != Conn::State::kDead) {
+        ++it;
+        continue;
+      }
+      if (c.h2) nghttp2_session_del(c.h2);
+      if (c.ssl) SSL_free(c.ssl);
+      if (c.fd >= 0) ::close(c.fd);
+      it = conns_.erase(it);
+    }
+  }
+
+  void cancel_now(uint64_t id) {
+    for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return t->id == id; })) {
+      t->done = nullptr;
+      finish(*t, Error::unavailable("cancelled"));
+    }
+    for (auto it = exec_waiting_.begin(); it != exec_waiting_.end(); ++it) {
+      if ((*it)->id != id) continue;
+      (*it)->done = nullptr;
+      finish(**it, Error::unavailable("cancelled"));
+      exec_waiting_.erase(it);
+      break;
+    }
+    for (auto it = retry_.begin(); it != retry_.end(); ++it) {
+      if ((*it)->id != id) continue;
+      (*it)->done = nullptr;
+      finish(**it, Error::unavailable("cancelled"));
+      retry_.erase(it);
+      break;
+    }
+    for (auto* m : {&unary_, &streams_}) {
+      auto it = m->find(id);
+      if (it == m->end()) continue;
+      Transfer& t = *it->second;
+      t.done = nullptr;
+      t.on_frame = nullptr;
+      t.on_open = nullptr;
+      finish(t, Error::unavailable("cancelled"));
+      Conn* c = t.conn;
+      if (c && t.stream_id >= 0) {
+        reset_stream(*c, t);  // forgotten at close
+      } else {
+        if (c) c->waiting.erase(std::remove(c->waiting.begin(), c->waiting.end(), &t), c->waiting.end());
+        forget(t);
+      }
+      break;
+    }
+  }
+
+  ClusterConfig cfg_;
+  WireFormat lease_format_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+  RealClock real_clock_;
+  Clock* clock_;
+  PriorityLimiter<TransferPtr> limiter_;
+  std::string server_for_messages_;
+  ServerUrl url_;
+  std::string host_;         // to resolve and connect to (no brackets)
+  std::string verify_name_;  // the certificate is verified against it (tls-server-name or host)
+  std::string authority_;    // :authority, host:port of the server URL
+  std::string user_agent_;
+  Credentials creds_;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::deque<TransferPtr> pending_;  // GUARDED_BY(mu_)
+  std::vector<uint64_t> cancels_;    // GUARDED_BY(mu_)
+  uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
+  // Loop thread only:
+  std::list<std::unique_ptr<Conn>> conns_;
+  uint64_t conn_serial_ = 0;
+  std::map<std::string, SSL_CTX*> ctxs_;  // by client certificate and key
+  std::map<uint64_t, TransferPtr> unary_;    // started requests, until their stream closes
+  std::map<uint64_t, TransferPtr> streams_;  // started streams, until they close
+  std::deque<TransferPtr> exec_waiting_;
+  std::deque<TransferPtr> retry_;
+  // Counters (written by the loop thread, read by stats()).
+  std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
+      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0}, protobuf_sent_{0}, protobuf_received_{0};
+};
+
+}  // namespace
+
+std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options) {
+  return std::make_shared<H2Client>(std::move(config), std::move(options));
+}
+
+}  // namespace leasehold::kube

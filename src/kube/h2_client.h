@@ -1,0 +1,51 @@
+// Internal: kube::Client on leasehold's own HTTP/2 (nghttp2) over TLS
+// (OpenSSL), the transport chosen by ClientOptions::transport = kHttp2 or
+// LEASEHOLD_KUBE_TRANSPORT=http2.
+//
+// Why: with libcurl, most of the client's CPU per renewal went to the multi
+// handle's bookkeeping per transfer, not to TLS or HTTP/2 (a profile in
+// docs/benchmarks.md). Here one thread frames every request of a loop round
+// into its connection's buffer and hands the buffer to TLS with one write,
+// so renewals queued together leave in one system call.
+//
+// What it speaks: https:// only, HTTP/2 only (the server must agree to h2
+// by ALPN; kube-apiserver does), no proxy. Client::create refuses the
+// transport, naming why, for an http:// server, a kubeconfig proxy-url, or a
+// proxy environment variable (https_proxy, HTTPS_PROXY, all_proxy,
+// ALL_PROXY): the curl transport serves those. Host names are resolved with
+// getaddrinfo on the client's thread (a slow resolver delays every request
+// of the client while it runs); the addresses are tried in order.
+//
+// Connections: requests and streams share one connection up to the
+// server's SETTINGS_MAX_CONCURRENT_STREAMS (100 assumed until the server's
+// settings arrive); more open another. Each holds the client certificate it
+// was opened with: a request needing another (an exec plugin's new one)
+// opens a new connection. A GOAWAY, or stream ids near their end (2^31),
+// stops new streams on a connection; requests the server refused unprocessed
+// (REFUSED_STREAM) are sent again, once (on another connection when the
+// refusal came with a GOAWAY). OpenSSL writes with write(2), so the client's
+// thread blocks SIGPIPE: a reset connection fails the write with EPIPE.
+//
+// Dead connections, with the same bounds as the curl transport (client.h):
+// TCP_USER_TIMEOUT 5 s and keepalive after 3 s idle on every socket; an
+// HTTP/2 PING on a connection that carries streams and has received nothing
+// for 3 s, the connection ended when 2 s pass without its answer; a request
+// that times out after 0.5 s or more on a connection that received nothing
+// since it was sent ends that connection. Transfers on an ended connection
+// fail with Unavailable; watches end and their owners resume them.
+//
+// Everything else (budget and priorities, 64 requests in flight, content
+// negotiation, credentials, error texts, threading) is as client.h states
+// for the Client interface.
+#pragma once
+
+#include <memory>
+
+#include "kube/client.h"
+
+namespace leasehold::kube {
+
+// `config.server` must be https:// with a host (Client::create checks).
+std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options);
+
+}  // namespace leasehold::kube

@@ -1,0 +1,365 @@
+// The own HTTP/2 transport (src/kube/h2_client.h) against an in-process
+// HTTP/2 server on loopback (nghttp2 server session over OpenSSL, a
+// self-signed certificate made here), for what kube-apiserver cannot be made
+// to do on demand: refuse a stream with GOAWAY, go silent mid-stream, send
+// too much. What the transport does with Kubernetes is tested on the real
+// control plane (kube.http2.*). Real time: the silent-connection case takes
+// the PING bound (3 s + 2 s).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "kube/client.h"
+
+namespace leasehold::kube {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TestH2Server {
+ public:
+  enum class Mode {
+    kAnswer,         // 200 "ok\n" to every request
+    kGoawayFirst,    // the first connection answers its first request with GOAWAY (last stream 0)
+    kSilentStream,   // /watch: 200 headers, then neither reads nor writes again (a blackholed peer)
+    kOpenStream,     // /watch: 200 headers, the stream kept open; other paths answered
+    kHugeBody,       // 200 and 9 MiB of body
+  };
+
+  explicit TestH2Server(Mode mode) : mode_(mode) {
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("h2-test"), -1, -1,
+                               0);
+    X509_set_issuer_name(cert, name);
+    X509_sign(cert, key, EVP_sha256());
+    SSL_CTX_use_certificate(ctx_, cert);
+    SSL_CTX_use_PrivateKey(ctx_, key);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    SSL_CTX_set_alpn_select_cb(
+        ctx_,
+        [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+           void*) -> int {
+          unsigned char* o = nullptr;
+          if (nghttp2_select_next_protocol(&o, outlen, in, inlen) != 1) return SSL_TLSEXT_ERR_NOACK;
+          *out = o;
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~TestH2Server() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+    SSL_CTX_free(ctx_);
+  }
+
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  std::atomic<int> connections{0};
+  std::atomic<int> requests{0};
+  std::atomic<int> cancelled{0};  // streams the client reset with CANCEL
+
+ private:
+  struct Session {
+    TestH2Server* server = nullptr;
+    nghttp2_session* h2 = nullptr;
+    int index = 0;          // 1 for the first connection
+    bool go_silent = false;  // kSilentStream: stop all I/O once what is queued is written
+    bool silent = false;
+    std::map<int32_t, std::string> paths;  // by stream
+    size_t huge_left = 0;   // kHugeBody: bytes still to send
+  };
+
+  void run() {
+    std::vector<std::thread> conns;
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      int index = ++connections;
+      conns.emplace_back([this, fd, index] { serve(fd, index); });
+    }
+    for (auto& t : conns) t.join();
+  }
+
+  static ssize_t send_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                           nghttp2_data_source* src, void* user) {
+    auto* s = static_cast<Session*>(user);
+    if (s->server->mode_ == Mode::kHugeBody) {
+      size_t n = std::min(length, s->huge_left);
+      std::memset(buf, 'x', n);
+      s->huge_left -= n;
+      if (s->huge_left == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return static_cast<ssize_t>(n);
+    }
+    if (src->ptr == nullptr) return NGHTTP2_ERR_DEFERRED;  // a /watch: headers only, the stream stays open
+    const char* body = static_cast<const char*>(src->ptr);
+    size_t n = std::strlen(body);
+    std::memcpy(buf, body, n);
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+
+  static int on_frame_recv(nghttp2_session* h2, const nghttp2_frame* frame, void* user) {
+    auto* s = static_cast<Session*>(user);
+    bool request_done = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+                        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (!request_done) return 0;
+    ++s->server->requests;
+    Mode mode = s->server->mode_;
+    if (mode == Mode::kGoawayFirst && s->index == 1) {
+      nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+      return 0;
+    }
+    static char ok[] = "ok\n";
+    nghttp2_nv hdrs[] = {
+        {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(":status")),
+         const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("200")), 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("content-type")),
+         const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("application/json")), 12, 16, NGHTTP2_NV_FLAG_NONE},
+    };
+    bool watch = s->paths[frame->hd.stream_id] == "/watch";
+    bool hold = watch && (mode == Mode::kSilentStream || mode == Mode::kOpenStream);
+    nghttp2_data_provider prd{};
+    prd.source.ptr = hold ? nullptr : ok;
+    prd.read_callback = &TestH2Server::send_body;
+    if (mode == Mode::kHugeBody) s->huge_left = 9u << 20;
+    nghttp2_submit_response(h2, frame->hd.stream_id, hdrs, 2, &prd);
+    if (hold && mode == Mode::kSilentStream) s->go_silent = true;  // once these headers are out
+    return 0;
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                       const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    if (std::string_view(reinterpret_cast<const char*>(name), namelen) == ":path") {
+      static_cast<Session*>(user)->paths[frame->hd.stream_id] =
+          std::string(reinterpret_cast<const char*>(value), valuelen);
+    }
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, int32_t, uint32_t error_code, void* user) {
+    if (error_code == NGHTTP2_CANCEL) ++static_cast<Session*>(user)->server->cancelled;
+    return 0;
+  }
+
+  void serve(int fd, int index) {
+    // A client that goes while this thread writes must not end the test
+    // process with SIGPIPE.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) {
+      ERR_clear_error();
+      SSL_free(ssl);
+      ::close(fd);
+      return;
+    }
+    Session s;
+    s.server = this;
+    s.index = index;
+    nghttp2_session_callbacks* cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &TestH2Server::on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &TestH2Server::on_stream_close);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &TestH2Server::on_header);
+    nghttp2_session_server_new(&s.h2, cb, &s);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
+    nghttp2_submit_settings(s.h2, NGHTTP2_FLAG_NONE, iv, 1);
+    bool open = true;
+    while (!stop_ && open) {
+      // Write what the session has (unless silent).
+      if (!s.silent) {
+        const uint8_t* data;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(s.h2, &data)) > 0) {
+          if (SSL_write(ssl, data, static_cast<int>(n)) <= 0) {
+            open = false;
+            break;
+          }
+        }
+        if (mode_ == Mode::kGoawayFirst && index == 1 && requests > 0 && !nghttp2_session_want_write(s.h2)) {
+          open = false;  // the GOAWAY is out: close
+          break;
+        }
+        if (s.go_silent) s.silent = true;
+      }
+      if (s.silent) {  // blackholed: nothing read, nothing written, until the test ends
+        std::this_thread::sleep_for(20ms);
+        continue;
+      }
+      pollfd p{fd, POLLIN, 0};
+      if (SSL_pending(ssl) == 0 && ::poll(&p, 1, 50) <= 0) continue;
+      uint8_t buf[16384];
+      int n = SSL_read(ssl, buf, sizeof buf);
+      if (n <= 0) break;
+      if (nghttp2_session_mem_recv(s.h2, buf, static_cast<size_t>(n)) < 0) break;
+    }
+    nghttp2_session_del(s.h2);
+    SSL_free(ssl);
+    ::close(fd);
+  }
+
+  Mode mode_;
+  SSL_CTX* ctx_ = nullptr;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::shared_ptr<Client> client_to(const TestH2Server& server) {
+  ClusterConfig c;
+  c.server = server.url();
+  c.insecure_skip_tls_verify = true;  // the server's certificate is made per test
+  c.source = "h2-test";
+  ClientOptions o;
+  o.transport = Transport::kHttp2;
+  auto r = Client::create(c, o);
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  return r.ok() ? *r : nullptr;
+}
+
+Result<HttpResponse> get(Client& c, const std::string& path, Duration timeout = 10s) {
+  std::promise<Result<HttpResponse>> p;
+  c.request("GET", path, "", timeout, [&](Result<HttpResponse> r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  if (f.wait_for(20s) != std::future_status::ready) return Error::internal("no answer in 20 s");
+  return f.get();
+}
+
+TEST(H2ClientTest, ConcurrentRequestsShareOneConnection) {
+  TestH2Server server(TestH2Server::Mode::kAnswer);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0;
+  for (int i = 0; i < 50; ++i) {
+    c->request("GET", "/r" + std::to_string(i), "", 10s, [&](Result<HttpResponse> r) {
+      std::lock_guard<std::mutex> g(mu);
+      ++done;
+      ok += r.ok() && r->status == 200 && r->body == "ok\n" && r->content_type == "application/json";
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, 20s, [&] { return done == 50; }));
+  EXPECT_EQ(ok, 50);
+  EXPECT_EQ(server.connections.load(), 1);
+  EXPECT_EQ(c->stats().connections, 1u);
+  EXPECT_EQ(c->stats().completed, 50u);
+}
+
+TEST(H2ClientTest, ARequestRefusedByGoawayIsSentAgainOnANewConnection) {
+  TestH2Server server(TestH2Server::Mode::kGoawayFirst);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  auto r = get(*c, "/again");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.connections.load(), 2);
+  EXPECT_EQ(server.requests.load(), 2) << "refused once, answered once";
+  EXPECT_EQ(c->stats().started, 1u) << "a retry is not a new request";
+}
+
+TEST(H2ClientTest, ASilentConnectionIsEndedByAnUnansweredPing) {
+  TestH2Server server(TestH2Server::Mode::kSilentStream);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  std::promise<void> opened;
+  std::promise<Result<HttpResponse>> ended;
+  auto t0 = std::chrono::steady_clock::now();
+  c->stream("/watch", [](std::string_view) {}, [&](Result<HttpResponse> r) { ended.set_value(std::move(r)); },
+            Priority::kBackground, [&] { opened.set_value(); });
+  ASSERT_EQ(opened.get_future().wait_for(10s), std::future_status::ready);
+  auto f = ended.get_future();
+  ASSERT_EQ(f.wait_for(15s), std::future_status::ready) << "the watch on a silent connection never ended";
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto r = f.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("no answer to an HTTP/2 PING"), std::string::npos) << r.error().message();
+  EXPECT_GE(took, 4500ms) << "3 s of silence, then 2 s for the PING's answer";
+  EXPECT_LE(took, 8s);
+  EXPECT_EQ(c->stats().retired, 1u);
+  EXPECT_GE(c->stats().probes, 1u);
+}
+
+TEST(H2ClientTest, ACancelledStreamIsResetAndNeverCalledBack) {
+  TestH2Server server(TestH2Server::Mode::kOpenStream);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  std::promise<void> opened;
+  std::atomic<int> ends{0};
+  uint64_t id = c->stream("/watch", [](std::string_view) {}, [&](Result<HttpResponse>) { ++ends; },
+                          Priority::kBackground, [&] { opened.set_value(); });
+  ASSERT_EQ(opened.get_future().wait_for(10s), std::future_status::ready);
+  c->cancel(id);
+  for (int i = 0; i < 200 && server.cancelled.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.cancelled.load(), 1) << "the server saw no RST_STREAM(CANCEL)";
+  // The connection is still good for the next request.
+  auto r = get(*c, "/after");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(ends.load(), 0) << "cancel() must not call on_end";
+}
+
+TEST(H2ClientTest, AResponseOverEightMebibytesIsRefusedWithInvalid) {
+  TestH2Server server(TestH2Server::Mode::kHugeBody);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  auto r = get(*c, "/huge", 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kInvalid) << r.error().message();
+  EXPECT_NE(r.error().message().find("response larger than 8388608 bytes"), std::string::npos)
+      << r.error().message();
+}
+
+}  // namespace
+}  // namespace leasehold::kube
