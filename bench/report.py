@@ -133,6 +133,23 @@ def wire(src):
                                          for k in keys}}
 
 
+def transport(src):
+    """leasehold's two Kubernetes transports side by side with client-go
+    (scale.json's leasehold: libcurl, leasehold_http2: its own HTTP/2, the
+    same binary, and client_go); None if leasehold_http2 was not run."""
+    cu, h2, go = (get(src["scale"], k) for k in ("leasehold", "leasehold_http2", "client_go"))
+    if not cu or not h2:
+        return None
+    keys = ("cpu_s_per_hour_per_lease", "rss_kib_per_lease", "apiserver_cpu_s_per_hour_per_lease",
+            "apiserver_requests_per_min", "leading_at_end", "sockets", "threads")
+    col = lambda s: {k: s.get(k) for k in keys} if s else None
+    ratio = lambda over, under: {k: round(over[k] / under[k], 2) if under.get(k) and over.get(k) is not None else None
+                                 for k in keys[:4]}
+    c, h, g = col(cu), col(h2), col(go)
+    return {"curl": c, "http2": h, "client_go": g, "ratio_curl_over_http2": ratio(c, h),
+            "ratio_client_go_over_http2": ratio(g, h) if g else None}
+
+
 def cadence(src):
     """Rows of cadence.json: renew_interval, writes/min, the theoretical bounds
     and the measured outages (worst phase; best phase when it was run)."""
@@ -598,6 +615,29 @@ def doc(src, out, ratio, gl, made, path):
             w("| %s | %s | %s | %s |" % (label, fmt(wf["protobuf"].get(k)), fmt(wf["json"].get(k)),
                                         fmt(r) if r is not None else ""))
         w("")
+    tr = transport(src)
+    if tr:
+        w("## Kubernetes transport: libcurl against leasehold's own HTTP/2")
+        w("")
+        w("The scale run's leasehold process again on its own HTTP/2 transport (`LEASEHOLD_KUBE_TRANSPORT=http2`: "
+          "nghttp2 and OpenSSL on one poll loop, a round's requests in one TLS write), in the same run, with "
+          "client-go beside it. Ratios above 1: the own transport costs less.")
+        w("")
+        w("| at %s Leases | leasehold, libcurl | leasehold, own HTTP/2 | client-go | libcurl / own | "
+          "client-go / own |" % lh.get("scale_leases"))
+        w("|---|---|---|---|---|---|")
+        for label, k in (("client CPU s/hour per lease", "cpu_s_per_hour_per_lease"),
+                         ("RSS per lease (KiB)", "rss_kib_per_lease"),
+                         ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease"),
+                         ("kube-apiserver requests/min", "apiserver_requests_per_min"),
+                         ("leading at the end", "leading_at_end")):
+            r1 = tr["ratio_curl_over_http2"].get(k)
+            r2 = (tr["ratio_client_go_over_http2"] or {}).get(k)
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                label, fmt(tr["curl"].get(k)), fmt(tr["http2"].get(k)),
+                fmt((tr["client_go"] or {}).get(k)), fmt(r1) if r1 is not None else "",
+                fmt(r2) if r2 is not None else ""))
+        w("")
     cd = cadence(src)
     w("## Renewal cadence: writes against outage tolerance")
     w("")
@@ -652,7 +692,7 @@ def main():
     figdir = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "benchmarks")
     made = plots(src, out, figdir)
     latest = {"leasehold": out["leasehold"], "client_go": out["client_go"], "ratio": ratio, "goals": gl,
-              "lease_wire_format": wire(src), "renewal_cadence": cadence(src),
+              "lease_wire_format": wire(src), "kube_transport": transport(src), "renewal_cadence": cadence(src),
               "meta": {"inputs": {n: os.path.join(args.results, n + ".json") if src[n] is not None else None
                                   for n in src},
                        "finished": {n: get(src[n], "meta", "finished") for n in src},

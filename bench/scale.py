@@ -57,8 +57,9 @@ sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402  (Timings, NS)
 import failover as FO  # noqa: E402  (ControlPlane, audit_counts, proc_cpu_s)
 
-IMPLS = ("leasehold", "leasehold_json", "client_go")
-USERS = {"leasehold": "bench-scale-lh", "leasehold_json": "bench-scale-lh-json", "client_go": "bench-scale-go"}
+IMPLS = ("leasehold", "leasehold_http2", "leasehold_json", "client_go")
+USERS = {"leasehold": "bench-scale-lh", "leasehold_http2": "bench-scale-lh-h2", "leasehold_json": "bench-scale-lh-json",
+         "client_go": "bench-scale-go"}
 
 
 def server_pids(d):
@@ -94,7 +95,11 @@ def run_one(args, cp, impl, rnd):
               "--window", "%ds" % args.window, "--settle-timeout", "%ds" % args.settle_timeout]
     env = dict(os.environ)
     env.pop("LEASEHOLD_KUBE_CONTENT_TYPE", None)
-    if impl == "leasehold":
+    env.pop("LEASEHOLD_KUBE_TRANSPORT", None)
+    if impl == "leasehold_http2":
+        argv = [args.scale_bench] + common + ["--identity", "scale-leasehold-http2"]
+        env["LEASEHOLD_KUBE_TRANSPORT"] = "http2"
+    elif impl == "leasehold":
         argv = [args.scale_bench] + common + ["--identity", "scale-leasehold"]
     elif impl == "leasehold_json":
         argv = [args.scale_bench] + common + ["--identity", "scale-leasehold-json"]
@@ -217,8 +222,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="runs per implementation, alternating which goes first")
     ap.add_argument("--prefix", default="scale-")
     ap.add_argument("--no-json", action="store_true", help="skip leasehold forced to JSON (leasehold_json)")
+    ap.add_argument("--no-http2", action="store_true",
+                    help="skip leasehold on its own HTTP/2 transport (leasehold_http2)")
     args = ap.parse_args()
-    impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json"))
+    impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json")
+                  and not (args.no_http2 and i == "leasehold_http2"))
     args.dir = os.path.abspath(args.dir)
     args.scale_bench = os.path.abspath(args.scale_bench)
     for path in (args.scale_bench, os.path.join(args.bin, "scalepeer"), os.path.join(args.bin, "testenv")):
@@ -254,6 +262,7 @@ def main():
         cp.down()
     lh, go = summarize(runs["leasehold"], args.n), summarize(runs["client_go"], args.n)
     lj = summarize(runs["leasehold_json"], args.n) if runs.get("leasehold_json") else None
+    lh2 = summarize(runs["leasehold_http2"], args.n) if runs.get("leasehold_http2") else None
 
     def ratio(key, over=None, under=None):
         over, under = over or go, under or lh
@@ -264,12 +273,19 @@ def main():
     json_ratios = ({k: ratio(k, lj, lh) for k in ("cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease",
                                                   "apiserver_cpu_ms_per_request", "rss_kib_per_lease")}
                    if lj else None)
-    all_held = all(x["leading_at_end"] == args.n for x in (lh, go, lj) if x)
+    http2_ratios = ({k: ratio(k, go, lh2) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease",
+                                                   "apiserver_cpu_s_per_hour_per_lease")} if lh2 else None)
+    curl_over_http2 = ({k: ratio(k, lh, lh2) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease")}
+                       if lh2 else None)
+    all_held = all(x["leading_at_end"] == args.n for x in (lh, go, lj, lh2) if x)
     doc = {
         "leasehold": lh,
         "leasehold_json": lj,
+        "leasehold_http2": lh2,
         "client_go": go,
         "ratio_client_go_over_leasehold": ratios,
+        "ratio_client_go_over_leasehold_http2": http2_ratios,
+        "ratio_curl_over_http2": curl_over_http2,
         "ratio_json_over_protobuf": json_ratios,
         "goal_5x_lower_cost_per_lease": {
             "cpu": bool(ratios["cpu_s_per_hour_per_lease"] and ratios["cpu_s_per_hour_per_lease"] >= 5),
@@ -296,6 +312,10 @@ def main():
                 "apiserver_requests_per_min": "kube-apiserver audit events (unique auditID) by the process's own "
                                               "user within its window",
                 "ratio": "client_go / leasehold: above 1 means leasehold costs less",
+                "leasehold_http2": "the same binary on leasehold's own HTTP/2 transport "
+                                   "(LEASEHOLD_KUBE_TRANSPORT=http2) instead of libcurl; user bench-scale-lh-h2",
+                "ratio_curl_over_http2": "leasehold (libcurl) / leasehold_http2: above 1 means the own transport "
+                                         "costs less",
                 "ratio_json_over_protobuf": "leasehold_json / leasehold (same binary, JSON forced vs protobuf): "
                                             "above 1 means protobuf costs less",
                 "apiserver_cpu_s_per_hour_per_lease": "kube-apiserver user+system CPU (its /proc) over the "
@@ -331,10 +351,16 @@ def main():
             ("etcd CPU s/s in window", "etcd_cpu_s_per_s"),
             ("lease wire format", "lease_format")]
     print()
-    print("%-40s %12s %12s %12s %8s" % ("@ %s, %d s window" % (args.timings, args.window), "leasehold",
-                                        "lh (JSON)", "client-go", "ratio"))
+    print("%-40s %12s %12s %12s %12s %8s" % ("@ %s, %d s window" % (args.timings, args.window), "leasehold",
+                                             "lh (HTTP/2)", "lh (JSON)", "client-go", "ratio"))
     for label, key in rows:
-        print("%-40s %12s %12s %12s %8s" % (label, lh[key], lj[key] if lj else "-", go[key], ratios.get(key, "")))
+        print("%-40s %12s %12s %12s %12s %8s" % (label, lh[key], lh2[key] if lh2 else "-", lj[key] if lj else "-",
+                                                 go[key], ratios.get(key, "")))
+    if http2_ratios:
+        print("client-go / leasehold on its own HTTP/2: client CPU per Lease-hour %s, RSS per Lease %s, "
+              "kube-apiserver CPU per Lease-hour %s; libcurl / own HTTP/2: client CPU %s" %
+              (http2_ratios["cpu_s_per_hour_per_lease"], http2_ratios["rss_kib_per_lease"],
+               http2_ratios["apiserver_cpu_s_per_hour_per_lease"], curl_over_http2["cpu_s_per_hour_per_lease"]))
     if json_ratios:
         print("leasehold JSON / protobuf: client CPU %s, kube-apiserver CPU per Lease-hour %s, per request %s" %
               (json_ratios["cpu_s_per_hour_per_lease"], json_ratios["apiserver_cpu_s_per_hour_per_lease"],
