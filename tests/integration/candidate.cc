@@ -72,8 +72,10 @@ void emit(const std::string& event, const std::string& identity, const std::stri
 
 void log_line(const char* level, std::string_view name, std::string_view msg) {
   std::lock_guard<std::mutex> g(out_mu);
-  std::fprintf(stderr, "candidate %s [%.*s] %.*s\n", level, static_cast<int>(name.size()), name.data(),
-               static_cast<int>(msg.size()), msg.data());
+  // t= is CLOCK_MONOTONIC in seconds, the clock of the events' mono_ns, so a
+  // harness can line the log up with them.
+  std::fprintf(stderr, "t=%.3f candidate %s [%.*s] %.*s\n", static_cast<double>(mono_ns()) / 1e9, level,
+               static_cast<int>(name.size()), name.data(), static_cast<int>(msg.size()), msg.data());
 }
 
 int bad_usage(const std::string& msg) {

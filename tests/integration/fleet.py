@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -230,7 +231,8 @@ class Fleet:
                   "--identity", proc] + t.flags()
         common += self.extra_flags.get(base, [])
         if impl == "leasehold":
-            return [self.args.candidate] + common
+            # Info lines too: they are what explains a violation (print_window).
+            return [self.args.candidate, "--v=1"] + common
         return [os.path.join(self.args.bin, "peer")] + common + ["--user-agent", "peer/" + base]
 
     def stderr_dir(self):
@@ -425,7 +427,44 @@ def finish(fleet, log, bound_ns, title):
     report, violations = check(events, bound_ns, end, rounds_end)
     print("== %s ==" % title)
     print_report(report, violations)
+    if violations:
+        print_window(fleet, events, violations, bound_ns)
     return report, violations
+
+
+S = 1_000_000_000  # ns per second
+
+
+def print_window(fleet, events, violations, bound_ns, limit=60):
+    """After a violation: what each leasehold candidate logged (its stderr, t=
+    lines on the events' clock) around each violating round, so a failure
+    seen once in CI can be explained from its output."""
+    faults = sorted([e for e in events if e["event"] == "fault"], key=lambda e: e["mono_ns"])
+    rounds = sorted({int(m.group(1)) for v in violations for m in [re.match(r"round (\d+)", v)] if m})
+    windows = []
+    for r in rounds:
+        if 1 <= r <= len(faults):
+            f = faults[r - 1]
+            windows.append((f.get("began", f["mono_ns"]) - 2 * S, f["mono_ns"] + bound_ns + 2 * S))
+    if not windows:  # an overlap: the whole run
+        windows.append((0, float("inf")))
+    paths = sorted({os.path.join(fleet.stderr_dir(), "fleet-%s.stderr" % c.proc.split(".")[0])
+                    for c in fleet.all if c.impl == "leasehold"})
+    for path in paths:
+        try:
+            with open(path, errors="replace") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            continue
+        picked = []
+        for line in lines:
+            m = re.match(r"t=(\d+\.\d+) ", line)
+            if m and any(a <= float(m.group(1)) * S <= b for a, b in windows):
+                picked.append(line)
+        print("-- %s: %d line(s) in the violating round(s)%s" %
+              (os.path.basename(path), len(picked), ", the last %d:" % limit if len(picked) > limit else ":"))
+        for line in picked[-limit:]:
+            print("   " + line)
 
 
 # ---------------------------------------------------------------- modes
