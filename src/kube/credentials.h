@@ -10,10 +10,10 @@
 // the requests of the next second without running it again. No credential
 // ever appears in an error message.
 //
-// Threading: one thread (the client's loop thread) calls everything but the
-// destructor's caller may be any thread once that loop has ended. `wake` is
-// called from the plugin's thread when its answer is ready; the loop then
-// calls take_plugin_answer().
+// Threading: the client's loop thread calls pick(), take_plugin_answer() and
+// unauthorized(); shutdown() and the destructor run on the thread that ends
+// the client, after that loop has ended. `wake` is called from the plugin's
+// thread when its answer is ready; the loop then calls take_plugin_answer().
 #pragma once
 
 #include <sys/types.h>
