@@ -112,6 +112,7 @@ def run_one(args, cp, impl, rnd):
     pids = server_pids(args.dir)
     server = {}  # name -> [cpu at window start, cpu at window end]
     marks = {}
+    prof = {}  # --profile: the perf process and its output
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def read_err():
@@ -125,6 +126,14 @@ def run_one(args, cp, impl, rnd):
             window_begins = bool(m and m.group(1) == m.group(2)) or "settle timeout" in line
             if window_begins:
                 marks["window0"] = time.time()
+                if args.profile == impl:
+                    prof["data"] = os.path.join(args.dir, "perf-%s.data" % impl)
+                    print("  profiling %s (pid %d) for %d s with perf record -g: %s" %
+                          (impl, p.pid, args.window, prof["data"]), flush=True)
+                    prof["proc"] = subprocess.Popen(
+                        ["perf", "record", "-q", "-F", "997", "-e", "cpu-clock", "-g", "-p", str(p.pid),
+                         "-o", prof["data"], "--", "sleep", str(args.window)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for name, pid in pids.items():
                     server[name] = [FO.proc_cpu_s(pid), None]
             if "stopping" in line:
@@ -144,6 +153,12 @@ def run_one(args, cp, impl, rnd):
     p.wait()
     th.join(10)
     errlog.close()
+    if "proc" in prof:
+        err = prof["proc"].communicate(timeout=60)[1]
+        if prof["proc"].returncode != 0:
+            print("  perf record failed (%d): %s" % (prof["proc"].returncode, err.strip()[-300:]), flush=True)
+        else:
+            print("  profile written: perf report -i %s --no-children --sort symbol" % prof["data"], flush=True)
     if p.returncode != 0:
         raise RuntimeError("%s exited with %d (see %s)" % (argv[0], p.returncode, errlog.name))
     res = json.loads(out.strip().splitlines()[-1])
@@ -157,6 +172,7 @@ def run_one(args, cp, impl, rnd):
     res["server_cpu_s_per_s"] = {n: (round((v[1] - v[0]) / span, 3) if span and None not in v else None)
                                  for n, v in server.items()}
     res["round"] = rnd
+    res["profiled"] = "proc" in prof  # perf's sampling adds to this run's CPU
     return res
 
 
@@ -221,6 +237,9 @@ def main():
     ap.add_argument("--settle-timeout", type=int, default=300, help="seconds to wait for all N to lead")
     ap.add_argument("--rounds", type=int, default=1, help="runs per implementation, alternating which goes first")
     ap.add_argument("--prefix", default="scale-")
+    ap.add_argument("--profile", choices=IMPLS, default=None,
+                    help="run perf record -g on this implementation's process over its window (DIR/perf-IMPL.data); "
+                         "its CPU numbers then include perf's sampling cost")
     ap.add_argument("--no-json", action="store_true", help="skip leasehold forced to JSON (leasehold_json)")
     ap.add_argument("--no-http2", action="store_true",
                     help="skip leasehold on its own HTTP/2 transport (leasehold_http2)")

@@ -12,15 +12,14 @@
 #include <utility>
 
 #include "core/wake_batch.h"
+#include "kube/client_front.h"
 #include "kube/connections.h"
-#include "kube/credentials.h"
 #include "kube/h2_client.h"
 #include "kube/lease_codec.h"
 
 namespace leasehold::kube {
 namespace {
 
-constexpr size_t kMaxBody = 8 << 20;
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kQueueSweep = std::chrono::milliseconds(100);
 // HTTP/2 streams per connection curl may use before it opens another (its
@@ -46,45 +45,20 @@ constexpr auto kHealthSweep = std::chrono::milliseconds(500);
 // shorter one says nothing about the connection.
 constexpr auto kMinSilence = std::chrono::milliseconds(500);
 
-struct Transfer {
-  uint64_t id = 0;
+struct Transfer : TransferHead {
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
-  std::string method, path, req_body, resp_body, line_buf;
-  bool streaming = false;
-  bool lease = false;  // Media::kLease
-  std::optional<WireFormat> stream_format;  // streams: decided by the 200's Content-Type
-  LengthPrefixedFrames frames{kMaxBody};     // streams answered in protobuf
   std::atomic<uint64_t>* protobuf_counter = nullptr;  // the client's protobuf_received_
   bool probe = false;  // a connection health probe: not counted in started/completed
-  Priority priority = Priority::kLease;
-  Instant enqueued{};
   Instant sent{};  // handed to curl
-  Instant deadline = Instant::max();  // streams: none
-  bool too_large = false;
-  std::string too_large_why;  // set when the reason is not the body's size
   char errbuf[CURL_ERROR_SIZE] = {};
-  std::function<void(Result<HttpResponse>)> done;
-  std::function<void(std::string_view, WireFormat)> on_frame;
-  std::function<void()> on_open;  // streams: once, when a 200's headers are in
 };
 using TransferPtr = std::unique_ptr<Transfer>;
 
-long ms_of(Duration d) {
-  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-class CurlClient final : public Client {
+class CurlClient final : public ClientFront<Transfer> {
  public:
   CurlClient(ClusterConfig c, ClientOptions o)
-      : cfg_(std::move(c)),
-        lease_format_(o.lease_format),
-        health_probes_(o.health_probes),
-        extra_headers_(std::move(o.extra_headers)),
-        clock_(o.clock ? o.clock : &real_clock_),
-        creds_(cfg_, *clock_, std::move(o.authorization), [this] { curl_multi_wakeup(multi_); }),
-        limiter_(o.rate, clock_->now()),
-        server_for_messages_(redact_url(cfg_.server)) {
+      : ClientFront(std::move(c), o), health_probes_(o.health_probes), extra_headers_(std::move(o.extra_headers)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     url_base_ = cfg_.server;
@@ -121,133 +95,24 @@ class CurlClient final : public Client {
   }
 
   ~CurlClient() override {
-    core::WakeBatch::forget(this);
+    stop_wakes();
     stop_ = true;
     curl_multi_wakeup(multi_);
     thread_.join();
-    creds_.shutdown();
-    for (auto& t : exec_waiting_) finish(*t, Error::unavailable("client shut down"));
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
       finish(*t, Error::unavailable("client shut down"));
     }
     active_.clear();
-    for (auto& t : limiter_.take_all()) finish(*t, Error::unavailable("client shut down"));
-    for (auto& t : pending_) finish(*t, Error::unavailable("client shut down"));
+    fail_queued("client shut down");
     for (CURL* e : idle_easy_) curl_easy_cleanup(e);
     idle_easy_.clear();
     curl_multi_cleanup(multi_);
     curl_slist_free_all(connect_to_);
   }
 
-  const ClusterConfig& config() const override { return cfg_; }
-
-  void request(std::string method, std::string path, std::string body, Duration timeout,
-               std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) override {
-    auto t = std::make_unique<Transfer>();
-    t->lease = media == Media::kLease;
-    t->method = std::move(method);
-    t->path = std::move(path);
-    t->req_body = std::move(body);
-    t->priority = priority;
-    t->enqueued = clock_->now();
-    if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
-    t->done = std::move(done);
-    enqueue(std::move(t));
-  }
-
-  uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
-                  std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                  std::function<void()> on_open) override {
-    return open_stream("GET", std::move(path), "", false,
-                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
-                       priority, std::move(on_open));
-  }
-
-  uint64_t stream_post(std::string path, std::string body, std::function<void(std::string_view)> on_line,
-                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                       std::function<void()> on_open) override {
-    return open_stream("POST", std::move(path), std::move(body), false,
-                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
-                       priority, std::move(on_open));
-  }
-
-  uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
-                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                        std::function<void()> on_open) override {
-    return open_stream("GET", std::move(path), "", true, std::move(on_frame), std::move(on_end), priority,
-                       std::move(on_open));
-  }
-
-  WireFormat lease_format() const override { return lease_format_; }
-
-  uint64_t open_stream(std::string method, std::string path, std::string body, bool lease,
-                       std::function<void(std::string_view, WireFormat)> on_frame,
-                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                       std::function<void()> on_open) {
-    auto t = std::make_unique<Transfer>();
-    t->lease = lease;
-    t->on_open = std::move(on_open);
-    t->method = std::move(method);
-    t->path = std::move(path);
-    t->req_body = std::move(body);
-    t->streaming = true;
-    t->priority = priority;
-    t->enqueued = clock_->now();
-    t->on_frame = std::move(on_frame);
-    t->done = std::move(on_end);
-    return enqueue(std::move(t));
-  }
-
-  void cancel(uint64_t id) override {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      wake = pending_.empty() && cancels_.empty();
-      cancels_.push_back(id);
-    }
-    if (wake) core::request_wake(this, &CurlClient::wake);
-  }
-
-  ClientStats stats() const override {
-    ClientStats s;
-    s.started = started_;
-    s.completed = completed_;
-    s.connections = connections_;
-    s.http2 = http2_;
-    s.waited = waited_;
-    s.expired_in_queue = expired_in_queue_;
-    s.queued_lease = queued_lease_;
-    s.queued_background = queued_background_;
-    s.probes = probes_;
-    s.retired = retired_;
-    s.protobuf_sent = protobuf_sent_;
-    s.protobuf_received = protobuf_received_;
-    return s;
-  }
-
  private:
-  // The loop takes pending_ and cancels_ whole after every wake-up, so only
-  // the first entry after it took them needs to wake it; the wake waits for
-  // the end of the caller's core::WakeBatch (the I/O thread queues a batch of
-  // renewals with one wake-up).
-  uint64_t enqueue(TransferPtr t) {
-    bool wake;
-    uint64_t id;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      t->id = ++next_id_;
-      id = t->id;
-      wake = pending_.empty() && cancels_.empty();
-      pending_.push_back(std::move(t));
-    }
-    if (wake) core::request_wake(this, &CurlClient::wake);
-    return id;
-  }
-
-  static void wake(void* self) { curl_multi_wakeup(static_cast<CurlClient*>(self)->multi_); }
-
-  std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
+  void wake_loop() override { curl_multi_wakeup(multi_); }
 
   // Header lines; the empty one ends them. A stream answered 200 is open.
   static size_t on_header(char* ptr, size_t size, size_t n, void* user) {
@@ -265,51 +130,18 @@ class CurlClient final : public Client {
   static size_t on_data(char* ptr, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     size_t len = size * n;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (t->streaming && status == 200) {
-      if (!t->stream_format) {
+    if (t->streaming && !t->stream_format) {
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status == 200) {
         char* ct = nullptr;
         curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
         bool pb = t->lease && ct && is_protobuf_content_type(ct);
         t->stream_format = pb ? WireFormat::kProtobuf : WireFormat::kJson;
         if (pb && t->protobuf_counter) ++*t->protobuf_counter;
       }
-      if (*t->stream_format == WireFormat::kProtobuf) {
-        t->frames.append(std::string_view(ptr, len));
-        std::string_view frame;
-        uint64_t announced = 0;
-        for (;;) {
-          auto next = t->frames.next(frame, announced);
-          if (next == LengthPrefixedFrames::Next::kNeedMore) break;
-          if (next == LengthPrefixedFrames::Next::kTooLarge) {
-            t->too_large = true;
-            t->too_large_why = "protobuf watch frame announces " + std::to_string(announced) +
-                               " bytes, more than " + std::to_string(kMaxBody);
-            return 0;  // aborts the transfer
-          }
-          t->on_frame(frame, WireFormat::kProtobuf);
-        }
-        return len;
-      }
-      t->line_buf.append(ptr, len);
-      size_t pos;
-      while ((pos = t->line_buf.find('\n')) != std::string::npos) {
-        t->on_frame(std::string_view(t->line_buf.data(), pos), WireFormat::kJson);
-        t->line_buf.erase(0, pos + 1);
-      }
-      if (t->line_buf.size() > kMaxBody) {
-        t->too_large = true;
-        return 0;  // aborts the transfer
-      }
-      return len;
     }
-    if (t->resp_body.size() + len > kMaxBody) {
-      t->too_large = true;
-      return 0;
-    }
-    t->resp_body.append(ptr, len);
-    return len;
+    return t->take_body(std::string_view(ptr, len)) ? len : 0;  // 0 aborts the transfer
   }
 
   static void set_blob(CURL* e, CURLoption opt, const std::string& data) {
@@ -319,28 +151,14 @@ class CurlClient final : public Client {
 
   // Hands one transfer to curl. Returns false (and completes it) when it
   // cannot start: no token is spent on it then. A transfer that needs a new
-  // exec credential waits in exec_waiting_ (its token spent) and starts when
+  // exec credential waits for it (admit(), its token spent) and starts when
   // the plugin has answered.
   bool start(TransferPtr& owned, Instant now) {
+    std::optional<Credentials::Pick> pick = admit(owned, now);
+    if (!pick) return !owned;  // parked for the exec plugin (true), or failed
     Transfer& t = *owned;
-    if (now >= t.deadline) {
-      ++expired_in_queue_;
-      finish(t, Error::timeout(what(t) + ": timed out after waiting " + std::to_string(ms_of(now - t.enqueued)) +
-                               " ms before it could be sent (for the client's request budget, kube_qps, or the "
-                               "exec credential plugin)"));
-      return false;
-    }
-    Credentials::Pick pick = creds_.pick(now);
-    if (pick.state == Credentials::Pick::State::kFailed) {
-      finish(t, Error(Code::kUnauthorized, what(t) + ": " + pick.error->message()));
-      return false;
-    }
-    if (pick.state == Credentials::Pick::State::kWaitForPlugin) {
-      exec_waiting_.push_back(std::move(owned));
-      return true;
-    }
-    const std::string* cert = pick.cert;
-    const std::string* key = pick.key;
+    const std::string* cert = pick->cert;
+    const std::string* key = pick->key;
     CURL* e = nullptr;
     if (!idle_easy_.empty()) {
       e = idle_easy_.back();
@@ -402,8 +220,8 @@ class CurlClient final : public Client {
                                                                    : "Content-Type: application/json");
     }
     if (!host_header_.empty()) t.headers = curl_slist_append(t.headers, host_header_.c_str());
-    if (!pick.authorization.empty()) {
-      t.headers = curl_slist_append(t.headers, ("Authorization: " + pick.authorization).c_str());
+    if (!pick->authorization.empty()) {
+      t.headers = curl_slist_append(t.headers, ("Authorization: " + pick->authorization).c_str());
     }
     for (const std::string& h : extra_headers_) t.headers = curl_slist_append(t.headers, h.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
@@ -416,7 +234,7 @@ class CurlClient final : public Client {
     return true;
   }
 
-  void finish(Transfer& t, Result<HttpResponse> r) {
+  void finish(Transfer& t, Result<HttpResponse> r) override {
     auto done = std::move(t.done);
     curl_slist_free_all(t.headers);
     t.headers = nullptr;
@@ -459,9 +277,8 @@ class CurlClient final : public Client {
     if (version == CURL_HTTP_VERSION_2_0 && status != 0) ++http2_;
     if (status == 401) creds_.unauthorized();  // an exec plugin runs again next time
     std::string w = what(*t);
-    if (t->too_large) {
-      finish(*t, Error::invalid(w + ": " + (t->too_large_why.empty() ? "response larger than " +
-                                              std::to_string(kMaxBody) + " bytes" : t->too_large_why)));
+    if (!t->too_large.empty()) {
+      finish(*t, Error::invalid(w + ": " + t->too_large));
     } else if (code == CURLE_OK || (status != 0 && code == CURLE_WRITE_ERROR)) {
       char* ct = nullptr;
       curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
@@ -495,28 +312,12 @@ class CurlClient final : public Client {
       // thread with one wake-up (core::WakeBatch), at the end of the round,
       // before the poll.
       std::optional<core::WakeBatch> batch(std::in_place);
-      std::deque<TransferPtr> add;
-      std::vector<uint64_t> cancels;
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        add.swap(pending_);
-        cancels.swap(cancels_);
-      }
-      if (creds_.take_plugin_answer(clock_->now())) {
-        std::deque<TransferPtr> waiting;
-        waiting.swap(exec_waiting_);
-        Instant now = clock_->now();
-        for (auto& t : waiting) start(t, now);
-      }
-      for (auto& t : add) {
-        Priority p = t->priority;
-        limiter_.push(p, std::move(t));
-      }
-      for (uint64_t id : cancels) cancel_now(id);
       Instant now = clock_->now();
+      auto starter = [this](TransferPtr& t, Instant at) { return start(t, at); };
+      for (uint64_t id : take_queued(now, starter)) cancel_now(id);
       if (now >= next_sweep) {
         // Queued requests whose timeout passed fail now, not when a token frees.
-        for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return now >= t->deadline; })) start(t, now);
+        expire_queued(now, starter);
         next_sweep = now + kQueueSweep;
       }
       // At most kMaxInFlight requests at once (watches not counted); the rest
@@ -597,17 +398,7 @@ class CurlClient final : public Client {
   }
 
   void cancel_now(uint64_t id) {
-    for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return t->id == id; })) {
-      t->done = nullptr;  // cancelled: no callback
-      finish(*t, Error::unavailable("cancelled"));
-    }
-    for (auto it = exec_waiting_.begin(); it != exec_waiting_.end(); ++it) {
-      if ((*it)->id != id) continue;
-      (*it)->done = nullptr;
-      finish(**it, Error::unavailable("cancelled"));
-      exec_waiting_.erase(it);
-      break;
-    }
+    if (cancel_queued(id)) return;
     for (auto it = active_.begin(); it != active_.end(); ++it) {
       if (it->second->id != id) continue;
       curl_multi_remove_handle(multi_, it->first);
@@ -620,13 +411,8 @@ class CurlClient final : public Client {
     }
   }
 
-  ClusterConfig cfg_;
-  WireFormat lease_format_;
   const bool health_probes_;
   std::vector<std::string> extra_headers_;
-  RealClock real_clock_;
-  Clock* clock_;
-  Credentials creds_;
   std::string url_base_;               // cfg_.server, or its tls-server-name form
   curl_slist* connect_to_ = nullptr;   // tls-server-name: NAME:PORT:HOST:PORT
   std::string host_header_;            // tls-server-name: the server URL's authority
@@ -634,12 +420,7 @@ class CurlClient final : public Client {
   CURLM* multi_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::deque<TransferPtr> pending_;  // GUARDED_BY(mu_)
-  std::vector<uint64_t> cancels_;    // GUARDED_BY(mu_)
-  uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
   // Loop thread only:
-  PriorityLimiter<TransferPtr> limiter_;
   Connections conns_{kTcpTuning};
   bool probing_ = false;       // a probe is in flight
   Instant next_probe_{};       // no probe before this
@@ -647,11 +428,6 @@ class CurlClient final : public Client {
   std::map<CURL*, TransferPtr> active_;
   std::vector<CURL*> idle_easy_;  // finished handles, reset, for the next transfers
   size_t unary_active_ = 0;  // entries of active_ that are not watches
-  std::deque<TransferPtr> exec_waiting_;    // requests waiting for the exec plugin's answer
-  std::string server_for_messages_;
-  // Counters (written by the loop thread, read by stats()).
-  std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
-      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0}, protobuf_sent_{0}, protobuf_received_{0};
 };
 
 }  // namespace

@@ -30,7 +30,7 @@
 #include <utility>
 
 #include "core/wake_batch.h"
-#include "kube/credentials.h"
+#include "kube/client_front.h"
 #include "kube/rate_limiter.h"
 #include "kube/wire_format.h"
 
@@ -39,12 +39,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr size_t kMaxBody = 8 << 20;
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kQueueSweep = 100ms;
 constexpr size_t kMaxInFlight = 64;  // requests (not watches) at once, as the curl transport
 constexpr auto kPingAfter = 3s;      // silence on a connection carrying streams
 constexpr auto kPingTimeout = 2s;
+constexpr auto kIdleAfter = 90s;    // a connection without streams this long is closed (Go's IdleConnTimeout)
 constexpr auto kMinSilence = 500ms;  // a request timeout shorter than this says nothing of its connection
 constexpr int kUserTimeoutMs = 5000;
 constexpr int kKeepIdleS = 3, kKeepIntvlS = 1, kKeepCnt = 2;
@@ -52,8 +52,6 @@ constexpr int32_t kStreamWindow = 4 << 20;
 constexpr int32_t kConnectionWindow = 16 << 20;
 constexpr size_t kReadChunk = 32 << 10;
 constexpr uint32_t kLastStreamIds = (1u << 31) - 1024;
-
-long ms_of(Duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -75,16 +73,9 @@ std::string ssl_errors() {
 
 struct Conn;
 
-struct Transfer {
-  uint64_t id = 0;
-  std::string method, path, req_body;
+struct Transfer : TransferHead {
   size_t body_off = 0;
-  bool streaming = false;
-  bool lease = false;  // Media::kLease
-  Priority priority = Priority::kLease;
-  Instant enqueued{};
   Instant sent{};
-  Instant deadline = Instant::max();  // streams: none
   bool retried = false;   // sent again once after REFUSED_STREAM
   bool finished = false;  // done was called (or dropped: cancelled)
   bool reset = false;     // RST_STREAM submitted (a second one would be a protocol error)
@@ -92,14 +83,7 @@ struct Transfer {
   int32_t stream_id = -1;  // -1: not submitted yet
   long status = 0;
   std::string content_type;
-  std::string resp_body, line_buf;
-  std::optional<WireFormat> stream_format;
-  LengthPrefixedFrames frames{kMaxBody};
-  std::string too_large;  // why the response was refused, when it was
   std::string authorization;  // the header's value, held from start() until submit()
-  std::function<void(Result<HttpResponse>)> done;
-  std::function<void(std::string_view, WireFormat)> on_frame;
-  std::function<void()> on_open;
 };
 using TransferPtr = std::unique_ptr<Transfer>;
 
@@ -117,7 +101,7 @@ struct Conn {
   std::vector<socklen_t> addr_lens;
   size_t addr_index = 0;
   std::string last_connect_error;
-  Instant opened{};
+  Instant idle_since{};  // when its last stream closed (or it opened)
   Instant connect_deadline{};
   Instant last_recv{};
   bool ping_outstanding = false;
@@ -132,17 +116,10 @@ struct Conn {
   std::string dead_reason;
 };
 
-class H2Client final : public Client {
+class H2Client final : public ClientFront<Transfer> {
  public:
   H2Client(ClusterConfig c, ClientOptions o)
-      : cfg_(std::move(c)),
-        lease_format_(o.lease_format),
-        extra_headers_(parse_extra(o.extra_headers)),
-        clock_(o.clock ? o.clock : &real_clock_),
-        limiter_(o.rate, clock_->now()),
-        server_for_messages_(redact_url(cfg_.server)),
-        url_(split_server(cfg_.server)),
-        creds_(cfg_, *clock_, std::move(o.authorization), [this] { wake(this); }) {
+      : ClientFront(std::move(c), o), extra_headers_(parse_extra(o.extra_headers)), url_(split_server(cfg_.server)) {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
@@ -154,92 +131,16 @@ class H2Client final : public Client {
   }
 
   ~H2Client() override {
-    core::WakeBatch::forget(this);
+    stop_wakes();
     stop_ = true;
-    wake(this);
+    wake_loop();
     thread_.join();
-    creds_.shutdown();  // its wake writes to wake_fd_
-    for (auto& t : exec_waiting_) finish(*t, Error::unavailable("client shut down"));
     for (auto& c : conns_) kill(*c, "client shut down");
     sweep_dead();
     for (auto& t : retry_) finish(*t, Error::unavailable("client shut down"));
-    for (auto& t : limiter_.take_all()) finish(*t, Error::unavailable("client shut down"));
-    std::deque<TransferPtr> pending;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      pending.swap(pending_);
-    }
-    for (auto& t : pending) finish(*t, Error::unavailable("client shut down"));
+    fail_queued("client shut down");
     for (auto& [identity, ctx] : ctxs_) SSL_CTX_free(ctx);
     if (wake_fd_ >= 0) ::close(wake_fd_);
-  }
-
-  const ClusterConfig& config() const override { return cfg_; }
-
-  void request(std::string method, std::string path, std::string body, Duration timeout,
-               std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) override {
-    auto t = std::make_unique<Transfer>();
-    t->lease = media == Media::kLease;
-    t->method = std::move(method);
-    t->path = std::move(path);
-    t->req_body = std::move(body);
-    t->priority = priority;
-    t->enqueued = clock_->now();
-    if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
-    t->done = std::move(done);
-    enqueue(std::move(t));
-  }
-
-  uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
-                  std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                  std::function<void()> on_open) override {
-    return open_stream("GET", std::move(path), "", false,
-                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
-                       priority, std::move(on_open));
-  }
-
-  uint64_t stream_post(std::string path, std::string body, std::function<void(std::string_view)> on_line,
-                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                       std::function<void()> on_open) override {
-    return open_stream("POST", std::move(path), std::move(body), false,
-                       [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); }, std::move(on_end),
-                       priority, std::move(on_open));
-  }
-
-  uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
-                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                        std::function<void()> on_open) override {
-    return open_stream("GET", std::move(path), "", true, std::move(on_frame), std::move(on_end), priority,
-                       std::move(on_open));
-  }
-
-  WireFormat lease_format() const override { return lease_format_; }
-
-  void cancel(uint64_t id) override {
-    bool first;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      first = pending_.empty() && cancels_.empty();
-      cancels_.push_back(id);
-    }
-    if (first) core::request_wake(this, &H2Client::wake);
-  }
-
-  ClientStats stats() const override {
-    ClientStats s;
-    s.started = started_;
-    s.completed = completed_;
-    s.connections = connections_;
-    s.http2 = http2_;
-    s.waited = waited_;
-    s.expired_in_queue = expired_in_queue_;
-    s.queued_lease = queued_lease_;
-    s.queued_background = queued_background_;
-    s.probes = probes_;
-    s.retired = retired_;
-    s.protobuf_sent = protobuf_sent_;
-    s.protobuf_received = protobuf_received_;
-    return s;
   }
 
  private:
@@ -256,50 +157,13 @@ class H2Client final : public Client {
     return out;
   }
 
-  uint64_t open_stream(std::string method, std::string path, std::string body, bool lease,
-                       std::function<void(std::string_view, WireFormat)> on_frame,
-                       std::function<void(Result<HttpResponse>)> on_end, Priority priority,
-                       std::function<void()> on_open) {
-    auto t = std::make_unique<Transfer>();
-    t->lease = lease;
-    t->on_open = std::move(on_open);
-    t->method = std::move(method);
-    t->path = std::move(path);
-    t->req_body = std::move(body);
-    t->streaming = true;
-    t->priority = priority;
-    t->enqueued = clock_->now();
-    t->on_frame = std::move(on_frame);
-    t->done = std::move(on_end);
-    return enqueue(std::move(t));
-  }
-
-  // The loop takes pending_ and cancels_ whole after every wake-up, so only
-  // the first entry after it took them needs to wake it; the wake waits for
-  // the end of the caller's core::WakeBatch.
-  uint64_t enqueue(TransferPtr t) {
-    bool first;
-    uint64_t id;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      t->id = ++next_id_;
-      id = t->id;
-      first = pending_.empty() && cancels_.empty();
-      pending_.push_back(std::move(t));
-    }
-    if (first) core::request_wake(this, &H2Client::wake);
-    return id;
-  }
-
-  static void wake(void* self) {
+  void wake_loop() override {
     uint64_t one = 1;
-    ssize_t n = ::write(static_cast<H2Client*>(self)->wake_fd_, &one, sizeof one);
+    ssize_t n = ::write(wake_fd_, &one, sizeof one);
     (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
   }
 
-  std::string what(const Transfer& t) const { return t.method + " " + server_for_messages_ + t.path; }
-
-  void finish(Transfer& t, Result<HttpResponse> r) {
+  void finish(Transfer& t, Result<HttpResponse> r) override {
     if (t.finished) return;
     t.finished = true;
     ++completed_;
@@ -320,28 +184,13 @@ class H2Client final : public Client {
     Instant next_sweep = clock_->now();
     while (!stop_) {
       std::optional<core::WakeBatch> batch(std::in_place);
-      std::deque<TransferPtr> add;
-      std::vector<uint64_t> cancels;
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        add.swap(pending_);
-        cancels.swap(cancels_);
-      }
       Instant now = clock_->now();
-      if (creds_.take_plugin_answer(now)) {
-        std::deque<TransferPtr> waiting;
-        waiting.swap(exec_waiting_);
-        for (auto& t : waiting) start(t, now);
-      }
-      for (auto& t : add) {
-        Priority p = t->priority;
-        limiter_.push(p, std::move(t));
-      }
-      for (uint64_t id : cancels) cancel_now(id);
+      auto starter = [this](TransferPtr& t, Instant at) { return start(t, at); };
+      for (uint64_t id : take_queued(now, starter)) cancel_now(id);
       for (auto& t : retry_) start(t, now);
       retry_.clear();
       if (now >= next_sweep) {
-        for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return now >= t->deadline; })) start(t, now);
+        expire_queued(now, starter);
         next_sweep = now + kQueueSweep;
       }
       size_t room = unary_.size() < kMaxInFlight ? kMaxInFlight - unary_.size() : 0;
@@ -403,34 +252,20 @@ class H2Client final : public Client {
   // Hands one transfer to a connection. Returns false (and completes it) when
   // it cannot start: no token is spent on it then.
   bool start(TransferPtr& owned, Instant now) {
+    std::optional<Credentials::Pick> pick = admit(owned, now);
+    if (!pick) return !owned;  // parked for the exec plugin (true), or failed
     Transfer& t = *owned;
-    if (now >= t.deadline) {
-      ++expired_in_queue_;
-      finish(t, Error::timeout(what(t) + ": timed out after waiting " + std::to_string(ms_of(now - t.enqueued)) +
-                               " ms before it could be sent (for the client's request budget, kube_qps, or the "
-                               "exec credential plugin)"));
-      return false;
-    }
-    Credentials::Pick pick = creds_.pick(now);
-    if (pick.state == Credentials::Pick::State::kFailed) {
-      finish(t, Error(Code::kUnauthorized, what(t) + ": " + pick.error->message()));
-      return false;
-    }
-    if (pick.state == Credentials::Pick::State::kWaitForPlugin) {
-      exec_waiting_.push_back(std::move(owned));
-      return true;
-    }
     t.sent = now;
     if (!t.retried) {
       ++started_;
       if (now > t.enqueued + 1ms) ++waited_;
     }
-    Conn* c = connection_for(*pick.cert, *pick.key, now);
+    Conn* c = connection_for(*pick->cert, *pick->key, now);
     if (c->state == Conn::State::kDead) {  // could not even start connecting
       finish(t, Error::unavailable(what(t) + ": " + c->dead_reason));
       return false;
     }
-    t.authorization = std::move(pick.authorization);
+    t.authorization = std::move(pick->authorization);
     t.conn = c;
     Transfer* raw = owned.get();
     if (t.streaming) {
@@ -472,7 +307,7 @@ class H2Client final : public Client {
     c->serial = ++conn_serial_;
     c->cert = cert;
     c->key = key;
-    c->opened = now;
+    c->idle_since = now;
     c->last_recv = now;
     c->connect_deadline = now + kConnectTimeout;
     Conn* raw = c.get();
@@ -941,49 +776,10 @@ class H2Client final : public Client {
     if (c->state == Conn::State::kDead) return 0;
     Transfer* t = transfer_of(s, sid);
     if (!t || t->finished || !t->too_large.empty()) return 0;
-    std::string_view bytes(reinterpret_cast<const char*>(data), len);
-    if (t->streaming && t->status == 200 && t->stream_format) {
-      if (*t->stream_format == WireFormat::kProtobuf) {
-        t->frames.append(bytes);
-        std::string_view frame;
-        uint64_t announced = 0;
-        for (;;) {
-          auto next = t->frames.next(frame, announced);
-          if (next == LengthPrefixedFrames::Next::kNeedMore) break;
-          if (next == LengthPrefixedFrames::Next::kTooLarge) {
-            t->too_large = "protobuf watch frame announces " + std::to_string(announced) + " bytes, more than " +
-                           std::to_string(kMaxBody);
-            t->reset = true;
-            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
-            return 0;
-          }
-          t->on_frame(frame, WireFormat::kProtobuf);
-          if (t->finished) return 0;  // cancelled from its own callback
-        }
-        return 0;
-      }
-      t->line_buf.append(bytes);
-      size_t start = 0, pos;
-      while ((pos = t->line_buf.find('\n', start)) != std::string::npos) {
-        t->on_frame(std::string_view(t->line_buf).substr(start, pos - start), WireFormat::kJson);
-        start = pos + 1;
-        if (t->finished) return 0;
-      }
-      t->line_buf.erase(0, start);
-      if (t->line_buf.size() > kMaxBody) {
-        t->too_large = "response larger than " + std::to_string(kMaxBody) + " bytes";
-        t->reset = true;
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
-      }
-      return 0;
-    }
-    if (t->resp_body.size() + len > kMaxBody) {
-      t->too_large = "response larger than " + std::to_string(kMaxBody) + " bytes";
+    if (!t->take_body(std::string_view(reinterpret_cast<const char*>(data), len))) {
       t->reset = true;
       nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
-      return 0;
     }
-    t->resp_body.append(bytes);
     return 0;
   }
 
@@ -992,6 +788,7 @@ class H2Client final : public Client {
     if (c->state == Conn::State::kDead) return 0;
     Transfer* t = transfer_of(s, sid);
     c->streams.erase(sid);
+    if (c->streams.empty()) c->idle_since = c->client->clock_->now();
     if (!t) return 0;
     c->client->stream_closed(*c, *t, error_code);
     return 0;
@@ -1070,7 +867,8 @@ class H2Client final : public Client {
 
   Instant health_due(const Conn& c) const {
     if (c.state == Conn::State::kConnecting || c.state == Conn::State::kHandshaking) return c.connect_deadline;
-    if (c.state != Conn::State::kReady || c.streams.empty()) return Instant::max();
+    if (c.state != Conn::State::kReady) return Instant::max();
+    if (c.streams.empty()) return c.waiting.empty() && !c.goaway ? c.idle_since + kIdleAfter : Instant::max();
     return c.ping_outstanding ? c.ping_sent + kPingTimeout : c.last_recv + kPingAfter;
   }
 
@@ -1091,7 +889,17 @@ class H2Client final : public Client {
         }
         continue;
       }
-      if (c.state != Conn::State::kReady || c.streams.empty()) continue;
+      if (c.state != Conn::State::kReady) continue;
+      if (c.streams.empty()) {
+        // Idle: closed with a GOAWAY (flush() ends it once that is out), so
+        // an unused connection (one whose client certificate was rotated,
+        // or one opened for a burst) does not stay open for good.
+        if (!c.goaway && c.waiting.empty() && now - c.idle_since >= kIdleAfter) {
+          nghttp2_session_terminate_session(c.h2, NGHTTP2_NO_ERROR);
+          c.goaway = true;
+        }
+        continue;
+      }
       if (c.ping_outstanding && c.last_recv > c.ping_sent) c.ping_outstanding = false;  // data proves it alive
       if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout) {
         ++retired_;
@@ -1135,17 +943,7 @@ class H2Client final : public Client {
   }
 
   void cancel_now(uint64_t id) {
-    for (auto& t : limiter_.remove_if([&](const TransferPtr& t) { return t->id == id; })) {
-      t->done = nullptr;
-      finish(*t, Error::unavailable("cancelled"));
-    }
-    for (auto it = exec_waiting_.begin(); it != exec_waiting_.end(); ++it) {
-      if ((*it)->id != id) continue;
-      (*it)->done = nullptr;
-      finish(**it, Error::unavailable("cancelled"));
-      exec_waiting_.erase(it);
-      break;
-    }
+    if (cancel_queued(id)) return;
     for (auto it = retry_.begin(); it != retry_.end(); ++it) {
       if ((*it)->id != id) continue;
       (*it)->done = nullptr;
@@ -1172,37 +970,22 @@ class H2Client final : public Client {
     }
   }
 
-  ClusterConfig cfg_;
-  WireFormat lease_format_;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
-  RealClock real_clock_;
-  Clock* clock_;
-  PriorityLimiter<TransferPtr> limiter_;
-  std::string server_for_messages_;
   ServerUrl url_;
   std::string host_;         // to resolve and connect to (no brackets)
   std::string verify_name_;  // the certificate is verified against it (tls-server-name or host)
   std::string authority_;    // :authority, host:port of the server URL
   std::string user_agent_;
-  Credentials creds_;
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::deque<TransferPtr> pending_;  // GUARDED_BY(mu_)
-  std::vector<uint64_t> cancels_;    // GUARDED_BY(mu_)
-  uint64_t next_id_ = 0;             // GUARDED_BY(mu_)
   // Loop thread only:
   std::list<std::unique_ptr<Conn>> conns_;
   uint64_t conn_serial_ = 0;
   std::map<std::string, SSL_CTX*> ctxs_;  // by client certificate and key
   std::map<uint64_t, TransferPtr> unary_;    // started requests, until their stream closes
   std::map<uint64_t, TransferPtr> streams_;  // started streams, until they close
-  std::deque<TransferPtr> exec_waiting_;
   std::deque<TransferPtr> retry_;
-  // Counters (written by the loop thread, read by stats()).
-  std::atomic<uint64_t> started_{0}, completed_{0}, connections_{0}, http2_{0}, waited_{0}, expired_in_queue_{0},
-      queued_lease_{0}, queued_background_{0}, probes_{0}, retired_{0}, protobuf_sent_{0}, protobuf_received_{0};
 };
 
 }  // namespace

@@ -23,7 +23,10 @@
 // opens a new connection. A GOAWAY, or stream ids near their end (2^31),
 // stops new streams on a connection; requests the server refused unprocessed
 // (REFUSED_STREAM) are sent again, once (on another connection when the
-// refusal came with a GOAWAY). OpenSSL writes with write(2), so the client's
+// refusal came with a GOAWAY). A connection that has carried no stream
+// for 90 s (Go's IdleConnTimeout) is closed with a GOAWAY: one opened for
+// a burst, or one whose client certificate an exec plugin has replaced,
+// does not stay open. OpenSSL writes with write(2), so the client's
 // thread blocks SIGPIPE: a reset connection fails the write with EPIPE.
 //
 // Dead connections, with the same bounds as the curl transport (client.h):

@@ -11,6 +11,9 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -40,8 +43,18 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   fs::create_directories(dir);
   std::string path = (dir / "app.lease").string();
 
+  // Every log line, info included, stamped on the real clock: printed when
+  // the test fails, so a failure seen once under load explains itself.
+  RealClock real;
+  std::mutex log_mu;
+  std::vector<std::pair<Instant, std::string>> lines;  // GUARDED_BY(log_mu)
   Runtime::Options o;
   o.kubeconfig = dir_env + "/kubeconfig-elector";
+  o.log = [&](LogLevel level, std::string_view name, std::string_view msg) {
+    std::lock_guard<std::mutex> g(log_mu);
+    lines.emplace_back(real.now(), std::string(level >= LogLevel::kWarning ? "W " : "I ") + std::string(name) +
+                                       ": " + std::string(msg));
+  };
   Runtime rt(o);
   TermRecorder terms;
   ElectorConfig fcfg;
@@ -66,6 +79,33 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   ASSERT_TRUE(eventually([&] { return (*fe)->is_leader() && (*ke)->is_leader(); }, 20s));
   ASSERT_TRUE(eventually([&] { return terms.last_renewed().has_value(); }));
 
+  Instant hold_at = real.now();
+  auto dump = [&] {
+    std::string out;
+    std::lock_guard<std::mutex> g(log_mu);
+    for (auto& [at, text] : lines) {
+      char stamp[32];
+      std::snprintf(stamp, sizeof stamp, "%+9.1f ms ", std::chrono::duration<double, std::milli>(at - hold_at).count());
+      out += stamp + text + "\n";
+    }
+    for (Instant at : terms.started_at()) {
+      char stamp[64];
+      std::snprintf(stamp, sizeof stamp, "%+9.1f ms   (a term's work started)\n",
+                    std::chrono::duration<double, std::milli>(at - hold_at).count());
+      out += stamp;
+    }
+    if (auto last = terms.last_renewed()) {
+      char stamp[64];
+      std::snprintf(stamp, sizeof stamp, "%+9.1f ms   (last renewal sent, as on_renewed saw it)\n",
+                    std::chrono::duration<double, std::milli>(*last - hold_at).count());
+      out += stamp;
+    }
+    ElectorStatus st = (*fe)->status();
+    out += "file elector now: phase " + st.phase + ", leading " + (st.leading ? "yes" : "no") + ", term " +
+           (st.term ? st.term->to_string() : std::string("none")) + ", terms started " +
+           std::to_string(st.terms_started) + ", renewals " + std::to_string(st.renewals) + "\n";
+    return out;
+  };
   std::optional<FlockHolder> holder;
   holder.emplace(path + ".lock");
   ASSERT_TRUE(eventually([&] { return FlockHolder::held_elsewhere(path + ".lock"); }));
@@ -85,7 +125,9 @@ TEST(KubeFileStallTest, AStalledFileLockStallsNoLeaseAndStopsAtTheDeadline) {
   std::optional<Instant> last = terms.last_renewed(), at = terms.stopped_at();
   holder.reset();  // frees the I/O thread of a build where it blocks
 
-  ASSERT_TRUE(stopped) << "the file elector's work was not stopped within 6 s of the stall";
+  ASSERT_TRUE(stopped) << "the file elector's work was not stopped within 6 s of the stall; times from the "
+                          "hold:\n"
+                       << dump();
   Instant deadline = *last + fcfg.renew_deadline;
   std::printf("file work stopped %.1f ms after its deadline; the k8s:// elector renewed %d times meanwhile "
               "(%d renewal attempts answered)\n",

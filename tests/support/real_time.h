@@ -20,6 +20,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "leasehold/clock.h"
 #include "leasehold/config.h"
@@ -92,6 +93,10 @@ class TermRecorder {
       last_renewed_ = at;
     };
     c.callbacks.on_started_leading = [this, &rt](const Term&, std::stop_token stop) {
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        started_at_.push_back(rt.clock().now());
+      }
       std::stop_callback cb(stop, [&] {
         Instant now = rt.clock().now();
         std::lock_guard<std::mutex> g(mu_);
@@ -111,10 +116,16 @@ class TermRecorder {
     std::lock_guard<std::mutex> g(mu_);
     return stopped_at_;
   }
+  // When each term's work started (on_started_leading), in order.
+  std::vector<Instant> started_at() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return started_at_;
+  }
 
  private:
   mutable std::mutex mu_;
   std::optional<Instant> last_renewed_, stopped_at_;  // GUARDED_BY(mu_)
+  std::vector<Instant> started_at_;                  // GUARDED_BY(mu_)
 };
 
 }  // namespace leasehold::testing

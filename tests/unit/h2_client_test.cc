@@ -99,6 +99,8 @@ class TestH2Server {
   std::atomic<int> connections{0};
   std::atomic<int> requests{0};
   std::atomic<int> cancelled{0};  // streams the client reset with CANCEL
+  std::atomic<int> goaways{0};    // GOAWAY frames the client sent
+  std::atomic<int> closed{0};     // connections that ended
 
  private:
   struct Session {
@@ -144,6 +146,7 @@ class TestH2Server {
 
   static int on_frame_recv(nghttp2_session* h2, const nghttp2_frame* frame, void* user) {
     auto* s = static_cast<Session*>(user);
+    if (frame->hd.type == NGHTTP2_GOAWAY) ++s->server->goaways;
     bool request_done = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
                         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
     if (!request_done) return 0;
@@ -244,6 +247,7 @@ class TestH2Server {
     nghttp2_session_del(s.h2);
     SSL_free(ssl);
     ::close(fd);
+    ++closed;
   }
 
   Mode mode_;
@@ -254,13 +258,14 @@ class TestH2Server {
   std::thread thread_;
 };
 
-std::shared_ptr<Client> client_to(const TestH2Server& server) {
+std::shared_ptr<Client> client_to(const TestH2Server& server, Clock* clock = nullptr) {
   ClusterConfig c;
   c.server = server.url();
   c.insecure_skip_tls_verify = true;  // the server's certificate is made per test
   c.source = "h2-test";
   ClientOptions o;
   o.transport = Transport::kHttp2;
+  o.clock = clock;
   auto r = Client::create(c, o);
   EXPECT_TRUE(r.ok()) << r.error().message();
   return r.ok() ? *r : nullptr;
@@ -295,6 +300,52 @@ TEST(H2ClientTest, ConcurrentRequestsShareOneConnection) {
   EXPECT_EQ(server.connections.load(), 1);
   EXPECT_EQ(c->stats().connections, 1u);
   EXPECT_EQ(c->stats().completed, 50u);
+}
+
+// Simulated time for the client's judgements; the test waits in real time
+// for its loop, which looks at the clock at least once a second.
+void wait_for_close(const TestH2Server& server, Duration at_most) {
+  auto give_up = std::chrono::steady_clock::now() + at_most;
+  while (server.closed.load() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(20ms);
+}
+
+TEST(H2ClientTest, AConnectionIdleFor90SecondsIsClosedWithAGoaway) {
+  TestH2Server server(TestH2Server::Mode::kAnswer);
+  SimulatedClock clock;
+  auto c = client_to(server, &clock);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(get(*c, "/first").ok());
+  clock.advance(60s);
+  ASSERT_TRUE(get(*c, "/second").ok());
+  clock.advance(89s);  // 149 s since it opened, 89 s since its last stream
+  wait_for_close(server, 2500ms);
+  EXPECT_EQ(server.closed.load(), 0) << "closed before 90 s without a stream";
+  clock.advance(2s);
+  wait_for_close(server, 10s);
+  EXPECT_EQ(server.closed.load(), 1) << "an idle connection stayed open";
+  EXPECT_EQ(server.goaways.load(), 1) << "closed without a GOAWAY";
+  auto r = get(*c, "/next");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.connections.load(), 2);
+}
+
+TEST(H2ClientTest, AConnectionCarryingAWatchIsNeverIdle) {
+  TestH2Server server(TestH2Server::Mode::kOpenStream);
+  SimulatedClock clock;
+  auto c = client_to(server, &clock);
+  ASSERT_TRUE(c);
+  std::promise<void> opened;
+  std::atomic<int> ends{0};
+  uint64_t id = c->stream("/watch", [](std::string_view) {}, [&](Result<HttpResponse>) { ++ends; },
+                          Priority::kBackground, [&] { opened.set_value(); });
+  ASSERT_EQ(opened.get_future().wait_for(10s), std::future_status::ready);
+  clock.advance(91s);  // its PINGs are answered: alive, and not idle
+  wait_for_close(server, 2500ms);
+  EXPECT_EQ(server.closed.load(), 0);
+  EXPECT_EQ(server.goaways.load(), 0);
+  EXPECT_EQ(ends.load(), 0);
+  c->cancel(id);
 }
 
 TEST(H2ClientTest, ARequestRefusedByGoawayIsSentAgainOnANewConnection) {
