@@ -216,6 +216,7 @@ class TestH2Server {
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
     nghttp2_submit_settings(s.h2, NGHTTP2_FLAG_NONE, iv, 1);
     bool open = true;
+    bool linger = false;  // close as servers do after a GOAWAY: no reset
     while (!stop_ && open) {
       // Write what the session has (unless silent).
       if (!s.silent) {
@@ -229,6 +230,7 @@ class TestH2Server {
         }
         if (mode_ == Mode::kGoawayFirst && index == 1 && requests > 0 && !nghttp2_session_want_write(s.h2)) {
           open = false;  // the GOAWAY is out: close
+          linger = true;
           break;
         }
         if (s.go_silent) s.silent = true;
@@ -243,6 +245,17 @@ class TestH2Server {
       int n = SSL_read(ssl, buf, sizeof buf);
       if (n <= 0) break;
       if (nghttp2_session_mem_recv(s.h2, buf, static_cast<size_t>(n)) < 0) break;
+    }
+    if (linger) {
+      // A close with unread bytes (the client's last frames) would be a TCP
+      // reset, which can reach the client before it has read the GOAWAY:
+      // end our side, then read until the client closes (at most 2 s).
+      ::shutdown(fd, SHUT_WR);
+      char sink[4096];
+      for (int i = 0; i < 100; ++i) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 20) > 0 && ::read(fd, sink, sizeof sink) <= 0) break;
+      }
     }
     nghttp2_session_del(s.h2);
     SSL_free(ssl);
