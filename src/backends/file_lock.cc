@@ -6,6 +6,19 @@
 // "EPOCH:GENERATION" with a random epoch per created file (backends.h), so a
 // deleted and re-created file never repeats a version.
 //
+// Watch: each handle that is watched runs one thread blocked in poll(2) on an
+// inotify descriptor for PATH's directory. When PATH is renamed over,
+// written and closed, moved away or deleted, that thread re-reads PATH
+// (without PATH.lock: writers replace it by rename(2), so a read sees one
+// whole record) and posts the record, or its absence, when its version
+// differs from the last one delivered. So a leader learns of a foreign write
+// (release --force, a take-over) at once, and a follower of a release,
+// without polling. The watch reports itself unhealthy (the elector then
+// polls) while PATH does not decode or cannot be read, after an inotify
+// queue overflow until the re-read, and for good when the directory itself
+// goes away; watch() returns false when inotify is unavailable (no
+// instance left, a directory we may not read).
+//
 // Nothing here blocks the Runtime's I/O thread: each operation runs on a
 // short-lived thread of its own and posts its completion back. One lock
 // handle has at most one operation in flight; a call made while the previous
@@ -30,7 +43,10 @@
 // Code::kForbidden naming the file. A rename refused in a sticky directory
 // (PATH owned by another user) says so and what to do.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +55,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -204,8 +221,12 @@ class FileStore {
     return found;
   }
 
- private:
   static Versioned to_versioned(const FileRecord& f) { return Versioned{f.version(), f.record}; }
+
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
 
   // Random, never 0: a re-created file does not repeat the versions of the
   // file it replaces (with probability 1 - 2^-64 per creation).
@@ -246,8 +267,11 @@ class FileStore {
     return body();  // the flock goes with the fd
   }
 
-  // nullopt inside: no file yet.
-  Result<std::optional<FileRecord>> read() {
+ public:
+  // PATH as it is now, without PATH.lock (a whole record: writers rename);
+  // nullopt inside: no file yet. Safe from any thread at any time: it uses
+  // only the path.
+  Result<std::optional<FileRecord>> read() const {
     auto opened = open_own_file(path_, O_RDONLY, allow_other_owner_);
     if (!opened) {
       if (opened.error().is(Code::kNotFound)) return std::optional<FileRecord>{};
@@ -274,6 +298,8 @@ class FileStore {
     return std::optional<FileRecord>(std::move(*rec));
   }
 
+
+ private:
   Result<Versioned> write(const FileRecord& f, Instant deadline) {
     std::string text = encode_file_record(f);
     // A fresh name with O_EXCL and mode 0600: nothing planted is followed.
@@ -334,6 +360,132 @@ class FileStore {
   std::string dir_;
 };
 
+// The inotify watch of one handle (see the top of this file). Its thread
+// owns it (through a shared_ptr) and ends when stop() is called; nothing of
+// the Runtime is touched but the IoGate.
+class FileWatch : public std::enable_shared_from_this<FileWatch> {
+ public:
+  using OnChange = std::function<void(const std::optional<Versioned>&)>;
+  using OnHealth = std::function<void(bool)>;
+
+  FileWatch(std::shared_ptr<FileStore> store, std::shared_ptr<IoGate> gate, OnChange on_change, OnHealth on_health)
+      : store_(std::move(store)),
+        gate_(std::move(gate)),
+        on_change_(std::move(on_change)),
+        on_health_(std::move(on_health)) {
+    auto slash = store_->path().rfind('/');
+    name_ = store_->path().substr(slash + 1);
+  }
+  ~FileWatch() {
+    if (inotify_ >= 0) ::close(inotify_);
+    if (wake_ >= 0) ::close(wake_);
+  }
+
+  // Sets up inotify and starts the thread; false (and nothing started) when
+  // inotify cannot watch the directory.
+  bool start() {
+    inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (inotify_ < 0 || wake_ < 0) return false;
+    constexpr uint32_t kMask = IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
+                               IN_MOVE_SELF | IN_ONLYDIR;
+    if (::inotify_add_watch(inotify_, store_->dir().c_str(), kMask) < 0) return false;
+    try {
+      std::thread([self = shared_from_this()] { self->loop(); }).detach();
+    } catch (const std::system_error&) {
+      return false;
+    }
+    return true;
+  }
+
+  // Ends the thread at its next wake-up; no delivery is posted after it
+  // sees this.
+  void stop() {
+    stopped_.store(true);
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_, &one, sizeof one);
+  }
+
+ private:
+  void loop() {
+    // What is there now, then every change: a write before the watch was
+    // added is not missed.
+    deliver_current();
+    while (!stopped_.load()) {
+      pollfd fds[2] = {{inotify_, POLLIN, 0}, {wake_, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return post_health(false);
+      }
+      if (stopped_.load()) return;
+      bool touched = false, gone = false;
+      alignas(inotify_event) char buf[16 * 1024];
+      for (;;) {
+        ssize_t n = ::read(inotify_, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // EAGAIN: all read
+        for (ssize_t off = 0; off < n;) {
+          auto* ev = reinterpret_cast<inotify_event*>(buf + off);
+          off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+          if (ev->mask & IN_Q_OVERFLOW) touched = true;  // events were lost: look again
+          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) gone = true;
+          if (ev->len > 0 && name_ == ev->name) touched = true;
+        }
+      }
+      if (gone) {
+        // The directory went away (or was moved): nothing more will be
+        // reported, so the elector polls from now on.
+        return post_health(false);
+      }
+      if (touched) deliver_current();
+    }
+  }
+
+  // Reads PATH and posts it when it differs from what was delivered last.
+  void deliver_current() {
+    auto cur = store_->read();
+    if (!cur) {
+      // Unreadable or not decodable: the elector's reads will say why.
+      if (healthy_) post_health(false);
+      return;
+    }
+    std::optional<Versioned> v;
+    if (*cur) v = FileStore::to_versioned(**cur);
+    std::string version = v ? v->version : std::string();
+    // No record at the first look is not news: a deletion is posted only
+    // after a record was seen (the elector takes one as proof that a holder
+    // existed, and waits it out).
+    const bool news = delivered_ ? version != last_version_ : v.has_value();
+    delivered_ = true;
+    last_version_ = version;
+    if (news) {
+      gate_->post([self = shared_from_this(), v = std::move(v)] {
+        if (!self->stopped_.load()) self->on_change_(v);
+      });
+    }
+    if (!healthy_) post_health(true);
+  }
+
+  void post_health(bool healthy) {
+    healthy_ = healthy;
+    gate_->post([self = shared_from_this(), healthy] {
+      if (!self->stopped_.load()) self->on_health_(healthy);
+    });
+  }
+
+  std::shared_ptr<FileStore> store_;
+  std::shared_ptr<IoGate> gate_;
+  OnChange on_change_;
+  OnHealth on_health_;
+  std::string name_;  // PATH's last component
+  int inotify_ = -1, wake_ = -1;
+  std::atomic<bool> stopped_{false};
+  // The watch thread only:
+  bool healthy_ = false;
+  bool delivered_ = false;
+  std::string last_version_;  // "" for no record
+};
+
 class FileLock final : public Lock {
  public:
   FileLock(Runtime& rt, std::string url, std::string path, bool allow_other_owner)
@@ -342,7 +494,22 @@ class FileLock final : public Lock {
         url_(std::move(url)),
         store_(std::make_shared<FileStore>(std::move(path), allow_other_owner)) {}
 
+  ~FileLock() override {
+    if (watch_) watch_->stop();
+  }
+
   const std::string& describe() const override { return url_; }
+
+  bool watch(std::function<void(const std::optional<Versioned>&)> on_change,
+             std::function<void(bool)> on_health) override {
+    if (watch_) watch_->stop();
+    watch_ = std::make_shared<FileWatch>(store_, gate_, std::move(on_change), std::move(on_health));
+    if (!watch_->start()) {
+      watch_.reset();
+      return false;
+    }
+    return true;
+  }
 
   void set_request_timeout(Duration timeout) override { timeout_ = timeout; }
 
@@ -391,6 +558,7 @@ class FileLock final : public Lock {
   std::string url_;
   std::shared_ptr<FileStore> store_;
   std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<FileWatch> watch_;  // set by watch() (I/O thread); stopped by the destructor
   Duration timeout_ = kDefaultTimeout;  // I/O thread only
 };
 

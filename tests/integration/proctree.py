@@ -75,6 +75,16 @@ def stat_starttime(pid):
 
 # ---------------------------------------------------------------- worker side
 
+def put_start(d, pid, rec):
+    """DIR/<pid>.start holding `rec`, written to a temporary name and renamed,
+    so the observer never reads it half written (an empty file it would set
+    aside as bad)."""
+    tmp = os.path.join(d, ".%d.tmp" % pid)
+    with open(tmp, "w") as f:
+        f.write(json.dumps(rec) + "\n")
+    os.rename(tmp, os.path.join(d, "%d.start" % pid))
+
+
 def write_start(d, kind, role):
     rec = {
         "pid": os.getpid(),
@@ -85,10 +95,7 @@ def write_start(d, kind, role):
         "kind": kind,
         "role": role,
     }
-    tmp = os.path.join(d, ".%d.tmp" % os.getpid())
-    with open(tmp, "w") as f:
-        f.write(json.dumps(rec) + "\n")
-    os.rename(tmp, os.path.join(d, "%d.start" % os.getpid()))
+    put_start(d, os.getpid(), rec)
 
 
 def sleep_forever():
@@ -431,8 +438,7 @@ def selftest():
         # A fake start file of a pid that has exited: ESRCH at scan.
         q = subprocess.Popen(["true"])
         q.wait()
-        with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
-            f.write(json.dumps(dict(pid=q.pid, identity="y", term="8", start=now(), starttime=1)))
+        put_start(d, q.pid, dict(pid=q.pid, identity="y", term="8", start=now(), starttime=1))
         gone = obs.wait(lambda ps: [p for p in ps if p["pid"] == q.pid], 5)
         ok = bool(gone) and gone[0]["end"] is not None and gone[0]["end_how"] in ("esrch-at-scan", "reused-at-scan")
         bad += not ok

@@ -1892,10 +1892,9 @@ def selftest_trees(t, slack):
         q = subprocess.Popen(["true"])
         q.wait()
 
-        def start_file(starttime, role):
-            with open(os.path.join(d, "%d.start" % q.pid), "w") as f:
-                f.write(json.dumps(dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
-                                        starttime=starttime, kind="synthetic", role=role)))
+        def start_file(starttime, role):  # renamed into place, as workers do
+            proctree.put_start(d, q.pid, dict(pid=q.pid, identity="sc-9.1", term="4", start=proctree.now(),
+                                              starttime=starttime, kind="synthetic", role=role))
         for starttime in (1, 2):
             start_file(starttime, "late")
             obs.wait(lambda ps: len([p for p in ps if p["pid"] == q.pid]) >= starttime, 5)

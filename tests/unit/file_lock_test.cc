@@ -1,5 +1,5 @@
-// The file lock: compare-and-swap, sharing between handles, and refusal of
-// torn or foreign files.
+// The file lock: compare-and-swap, sharing between handles, refusal of torn
+// or foreign files, and its inotify watch (alone, and under two electors).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "core/state_machine.h"
+#include "leasehold/elector.h"
 #include "leasehold/runtime.h"
+#include "support/real_time.h"
 
 namespace leasehold {
 namespace {
@@ -238,6 +240,140 @@ TEST_F(FileLockTest, TornAndForeignFilesAreErrorsNeverFree) {
   std::ifstream in(dir_ / "app.lease");
   std::string kept((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(kept, "{\"holderIdentity\":\"\"}");  // never overwritten
+}
+
+// What a watch delivered, pumped from a manual Runtime on the real clock.
+struct WatchLog {
+  std::vector<std::optional<Versioned>> changes;
+  std::vector<bool> health;
+  std::function<void(const std::optional<Versioned>&)> on_change() {
+    return [this](const std::optional<Versioned>& v) { changes.push_back(v); };
+  }
+  std::function<void(bool)> on_health() {
+    return [this](bool h) { health.push_back(h); };
+  }
+  bool healthy() const { return !health.empty() && health.back(); }
+};
+
+// Runs the manual Runtime's tasks until `pred` or 10 s.
+template <class P>
+bool pump_until(Runtime& rt, P pred) {
+  RealClock clock;
+  std::mutex m;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> lk(m);
+  for (Instant end = clock.now() + std::chrono::seconds(10); !pred();) {
+    if (clock.now() >= end) return false;
+    if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// The watch posts each new version of PATH (a rename over it, a deletion),
+// the record that was there when it began, and nothing for other files of
+// the directory; a file that does not decode makes it unhealthy until a
+// record decodes again.
+TEST_F(FileLockTest, AWatchDeliversEveryNewVersionAndTheDeletion) {
+  Runtime rt(manual_);
+  auto writer = open(rt), watched = open(rt);
+  auto first = call(rt, [&](auto cb) { writer->create(holder("a", 0), cb); });
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  WatchLog w;
+  ASSERT_TRUE(watched->watch(w.on_change(), w.on_health()));
+  ASSERT_TRUE(pump_until(rt, [&] { return w.healthy() && w.changes.size() == 1; }));
+  ASSERT_TRUE(w.changes[0].has_value());
+  EXPECT_EQ(w.changes[0]->version, first->version);
+
+  // Another file of the directory (and PATH.lock, opened by every write) is
+  // no news.
+  std::ofstream(dir_ / "neighbour.txt") << "x";
+  auto second = call(rt, [&](auto cb) { writer->update(first->version, holder("b", 1), cb); });
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(pump_until(rt, [&] { return w.changes.size() >= 2; }));
+  ASSERT_TRUE(w.changes[1].has_value());
+  EXPECT_EQ(w.changes[1]->version, second->version);
+  EXPECT_EQ(w.changes[1]->record.holder_identity, "b");
+
+  fs::remove(dir_ / "app.lease");
+  ASSERT_TRUE(pump_until(rt, [&] { return w.changes.size() >= 3; }));
+  EXPECT_FALSE(w.changes[2].has_value()) << "a deletion is delivered as no record";
+
+  std::ofstream(dir_ / "app.lease") << "hello world\n";
+  ASSERT_TRUE(pump_until(rt, [&] { return !w.healthy(); })) << "a record that does not decode left it healthy";
+  fs::remove(dir_ / "app.lease");
+  auto third = call(rt, [&](auto cb) { writer->create(holder("c", 2), cb); });
+  ASSERT_TRUE(third.ok());
+  ASSERT_TRUE(pump_until(rt, [&] { return w.healthy(); }));
+  ASSERT_TRUE(pump_until(rt, [&] { return !w.changes.empty() && w.changes.back().has_value() &&
+                                          w.changes.back()->version == third->version; }));
+  EXPECT_EQ(w.changes.size(), 4u) << "one delivery per version";
+}
+
+// No record when the watch begins is not a deletion (an elector takes a
+// deletion as proof of a holder and waits it out).
+TEST_F(FileLockTest, AWatchOnNoRecordDeliversNothingUntilOneIsWritten) {
+  Runtime rt(manual_);
+  auto writer = open(rt), watched = open(rt);
+  WatchLog w;
+  ASSERT_TRUE(watched->watch(w.on_change(), w.on_health()));
+  ASSERT_TRUE(pump_until(rt, [&] { return w.healthy(); }));
+  auto created = call(rt, [&](auto cb) { writer->create(holder("a", 0), cb); });
+  ASSERT_TRUE(created.ok());
+  ASSERT_TRUE(pump_until(rt, [&] { return !w.changes.empty(); }));
+  ASSERT_EQ(w.changes.size(), 1u);
+  ASSERT_TRUE(w.changes[0].has_value());
+  EXPECT_EQ(w.changes[0]->version, created->version);
+}
+
+// With the watch, electors on a file lock act on a change at once, not at
+// their next poll or renewal: retry_period is 30 s here, so only the watch
+// can explain an action within 10 s.
+TEST_F(FileLockTest, ElectorsSeeAReleaseAndAForeignWriteAtOnce) {
+  using namespace std::chrono_literals;
+  Runtime rt;
+  auto cfg = [&](const std::string& id) {
+    ElectorConfig c;
+    c.lock = url_;
+    c.identity = id;
+    c.lease_duration = 60s;
+    c.renew_deadline = 45s;
+    c.retry_period = 30s;
+    return c;
+  };
+  testing::TermRecorder a_terms, b_terms;
+  auto acfg = cfg("a"), bcfg = cfg("b");
+  a_terms.install(acfg, rt);
+  b_terms.install(bcfg, rt);
+  auto a = Elector::create(rt, acfg);
+  auto b = Elector::create(rt, bcfg);
+  ASSERT_TRUE(a.ok() && b.ok());
+  (*a)->start();
+  ASSERT_TRUE(testing::eventually([&] { return (*a)->is_leader(); }));
+  (*b)->start();
+  ASSERT_TRUE(testing::eventually([&] { return (*b)->leader() == "a"; }));
+
+  // a follower takes a released lease at once (a graceful hand-over).
+  (*a)->resign();
+  EXPECT_TRUE(testing::eventually([&] { return (*b)->is_leader(); }, 10s))
+      << "the follower did not take the released lease within 10 s";
+  ASSERT_TRUE(a_terms.stopped_at().has_value());
+
+  // An admin frees the lease under the leader (release --force): b stops
+  // its work at once.
+  auto admin_rt = std::make_unique<Runtime>(manual_);
+  auto admin = open(*admin_rt);
+  auto cur = call(*admin_rt, [&](auto cb) { admin->get(cb); });
+  ASSERT_TRUE(cur.ok());
+  ASSERT_EQ(cur->record.holder_identity, "b");
+  LeaseRecord freed = cur->record;
+  freed.holder_identity.clear();
+  ASSERT_TRUE(call(*admin_rt, [&](auto cb) { admin->update(cur->version, freed, cb); }).ok());
+  EXPECT_TRUE(testing::eventually([&] { return b_terms.stopped_at().has_value(); }, 10s))
+      << "the leader did not see the foreign write within 10 s";
+  (*a)->stop();
+  (*b)->stop();
+  (*a)->wait();
+  (*b)->wait();
 }
 
 TEST_F(FileLockTest, ClearErrorsForBadPaths) {
