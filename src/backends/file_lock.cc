@@ -6,18 +6,23 @@
 // "EPOCH:GENERATION" with a random epoch per created file (backends.h), so a
 // deleted and re-created file never repeats a version.
 //
-// Watch: each handle that is watched runs one thread blocked in poll(2) on an
-// inotify descriptor for PATH's directory. When PATH is renamed over,
-// written and closed, moved away or deleted, that thread re-reads PATH
-// (without PATH.lock: writers replace it by rename(2), so a read sees one
-// whole record) and posts the record, or its absence, when its version
-// differs from the last one delivered. So a leader learns of a foreign write
-// (release --force, a take-over) at once, and a follower of a release,
-// without polling. The watch reports itself unhealthy (the elector then
-// polls) while PATH does not decode or cannot be read, after an inotify
-// queue overflow until the re-read, and for good when the directory itself
-// goes away; watch() returns false when inotify is unavailable (no
-// instance left, a directory we may not read).
+// Watch: each handle that is watched runs one thread waiting in poll(2) on an
+// inotify descriptor for PATH's directory. When an entry named PATH is
+// created, renamed over, written and closed, changed in owner or mode, moved
+// away or deleted (or the event queue overflowed), and at least once a
+// second in any case, that thread re-reads PATH (without PATH.lock: writers
+// replace it by rename(2), so a read sees one whole record) and posts the
+// record when it differs from the last one posted, or its absence after a
+// record (or after an event that created one since the last read). Changes
+// between two reads are merged: the latest state is posted. So a leader
+// learns of a foreign write (release --force, a take-over) at once, and a
+// follower of a release, without polling. The watch reports itself
+// unhealthy (the elector then polls) while PATH does not decode or cannot be
+// read, and for good once the directory it watches is no longer the one at
+// its path (deleted, moved, replaced). watch() returns false (the elector
+// polls) when inotify is unavailable (no instance left, a directory we may
+// not read) or the directory is on a network or FUSE file system, whose
+// other clients' writes inotify does not see.
 //
 // Nothing here blocks the Runtime's I/O thread: each operation runs on a
 // short-lived thread of its own and posts its completion back. One lock
@@ -48,6 +53,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -98,13 +104,16 @@ void pause_until(RealClock& clock, Instant until) {
 }
 
 // The file and the blocking work on it. Used by one operation's thread at a
-// time (FileLock::busy_ ensures it); owns nothing of the Runtime.
+// time (FileLock::busy_ ensures it), and by the watch thread, which only
+// calls read() (it uses the path alone); owns nothing of the Runtime.
 // Opens `path` (O_NOFOLLOW added) and checks it is a regular file owned by
 // us (or by anyone, when `allow_other_owner`). -ENOENT style: a missing file
 // with no O_CREAT is returned as Code::kNotFound. `open_errno`, when given,
 // receives open(2)'s errno when open(2) itself failed (else 0).
 Result<int> open_own_file(const std::string& path, int flags, bool allow_other_owner, int* open_errno = nullptr) {
-  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // O_NONBLOCK: a FIFO planted at the path is refused below, not waited on
+  // (no effect on regular files).
+  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
   if (open_errno) *open_errno = fd < 0 ? errno : 0;
   if (fd < 0) {
     int e = errno;
@@ -382,14 +391,19 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
   }
 
   // Sets up inotify and starts the thread; false (and nothing started) when
-  // inotify cannot watch the directory.
+  // the directory cannot be watched.
   bool start() {
+    struct statfs fs {};
+    if (::statfs(store_->dir().c_str(), &fs) != 0 || remote_file_system(fs.f_type)) return false;
     inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (inotify_ < 0 || wake_ < 0) return false;
-    constexpr uint32_t kMask = IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
-                               IN_MOVE_SELF | IN_ONLYDIR;
+    constexpr uint32_t kMask = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM |
+                               IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
     if (::inotify_add_watch(inotify_, store_->dir().c_str(), kMask) < 0) return false;
+    // The directory as it is once watched: a later one at the same path is
+    // another directory, which this watch does not see.
+    if (::stat(store_->dir().c_str(), &dir_) != 0) return false;
     try {
       std::thread([self = shared_from_this()] { self->loop(); }).detach();
     } catch (const std::system_error&) {
@@ -398,8 +412,8 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
     return true;
   }
 
-  // Ends the thread at its next wake-up; no delivery is posted after it
-  // sees this.
+  // Ends the thread at its next wake-up. A delivery posted before it is
+  // dropped when it runs on the I/O thread after this.
   void stop() {
     stopped_.store(true);
     uint64_t one = 1;
@@ -407,18 +421,37 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
   }
 
  private:
+  // NFS, SMB/CIFS, FUSE, 9p, Ceph, AFS, GlusterFS (FUSE), Lustre: other
+  // clients' writes raise no inotify event here.
+  static bool remote_file_system(decltype(statfs::f_type) type) {
+    switch (static_cast<uint64_t>(type)) {
+      case 0x6969:      // NFS
+      case 0x517B:      // SMB
+      case 0xFF534D42:  // CIFS
+      case 0xFE534D42:  // SMB2
+      case 0x65735546:  // FUSE
+      case 0x01021997:  // 9p (v9fs)
+      case 0x00C36400:  // Ceph
+      case 0x5346414F:  // AFS
+      case 0x0BD00BD0:  // Lustre
+        return true;
+      default:
+        return false;
+    }
+  }
+
   void loop() {
     // What is there now, then every change: a write before the watch was
     // added is not missed.
-    deliver_current();
+    deliver_current(false);
     while (!stopped_.load()) {
       pollfd fds[2] = {{inotify_, POLLIN, 0}, {wake_, POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return post_health(false);
-      }
+      // A second at most between reads: an event lost in any way (a queue
+      // overflow, a kind this mask lacks) is made good within it.
+      int ready = ::poll(fds, 2, 1000);
+      if (ready < 0 && errno != EINTR) return post_health(false);
       if (stopped_.load()) return;
-      bool touched = false, gone = false;
+      bool created = false;
       alignas(inotify_event) char buf[16 * 1024];
       for (;;) {
         ssize_t n = ::read(inotify_, buf, sizeof buf);
@@ -427,22 +460,27 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
         for (ssize_t off = 0; off < n;) {
           auto* ev = reinterpret_cast<inotify_event*>(buf + off);
           off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-          if (ev->mask & IN_Q_OVERFLOW) touched = true;  // events were lost: look again
-          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) gone = true;
-          if (ev->len > 0 && name_ == ev->name) touched = true;
+          // Lost events may have created a record that is gone again.
+          if (ev->mask & IN_Q_OVERFLOW) created = true;
+          if (ev->len > 0 && name_ == ev->name && (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE))) {
+            created = true;
+          }
         }
       }
-      if (gone) {
-        // The directory went away (or was moved): nothing more will be
-        // reported, so the elector polls from now on.
+      struct stat now {};
+      if (::stat(store_->dir().c_str(), &now) != 0 || now.st_dev != dir_.st_dev || now.st_ino != dir_.st_ino) {
+        // The directory at the path is gone or another one: nothing more
+        // will be seen, so the elector polls from now on.
         return post_health(false);
       }
-      if (touched) deliver_current();
+      deliver_current(created);
     }
   }
 
-  // Reads PATH and posts it when it differs from what was delivered last.
-  void deliver_current() {
+  // Reads PATH and posts it when it differs from what was posted last; a
+  // missing record is posted after a record, or when `created` says one
+  // existed since the last read.
+  void deliver_current(bool created) {
     auto cur = store_->read();
     if (!cur) {
       // Unreadable or not decodable: the elector's reads will say why.
@@ -450,14 +488,17 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
       return;
     }
     std::optional<Versioned> v;
-    if (*cur) v = FileStore::to_versioned(**cur);
-    std::string version = v ? v->version : std::string();
+    std::string text;
+    if (*cur) {
+      v = FileStore::to_versioned(**cur);
+      text = encode_file_record(**cur);  // a record edited in place keeps its version
+    }
     // No record at the first look is not news: a deletion is posted only
-    // after a record was seen (the elector takes one as proof that a holder
-    // existed, and waits it out).
-    const bool news = delivered_ ? version != last_version_ : v.has_value();
+    // when a record existed (the elector takes one as proof of a holder, and
+    // waits it out).
+    bool news = v ? text != last_text_ : (delivered_ && (!last_text_.empty() || created));
     delivered_ = true;
-    last_version_ = version;
+    last_text_ = std::move(text);
     if (news) {
       gate_->post([self = shared_from_this(), v = std::move(v)] {
         if (!self->stopped_.load()) self->on_change_(v);
@@ -479,11 +520,12 @@ class FileWatch : public std::enable_shared_from_this<FileWatch> {
   OnHealth on_health_;
   std::string name_;  // PATH's last component
   int inotify_ = -1, wake_ = -1;
+  struct stat dir_ {};  // the watched directory (start())
   std::atomic<bool> stopped_{false};
   // The watch thread only:
   bool healthy_ = false;
   bool delivered_ = false;
-  std::string last_version_;  // "" for no record
+  std::string last_text_;  // the record last posted, encoded; "" for none
 };
 
 class FileLock final : public Lock {

@@ -259,7 +259,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
 
   void start_watch() {
     std::weak_ptr<Impl> weak = weak_from_this();
-    lock->watch(
+    bool watching = lock->watch(
         [weak](const std::optional<Versioned>& v) {
           if (auto s = weak.lock()) {
             s->step([&](core::StateMachine& m, Instant now, WallTime wall,
@@ -274,6 +274,7 @@ struct LeaseDriver final : Elector::Impl, std::enable_shared_from_this<LeaseDriv
             });
           }
         });
+    if (!watching) log(LogLevel::kInfo, "no watch on " + lock->describe() + ": polling every retry_period");
   }
   // ---- Elector::Impl ----
 

@@ -269,16 +269,16 @@ bool pump_until(Runtime& rt, P pred) {
   return true;
 }
 
-// The watch posts each new version of PATH (a rename over it, a deletion),
-// the record that was there when it began, and nothing for other files of
-// the directory; a file that does not decode makes it unhealthy until a
-// record decodes again.
-TEST_F(FileLockTest, AWatchDeliversEveryNewVersionAndTheDeletion) {
+// The watch posts each new version of PATH it reads (a rename over it, a
+// deletion), the record that was there when it began, and nothing for other
+// files of the directory; a file that does not decode makes it unhealthy
+// until PATH reads again (here: absent, then a record).
+TEST_F(FileLockTest, AWatchDeliversNewVersionsAndTheDeletion) {
   Runtime rt(manual_);
+  WatchLog w;  // outlives the handles (their posts refer to it)
   auto writer = open(rt), watched = open(rt);
   auto first = call(rt, [&](auto cb) { writer->create(holder("a", 0), cb); });
   ASSERT_TRUE(first.ok()) << first.error().message();
-  WatchLog w;
   ASSERT_TRUE(watched->watch(w.on_change(), w.on_health()));
   ASSERT_TRUE(pump_until(rt, [&] { return w.healthy() && w.changes.size() == 1; }));
   ASSERT_TRUE(w.changes[0].has_value());
@@ -313,8 +313,8 @@ TEST_F(FileLockTest, AWatchDeliversEveryNewVersionAndTheDeletion) {
 // deletion as proof of a holder and waits it out).
 TEST_F(FileLockTest, AWatchOnNoRecordDeliversNothingUntilOneIsWritten) {
   Runtime rt(manual_);
-  auto writer = open(rt), watched = open(rt);
   WatchLog w;
+  auto writer = open(rt), watched = open(rt);
   ASSERT_TRUE(watched->watch(w.on_change(), w.on_health()));
   ASSERT_TRUE(pump_until(rt, [&] { return w.healthy(); }));
   auto created = call(rt, [&](auto cb) { writer->create(holder("a", 0), cb); });
@@ -323,6 +323,38 @@ TEST_F(FileLockTest, AWatchOnNoRecordDeliversNothingUntilOneIsWritten) {
   ASSERT_EQ(w.changes.size(), 1u);
   ASSERT_TRUE(w.changes[0].has_value());
   EXPECT_EQ(w.changes[0]->version, created->version);
+}
+
+// A directory renamed away and replaced by another at the same path is no
+// longer the one watched: the watch says it is unhealthy (electors poll).
+TEST_F(FileLockTest, AWatchWhoseDirectoryIsReplacedTurnsUnhealthy) {
+  Runtime rt(manual_);
+  WatchLog w;
+  auto watched = open(rt);
+  ASSERT_TRUE(watched->watch(w.on_change(), w.on_health()));
+  ASSERT_TRUE(pump_until(rt, [&] { return w.healthy(); }));
+  fs::path old = dir_.string() + ".old";
+  fs::remove_all(old);
+  fs::rename(dir_, old);
+  fs::create_directories(dir_);
+  EXPECT_TRUE(pump_until(rt, [&] { return !w.healthy(); }));
+  fs::remove_all(old);
+}
+
+// A FIFO planted at PATH (a neighbour who can write the directory) is
+// refused, not waited on: opening it for reading would block until a writer
+// came.
+TEST_F(FileLockTest, AFifoAtThePathIsRefusedNotWaitedOn) {
+  Runtime rt(manual_);
+  auto lock = open(rt);
+  ASSERT_EQ(::mkfifo((dir_ / "app.lease").c_str(), 0600), 0);
+  auto refused = rt.open_lock(url_);  // planted before the open
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("not a regular file"), std::string::npos) << refused.error().message();
+  auto got = call(rt, [&](auto cb) { lock->get(cb); });  // planted after the open
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code(), Code::kForbidden) << got.error().message();
+  EXPECT_NE(got.error().message().find("not a regular file"), std::string::npos) << got.error().message();
 }
 
 // With the watch, electors on a file lock act on a change at once, not at
