@@ -66,6 +66,8 @@
 #include "leasehold/clock.h"
 #include "leasehold/error.h"
 
+struct addrinfo;  // <netdb.h>
+
 namespace leasehold::kube {
 
 struct HttpResponse {
@@ -114,6 +116,13 @@ struct ClientOptions {
   // create fails). kHttp2 with an http:// server, a proxy-url or a proxy
   // environment variable set: create fails, naming it.
   std::optional<Transport> transport;
+  // The own HTTP/2 transport's name lookup (tests: a resolver that stalls);
+  // null: ::getaddrinfo. Called on a thread of its own, never on the
+  // client's thread, possibly after the client is gone: it must own what it
+  // uses. Its result is freed with freeaddrinfo; an exception fails the
+  // lookup.
+  std::function<int(const char* host, const char* port, const addrinfo* hints, addrinfo** res)>
+      getaddrinfo;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).

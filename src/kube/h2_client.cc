@@ -87,8 +87,33 @@ struct Transfer : TransferHead {
 };
 using TransferPtr = std::unique_ptr<Transfer>;
 
+// A name being resolved on a thread of its own (getaddrinfo may wait on DNS
+// for seconds; the loop thread never does). The thread fills it and wakes
+// the loop; a connection that gave up on it just drops its reference.
+struct Resolution {
+  std::mutex mu;
+  bool done = false;                    // under mu
+  int rc = 0;                           // getaddrinfo's result, under mu
+  std::vector<sockaddr_storage> addrs;  // under mu
+  std::vector<socklen_t> addr_lens;     // under mu
+};
+
+// The loop's eventfd, shared with resolver threads that may outlive the
+// client: closed when the last of them lets go.
+struct Waker {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ~Waker() {
+    if (fd >= 0) ::close(fd);
+  }
+  void wake() const {
+    uint64_t one = 1;
+    ssize_t n = ::write(fd, &one, sizeof one);
+    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+  }
+};
+
 struct Conn {
-  enum class State { kConnecting, kHandshaking, kReady, kDead };
+  enum class State { kResolving, kConnecting, kHandshaking, kReady, kDead };
   class H2Client* client = nullptr;
   uint64_t serial = 0;
   State state = State::kConnecting;
@@ -100,6 +125,7 @@ struct Conn {
   std::vector<sockaddr_storage> addrs;
   std::vector<socklen_t> addr_lens;
   size_t addr_index = 0;
+  std::shared_ptr<Resolution> resolution;  // while kResolving
   std::string last_connect_error;
   Instant idle_since{};  // when its last stream closed (or it opened)
   Instant connect_deadline{};
@@ -119,8 +145,11 @@ struct Conn {
 class H2Client final : public ClientFront<Transfer> {
  public:
   H2Client(ClusterConfig c, ClientOptions o)
-      : ClientFront(std::move(c), o), extra_headers_(parse_extra(o.extra_headers)), url_(split_server(cfg_.server)) {
-    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      : ClientFront(std::move(c), o),
+        extra_headers_(parse_extra(o.extra_headers)),
+        url_(split_server(cfg_.server)),
+        getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo) {
+    wake_fd_ = waker_->fd;
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
     verify_name_ = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
@@ -140,7 +169,6 @@ class H2Client final : public ClientFront<Transfer> {
     for (auto& t : retry_) finish(*t, Error::unavailable("client shut down"));
     fail_queued("client shut down");
     for (auto& [identity, ctx] : ctxs_) SSL_CTX_free(ctx);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
  private:
@@ -157,11 +185,7 @@ class H2Client final : public ClientFront<Transfer> {
     return out;
   }
 
-  void wake_loop() override {
-    uint64_t one = 1;
-    ssize_t n = ::write(wake_fd_, &one, sizeof one);
-    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
-  }
+  void wake_loop() override { waker_->wake(); }
 
   void finish(Transfer& t, Result<HttpResponse> r) override {
     if (t.finished) return;
@@ -197,6 +221,7 @@ class H2Client final : public ClientFront<Transfer> {
       limiter_.pop_ready(now, [&](TransferPtr& t) { return start(t, now); }, room);
       queued_lease_ = limiter_.queued(Priority::kLease);
       queued_background_ = limiter_.queued(Priority::kBackground);
+      take_resolutions();
       check_deadlines(now);
       check_health(now);
       for (auto& c : conns_) flush(*c);
@@ -386,24 +411,10 @@ class H2Client final : public ClientFront<Transfer> {
 
   void begin_connect(Conn& c) {
     if (c.addrs.empty() && c.addr_index == 0) {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* res = nullptr;
-      // Names under .localhost are the loopback (RFC 6761), as curl resolves them.
-      bool loopback = host_ == "localhost" || (host_.size() > 10 && lower(host_).ends_with(".localhost"));
-      int rc = ::getaddrinfo(loopback ? "localhost" : host_.c_str(), url_.port.c_str(), &hints, &res);
-      if (rc != 0) {
-        kill(c, "cannot resolve " + host_ + ": " + gai_strerror(rc));
-        return;
+      if (!resolve_numeric(c)) {
+        start_resolving(c);
+        return;  // take_resolutions() goes on when the name is resolved
       }
-      for (addrinfo* a = res; a; a = a->ai_next) {
-        sockaddr_storage ss{};
-        std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
-        c.addrs.push_back(ss);
-        c.addr_lens.push_back(a->ai_addrlen);
-      }
-      ::freeaddrinfo(res);
     }
     while (c.addr_index < c.addrs.size()) {
       const sockaddr_storage& a = c.addrs[c.addr_index];
@@ -433,6 +444,103 @@ class H2Client final : public ClientFront<Transfer> {
     }
     kill(c, "cannot connect to " + authority_ + ": " +
                 (c.last_connect_error.empty() ? std::string("no address") : c.last_connect_error));
+  }
+
+  // A literal address needs no lookup: taken at once (no thread).
+  bool resolve_numeric(Conn& c) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host_.c_str(), url_.port.c_str(), &hints, &res) != 0) return false;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+      c.addrs.push_back(ss);
+      c.addr_lens.push_back(a->ai_addrlen);
+    }
+    ::freeaddrinfo(res);
+    return true;
+  }
+
+  // A name goes to getaddrinfo on a thread of its own; the connection waits
+  // in kResolving, bounded by its connect deadline like a connect. A lookup
+  // still running is shared: one that hangs holds one thread, not one per
+  // connection tried meanwhile.
+  void start_resolving(Conn& c) {
+    c.state = Conn::State::kResolving;
+    if (lookup_) {
+      std::lock_guard<std::mutex> g(lookup_->mu);
+      if (!lookup_->done) {
+        c.resolution = lookup_;
+        return;
+      }
+    }
+    // Names under .localhost are the loopback (RFC 6761), as curl resolves them.
+    bool loopback = host_ == "localhost" || (host_.size() > 10 && lower(host_).ends_with(".localhost"));
+    auto r = std::make_shared<Resolution>();
+    c.resolution = r;
+    lookup_ = r;
+    try {
+      std::thread([r, waker = waker_, gai = getaddrinfo_, host = loopback ? std::string("localhost") : host_,
+                    port = url_.port] {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        int rc = EAI_FAIL;
+        try {
+          rc = gai(host.c_str(), port.c_str(), &hints, &res);
+        } catch (...) {  // a throwing hook fails the lookup, not the process
+          res = nullptr;
+        }
+        {
+          std::lock_guard<std::mutex> g(r->mu);
+          r->rc = rc;
+          for (addrinfo* a = rc == 0 ? res : nullptr; a; a = a->ai_next) {
+            sockaddr_storage ss{};
+            std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+            r->addrs.push_back(ss);
+            r->addr_lens.push_back(a->ai_addrlen);
+          }
+          r->done = true;
+        }
+        if (rc == 0 && res) ::freeaddrinfo(res);
+        waker->wake();
+      }).detach();
+    } catch (const std::system_error& e) {
+      c.resolution.reset();
+      kill(c, "cannot resolve " + host_ + ": cannot start a thread: " + e.what());
+    }
+  }
+
+  // Connections whose name is resolved go on connecting.
+  void take_resolutions() {
+    for (auto& cp : conns_) {
+      Conn& c = *cp;
+      if (c.state != Conn::State::kResolving) continue;
+      int rc = 0;
+      {
+        std::lock_guard<std::mutex> g(c.resolution->mu);
+        if (!c.resolution->done) continue;
+        rc = c.resolution->rc;
+        c.addrs = c.resolution->addrs;  // copied: connections may share one lookup
+        c.addr_lens = c.resolution->addr_lens;
+      }
+      c.resolution.reset();
+      if (rc != 0) {
+        kill(c, "cannot resolve " + host_ + ": " + gai_strerror(rc));
+        continue;
+      }
+      if (c.addrs.empty()) {
+        kill(c, "cannot resolve " + host_ + ": no address");
+        continue;
+      }
+      c.state = Conn::State::kConnecting;
+      begin_connect(c);
+      if (c.state == Conn::State::kReady) flush(c);
+    }
   }
 
   void on_ready(Conn& c, short revents) {
@@ -843,7 +951,9 @@ class H2Client final : public ClientFront<Transfer> {
                " ms: closed; the next requests open a new one)";
       }
       finish(*t, Error::timeout(what(*t) + ": timed out after " + std::to_string(ms_of(now - t->enqueued)) + " ms" +
-                                (c && c->state != Conn::State::kReady ? " (connecting to " + authority_ + ")" : "") +
+                                (!c || c->state == Conn::State::kReady ? ""
+                                 : c->state == Conn::State::kResolving ? " (resolving " + host_ + ")"
+                                                                       : " (connecting to " + authority_ + ")") +
                                 note));
       if (!note.empty()) {
         ++retired_;
@@ -866,7 +976,10 @@ class H2Client final : public ClientFront<Transfer> {
   }
 
   Instant health_due(const Conn& c) const {
-    if (c.state == Conn::State::kConnecting || c.state == Conn::State::kHandshaking) return c.connect_deadline;
+    if (c.state == Conn::State::kResolving || c.state == Conn::State::kConnecting ||
+        c.state == Conn::State::kHandshaking) {
+      return c.connect_deadline;
+    }
     if (c.state != Conn::State::kReady) return Instant::max();
     if (c.streams.empty()) return c.waiting.empty() && !c.goaway ? c.idle_since + kIdleAfter : Instant::max();
     return c.ping_outstanding ? c.ping_sent + kPingTimeout : c.last_recv + kPingAfter;
@@ -882,10 +995,14 @@ class H2Client final : public ClientFront<Transfer> {
   void check_health(Instant now) {
     for (auto& cp : conns_) {
       Conn& c = *cp;
-      if (c.state == Conn::State::kConnecting || c.state == Conn::State::kHandshaking) {
+      if (c.state == Conn::State::kResolving || c.state == Conn::State::kConnecting ||
+          c.state == Conn::State::kHandshaking) {
         if (now >= c.connect_deadline) {
-          kill(c, std::string(c.state == Conn::State::kConnecting ? "connecting to " : "TLS handshake with ") +
-                      authority_ + " timed out after " + std::to_string(ms_of(kConnectTimeout)) + " ms");
+          const char* step = c.state == Conn::State::kResolving    ? "resolving "
+                             : c.state == Conn::State::kConnecting ? "connecting to "
+                                                                   : "TLS handshake with ";
+          kill(c, step + (c.state == Conn::State::kResolving ? host_ : authority_) + " timed out after " +
+                      std::to_string(ms_of(kConnectTimeout)) + " ms");
         }
         continue;
       }
@@ -917,6 +1034,7 @@ class H2Client final : public ClientFront<Transfer> {
     if (c.state == Conn::State::kDead) return;
     c.state = Conn::State::kDead;
     c.dead_reason = why;
+    c.resolution.reset();  // its thread finishes on its own
     std::vector<Transfer*> riders(c.waiting.begin(), c.waiting.end());
     for (auto& [sid, t] : c.streams) riders.push_back(t);
     c.waiting.clear();
@@ -976,7 +1094,10 @@ class H2Client final : public ClientFront<Transfer> {
   std::string verify_name_;  // the certificate is verified against it (tls-server-name or host)
   std::string authority_;    // :authority, host:port of the server URL
   std::string user_agent_;
-  int wake_fd_ = -1;
+  std::function<int(const char*, const char*, const addrinfo*, addrinfo**)> getaddrinfo_;
+  std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
+  std::shared_ptr<Resolution> lookup_;  // the latest lookup started (loop thread only)
+  int wake_fd_ = -1;  // waker_'s, polled by the loop
   std::thread thread_;
   std::atomic<bool> stop_{false};
   // Loop thread only:

@@ -12,9 +12,12 @@
 // by ALPN; kube-apiserver does), no proxy. Client::create refuses the
 // transport, naming why, for an http:// server, a kubeconfig proxy-url, or a
 // proxy environment variable (https_proxy, HTTPS_PROXY, all_proxy,
-// ALL_PROXY): the curl transport serves those. Host names are resolved with
-// getaddrinfo on the client's thread (a slow resolver delays every request
-// of the client while it runs); the addresses are tried in order.
+// ALL_PROXY): the curl transport serves those. A literal address is taken
+// as is; a host name is resolved with getaddrinfo on a short-lived thread of
+// its own, so a resolver that stalls delays only the requests waiting for
+// that connection, each until its own timeout, and the resolution counts
+// toward the connection's 5 s connect timeout. The addresses are tried in
+// order.
 //
 // Connections: requests and streams share one connection up to the
 // server's SETTINGS_MAX_CONCURRENT_STREAMS (100 assumed until the server's

@@ -6,6 +6,7 @@
 // control plane (kube.http2.*). Real time: the silent-connection case takes
 // the PING bound (3 s + 2 s).
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
@@ -402,6 +403,83 @@ TEST(H2ClientTest, ASilentConnectionIsEndedByAnUnansweredPing) {
   EXPECT_LE(took, 8s);
   EXPECT_EQ(c->stats().retired, 1u);
   EXPECT_GE(c->stats().probes, 1u);
+}
+
+// A name lookup that stalls (a DNS server that does not answer) holds no
+// request past its timeout and no shutdown: getaddrinfo runs on a thread of
+// its own, never on the client's loop.
+TEST(H2ClientTest, AStalledNameLookupDelaysNoTimeoutAndNoShutdown) {
+  TestH2Server server(TestH2Server::Mode::kAnswer);
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    int calls = 0;
+  };
+  auto gate = std::make_shared<Gate>();
+  auto make = [&] {
+    ClusterConfig c;
+    c.server = "https://stalled-dns.test:" + server.url().substr(server.url().rfind(':') + 1);
+    c.insecure_skip_tls_verify = true;
+    c.source = "h2-test";
+    ClientOptions o;
+    o.transport = Transport::kHttp2;
+    o.getaddrinfo = [gate](const char*, const char* port, const addrinfo* hints, addrinfo** res) {
+      std::unique_lock<std::mutex> lk(gate->mu);
+      ++gate->calls;
+      gate->cv.wait_for(lk, 20s, [&] { return gate->open; });  // the stall
+      return ::getaddrinfo("127.0.0.1", port, hints, res);
+    };
+    auto r = Client::create(c, o);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? *r : nullptr;
+  };
+  auto c = make();
+  ASSERT_TRUE(c);
+  auto t0 = std::chrono::steady_clock::now();
+  auto stalled = get(*c, "/during-the-stall", 300ms);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(stalled.ok());
+  EXPECT_EQ(stalled.error().code(), Code::kTimeout) << stalled.error().message();
+  EXPECT_NE(stalled.error().message().find("(resolving stalled-dns.test)"), std::string::npos)
+      << stalled.error().message();
+  EXPECT_LT(took, 3s) << "the request's 300 ms timeout waited for the lookup";
+  {
+    std::lock_guard<std::mutex> g(gate->mu);
+    gate->open = true;
+  }
+  gate->cv.notify_all();
+  auto after = get(*c, "/after-the-stall");
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  EXPECT_EQ(after->status, 200);
+
+  // A client shut down while its lookup stalls does not wait for it.
+  {
+    std::lock_guard<std::mutex> g(gate->mu);
+    gate->open = false;
+  }
+  auto c2 = make();
+  ASSERT_TRUE(c2);
+  std::promise<Result<HttpResponse>> p;
+  c2->request("GET", "/never", "", 10s, [&](Result<HttpResponse> r) { p.set_value(std::move(r)); });
+  auto lookups = [&] {
+    std::lock_guard<std::mutex> g(gate->mu);
+    return gate->calls;
+  };
+  for (int i = 0; i < 500 && lookups() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(lookups(), 2) << "the second client's lookup never began";
+  t0 = std::chrono::steady_clock::now();
+  c2.reset();
+  took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 3s) << "shutting down waited for the stalled lookup";
+  auto f = p.get_future();
+  ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
+  EXPECT_FALSE(f.get().ok());
+  {
+    std::lock_guard<std::mutex> g(gate->mu);
+    gate->open = true;  // the lookup thread ends (its wake-up goes to a descriptor it shares)
+  }
+  gate->cv.notify_all();
 }
 
 TEST(H2ClientTest, ACancelledStreamIsResetAndNeverCalledBack) {
