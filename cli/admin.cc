@@ -263,7 +263,8 @@ int release_command(const std::vector<std::string>& args) {
   if (!force) {
     std::fprintf(stderr,
                  "leasehold: release %s: refusing without --force: the lease is held by \"%s\", which "
-                 "may still be working and only stops at its next renewal (within its renew deadline), "
+                 "may still be working until it sees the change (at once through a leasehold watch, else at "
+                 "its next renewal, within its renew deadline), "
                  "while a standby may start at once; add --force if that is what you want\n",
                  url.c_str(), rec.holder_identity.c_str());
     return 2;

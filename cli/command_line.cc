@@ -170,7 +170,9 @@ std::string admin_help_head(const std::string& command) {
     return head("release LOCK --force [--repair]",
                 "Admin: write the released form of the lease (holder \"\", duration 1s, other fields "
                 "kept) with compare-and-swap, so a standby takes over at once. The holder is not "
-                "told: it steps down at its next renewal, when it sees the change.\n"
+                "told: it steps down when it sees the change, at once where leasehold watches the lock "
+                "(k8s://, configmap://, endpoints://, file://), else (client-go, the migration locks) at "
+                "its next renewal.\n"
                 "A file lock whose record does not decode wedges every elector on it: --force --repair "
                 "prints what the file holds and replaces it with a free record, under the lock, only if "
                 "it still does not decode and was last written at least 60s ago (nobody can have renewed "
