@@ -236,7 +236,6 @@ class FileStore {
   const std::string& dir() const { return dir_; }
 
  private:
-
   // Random, never 0: a re-created file does not repeat the versions of the
   // file it replaces (with probability 1 - 2^-64 per creation).
   static uint64_t new_epoch() {
@@ -306,7 +305,6 @@ class FileStore {
     if (!rec) return Error::invalid(path_ + ": " + rec.error().message());
     return std::optional<FileRecord>(std::move(*rec));
   }
-
 
  private:
   Result<Versioned> write(const FileRecord& f, Instant deadline) {

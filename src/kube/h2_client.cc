@@ -446,6 +446,16 @@ class H2Client final : public ClientFront<Transfer> {
                 (c.last_connect_error.empty() ? std::string("no address") : c.last_connect_error));
   }
 
+  static void append_addresses(const addrinfo* list, std::vector<sockaddr_storage>& addrs,
+                               std::vector<socklen_t>& lens) {
+    for (const addrinfo* a = list; a; a = a->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+      addrs.push_back(ss);
+      lens.push_back(a->ai_addrlen);
+    }
+  }
+
   // A literal address needs no lookup: taken at once (no thread).
   bool resolve_numeric(Conn& c) {
     addrinfo hints{};
@@ -454,12 +464,7 @@ class H2Client final : public ClientFront<Transfer> {
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
     addrinfo* res = nullptr;
     if (::getaddrinfo(host_.c_str(), url_.port.c_str(), &hints, &res) != 0) return false;
-    for (addrinfo* a = res; a; a = a->ai_next) {
-      sockaddr_storage ss{};
-      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
-      c.addrs.push_back(ss);
-      c.addr_lens.push_back(a->ai_addrlen);
-    }
+    append_addresses(res, c.addrs, c.addr_lens);
     ::freeaddrinfo(res);
     return true;
   }
@@ -498,12 +503,7 @@ class H2Client final : public ClientFront<Transfer> {
         {
           std::lock_guard<std::mutex> g(r->mu);
           r->rc = rc;
-          for (addrinfo* a = rc == 0 ? res : nullptr; a; a = a->ai_next) {
-            sockaddr_storage ss{};
-            std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
-            r->addrs.push_back(ss);
-            r->addr_lens.push_back(a->ai_addrlen);
-          }
+          if (rc == 0) append_addresses(res, r->addrs, r->addr_lens);
           r->done = true;
         }
         if (rc == 0 && res) ::freeaddrinfo(res);
