@@ -149,7 +149,6 @@ class H2Client final : public ClientFront<Transfer> {
         extra_headers_(parse_extra(o.extra_headers)),
         url_(split_server(cfg_.server)),
         getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo) {
-    wake_fd_ = waker_->fd;
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
     verify_name_ = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
@@ -246,7 +245,7 @@ class H2Client final : public ClientFront<Transfer> {
   void poll_once(Duration wait) {
     std::vector<pollfd> fds;
     std::vector<Conn*> owners;
-    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({waker_->fd, POLLIN, 0});
     owners.push_back(nullptr);
     for (auto& c : conns_) {
       if (c->fd < 0 || c->state == Conn::State::kDead) continue;
@@ -264,7 +263,7 @@ class H2Client final : public ClientFront<Transfer> {
     std::optional<core::WakeBatch> batch(std::in_place);
     if (fds[0].revents) {
       uint64_t v;
-      while (::read(wake_fd_, &v, sizeof v) > 0) {
+      while (::read(waker_->fd, &v, sizeof v) > 0) {
       }
     }
     for (size_t i = 1; i < fds.size(); ++i) {
@@ -1097,7 +1096,6 @@ class H2Client final : public ClientFront<Transfer> {
   std::function<int(const char*, const char*, const addrinfo*, addrinfo**)> getaddrinfo_;
   std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   std::shared_ptr<Resolution> lookup_;  // the latest lookup started (loop thread only)
-  int wake_fd_ = -1;  // waker_'s, polled by the loop
   std::thread thread_;
   std::atomic<bool> stop_{false};
   // Loop thread only:

@@ -22,6 +22,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Runs the manual Runtime's tasks until `pred` or 10 s.
+template <class P>
+bool pump_until(Runtime& rt, P pred) {
+  RealClock clock;
+  std::mutex m;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> lk(m);
+  for (Instant end = clock.now() + std::chrono::seconds(10); !pred();) {
+    if (clock.now() >= end) return false;
+    if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 class FileLockTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -46,14 +60,7 @@ class FileLockTest : public ::testing::Test {
     op([&](Result<Versioned> r) { out = std::move(r); });
     EXPECT_FALSE(out.has_value()) << "completion must not run inline";
     // The operation runs on a thread of its own and posts its completion.
-    RealClock clock;
-    std::mutex m;
-    std::condition_variable cv;
-    std::unique_lock<std::mutex> lk(m);
-    for (Instant end = clock.now() + std::chrono::seconds(10); !out && clock.now() < end;) {
-      if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
-    }
-    EXPECT_TRUE(out.has_value());
+    EXPECT_TRUE(pump_until(rt, [&] { return out.has_value(); }));
     return out.value_or(Error::internal("no completion"));
   }
 
@@ -254,20 +261,6 @@ struct WatchLog {
   }
   bool healthy() const { return !health.empty() && health.back(); }
 };
-
-// Runs the manual Runtime's tasks until `pred` or 10 s.
-template <class P>
-bool pump_until(Runtime& rt, P pred) {
-  RealClock clock;
-  std::mutex m;
-  std::condition_variable cv;
-  std::unique_lock<std::mutex> lk(m);
-  for (Instant end = clock.now() + std::chrono::seconds(10); !pred();) {
-    if (clock.now() >= end) return false;
-    if (rt.run_ready() == 0) clock.wait_until(lk, cv, clock.now() + std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 // The watch posts each new version of PATH it reads (a rename over it, a
 // deletion), the record that was there when it began, and nothing for other

@@ -272,17 +272,22 @@ class TestH2Server {
   std::thread thread_;
 };
 
-std::shared_ptr<Client> client_to(const TestH2Server& server, Clock* clock = nullptr) {
+// A client of the own HTTP/2 transport for `server_url` (a TestH2Server's).
+std::shared_ptr<Client> h2_client_for(const std::string& server_url, ClientOptions o = {}) {
   ClusterConfig c;
-  c.server = server.url();
+  c.server = server_url;
   c.insecure_skip_tls_verify = true;  // the server's certificate is made per test
   c.source = "h2-test";
-  ClientOptions o;
   o.transport = Transport::kHttp2;
-  o.clock = clock;
   auto r = Client::create(c, o);
   EXPECT_TRUE(r.ok()) << r.error().message();
   return r.ok() ? *r : nullptr;
+}
+
+std::shared_ptr<Client> client_to(const TestH2Server& server, Clock* clock = nullptr) {
+  ClientOptions o;
+  o.clock = clock;
+  return h2_client_for(server.url(), o);
 }
 
 Result<HttpResponse> get(Client& c, const std::string& path, Duration timeout = 10s) {
@@ -418,21 +423,14 @@ TEST(H2ClientTest, AStalledNameLookupDelaysNoTimeoutAndNoShutdown) {
   };
   auto gate = std::make_shared<Gate>();
   auto make = [&] {
-    ClusterConfig c;
-    c.server = "https://stalled-dns.test:" + server.url().substr(server.url().rfind(':') + 1);
-    c.insecure_skip_tls_verify = true;
-    c.source = "h2-test";
     ClientOptions o;
-    o.transport = Transport::kHttp2;
     o.getaddrinfo = [gate](const char*, const char* port, const addrinfo* hints, addrinfo** res) {
       std::unique_lock<std::mutex> lk(gate->mu);
       ++gate->calls;
       gate->cv.wait_for(lk, 20s, [&] { return gate->open; });  // the stall
       return ::getaddrinfo("127.0.0.1", port, hints, res);
     };
-    auto r = Client::create(c, o);
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return r.ok() ? *r : nullptr;
+    return h2_client_for("https://stalled-dns.test:" + server.url().substr(server.url().rfind(':') + 1), o);
   };
   auto c = make();
   ASSERT_TRUE(c);
