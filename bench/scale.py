@@ -78,6 +78,21 @@ def server_pids(d):
     return out
 
 
+def ctxt_switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid (its
+    wake-ups, mostly), or None once it is gone."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+    except OSError:
+        return None
+    return total
+
+
 def delete_leases(cp):
     """Deletes every Lease of the namespace (a fresh start for the next run)."""
     cp.request("DELETE", "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % F.NS)
@@ -131,13 +146,15 @@ def run_one(args, cp, impl, rnd):
                     print("  profiling %s (pid %d) for %d s with perf record -g: %s" %
                           (impl, p.pid, args.window, prof["data"]), flush=True)
                     prof["proc"] = subprocess.Popen(
-                        ["perf", "record", "-q", "-F", "997", "-e", "cpu-clock", "-g", "-p", str(p.pid),
+                        ["perf", "record", "-q", "-F", os.environ.get("SCALE_PERF_HZ", "997"), "-e", "cpu-clock", "-g", "-p", str(p.pid),
                          "-o", prof["data"], "--", "sleep", str(args.window)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                marks["ctxt0"] = ctxt_switches(p.pid)
                 for name, pid in pids.items():
                     server[name] = [FO.proc_cpu_s(pid), None]
             if "stopping" in line:
                 marks["window1"] = time.time()
+                marks["ctxt1"] = ctxt_switches(p.pid)
                 for name, pid in pids.items():
                     if name in server:
                         server[name][1] = FO.proc_cpu_s(pid)
@@ -173,6 +190,10 @@ def run_one(args, cp, impl, rnd):
     span = (marks.get("window1", 0) - marks.get("window0", 0)) or None
     res["server_cpu_s_per_s"] = {n: (round((v[1] - v[0]) / span, 3) if span and None not in v else None)
                                  for n, v in server.items()}
+    if marks.get("ctxt0") is not None and marks.get("ctxt1") is not None and sum(c.values()):
+        # The process's context switches (each a thread going to sleep or
+        # being preempted) per request it made in the window.
+        res["context_switches_per_request"] = round((marks["ctxt1"] - marks["ctxt0"]) / sum(c.values()), 2)
     res["round"] = rnd
     res["profiled"] = "proc" in prof  # perf's sampling adds to this run's CPU
     return res
@@ -205,6 +226,7 @@ def summarize(runs, n):
         "rss_base_mib": round(rss_base / 1024.0, 1),
         "hwm_mib": round(med("hwm_kib") / 1024.0, 1),
         "threads": med("threads"),
+        "context_switches_per_request": med("context_switches_per_request"),
         "sockets": med("sockets"),
         "apiserver_requests_per_min": round(med("apiserver_requests_per_min"), 1),
         "apiserver_requests_per_min_per_lease": round(med("apiserver_requests_per_min") / n, 3),
@@ -242,12 +264,15 @@ def main():
     ap.add_argument("--profile", choices=IMPLS, default=None,
                     help="run perf record -g on this implementation's process over its window (DIR/perf-IMPL.data); "
                          "its CPU numbers then include perf's sampling cost")
+    ap.add_argument("--only", choices=IMPLS, action="append", default=None,
+                    help="run only these implementations (repeatable; for work on one side: the results file "
+                         "then lacks the others' objects and ratios)")
     ap.add_argument("--no-json", action="store_true", help="skip leasehold forced to JSON (leasehold_json)")
     ap.add_argument("--no-http2", action="store_true",
                     help="skip leasehold on its own HTTP/2 transport (leasehold_http2)")
     args = ap.parse_args()
     impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json")
-                  and not (args.no_http2 and i == "leasehold_http2"))
+                  and not (args.no_http2 and i == "leasehold_http2") and (not args.only or i in args.only))
     args.dir = os.path.abspath(args.dir)
     args.scale_bench = os.path.abspath(args.scale_bench)
     for path in (args.scale_bench, os.path.join(args.bin, "scalepeer"), os.path.join(args.bin, "testenv")):
@@ -273,14 +298,20 @@ def main():
                 loads.append(r["loadavg_after"])
                 runs[impl].append(r)
                 print("[scale] %s: %d/%d leading at the end; CPU %.2f s in %.0f s (%.1f s/h); RSS %.1f MiB; "
-                      "%.0f requests/min; kube-apiserver %s CPU/s; wire %s" %
+                      "%.0f requests/min; kube-apiserver %s CPU/s; wire %s; %s context switches per request" %
                       (impl, r["leading_at_end"], args.n, r["cpu_s_window"], r["window_s"],
                        r["cpu_s_window"] * 3600 / r["window_s"], r["rss_kib"] / 1024.0,
                        r["apiserver_requests_per_min"], r["server_cpu_s_per_s"].get("kube-apiserver"),
-                       r.get("lease_format", "json")), flush=True)
+                       r.get("lease_format", "json"), r.get("context_switches_per_request")), flush=True)
         delete_leases(cp)
     finally:
         cp.down()
+    if args.only:
+        doc = {i: summarize(runs[i], args.n) for i in impls}
+        with open(args.out, "w") as f:
+            json.dump(doc, f, indent=2)
+        print("[scale] wrote %s (only %s)" % (args.out, ", ".join(impls)), flush=True)
+        return 0
     lh, go = summarize(runs["leasehold"], args.n), summarize(runs["client_go"], args.n)
     lj = summarize(runs["leasehold_json"], args.n) if runs.get("leasehold_json") else None
     lh2 = summarize(runs["leasehold_http2"], args.n) if runs.get("leasehold_http2") else None

@@ -9,7 +9,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "backends/backends.h"
@@ -27,7 +26,15 @@ struct Runtime::Impl {
     Instant at;
     uint64_t seq;
     std::function<void()> fn;
-    bool cancellable = false;  // posted by post_timer: its seq is its id
+    uint32_t slot = 0;  // posted by post_timer: its slot + 1 (0: a plain task)
+  };
+  // A post_timer timer's state while it is in the heap. Its id is the slot's
+  // index + 1 in the low 32 bits and the slot's generation in the high 32,
+  // so an id whose timer has run or been dropped names no live slot.
+  struct TimerSlot {
+    uint32_t gen = 0;
+    bool live = false;       // in the heap, not yet run or dropped
+    bool cancelled = false;  // dropped unrun when it reaches the front
   };
   static bool later(const Task& a, const Task& b) {
     return a.at != b.at ? a.at > b.at : a.seq > b.seq;
@@ -40,11 +47,25 @@ struct Runtime::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Task> heap;  // GUARDED_BY(mu)
-  uint64_t seq = 1;        // GUARDED_BY(mu); a task's order among those due at once, and a timer's id (never 0)
-  // Timers of post_timer still in the heap, and those of them cancelled
-  // (dropped unrun when they reach the front, never waking the I/O thread).
-  std::unordered_set<uint64_t> live_timers;  // GUARDED_BY(mu)
-  std::unordered_set<uint64_t> cancelled;    // GUARDED_BY(mu)
+  uint64_t seq = 1;        // GUARDED_BY(mu); a task's order among those due at once
+  // The timers of post_timer, by slot; a cancelled one stays in the heap
+  // until it reaches the front, and is then dropped without waking the I/O
+  // thread. Slots are reused (free_slots) once their timer leaves the heap.
+  std::vector<TimerSlot> slots;     // GUARDED_BY(mu)
+  std::vector<uint32_t> free_slots;  // GUARDED_BY(mu)
+  size_t cancelled_in_heap = 0;     // GUARDED_BY(mu)
+
+  // Frees the slot of a timer leaving the heap; true if it was cancelled.
+  // Caller holds `mu`.
+  bool release_slot(uint32_t slot) {
+    TimerSlot& ts = slots[slot - 1];
+    bool was_cancelled = ts.cancelled;
+    if (was_cancelled) --cancelled_in_heap;
+    ts.live = false;
+    ts.cancelled = false;
+    free_slots.push_back(slot - 1);
+    return was_cancelled;
+  }
   bool stopping = false;   // GUARDED_BY(mu)
   std::thread io;
 
@@ -65,7 +86,8 @@ struct Runtime::Impl {
 
   // Removes cancelled timers from the front of the heap. Caller holds `mu`.
   void drop_cancelled(std::vector<std::function<void()>>& dropped) {
-    while (!heap.empty() && heap.front().cancellable && cancelled.erase(heap.front().seq)) {
+    while (!heap.empty() && heap.front().slot && slots[heap.front().slot - 1].cancelled) {
+      release_slot(heap.front().slot);
       std::pop_heap(heap.begin(), heap.end(), later);
       dropped.push_back(std::move(heap.back().fn));  // destroyed outside the lock
       heap.pop_back();
@@ -77,7 +99,7 @@ struct Runtime::Impl {
     drop_cancelled(dropped);
     if (heap.empty() || heap.front().at > clock->now()) return false;
     std::pop_heap(heap.begin(), heap.end(), later);
-    if (heap.back().cancellable) live_timers.erase(heap.back().seq);
+    if (heap.back().slot) release_slot(heap.back().slot);
     fn = std::move(heap.back().fn);
     heap.pop_back();
     return true;
@@ -228,10 +250,20 @@ uint64_t Runtime::post_timer(Instant when, std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     if (impl_->stopping) return 0;
-    id = impl_->seq++;
-    impl_->heap.push_back({when, id, std::move(fn), true});
+    uint32_t index;
+    if (impl_->free_slots.empty()) {
+      index = static_cast<uint32_t>(impl_->slots.size());
+      impl_->slots.emplace_back();
+    } else {
+      index = impl_->free_slots.back();
+      impl_->free_slots.pop_back();
+    }
+    Impl::TimerSlot& ts = impl_->slots[index];
+    ++ts.gen;
+    ts.live = true;
+    id = (static_cast<uint64_t>(ts.gen) << 32) | (index + 1);
+    impl_->heap.push_back({when, impl_->seq++, std::move(fn), index + 1});
     std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
-    impl_->live_timers.insert(id);
   }
   core::request_wake(impl_.get(), &Impl::wake);
   return id;
@@ -239,8 +271,12 @@ uint64_t Runtime::post_timer(Instant when, std::function<void()> fn) {
 
 bool Runtime::cancel_timer(uint64_t id) {
   std::lock_guard<std::mutex> g(impl_->mu);
-  if (!impl_->live_timers.erase(id)) return false;
-  impl_->cancelled.insert(id);
+  uint64_t index = (id & 0xffffffffu) - 1;  // wraps to huge for a low half of 0
+  if (index >= impl_->slots.size()) return false;
+  Impl::TimerSlot& ts = impl_->slots[index];
+  if (ts.gen != static_cast<uint32_t>(id >> 32) || !ts.live || ts.cancelled) return false;
+  ts.cancelled = true;
+  ++impl_->cancelled_in_heap;
   return true;
 }
 
@@ -299,7 +335,7 @@ std::shared_ptr<IoGate> RuntimeAccess::io_gate(Runtime& rt) { return rt.impl_->g
 
 size_t RuntimeAccess::pending_tasks(Runtime& rt) {
   std::lock_guard<std::mutex> g(rt.impl_->mu);
-  return rt.impl_->heap.size() - rt.impl_->cancelled.size();
+  return rt.impl_->heap.size() - rt.impl_->cancelled_in_heap;
 }
 
 std::shared_ptr<backends::LeaseWatchHub> RuntimeAccess::lease_watch_hub(Runtime& rt) {

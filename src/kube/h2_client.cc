@@ -51,6 +51,12 @@ constexpr int kKeepIdleS = 3, kKeepIntvlS = 1, kKeepCnt = 2;
 constexpr int32_t kStreamWindow = 4 << 20;
 constexpr int32_t kConnectionWindow = 16 << 20;
 constexpr size_t kReadChunk = 32 << 10;
+// After a read that completed requests while others are still in flight,
+// the socket is left unread this long, so that the next answers (renewals
+// sent on one tick come back over a few milliseconds) are read in one
+// wake-up. It delays any answer or watch event on that connection by at most
+// this much, and only while requests are in flight on it.
+constexpr auto kGather = 1ms;
 constexpr uint32_t kLastStreamIds = (1u << 31) - 1024;
 
 std::string lower(std::string_view s) {
@@ -138,6 +144,8 @@ struct Conn {
   std::string wbuf;
   size_t woff = 0;
   std::map<int32_t, Transfer*> streams;
+  size_t unary_open = 0;    // of streams, those of requests (not watches)
+  Instant read_after{};     // the gather: the socket is not read before this
   std::deque<Transfer*> waiting;  // assigned before the connection was ready
   std::string dead_reason;
 };
@@ -247,18 +255,24 @@ class H2Client final : public ClientFront<Transfer> {
     std::vector<Conn*> owners;
     fds.push_back({waker_->fd, POLLIN, 0});
     owners.push_back(nullptr);
+    Instant now = clock_->now();
     for (auto& c : conns_) {
       if (c->fd < 0 || c->state == Conn::State::kDead) continue;
       short ev = POLLIN;
+      if (c->read_after > now) {
+        ev = 0;  // POLLERR and POLLHUP still come
+        wait = std::min(wait, c->read_after - now);
+      }
       if (c->state == Conn::State::kConnecting || c->want_write || (c->woff < c->wbuf.size() && !c->write_wants_read)) {
         ev |= POLLOUT;
       }
       fds.push_back({c->fd, ev, 0});
       owners.push_back(c.get());
     }
-    long ms = ms_of(wait);
-    if (wait > Duration::zero() && ms == 0) ms = 1;
-    int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min(ms, 1000L)));
+    wait = std::clamp<Duration>(wait, Duration::zero(), 1s);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    int n = ::ppoll(fds.data(), fds.size(), &ts, nullptr);
     if (n <= 0) return;
     std::optional<core::WakeBatch> batch(std::in_place);
     if (fds[0].revents) {
@@ -342,37 +356,45 @@ class H2Client final : public ClientFront<Transfer> {
 
   void submit(Conn& c, Transfer& t) {
     t.sent = clock_->now();  // the silence rule counts from here
-    std::vector<std::pair<std::string, std::string>> h;
-    h.emplace_back(":method", t.method);
-    h.emplace_back(":scheme", "https");
-    h.emplace_back(":authority", authority_);
-    h.emplace_back(":path", url_.prefix + t.path);
-    h.emplace_back("user-agent", user_agent_);
-    h.emplace_back("accept", t.lease && lease_format_ == WireFormat::kProtobuf
-                                 ? "application/vnd.kubernetes.protobuf, application/json"
-                                 : "application/json");
+    // nghttp2 copies each name and value inside nghttp2_submit_request: the
+    // pairs point at the transfer's strings, constants and these locals.
+    std::string joined;
+    std::string_view path = t.path;
+    if (!url_.prefix.empty()) path = joined = url_.prefix + t.path;
+    char length[24];
+    std::string_view content_length;
+    nva_.clear();
+    auto add = [&](std::string_view n, std::string_view v, uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
+      nva_.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags});
+    };
+    add(":method", t.method);
+    add(":scheme", "https");
+    add(":authority", authority_);
+    add(":path", path);
+    add("user-agent", user_agent_);
+    add("accept", t.lease && lease_format_ == WireFormat::kProtobuf
+                      ? "application/vnd.kubernetes.protobuf, application/json"
+                      : "application/json");
     if (std::string_view(t.req_body).substr(0, kProtobufMagic.size()) == kProtobufMagic) {
-      h.emplace_back("content-type", "application/vnd.kubernetes.protobuf");
+      add("content-type", "application/vnd.kubernetes.protobuf");
       ++protobuf_sent_;
     } else if (!t.req_body.empty()) {
-      h.emplace_back("content-type", t.method == "PATCH" ? "application/merge-patch+json" : "application/json");
+      add("content-type", t.method == "PATCH" ? "application/merge-patch+json" : "application/json");
     }
     bool has_body = !t.req_body.empty() || t.method == "POST" || t.method == "PUT";
-    if (has_body) h.emplace_back("content-length", std::to_string(t.req_body.size()));
-    if (!t.authorization.empty()) h.emplace_back("authorization", std::move(t.authorization));
-    t.authorization.clear();
-    for (auto& kv : extra_headers_) h.push_back(kv);
-    std::vector<nghttp2_nv> nva;
-    nva.reserve(h.size());
-    for (auto& [n, v] : h) {
-      uint8_t flags = n == "authorization" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
-      nva.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()), n.size(), v.size(),
-                     flags});
+    if (has_body) {
+      int n = std::snprintf(length, sizeof length, "%zu", t.req_body.size());
+      content_length = std::string_view(length, static_cast<size_t>(n));
+      add("content-length", content_length);
     }
+    if (!t.authorization.empty()) add("authorization", t.authorization, NGHTTP2_NV_FLAG_NO_INDEX);
+    for (auto& [n, v] : extra_headers_) add(n, v);
     nghttp2_data_provider prd{};
     prd.source.ptr = &t;
     prd.read_callback = &H2Client::read_body;
-    int32_t sid = nghttp2_submit_request(c.h2, nullptr, nva.data(), nva.size(), has_body ? &prd : nullptr, &t);
+    int32_t sid = nghttp2_submit_request(c.h2, nullptr, nva_.data(), nva_.size(), has_body ? &prd : nullptr, &t);
+    t.authorization.clear();
     if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && !t.retried) {
       // Stream ids ran out (or a GOAWAY came): the connection drains, the
       // request goes on another.
@@ -391,6 +413,7 @@ class H2Client final : public ClientFront<Transfer> {
     }
     t.stream_id = sid;
     c.streams[sid] = &t;
+    if (!t.streaming) ++c.unary_open;
     // A connection that has been silent a while gets a PING with the
     // request, so a dead one is found while the request still has time.
     if (!c.ping_outstanding && clock_->now() - c.last_recv >= kPingAfter) send_ping(c);
@@ -564,8 +587,15 @@ class H2Client final : public ClientFront<Transfer> {
       handshake(c);
       return;
     }
+    size_t open_before = c.unary_open;
     read_some(c);
-    if (c.state == Conn::State::kReady) flush(c);
+    if (c.state != Conn::State::kReady) return;
+    // Answers came and more are due: leave the socket unread for a moment,
+    // so the next ones are read together, in one wake-up.
+    if (c.unary_open > 0 && c.unary_open < open_before && gather_ > Duration::zero()) {
+      c.read_after = clock_->now() + gather_;
+    }
+    flush(c);
   }
 
   SSL_CTX* context_for(const Conn& c, std::string& why) {
@@ -579,6 +609,9 @@ class H2Client final : public ClientFront<Transfer> {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  // a peer's close without close_notify reads as EOF
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // TLS reads what the socket holds into its own buffer, not a record
+    // header and then its body: one read(2) for a burst of answers.
+    SSL_CTX_set_read_ahead(ctx, 1);
     static const unsigned char kAlpn[] = {2, 'h', '2'};
     SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
     if (cfg_.insecure_skip_tls_verify) {
@@ -897,6 +930,7 @@ class H2Client final : public ClientFront<Transfer> {
     c->streams.erase(sid);
     if (c->streams.empty()) c->idle_since = c->client->clock_->now();
     if (!t) return 0;
+    if (!t->streaming && c->unary_open > 0) --c->unary_open;
     c->client->stream_closed(*c, *t, error_code);
     return 0;
   }
@@ -910,9 +944,8 @@ class H2Client final : public ClientFront<Transfer> {
       forget(t);
       return;
     }
-    std::string w = what(t);
     if (!t.too_large.empty()) {
-      finish(t, Error::invalid(w + ": " + t.too_large));
+      finish(t, Error::invalid(what(t) + ": " + t.too_large));
     } else if (error_code == NGHTTP2_NO_ERROR && t.status != 0) {
       ++http2_;
       if (!t.streaming && is_protobuf_content_type(t.content_type)) ++protobuf_received_;
@@ -927,7 +960,7 @@ class H2Client final : public ClientFront<Transfer> {
       retry_.push_back(std::move(owned));
       return;
     } else {
-      finish(t, Error::unavailable(w + ": the server reset the stream (" + nghttp2_http2_strerror(error_code) + ")"));
+      finish(t, Error::unavailable(what(t) + ": the server reset the stream (" + nghttp2_http2_strerror(error_code) + ")"));
     }
     forget(t);
   }
@@ -1090,6 +1123,8 @@ class H2Client final : public ClientFront<Transfer> {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
   ServerUrl url_;
   std::string host_;         // to resolve and connect to (no brackets)
+  Duration gather_ = kGather;
+  std::vector<nghttp2_nv> nva_;  // submit()'s headers, kept for their capacity
   std::string verify_name_;  // the certificate is verified against it (tls-server-name or host)
   std::string authority_;    // :authority, host:port of the server URL
   std::string user_agent_;

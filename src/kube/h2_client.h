@@ -40,6 +40,13 @@
 // since it was sent ends that connection. Transfers on an ended connection
 // fail with Unavailable; watches end and their owners resume them.
 //
+// Reading: TLS reads ahead (one read(2) takes what the socket holds). After
+// a read that completed requests while others are still in flight on the
+// connection, the socket is left unread for 1 ms, so that a tick's renewal
+// answers, which come back over a few milliseconds, are read in a few
+// wake-ups, not one each. Any answer or watch event on that connection may
+// so wait up to 1 ms more, and only while requests are in flight on it.
+//
 // Everything else (budget and priorities, 64 requests in flight, content
 // negotiation, credentials, error texts, threading) is as client.h states
 // for the Client interface.

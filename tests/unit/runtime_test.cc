@@ -54,6 +54,36 @@ TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
   EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
 }
 
+TEST(RuntimeTimerTest, AnIdWhoseTimerIsGoneCancelsNothingThatReusedItsPlace) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  int ran = 0;
+  uint64_t first = rt.post_timer(clock.now() + 1s, [&] { ran += 1; });
+  clock.advance(1s);
+  EXPECT_EQ(rt.run_ready(), 1u);
+  // The next timer may take the first one's place; the old id must not
+  // reach it.
+  uint64_t second = rt.post_timer(clock.now() + 1s, [&] { ran += 10; });
+  EXPECT_NE(first, second);
+  EXPECT_FALSE(rt.cancel_timer(first));
+  uint64_t cancelled = rt.post_timer(clock.now() + 1s, [&] { ran += 100; });
+  EXPECT_TRUE(rt.cancel_timer(cancelled));
+  clock.advance(1s);
+  EXPECT_EQ(rt.run_ready(), 1u);
+  EXPECT_EQ(ran, 11);
+  // Neither the place of a cancelled timer, once dropped, nor ids never
+  // issued reach anything.
+  uint64_t third = rt.post_timer(clock.now() + 1s, [&] { ran += 1000; });
+  EXPECT_FALSE(rt.cancel_timer(cancelled));
+  EXPECT_FALSE(rt.cancel_timer(0));
+  EXPECT_FALSE(rt.cancel_timer(third + 1));
+  EXPECT_FALSE(rt.cancel_timer(third ^ (uint64_t{1} << 32)));
+  clock.advance(1s);
+  EXPECT_EQ(rt.run_ready(), 1u);
+  EXPECT_EQ(ran, 1011);
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
+}
+
 TEST(RuntimeLockUrlTest, BadEtcdUrlsNameWhatIsWrong) {
   SimulatedClock clock;
   Runtime rt(testing::manual_runtime_options(&clock));
