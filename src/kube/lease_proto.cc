@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "kube/pb_wire.h"
+
 #include "k8s.io/api/coordination/v1/generated.pb.h"
 #include "k8s.io/apimachinery/pkg/apis/meta/v1/generated.pb.h"
 #include "k8s.io/apimachinery/pkg/runtime/generated.pb.h"
@@ -20,18 +22,60 @@ bool parse(google::protobuf::MessageLite& m, std::string_view bytes) {
   return bytes.size() <= kMaxBody && m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
 }
 
-Result<void> read_time(const meta::MicroTime& t, const char* field, std::optional<WallTime>& out) {
-  if (!t.has_seconds() && !t.has_nanos()) return {};  // Go's zero time
-  if (t.nanos() < 0 || t.nanos() >= 1'000'000'000) {
-    return Error::invalid(std::string("spec.") + field + ": nanos " + std::to_string(t.nanos()) + " out of range");
+using pbw::Field;
+using pbw::Reader;
+using pbw::WireType;
+
+// The protobuf fields these functions read and write.
+namespace tag {
+constexpr uint32_t kUnknownTypeMeta = 1, kUnknownRaw = 2, kUnknownContentEncoding = 3, kUnknownContentType = 4;
+constexpr uint32_t kTypeMetaApiVersion = 1, kTypeMetaKind = 2;
+constexpr uint32_t kLeaseMetadata = 1, kLeaseSpec = 2;
+constexpr uint32_t kMetaName = 1, kMetaNamespace = 3, kMetaResourceVersion = 6, kMetaAnnotations = 12,
+                   kMetaManagedFields = 17;
+constexpr uint32_t kEntryKey = 1, kEntryValue = 2;
+constexpr uint32_t kSpecHolder = 1, kSpecDuration = 2, kSpecAcquire = 3, kSpecRenew = 4, kSpecTransitions = 5,
+                   kSpecStrategy = 6, kSpecPreferred = 7;
+constexpr uint32_t kTimeSeconds = 1, kTimeNanos = 2;
+}  // namespace tag
+
+bool is(const Field& f, uint32_t number, WireType type) { return f.number == number && f.type == type; }
+
+// A MicroTime as its fields came (a second occurrence merges into the first,
+// as protobuf's parser merges a repeated message field).
+struct MicroTime {
+  bool has_seconds = false, has_nanos = false;
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+};
+
+bool read_micro_time(std::string_view bytes, int depth, MicroTime& t) {
+  Reader r(bytes, depth);
+  Field f;
+  while (r.next(f)) {
+    if (is(f, tag::kTimeSeconds, WireType::kVarint)) {
+      t.has_seconds = true;
+      t.seconds = static_cast<int64_t>(f.value);
+    } else if (is(f, tag::kTimeNanos, WireType::kVarint)) {
+      t.has_nanos = true;
+      t.nanos = static_cast<int32_t>(static_cast<uint32_t>(f.value));
+    }
+  }
+  return !r.failed();
+}
+
+Result<void> read_time(const MicroTime& t, const char* field, std::optional<WallTime>& out) {
+  if (!t.has_seconds && !t.has_nanos) return {};  // Go's zero time
+  if (t.nanos < 0 || t.nanos >= 1'000'000'000) {
+    return Error::invalid(std::string("spec.") + field + ": nanos " + std::to_string(t.nanos) + " out of range");
   }
   // Within what system_clock counts in nanoseconds (years 1678-2261).
   constexpr int64_t kMaxSeconds = INT64_MAX / 1'000'000'000 - 1;
-  if (t.seconds() > kMaxSeconds || t.seconds() < -kMaxSeconds) {
-    return Error::invalid(std::string("spec.") + field + ": seconds " + std::to_string(t.seconds()) + " out of range");
+  if (t.seconds > kMaxSeconds || t.seconds < -kMaxSeconds) {
+    return Error::invalid(std::string("spec.") + field + ": seconds " + std::to_string(t.seconds) + " out of range");
   }
   using namespace std::chrono;
-  out = WallTime(duration_cast<WallTime::duration>(seconds(t.seconds()) + microseconds(t.nanos() / 1000)));
+  out = WallTime(duration_cast<WallTime::duration>(seconds(t.seconds) + microseconds(t.nanos / 1000)));
   return {};
 }
 
@@ -42,7 +86,20 @@ Result<void> read_int(bool has, int32_t v, const char* field, int32_t& out) {
   return {};
 }
 
-void write_time(meta::MicroTime* t, WallTime w) {
+// A map<string, string> entry's key and value (the last of each, as
+// protobuf reads them); false when the entry is not well formed.
+bool read_entry(std::string_view bytes, int depth, std::string_view& key, std::string_view& value) {
+  Reader r(bytes, depth);
+  Field f;
+  key = value = {};
+  while (r.next(f)) {
+    if (is(f, tag::kEntryKey, WireType::kLen)) key = f.bytes;
+    else if (is(f, tag::kEntryValue, WireType::kLen)) value = f.bytes;
+  }
+  return !r.failed();
+}
+
+void put_time(std::string& out, uint32_t number, WallTime w) {
   using namespace std::chrono;
   auto us = duration_cast<microseconds>(w.time_since_epoch()).count();
   int64_t secs = us / 1'000'000, frac = us % 1'000'000;
@@ -50,39 +107,50 @@ void write_time(meta::MicroTime* t, WallTime w) {
     frac += 1'000'000;
     --secs;
   }
-  t->set_seconds(secs);
-  t->set_nanos(static_cast<int32_t>(frac * 1000));
+  std::string t;
+  pbw::put_varint_field(t, tag::kTimeSeconds, static_cast<uint64_t>(secs));
+  pbw::put_varint_field(t, tag::kTimeNanos, static_cast<uint64_t>(frac * 1000));
+  pbw::put_len_field(out, number, t);
 }
 
-void write_spec(coord::LeaseSpec* spec, const LeaseRecord& r) {
-  spec->set_holderidentity(r.holder_identity);
-  spec->set_leasedurationseconds(r.lease_duration_seconds);
-  if (r.acquire_time) write_time(spec->mutable_acquiretime(), *r.acquire_time);
-  else spec->clear_acquiretime();
-  if (r.renew_time) write_time(spec->mutable_renewtime(), *r.renew_time);
-  else spec->clear_renewtime();
-  spec->set_leasetransitions(r.lease_transitions);
-  if (!r.strategy.empty()) spec->set_strategy(r.strategy);
-  else spec->clear_strategy();
+// An int32 as protobuf writes it: a negative one sign-extended to 64 bits.
+uint64_t int32_wire(int32_t v) { return static_cast<uint64_t>(static_cast<int64_t>(v)); }
+
+// The spec's fields leasehold owns, then `kept` (the base spec's other
+// fields, as they came).
+std::string spec_bytes(const LeaseRecord& r, std::string_view kept) {
+  std::string s;
+  pbw::put_len_field(s, tag::kSpecHolder, r.holder_identity);
+  pbw::put_varint_field(s, tag::kSpecDuration, int32_wire(r.lease_duration_seconds));
+  if (r.acquire_time) put_time(s, tag::kSpecAcquire, *r.acquire_time);
+  if (r.renew_time) put_time(s, tag::kSpecRenew, *r.renew_time);
+  pbw::put_varint_field(s, tag::kSpecTransitions, int32_wire(r.lease_transitions));
+  if (!r.strategy.empty()) pbw::put_len_field(s, tag::kSpecStrategy, r.strategy);
   // kube-apiserver accepts spec.preferredHolder only beside a strategy
   // (coordinated election); without one it travels in an annotation, as in
   // the JSON codec.
-  if (!r.preferred_holder.empty() && !r.strategy.empty()) spec->set_preferredholder(r.preferred_holder);
-  else spec->clear_preferredholder();
+  if (!r.preferred_holder.empty() && !r.strategy.empty()) pbw::put_len_field(s, tag::kSpecPreferred, r.preferred_holder);
+  s.append(kept);
+  return s;
 }
 
-// The preferred holder of a Lease without a strategy: the annotation
-// kPreferredHolderAnnotation, set or removed.
-void write_preferred_annotation(meta::ObjectMeta* m, const LeaseRecord& r) {
-  if (!r.preferred_holder.empty() && r.strategy.empty()) {
-    (*m->mutable_annotations())[kPreferredHolderAnnotation] = r.preferred_holder;
-  } else {
-    m->mutable_annotations()->erase(kPreferredHolderAnnotation);
-  }
+// The annotation kPreferredHolderAnnotation of a Lease without a strategy,
+// appended to metadata bytes (a later map entry replaces an earlier one).
+void put_preferred_annotation(std::string& md, const LeaseRecord& r) {
+  if (r.preferred_holder.empty() || !r.strategy.empty()) return;
+  std::string entry;
+  pbw::put_len_field(entry, tag::kEntryKey, kPreferredHolderAnnotation);
+  pbw::put_len_field(entry, tag::kEntryValue, r.preferred_holder);
+  pbw::put_len_field(md, tag::kMetaAnnotations, entry);
 }
 
-std::string lease_body(const coord::Lease& l) {
-  return wrap(kApiVersion, "Lease", l.SerializeAsString());
+std::string lease_body(std::string_view md, std::string_view spec, std::string_view kept) {
+  std::string l;
+  l.reserve(md.size() + spec.size() + kept.size() + 16);
+  pbw::put_len_field(l, tag::kLeaseMetadata, md);
+  pbw::put_len_field(l, tag::kLeaseSpec, spec);
+  l.append(kept);
+  return wrap(kApiVersion, "Lease", l);
 }
 
 }  // namespace
@@ -94,31 +162,51 @@ Result<Envelope> unwrap(std::string_view body) {
   if (body.substr(0, kProtobufMagic.size()) != kProtobufMagic) {
     return Error::invalid("protobuf body does not start with the Kubernetes magic \"k8s\\0\"");
   }
-  rt::Unknown u;
-  if (!parse(u, body.substr(kProtobufMagic.size()))) {
-    return Error::invalid("protobuf body is not a runtime.Unknown message");
+  std::string_view api_version, kind, raw, encoding, content_type;
+  Reader r(body.substr(kProtobufMagic.size()));
+  Field f;
+  bool ok = true;
+  while (ok && r.next(f)) {
+    if (is(f, tag::kUnknownTypeMeta, WireType::kLen)) {
+      Reader t(f.bytes, 1);
+      Field g;
+      while (t.next(g)) {
+        if (is(g, tag::kTypeMetaApiVersion, WireType::kLen)) api_version = g.bytes;
+        else if (is(g, tag::kTypeMetaKind, WireType::kLen)) kind = g.bytes;
+      }
+      ok = !t.failed();
+    } else if (is(f, tag::kUnknownRaw, WireType::kLen)) {
+      raw = f.bytes;
+    } else if (is(f, tag::kUnknownContentEncoding, WireType::kLen)) {
+      encoding = f.bytes;
+    } else if (is(f, tag::kUnknownContentType, WireType::kLen)) {
+      content_type = f.bytes;
+    }
   }
-  if (!u.contentencoding().empty()) {
-    return Error::invalid("protobuf body has contentEncoding \"" + u.contentencoding().substr(0, 32) +
+  if (!ok || r.failed()) return Error::invalid("protobuf body is not a runtime.Unknown message");
+  if (!encoding.empty()) {
+    return Error::invalid("protobuf body has contentEncoding \"" + std::string(encoding.substr(0, 32)) +
                           "\", which is not supported");
   }
-  if (!u.contenttype().empty() && !is_protobuf_content_type(u.contenttype())) {
-    return Error::invalid("protobuf body wraps contentType \"" + u.contenttype().substr(0, 64) + "\"");
+  if (!content_type.empty() && !is_protobuf_content_type(content_type)) {
+    return Error::invalid("protobuf body wraps contentType \"" + std::string(content_type.substr(0, 64)) + "\"");
   }
   Envelope e;
-  e.api_version = u.typemeta().apiversion();
-  e.kind = u.typemeta().kind();
-  e.raw = std::move(*u.mutable_raw());
+  e.api_version = api_version;
+  e.kind = kind;
+  e.raw = raw;
   return e;
 }
 
 std::string wrap(std::string_view api_version, std::string_view kind, std::string_view raw) {
-  rt::Unknown u;
-  u.mutable_typemeta()->set_apiversion(std::string(api_version));
-  u.mutable_typemeta()->set_kind(std::string(kind));
-  u.set_raw(std::string(raw));
-  std::string out(kProtobufMagic);
-  u.AppendToString(&out);
+  std::string type_meta;
+  pbw::put_len_field(type_meta, tag::kTypeMetaApiVersion, api_version);
+  pbw::put_len_field(type_meta, tag::kTypeMetaKind, kind);
+  std::string out;
+  out.reserve(kProtobufMagic.size() + type_meta.size() + raw.size() + 16);
+  out.append(kProtobufMagic);
+  pbw::put_len_field(out, tag::kUnknownTypeMeta, type_meta);
+  pbw::put_len_field(out, tag::kUnknownRaw, raw);
   return out;
 }
 
@@ -133,55 +221,140 @@ Result<Lease> decode_lease(std::string_view body) {
 }
 
 Result<Lease> decode_lease_message(std::string raw) {
-  coord::Lease m;
-  if (!parse(m, raw)) return Error::invalid("Lease body is not a Lease protobuf message");
-  if (!m.has_metadata()) return Error::invalid("Lease without metadata");
-  if (m.metadata().resourceversion().empty()) return Error::invalid("Lease without metadata.resourceVersion");
+  if (raw.size() > kMaxBody) return Error::invalid("Lease body is not a Lease protobuf message");
+  bool has_meta = false, has_spec = false;
+  std::string_view name, version, annotated_holder, holder, strategy, preferred;
+  bool has_duration = false, has_transitions = false;
+  int32_t duration = 0, transitions = 0;
+  MicroTime acquire, renew;
+  bool ok = true;
+  Reader top(raw);
+  Field f;
+  while (ok && top.next(f)) {
+    if (is(f, tag::kLeaseMetadata, WireType::kLen)) {
+      has_meta = true;
+      Reader m(f.bytes, 1);
+      Field g;
+      while (ok && m.next(g)) {
+        if (is(g, tag::kMetaName, WireType::kLen)) {
+          name = g.bytes;
+        } else if (is(g, tag::kMetaResourceVersion, WireType::kLen)) {
+          version = g.bytes;
+        } else if (is(g, tag::kMetaAnnotations, WireType::kLen)) {
+          std::string_view key, value;
+          ok = read_entry(g.bytes, 2, key, value);
+          if (ok && key == kPreferredHolderAnnotation) annotated_holder = value;
+        }
+      }
+      ok = ok && !m.failed();
+    } else if (is(f, tag::kLeaseSpec, WireType::kLen)) {
+      has_spec = true;
+      Reader s(f.bytes, 1);
+      Field g;
+      while (ok && s.next(g)) {
+        if (is(g, tag::kSpecHolder, WireType::kLen)) {
+          holder = g.bytes;
+        } else if (is(g, tag::kSpecDuration, WireType::kVarint)) {
+          has_duration = true;
+          duration = static_cast<int32_t>(static_cast<uint32_t>(g.value));
+        } else if (is(g, tag::kSpecAcquire, WireType::kLen)) {
+          ok = read_micro_time(g.bytes, 2, acquire);
+        } else if (is(g, tag::kSpecRenew, WireType::kLen)) {
+          ok = read_micro_time(g.bytes, 2, renew);
+        } else if (is(g, tag::kSpecTransitions, WireType::kVarint)) {
+          has_transitions = true;
+          transitions = static_cast<int32_t>(static_cast<uint32_t>(g.value));
+        } else if (is(g, tag::kSpecStrategy, WireType::kLen)) {
+          strategy = g.bytes;
+        } else if (is(g, tag::kSpecPreferred, WireType::kLen)) {
+          preferred = g.bytes;
+        }
+      }
+      ok = ok && !s.failed();
+    }
+  }
+  if (!ok || top.failed()) return Error::invalid("Lease body is not a Lease protobuf message");
+  if (!has_meta) return Error::invalid("Lease without metadata");
+  if (version.empty()) return Error::invalid("Lease without metadata.resourceVersion");
   Lease l;
   l.format = WireFormat::kProtobuf;
-  l.versioned.version = m.metadata().resourceversion();
-  l.name = m.metadata().name();
-  if (m.has_spec()) {
-    const coord::LeaseSpec& s = m.spec();
+  l.versioned.version = version;
+  l.name = name;
+  if (has_spec) {
     LeaseRecord& r = l.versioned.record;
-    r.holder_identity = s.holderidentity();
-    for (auto res : {read_int(s.has_leasedurationseconds(), s.leasedurationseconds(), "leaseDurationSeconds",
-                              r.lease_duration_seconds),
-                     s.has_acquiretime() ? read_time(s.acquiretime(), "acquireTime", r.acquire_time) : Result<void>{},
-                     s.has_renewtime() ? read_time(s.renewtime(), "renewTime", r.renew_time) : Result<void>{},
-                     read_int(s.has_leasetransitions(), s.leasetransitions(), "leaseTransitions",
-                              r.lease_transitions)}) {
+    r.holder_identity = holder;
+    bool has_acquire = acquire.has_seconds || acquire.has_nanos;
+    bool has_renew = renew.has_seconds || renew.has_nanos;
+    for (auto res : {read_int(has_duration, duration, "leaseDurationSeconds", r.lease_duration_seconds),
+                     has_acquire ? read_time(acquire, "acquireTime", r.acquire_time) : Result<void>{},
+                     has_renew ? read_time(renew, "renewTime", r.renew_time) : Result<void>{},
+                     read_int(has_transitions, transitions, "leaseTransitions", r.lease_transitions)}) {
       if (!res) return res.error();
     }
-    r.strategy = s.strategy();
-    r.preferred_holder = s.preferredholder();
-    if (r.preferred_holder.empty() && r.strategy.empty()) {
-      const auto& ann = m.metadata().annotations();
-      if (auto it = ann.find(kPreferredHolderAnnotation); it != ann.end()) r.preferred_holder = it->second;
-    }
+    r.strategy = strategy;
+    r.preferred_holder = preferred;
+    if (r.preferred_holder.empty() && r.strategy.empty()) r.preferred_holder = annotated_holder;
   }
   l.proto = std::move(raw);
   return l;
 }
 
 std::string encode_lease_update(const Lease& base, const LeaseRecord& record) {
-  coord::Lease m;
-  // `base.proto` parsed when it was read; should it not, the PUT carries
-  // no resourceVersion and the server refuses it (no blind overwrite).
-  m.ParseFromString(base.proto);
-  m.mutable_metadata()->clear_managedfields();
-  write_spec(m.mutable_spec(), record);
-  write_preferred_annotation(m.mutable_metadata(), record);
-  return lease_body(m);
+  // Every field of `base` is written back as it came, but metadata's
+  // managedFields, the preferred-holder annotation and the spec fields
+  // leasehold owns. `base.proto` was read by decode_lease_message, so it is
+  // well formed; should it not be, nothing of it is kept: the PUT then
+  // carries no resourceVersion and the server refuses it (no blind
+  // overwrite).
+  std::string md, spec_kept, kept;
+  md.reserve(base.proto.size());
+  bool ok = true;
+  Reader top(base.proto);
+  Field f;
+  while (ok && top.next(f)) {
+    if (is(f, tag::kLeaseMetadata, WireType::kLen)) {
+      // A repeated metadata field merges into one: its fields, in order.
+      Reader m(f.bytes, 1);
+      Field g;
+      while (m.next(g)) {
+        if (is(g, tag::kMetaManagedFields, WireType::kLen)) continue;
+        if (is(g, tag::kMetaAnnotations, WireType::kLen)) {
+          std::string_view key, value;
+          if (read_entry(g.bytes, 2, key, value) && key == kPreferredHolderAnnotation) continue;
+        }
+        md.append(g.whole);
+      }
+      ok = !m.failed();
+    } else if (is(f, tag::kLeaseSpec, WireType::kLen)) {
+      Reader s(f.bytes, 1);
+      Field g;
+      while (s.next(g)) {
+        bool owned = is(g, tag::kSpecHolder, WireType::kLen) || is(g, tag::kSpecDuration, WireType::kVarint) ||
+                     is(g, tag::kSpecAcquire, WireType::kLen) || is(g, tag::kSpecRenew, WireType::kLen) ||
+                     is(g, tag::kSpecTransitions, WireType::kVarint) || is(g, tag::kSpecStrategy, WireType::kLen) ||
+                     is(g, tag::kSpecPreferred, WireType::kLen);
+        if (!owned) spec_kept.append(g.whole);
+      }
+      ok = !s.failed();
+    } else {
+      kept.append(f.whole);
+    }
+  }
+  if (!ok || top.failed()) {
+    md.clear();
+    spec_kept.clear();
+    kept.clear();
+  }
+  put_preferred_annotation(md, record);
+  return lease_body(md, spec_bytes(record, spec_kept), kept);
 }
 
 std::string encode_lease_create(const std::string& ns, const std::string& name, const LeaseRecord& record) {
-  coord::Lease m;
-  m.mutable_metadata()->set_name(name);
-  m.mutable_metadata()->set_namespace_(ns);
-  write_spec(m.mutable_spec(), record);
-  write_preferred_annotation(m.mutable_metadata(), record);
-  return lease_body(m);
+  std::string md;
+  pbw::put_len_field(md, tag::kMetaName, name);
+  pbw::put_len_field(md, tag::kMetaNamespace, ns);
+  put_preferred_annotation(md, record);
+  return lease_body(md, spec_bytes(record, {}), {});
 }
 
 Result<WatchEvent> parse_watch_event(std::string_view frame) {

@@ -3,7 +3,9 @@
 // these messages do not know) kept by an update, watch frames, Status bodies,
 // and truncated or garbage input refused with errors that say what was wrong.
 #include "kube/lease_proto.h"
+#include "kube/pb_wire.h"
 #include "kube/watch_peek.h"
+#include "support/lease_proto_oracle.h"
 #include "support/lease_records.h"
 
 #include <gtest/gtest.h>
@@ -373,6 +375,86 @@ TEST(LeaseProtoTest, LengthPrefixedFramesSplitAcrossAnyChunking) {
   uint64_t announced = 0;
   EXPECT_EQ(r.next(f, announced), LengthPrefixedFrames::Next::kTooLarge);
   EXPECT_EQ(announced, 1025u);
+}
+
+// The codec reads the wire format by hand (kube/pb_wire.h). Its reader
+// fails exactly where protobuf's parser does, on each rule at its edge.
+TEST(LeaseProtoTest, TheWireReaderFailsWhereProtobufDoes) {
+  auto groups = [](int depth) {
+    std::string s;
+    for (int i = 0; i < depth; ++i) s += '\x0b';  // field 1, start group
+    for (int i = 0; i < depth; ++i) s += '\x0c';  // field 1, end group
+    return s;
+  };
+  struct Case {
+    std::string bytes;
+    bool ok;
+    const char* what;
+  } cases[] = {
+      {"", true, "empty"},
+      {std::string("\x08\x01", 2), true, "a varint"},
+      {std::string("\x08") + std::string(9, '\xff') + '\x01', true, "a varint of 10 bytes"},
+      {std::string("\x08") + std::string(10, '\xff') + '\x01', false, "a varint of 11 bytes"},
+      {std::string("\x08\xff", 2), false, "a varint cut short"},
+      {std::string("\xf8\xff\xff\xff\x0f\x01", 6), true, "a tag of 5 bytes"},
+      {std::string("\xf8\xff\xff\xff\x8f\x00\x01", 7), false, "a tag of 6 bytes"},
+      {std::string("\x00\x01", 2), false, "tag 0"},
+      {std::string("\x07\x01", 2), false, "field 0"},
+      {std::string("\x0e\x01", 2), false, "wire type 6"},
+      {std::string("\x0f\x01", 2), false, "wire type 7"},
+      {std::string("\x0c", 1), false, "an end group with no start"},
+      {std::string("\x0b\x14", 2), false, "a group ended by another number"},
+      {std::string("\x0b", 1), false, "a group never ended"},
+      {groups(100), true, "groups 100 deep"},
+      {groups(101), false, "groups 101 deep"},
+      {std::string("\x12\x03" "ab", 4), false, "a length past the end"},
+      {std::string("\x12\x02" "ab", 4), true, "a length to the end"},
+      {std::string("\x09") + std::string(7, '\0'), false, "a fixed64 cut short"},
+      {std::string("\x09") + std::string(8, '\0'), true, "a fixed64"},
+      {std::string("\x0d") + std::string(3, '\0'), false, "a fixed32 cut short"},
+      {std::string("\x0d") + std::string(4, '\0'), true, "a fixed32"},
+  };
+  for (const Case& c : cases) {
+    pbw::Reader r(c.bytes);
+    pbw::Field f;
+    while (r.next(f)) {
+    }
+    EXPECT_EQ(!r.failed(), c.ok) << c.what;
+    EXPECT_EQ(pb::oracle::well_formed(c.bytes), c.ok) << c.what << " (protobuf)";
+  }
+}
+
+// What the hand codec writes carries the same Lease as what protobuf's
+// classes write from the same base and record, for the base the server
+// sends with fields of every kind, and each of the record's forms.
+TEST(LeaseProtoTest, TheHandCodecWritesWhatProtobufWrites) {
+  std::string raw = server_lease_message();
+  auto fast = pb::decode_lease_message(raw);
+  auto ref = pb::oracle::decode_lease_message(raw);
+  ASSERT_TRUE(fast.ok() && ref.ok());
+  EXPECT_EQ(fast->versioned.version, ref->versioned.version);
+  EXPECT_TRUE(fast->versioned.record == ref->versioned.record);
+  EXPECT_EQ(fast->name, ref->name);
+  std::vector<LeaseRecord> records(6, record());
+  records[1].preferred_holder = "pod-c";
+  records[2].strategy = "OldestEmulationVersion";
+  records[2].preferred_holder = "pod-c";
+  records[3].acquire_time.reset();
+  records[3].renew_time.reset();
+  records[4].holder_identity.clear();
+  records[5].lease_transitions = -1;
+  records[5].renew_time = WallTime(std::chrono::microseconds(-1'500'001));  // before 1970
+  for (size_t i = 0; i < records.size(); ++i) {
+    std::string mine = encode_lease_update(*fast, records[i]);
+    ASSERT_FALSE(pb::oracle::canonical_lease(mine).empty()) << i;
+    EXPECT_EQ(pb::oracle::canonical_lease(mine), pb::oracle::canonical_lease(pb::oracle::encode_lease_update(*ref, records[i])))
+        << "record " << i;
+    EXPECT_EQ(pb::oracle::canonical_lease(pb::encode_lease_create("ns", "app", records[i])),
+              pb::oracle::canonical_lease(pb::oracle::encode_lease_create("ns", "app", records[i])))
+        << "record " << i;
+  }
+  // The envelope, byte for byte.
+  EXPECT_EQ(pb::wrap("coordination.k8s.io/v1", "Lease", raw), pb::oracle::wrap("coordination.k8s.io/v1", "Lease", raw));
 }
 
 }  // namespace
