@@ -93,6 +93,9 @@ def merge(results):
         o["scale_leading_at_end"] = sl.get("leading_at_end")
         o["scale_cpu_s_per_hour"] = sl.get("cpu_s_per_hour")
         o["scale_cpu_s_per_hour_per_lease"] = sl.get("cpu_s_per_hour_per_lease")
+        if impl == "leasehold":
+            h2 = get(src["scale"], "leasehold_http2") or {}
+            o["scale_cpu_s_per_hour_per_lease_http2"] = h2.get("cpu_s_per_hour_per_lease")
         o["scale_rss_mib"] = sl.get("rss_mib")
         o["scale_rss_kib_per_lease"] = sl.get("rss_kib_per_lease")
         o["scale_apiserver_requests_per_min"] = sl.get("apiserver_requests_per_min")
@@ -186,7 +189,13 @@ def goals(out, src):
     c = vs(lh["scale_cpu_s_per_hour_per_lease"], go["scale_cpu_s_per_hour_per_lease"])
     n = format(lh["scale_leases"], ",") if isinstance(lh["scale_leases"], int) else "1,000"
     add("client CPU per Lease-hour at %s Leases vs client-go" % n, c, ">= 5x lower",
-        None if c is None else c["ratio"] >= 5, "issue 15; CPU s per hour per Lease, one process")
+        None if c is None else c["ratio"] >= 5,
+        "issue 15; CPU s per hour per Lease, one process; the default transport, libcurl")
+    t = transport(src)
+    if t and t.get("client_go"):
+        h = vs(t["http2"].get("cpu_s_per_hour_per_lease"), t["client_go"].get("cpu_s_per_hour_per_lease"))
+        add("the same on leasehold's own HTTP/2 transport", h, ">= 5x lower", None if h is None else h["ratio"] >= 5,
+            "issue 15; opt-in: LEASEHOLD_KUBE_TRANSPORT=http2 (https:// without a proxy, HTTP/2 servers)")
     a = vs(lh.get("apiserver_cpu_s_per_hour_per_lease"), go.get("apiserver_cpu_s_per_hour_per_lease"))
     add("kube-apiserver CPU per Lease-hour vs client-go", a, "lower (ratio > 1)",
         None if a is None else a["leasehold"] < a["client_go"],

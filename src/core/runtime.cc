@@ -30,11 +30,11 @@ struct Runtime::Impl {
   };
   // A post_timer timer's state while it is in the heap. Its id is the slot's
   // index + 1 in the low 32 bits and the slot's generation in the high 32,
-  // so an id whose timer has run or been dropped names no live slot.
+  // so an id whose timer has run or been withdrawn names no live slot.
   struct TimerSlot {
     uint32_t gen = 0;
-    bool live = false;       // in the heap, not yet run or dropped
-    bool cancelled = false;  // dropped unrun when it reaches the front
+    bool live = false;  // in the heap
+    size_t pos = 0;     // its index in the heap, while live
   };
   static bool later(const Task& a, const Task& b) {
     return a.at != b.at ? a.at > b.at : a.seq > b.seq;
@@ -48,24 +48,61 @@ struct Runtime::Impl {
   std::condition_variable cv;
   std::vector<Task> heap;  // GUARDED_BY(mu)
   uint64_t seq = 1;        // GUARDED_BY(mu); a task's order among those due at once
-  // The timers of post_timer, by slot; a cancelled one stays in the heap
-  // until it reaches the front, and is then dropped without waking the I/O
-  // thread. Slots are reused (free_slots) once their timer leaves the heap.
+  // The timers of post_timer, by slot. A withdrawn one leaves the heap at
+  // once (its slot knows where it is), so the heap holds only tasks that
+  // will run. Slots are reused (free_slots) once their timer leaves the heap.
   std::vector<TimerSlot> slots;     // GUARDED_BY(mu)
   std::vector<uint32_t> free_slots;  // GUARDED_BY(mu)
-  size_t cancelled_in_heap = 0;     // GUARDED_BY(mu)
 
-  // Frees the slot of a timer leaving the heap; true if it was cancelled.
-  // Caller holds `mu`.
-  bool release_slot(uint32_t slot) {
-    TimerSlot& ts = slots[slot - 1];
-    bool was_cancelled = ts.cancelled;
-    if (was_cancelled) --cancelled_in_heap;
-    ts.live = false;
-    ts.cancelled = false;
-    free_slots.push_back(slot - 1);
-    return was_cancelled;
+  // The heap, earliest first, by (at, seq): std::push_heap's order, written
+  // out so that a timer's slot follows its task. Callers hold `mu`.
+  void placed(size_t i) {
+    if (heap[i].slot) slots[heap[i].slot - 1].pos = i;
   }
+  void sift_up(size_t i) {
+    while (i > 0) {
+      size_t parent = (i - 1) / 2;
+      if (!later(heap[parent], heap[i])) break;
+      std::swap(heap[parent], heap[i]);
+      placed(i);
+      i = parent;
+    }
+    placed(i);
+  }
+  void sift_down(size_t i) {
+    for (;;) {
+      size_t first = i, l = 2 * i + 1, r = l + 1;
+      if (l < heap.size() && later(heap[first], heap[l])) first = l;
+      if (r < heap.size() && later(heap[first], heap[r])) first = r;
+      if (first == i) break;
+      std::swap(heap[i], heap[first]);
+      placed(i);
+      i = first;
+    }
+    placed(i);
+  }
+  void push(Task t) {
+    heap.push_back(std::move(t));
+    sift_up(heap.size() - 1);
+  }
+  // Takes the task at heap index i out of the heap (freeing its slot).
+  std::function<void()> take(size_t i) {
+    Task out = std::move(heap[i]);
+    if (i + 1 < heap.size()) {
+      heap[i] = std::move(heap.back());
+      heap.pop_back();
+      if (i > 0 && later(heap[(i - 1) / 2], heap[i])) sift_up(i);
+      else sift_down(i);
+    } else {
+      heap.pop_back();
+    }
+    if (out.slot) {
+      slots[out.slot - 1].live = false;
+      free_slots.push_back(out.slot - 1);
+    }
+    return std::move(out.fn);
+  }
+
   bool stopping = false;   // GUARDED_BY(mu)
   std::thread io;
 
@@ -84,24 +121,10 @@ struct Runtime::Impl {
   std::mutex etcd_mu;
   std::map<std::string, std::shared_ptr<etcd::SessionHub>> etcd_hubs;  // GUARDED_BY(etcd_mu), by cluster
 
-  // Removes cancelled timers from the front of the heap. Caller holds `mu`.
-  void drop_cancelled(std::vector<std::function<void()>>& dropped) {
-    while (!heap.empty() && heap.front().slot && slots[heap.front().slot - 1].cancelled) {
-      release_slot(heap.front().slot);
-      std::pop_heap(heap.begin(), heap.end(), later);
-      dropped.push_back(std::move(heap.back().fn));  // destroyed outside the lock
-      heap.pop_back();
-    }
-  }
-
-  // Pops the earliest task if it is due. Caller holds `lk`.
-  bool pop_due(std::function<void()>& fn, std::vector<std::function<void()>>& dropped) {
-    drop_cancelled(dropped);
+  // Pops the earliest task if it is due. Caller holds `mu`.
+  bool pop_due(std::function<void()>& fn) {
     if (heap.empty() || heap.front().at > clock->now()) return false;
-    std::pop_heap(heap.begin(), heap.end(), later);
-    if (heap.back().slot) release_slot(heap.back().slot);
-    fn = std::move(heap.back().fn);
-    heap.pop_back();
+    fn = take(0);
     return true;
   }
 
@@ -114,12 +137,10 @@ struct Runtime::Impl {
 
   void io_loop() {
     std::unique_lock<std::mutex> lk(mu);
-    std::vector<std::function<void()>> dropped;
     while (!stopping) {
       std::function<void()> fn;
-      if (pop_due(fn, dropped)) {
+      if (pop_due(fn)) {
         lk.unlock();
-        dropped.clear();
         {
           core::WakeBatch batch;
           int ran = 0;
@@ -128,18 +149,11 @@ struct Runtime::Impl {
             fn = nullptr;  // destroy captures outside the lock
             if (++ran % kTasksPerBatch == 0) core::WakeBatch::flush();
             lk.lock();
-            bool more = !stopping && pop_due(fn, dropped);
+            bool more = !stopping && pop_due(fn);
             lk.unlock();
-            dropped.clear();
             if (!more) break;
           }
         }
-        lk.lock();
-        continue;
-      }
-      if (!dropped.empty()) {
-        lk.unlock();
-        dropped.clear();
         lk.lock();
         continue;
       }
@@ -237,8 +251,7 @@ void Runtime::post_at(Instant when, std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
     if (impl_->stopping) return;
-    impl_->heap.push_back({when, impl_->seq++, std::move(fn)});
-    std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
+    impl_->push({when, impl_->seq++, std::move(fn)});
   }
   // Once per batch of the posting thread (the client's thread posts its
   // answers in batches); at once otherwise.
@@ -262,21 +275,20 @@ uint64_t Runtime::post_timer(Instant when, std::function<void()> fn) {
     ++ts.gen;
     ts.live = true;
     id = (static_cast<uint64_t>(ts.gen) << 32) | (index + 1);
-    impl_->heap.push_back({when, impl_->seq++, std::move(fn), index + 1});
-    std::push_heap(impl_->heap.begin(), impl_->heap.end(), Impl::later);
+    impl_->push({when, impl_->seq++, std::move(fn), index + 1});
   }
   core::request_wake(impl_.get(), &Impl::wake);
   return id;
 }
 
 bool Runtime::cancel_timer(uint64_t id) {
+  std::function<void()> withdrawn;  // destroyed after the lock: its captures may own anything
   std::lock_guard<std::mutex> g(impl_->mu);
   uint64_t index = (id & 0xffffffffu) - 1;  // wraps to huge for a low half of 0
   if (index >= impl_->slots.size()) return false;
   Impl::TimerSlot& ts = impl_->slots[index];
-  if (ts.gen != static_cast<uint32_t>(id >> 32) || !ts.live || ts.cancelled) return false;
-  ts.cancelled = true;
-  ++impl_->cancelled_in_heap;
+  if (ts.gen != static_cast<uint32_t>(id >> 32) || !ts.live) return false;
+  withdrawn = impl_->take(ts.pos);
   return true;
 }
 
@@ -284,10 +296,8 @@ size_t Runtime::run_ready() {
   size_t n = 0;
   std::unique_lock<std::mutex> lk(impl_->mu);
   std::function<void()> fn;
-  std::vector<std::function<void()>> dropped;
-  while (impl_->pop_due(fn, dropped)) {
+  while (impl_->pop_due(fn)) {
     lk.unlock();
-    dropped.clear();
     fn();
     fn = nullptr;
     ++n;
@@ -335,7 +345,7 @@ std::shared_ptr<IoGate> RuntimeAccess::io_gate(Runtime& rt) { return rt.impl_->g
 
 size_t RuntimeAccess::pending_tasks(Runtime& rt) {
   std::lock_guard<std::mutex> g(rt.impl_->mu);
-  return rt.impl_->heap.size() - rt.impl_->cancelled_in_heap;
+  return rt.impl_->heap.size();
 }
 
 std::shared_ptr<backends::LeaseWatchHub> RuntimeAccess::lease_watch_hub(Runtime& rt) {

@@ -15,11 +15,23 @@
 //   is an object body as above (magic + runtime.Unknown of the Lease, or of a
 //   Status for ERROR).
 //
-// A Lease is kept as its message's bytes. An update parses them, rewrites the
-// spec fields leasehold owns and writes everything else back as read: metadata
-// (labels, annotations, ownerReferences, finalizers) and fields these
-// messages do not know (kept as unknown fields by the protobuf library);
-// only metadata.managedFields is left out, which the server then keeps.
+// A Lease is kept as its message's bytes. An update copies them field by
+// field as they came (kube/pb_wire.h), rewriting only the spec fields
+// leasehold owns: metadata (labels, annotations, ownerReferences,
+// finalizers) and fields these messages do not know (at the top level, in
+// metadata and in the spec; not inside the spec's times, which are written
+// afresh) go back to the server as read; only metadata.managedFields is left out, which the
+// server then keeps, and the preferred-holder annotation is set or removed.
+//
+// The envelope, decode_lease(_message) and the two encoders read and write
+// the wire format by hand: a renewal is one of each, and the generated
+// classes spent a few dozen allocations on it parsing ObjectMeta into maps.
+// They accept whatever protobuf's parser accepts, with the same result
+// (tests/support/lease_proto_oracle.h holds them to it in the unit tests and
+// the lease_proto fuzzer); inside the metadata fields they do not read
+// (ownerReferences, managedFields, labels, timestamps) they do not look, so
+// garbage there that protobuf would refuse is carried, not refused.
+// parse_watch_event and decode_status use the generated classes.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,14 @@ bool Reader::varint(uint64_t& v, int max_bytes) {
   return false;
 }
 
+bool Reader::fixed(uint64_t& v, size_t bytes) {
+  if (in_.size() - pos_ < bytes) return false;
+  v = 0;
+  for (size_t i = bytes; i-- > 0;) v = (v << 8) | static_cast<uint8_t>(in_[pos_ + i]);  // little-endian
+  pos_ += bytes;
+  return true;
+}
+
 bool Reader::skip_group(uint32_t number, int depth) {
   if (depth > kRecursionLimit) return false;
   for (;;) {
@@ -32,10 +40,11 @@ bool Reader::skip_group(uint32_t number, int depth) {
         if (!varint(v, 10)) return false;
         break;
       }
-      case 1:
-        if (in_.size() - pos_ < 8) return false;
-        pos_ += 8;
+      case 1: {
+        uint64_t v;
+        if (!fixed(v, 8)) return false;
         break;
+      }
       case 2: {
         uint64_t len;
         if (!varint(len, 5) || len > in_.size() - pos_) return false;
@@ -47,10 +56,11 @@ bool Reader::skip_group(uint32_t number, int depth) {
         break;
       case 4:
         return n == number;
-      case 5:
-        if (in_.size() - pos_ < 4) return false;
-        pos_ += 4;
+      case 5: {
+        uint64_t v;
+        if (!fixed(v, 4)) return false;
         break;
+      }
       default:
         return false;
     }
@@ -74,11 +84,7 @@ bool Reader::next(Field& f) {
         break;
       case 1:
         f.type = WireType::kFixed64;
-        ok = in_.size() - pos_ >= 8;
-        if (ok) {
-          for (int i = 7; i >= 0; --i) f.value = (f.value << 8) | static_cast<uint8_t>(in_[pos_ + i]);
-          pos_ += 8;
-        }
+        ok = fixed(f.value, 8);
         break;
       case 2: {
         f.type = WireType::kLen;
@@ -96,11 +102,7 @@ bool Reader::next(Field& f) {
         break;
       case 5:
         f.type = WireType::kFixed32;
-        ok = in_.size() - pos_ >= 4;
-        if (ok) {
-          for (int i = 3; i >= 0; --i) f.value = (f.value << 8) | static_cast<uint8_t>(in_[pos_ + i]);
-          pos_ += 4;
-        }
+        ok = fixed(f.value, 4);
         break;
       default:  // 4: an end group with no start; 6, 7: no such wire type
         ok = false;

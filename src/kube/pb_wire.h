@@ -48,6 +48,7 @@ class Reader {
 
  private:
   bool varint(uint64_t& v, int max_bytes);
+  bool fixed(uint64_t& v, size_t bytes);
   bool skip_group(uint32_t number, int depth);
   std::string_view in_;
   int depth_ = 0;

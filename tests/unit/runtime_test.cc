@@ -3,7 +3,9 @@
 // Simulated clock, manual runtime: no sleeps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,7 +40,7 @@ TEST(RuntimeTimerTest, ACancelledTimerNeverRunsAndLeavesNothingPending) {
   EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
 }
 
-TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
+TEST(RuntimeTimerTest, ACancelledTimerBehindOthersLeavesAtOnceAndNeverRuns) {
   SimulatedClock clock;
   Runtime rt(testing::manual_runtime_options(&clock));
   std::vector<int> order;
@@ -46,6 +48,7 @@ TEST(RuntimeTimerTest, ACancelledTimerBehindOthersIsDroppedWhenItsTurnComes) {
   uint64_t two = rt.post_timer(clock.now() + 2s, [&] { order.push_back(2); });
   rt.post_at(clock.now() + 3s, [&] { order.push_back(3); });
   EXPECT_TRUE(rt.cancel_timer(two));
+  EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 2u);
   clock.advance(1500ms);
   EXPECT_EQ(rt.run_ready(), 1u);
   clock.advance(2s);
@@ -82,6 +85,60 @@ TEST(RuntimeTimerTest, AnIdWhoseTimerIsGoneCancelsNothingThatReusedItsPlace) {
   EXPECT_EQ(rt.run_ready(), 1u);
   EXPECT_EQ(ran, 1011);
   EXPECT_EQ(RuntimeAccess::pending_tasks(rt), 0u);
+}
+
+// Many timers and tasks at random instants (ties included), a random third
+// of the timers withdrawn: the rest run in (instant, posting) order, each
+// once, and a withdrawn one never.
+TEST(RuntimeTimerTest, TimersRunInOrderWhateverIsWithdrawn) {
+  SimulatedClock clock;
+  Runtime rt(testing::manual_runtime_options(&clock));
+  std::mt19937 rng(7);
+  struct Posted {
+    Instant at;
+    int n;
+    uint64_t id;  // 0: a plain task
+  };
+  std::vector<Posted> posted;
+  std::vector<int> ran;
+  Instant t0 = clock.now();
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      int n = static_cast<int>(posted.size());
+      Instant at = t0 + std::chrono::milliseconds(rng() % 40);
+      uint64_t id = 0;
+      if (rng() % 4 == 0) {
+        rt.post_at(at, [&ran, n] { ran.push_back(n); });
+      } else {
+        id = rt.post_timer(at, [&ran, n] { ran.push_back(n); });
+        ASSERT_NE(id, 0u);
+      }
+      posted.push_back({at, n, id});
+    }
+    std::vector<int> expected;
+    for (Posted& p : posted) {
+      if (p.id && rng() % 3 == 0) {
+        EXPECT_TRUE(rt.cancel_timer(p.id));
+        EXPECT_FALSE(rt.cancel_timer(p.id));
+        continue;
+      }
+      expected.push_back(p.n);
+    }
+    std::stable_sort(expected.begin(), expected.end(),
+                     [&](int a, int b) { return posted[a].at < posted[b].at; });
+    EXPECT_EQ(RuntimeAccess::pending_tasks(rt), expected.size());
+    ran.clear();
+    clock.advance(50ms);
+    EXPECT_EQ(rt.run_ready(), expected.size());
+    EXPECT_EQ(ran, expected) << "round " << round;
+    for (Posted& p : posted) {
+      if (p.id) {
+        EXPECT_FALSE(rt.cancel_timer(p.id));  // ran or withdrawn
+      }
+    }
+    posted.clear();
+    t0 = clock.now();
+  }
 }
 
 TEST(RuntimeLockUrlTest, BadEtcdUrlsNameWhatIsWrong) {
