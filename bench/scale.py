@@ -360,6 +360,9 @@ def main():
             "definitions": {
                 "cpu_s_per_hour": "user+system CPU of the elector process over the steady window, scaled to an hour",
                 "rss_kib_per_lease": "VmRSS of the whole process at the end of the window / leases",
+                "context_switches_per_request": "voluntary + involuntary context switches of every thread of the "
+                                                "process over the window (its wake-ups, mostly) / its audited "
+                                                "requests in the window",
                 "rss_kib_per_lease_marginal": "(VmRSS at the end - VmRSS at process start) / leases",
                 "apiserver_requests_per_min": "kube-apiserver audit events (unique auditID) by the process's own "
                                               "user within its window",
