@@ -45,14 +45,14 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   void set_request_timeout(Duration timeout) override { request_timeout_ = timeout; }
 
   void get(Completion<Versioned> done) override {
-    call("GET", item_, "", info("get"), 200, std::move(done));
+    call("GET", item_, "", "get", 200, std::move(done));
   }
 
   void create(const LeaseRecord& record, Completion<Versioned> done) override {
     auto client = client_.lock();
     auto format = client ? client->lease_format() : kube::WireFormat::kJson;
     call("POST", collection_, kube::encode_lease_create(format, ns_, name_, record),
-         info("create"), 201, std::move(done), echo_hook());
+         "create", 201, std::move(done), echo_hook());
   }
 
   void update(const std::string& version, const LeaseRecord& record, Completion<Versioned> done) override {
@@ -70,7 +70,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
       });
       return;
     }
-    call("PUT", item_, kube::encode_lease_update(*base, record), info("update"), 200,
+    call("PUT", item_, kube::encode_lease_update(*base, record), "update", 200,
          std::move(done), echo_hook());
   }
 
@@ -113,12 +113,14 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   kube::RequestInfo info(const char* verb) const { return {verb, kGroup, "leases", ns_, name_}; }
 
   // Runs on the Runtime's I/O thread (see kube_call.h).
-  void call(const char* method, const std::string& path, std::string body, kube::RequestInfo info,
+  // `verb` names the request in errors (info(verb)); a literal, so the
+  // answer's handler carries a pointer, not strings.
+  void call(const char* method, const std::string& path, std::string body, const char* verb,
             long ok_status, Completion<Versioned> done,
             std::function<void(const Result<kube::HttpResponse>&)> on_answer = {}) {
     kube_lock_call(rt_, client_, weak_from_this(), url_, method, path, std::move(body), request_timeout_,
-                   [info, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
-                     return self.interpret(r, info, ok_status);
+                   [verb, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
+                     return self.interpret(r, verb, ok_status);
                    },
                    std::move(done), kube::Media::kLease, std::move(on_answer));
   }
@@ -141,10 +143,10 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     };
   }
 
-  Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info, long ok_status) {
+  Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const char* verb, long ok_status) {
     if (!r) return r.error();
     if (r->status != ok_status && !(ok_status == 201 && r->status == 200)) {
-      return kube::error_from_response(r->status, r->body, info);
+      return kube::error_from_response(r->status, r->body, info(verb));
     }
     auto lease = kube::decode_lease(r->body, r->content_type);
     if (!lease) return Error::invalid(url_ + ": " + lease.error().message());

@@ -241,9 +241,7 @@ class H2Client final : public ClientFront<Transfer> {
       }
       if (queued_lease_ || queued_background_) wake_at = std::min(wake_at, now + kQueueSweep);
       if (!retry_.empty()) wake_at = now;
-      for (auto& [id, t] : unary_) {
-        if (!t->finished) wake_at = std::min(wake_at, t->deadline);
-      }
+      wake_at = std::min(wake_at, next_deadline_);
       for (auto& c : conns_) wake_at = std::min(wake_at, health_due(*c));
       batch.reset();
       poll_once(std::max(Duration::zero(), wake_at - clock_->now()));
@@ -309,6 +307,7 @@ class H2Client final : public ClientFront<Transfer> {
     if (t.streaming) {
       streams_[t.id] = std::move(owned);
     } else {
+      next_deadline_ = std::min(next_deadline_, t.deadline);
       unary_[t.id] = std::move(owned);
     }
     if (c->state == Conn::State::kReady) {
@@ -967,10 +966,17 @@ class H2Client final : public ClientFront<Transfer> {
 
   // ---- deadlines, health, ending ----
 
+  // Fails the requests whose deadline passed. The walk over every request
+  // in flight is made only once the earliest deadline seen so far is due
+  // (next_deadline_ may be early: a request that finished since; never late).
   void check_deadlines(Instant now) {
+    if (now < next_deadline_) return;
     std::vector<uint64_t> late;
+    next_deadline_ = Instant::max();
     for (auto& [id, t] : unary_) {
-      if (!t->finished && now >= t->deadline) late.push_back(id);
+      if (t->finished) continue;
+      if (now >= t->deadline) late.push_back(id);
+      else next_deadline_ = std::min(next_deadline_, t->deadline);
     }
     for (uint64_t id : late) {
       auto it = unary_.find(id);
@@ -1138,6 +1144,7 @@ class H2Client final : public ClientFront<Transfer> {
   uint64_t conn_serial_ = 0;
   std::map<std::string, SSL_CTX*> ctxs_;  // by client certificate and key
   std::map<uint64_t, TransferPtr> unary_;    // started requests, until their stream closes
+  Instant next_deadline_ = Instant::max();   // at or before the earliest deadline in unary_ (check_deadlines)
   std::map<uint64_t, TransferPtr> streams_;  // started streams, until they close
   std::deque<TransferPtr> retry_;
 };
