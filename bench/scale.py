@@ -78,6 +78,17 @@ def server_pids(d):
     return out
 
 
+def commit():
+    """The commit of the checkout this script runs from (and, by make bench,
+    of the binaries it measures), or None."""
+    try:
+        out = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def ctxt_switches(pid):
     """Voluntary + involuntary context switches of every thread of pid (its
     wake-ups, mostly), or None once it is gone."""
@@ -271,6 +282,8 @@ def main():
     ap.add_argument("--no-http2", action="store_true",
                     help="skip leasehold on its own HTTP/2 transport (leasehold_http2)")
     args = ap.parse_args()
+    if args.only and args.out == ap.get_default("out"):
+        ap.error("--only writes a partial document: give it an --out of its own, not %s" % args.out)
     impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json")
                   and not (args.no_http2 and i == "leasehold_http2") and (not args.only or i in args.only))
     args.dir = os.path.abspath(args.dir)
@@ -348,6 +361,7 @@ def main():
             "timings": str(args.timings), "window_s": args.window, "leases": args.n, "rounds": args.rounds,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "took_s": round(time.monotonic() - t_start, 1),
+            "commit": commit(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after_each_run": loads,
             "cpus": os.cpu_count(),
@@ -362,7 +376,8 @@ def main():
                 "rss_kib_per_lease": "VmRSS of the whole process at the end of the window / leases",
                 "context_switches_per_request": "voluntary + involuntary context switches of every thread of the "
                                                 "process over the window (its wake-ups, mostly) / its audited "
-                                                "requests in the window",
+                                                "requests in the window; a thread that ends within the window "
+                                                "takes its count with it (none of the electors' threads do)",
                 "rss_kib_per_lease_marginal": "(VmRSS at the end - VmRSS at process start) / leases",
                 "apiserver_requests_per_min": "kube-apiserver audit events (unique auditID) by the process's own "
                                               "user within its window",

@@ -123,6 +123,10 @@ struct ClientOptions {
   // lookup.
   std::function<int(const char* host, const char* port, const addrinfo* hints, addrinfo** res)>
       getaddrinfo;
+  // The own HTTP/2 transport's gather (h2_client.h: how long a socket is
+  // left unread while requests are in flight on it), for tests; nullopt:
+  // 1 ms. Zero: read at once.
+  std::optional<Duration> h2_gather;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).

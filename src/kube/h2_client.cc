@@ -145,7 +145,10 @@ struct Conn {
   size_t woff = 0;
   std::map<int32_t, Transfer*> streams;
   size_t unary_open = 0;    // of streams, those of requests (not watches)
-  Instant read_after{};     // the gather: the socket is not read before this
+  // The gather (on_ready): until this instant poll(2) does not ask whether
+  // the socket is readable. The real steady clock, as poll(2) sleeps on it,
+  // whatever clock the client judges timeouts by.
+  std::chrono::steady_clock::time_point read_after{};
   std::deque<Transfer*> waiting;  // assigned before the connection was ready
   std::string dead_reason;
 };
@@ -156,7 +159,8 @@ class H2Client final : public ClientFront<Transfer> {
       : ClientFront(std::move(c), o),
         extra_headers_(parse_extra(o.extra_headers)),
         url_(split_server(cfg_.server)),
-        getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo) {
+        getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo),
+        gather_(o.h2_gather.value_or(kGather)) {
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
     verify_name_ = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
@@ -253,13 +257,13 @@ class H2Client final : public ClientFront<Transfer> {
     std::vector<Conn*> owners;
     fds.push_back({waker_->fd, POLLIN, 0});
     owners.push_back(nullptr);
-    Instant now = clock_->now();
+    auto now = std::chrono::steady_clock::now();
     for (auto& c : conns_) {
       if (c->fd < 0 || c->state == Conn::State::kDead) continue;
       short ev = POLLIN;
       if (c->read_after > now) {
         ev = 0;  // POLLERR and POLLHUP still come
-        wait = std::min(wait, c->read_after - now);
+        wait = std::min<Duration>(wait, std::chrono::duration_cast<Duration>(c->read_after - now));
       }
       if (c->state == Conn::State::kConnecting || c->want_write || (c->woff < c->wbuf.size() && !c->write_wants_read)) {
         ev |= POLLOUT;
@@ -592,7 +596,7 @@ class H2Client final : public ClientFront<Transfer> {
     // Answers came and more are due: leave the socket unread for a moment,
     // so the next ones are read together, in one wake-up.
     if (c.unary_open > 0 && c.unary_open < open_before && gather_ > Duration::zero()) {
-      c.read_after = clock_->now() + gather_;
+      c.read_after = std::chrono::steady_clock::now() + gather_;
     }
     flush(c);
   }
@@ -762,6 +766,13 @@ class H2Client final : public ClientFront<Transfer> {
     waiting.swap(c.waiting);
     for (Transfer* t : waiting) submit(c, *t);
     flush(c);
+    // TLS reads ahead: records that came with the end of the handshake (the
+    // server's SETTINGS) may wait in OpenSSL's buffer, where poll(2) cannot
+    // see them.
+    if (c.state == Conn::State::kReady && SSL_has_pending(c.ssl)) {
+      read_some(c);
+      if (c.state == Conn::State::kReady) flush(c);
+    }
   }
 
   // ---- reading and writing ----
@@ -978,10 +989,19 @@ class H2Client final : public ClientFront<Transfer> {
       if (now >= t->deadline) late.push_back(id);
       else next_deadline_ = std::min(next_deadline_, t->deadline);
     }
+    if (late.empty()) return;
+    // An answer may have come and wait unread (the gather): read every
+    // connection first, so that none is failed as late that is not.
+    for (auto& c : conns_) {
+      if (c->state != Conn::State::kReady) continue;
+      c->read_after = {};
+      read_some(*c);
+    }
     for (uint64_t id : late) {
       auto it = unary_.find(id);
-      if (it == unary_.end()) continue;  // ended with a connection retired for an earlier one
+      if (it == unary_.end()) continue;  // answered by that read, or ended with a connection retired for an earlier one
       Transfer* t = it->second.get();
+      if (t->finished) continue;
       std::string note;
       Conn* c = t->conn;
       if (c && c->state == Conn::State::kReady && now - t->sent >= kMinSilence && c->last_recv <= t->sent) {
@@ -1129,12 +1149,12 @@ class H2Client final : public ClientFront<Transfer> {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
   ServerUrl url_;
   std::string host_;         // to resolve and connect to (no brackets)
-  Duration gather_ = kGather;
   std::vector<nghttp2_nv> nva_;  // submit()'s headers, kept for their capacity
   std::string verify_name_;  // the certificate is verified against it (tls-server-name or host)
   std::string authority_;    // :authority, host:port of the server URL
   std::string user_agent_;
   std::function<int(const char*, const char*, const addrinfo*, addrinfo**)> getaddrinfo_;
+  const Duration gather_;  // see kGather
   std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   std::shared_ptr<Resolution> lookup_;  // the latest lookup started (loop thread only)
   std::thread thread_;

@@ -46,6 +46,8 @@
 // answers, which come back over a few milliseconds, are read in a few
 // wake-ups, not one each. Any answer or watch event on that connection may
 // so wait up to 1 ms more, and only while requests are in flight on it.
+// Before a request is failed as late, every connection is read: an answer
+// that came in time is never lost to the gather.
 //
 // Everything else (budget and priorities, 64 requests in flight, content
 // negotiation, credentials, error texts, threading) is as client.h states

@@ -47,6 +47,7 @@ class TestH2Server {
     kSilentStream,   // /watch: 200 headers, then neither reads nor writes again (a blackholed peer)
     kOpenStream,     // /watch: 200 headers, the stream kept open; other paths answered
     kHugeBody,       // 200 and 9 MiB of body
+    kDelayed,        // /late answered 150 ms after it came, /hold never; other paths at once
   };
 
   explicit TestH2Server(Mode mode) : mode_(mode) {
@@ -112,6 +113,7 @@ class TestH2Server {
     bool silent = false;
     std::map<int32_t, std::string> paths;  // by stream
     size_t huge_left = 0;   // kHugeBody: bytes still to send
+    std::vector<std::pair<std::chrono::steady_clock::time_point, int32_t>> later;  // kDelayed: /late, when due
   };
 
   void run() {
@@ -157,6 +159,17 @@ class TestH2Server {
       nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
       return 0;
     }
+    if (mode == Mode::kDelayed && s->paths[frame->hd.stream_id] == "/hold") return 0;
+    if (mode == Mode::kDelayed && s->paths[frame->hd.stream_id] == "/late") {
+      s->later.emplace_back(std::chrono::steady_clock::now() + 150ms, frame->hd.stream_id);
+      return 0;
+    }
+    respond(h2, frame->hd.stream_id, s);
+    return 0;
+  }
+
+  static void respond(nghttp2_session* h2, int32_t stream_id, Session* s) {
+    Mode mode = s->server->mode_;
     static char ok[] = "ok\n";
     nghttp2_nv hdrs[] = {
         {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(":status")),
@@ -164,15 +177,14 @@ class TestH2Server {
         {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("content-type")),
          const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("application/json")), 12, 16, NGHTTP2_NV_FLAG_NONE},
     };
-    bool watch = s->paths[frame->hd.stream_id] == "/watch";
+    bool watch = s->paths[stream_id] == "/watch";
     bool hold = watch && (mode == Mode::kSilentStream || mode == Mode::kOpenStream);
     nghttp2_data_provider prd{};
     prd.source.ptr = hold ? nullptr : ok;
     prd.read_callback = &TestH2Server::send_body;
     if (mode == Mode::kHugeBody) s->huge_left = 9u << 20;
-    nghttp2_submit_response(h2, frame->hd.stream_id, hdrs, 2, &prd);
+    nghttp2_submit_response(h2, stream_id, hdrs, 2, &prd);
     if (hold && mode == Mode::kSilentStream) s->go_silent = true;  // once these headers are out
-    return 0;
   }
 
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
@@ -219,6 +231,14 @@ class TestH2Server {
     bool open = true;
     bool linger = false;  // close as servers do after a GOAWAY: no reset
     while (!stop_ && open) {
+      for (size_t i = 0; i < s.later.size();) {  // kDelayed: the answers now due
+        if (s.later[i].first > std::chrono::steady_clock::now()) {
+          ++i;
+          continue;
+        }
+        respond(s.h2, s.later[i].second, &s);
+        s.later.erase(s.later.begin() + static_cast<std::ptrdiff_t>(i));
+      }
       // Write what the session has (unless silent).
       if (!s.silent) {
         const uint8_t* data;
@@ -241,7 +261,7 @@ class TestH2Server {
         continue;
       }
       pollfd p{fd, POLLIN, 0};
-      if (SSL_pending(ssl) == 0 && ::poll(&p, 1, 50) <= 0) continue;
+      if (SSL_pending(ssl) == 0 && ::poll(&p, 1, s.later.empty() ? 50 : 5) <= 0) continue;
       uint8_t buf[16384];
       int n = SSL_read(ssl, buf, sizeof buf);
       if (n <= 0) break;
@@ -505,6 +525,59 @@ TEST(H2ClientTest, AResponseOverEightMebibytesIsRefusedWithInvalid) {
   EXPECT_EQ(r.error().code(), Code::kInvalid) << r.error().message();
   EXPECT_NE(r.error().message().find("response larger than 8388608 bytes"), std::string::npos)
       << r.error().message();
+}
+
+// An answer read in the same batch as others is read together with them
+// (the gather); one that comes while the socket is left unread must still
+// count as in time: the client reads before it fails anything as late. With
+// a gather of 2 s, /late's answer (150 ms after it was asked) waits unread
+// until its 600 ms deadline, and is then delivered, not failed.
+TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
+  TestH2Server server(TestH2Server::Mode::kDelayed);
+  ClientOptions o;
+  o.h2_gather = 2s;
+  auto c = h2_client_for(server.url(), o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(get(*c, "/warm").ok());  // the connection is up: both next requests share it
+  std::promise<Result<HttpResponse>> late;
+  auto t0 = std::chrono::steady_clock::now();
+  c->request("GET", "/late", "", 600ms, [&](Result<HttpResponse> r) { late.set_value(std::move(r)); });
+  auto fast = get(*c, "/fast");  // answered at once, while /late is in flight: the gather begins
+  ASSERT_TRUE(fast.ok()) << fast.error().message();
+  auto f = late.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto r = f.get();
+  ASSERT_TRUE(r.ok()) << "an answer that came in time was failed: " << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(took, 2s) << "held past its deadline";
+}
+
+// The walk for deadlines is made when the earliest known one is due: a
+// short timeout after a long one, and a timeout after the earliest request
+// was answered, each still fire on time.
+TEST(H2ClientTest, EveryTimeoutFiresOnTimeWhateverCameBefore) {
+  TestH2Server server(TestH2Server::Mode::kDelayed);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  std::promise<Result<HttpResponse>> longer;
+  c->request("GET", "/hold", "", 30s, [&](Result<HttpResponse> r) { longer.set_value(std::move(r)); });
+  auto t0 = std::chrono::steady_clock::now();
+  auto shorter = get(*c, "/hold", 300ms);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(shorter.ok());
+  EXPECT_EQ(shorter.error().code(), Code::kTimeout) << shorter.error().message();
+  EXPECT_LT(took, 2s);
+  // The earliest deadline now belongs to a request answered at once; the
+  // next one's must be found all the same.
+  ASSERT_TRUE(get(*c, "/quick", 200ms).ok());
+  t0 = std::chrono::steady_clock::now();
+  auto after = get(*c, "/hold", 800ms);
+  took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.error().code(), Code::kTimeout) << after.error().message();
+  EXPECT_GE(took, 700ms);
+  EXPECT_LT(took, 2500ms);
 }
 
 }  // namespace
