@@ -534,12 +534,12 @@ TEST(H2ClientTest, AResponseOverEightMebibytesIsRefusedWithInvalid) {
 // until its 600 ms deadline, and is then delivered, not failed.
 TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
   TestH2Server server(TestH2Server::Mode::kDelayed);
+  std::promise<Result<HttpResponse>> late;  // before the client: its answer may come as the client goes
   ClientOptions o;
   o.h2_gather = 2s;
   auto c = h2_client_for(server.url(), o);
   ASSERT_TRUE(c);
   ASSERT_TRUE(get(*c, "/warm").ok());  // the connection is up: both next requests share it
-  std::promise<Result<HttpResponse>> late;
   auto t0 = std::chrono::steady_clock::now();
   c->request("GET", "/late", "", 600ms, [&](Result<HttpResponse> r) { late.set_value(std::move(r)); });
   auto fast = get(*c, "/fast");  // answered at once, while /late is in flight: the gather begins
@@ -558,9 +558,10 @@ TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
 // was answered, each still fire on time.
 TEST(H2ClientTest, EveryTimeoutFiresOnTimeWhateverCameBefore) {
   TestH2Server server(TestH2Server::Mode::kDelayed);
+  // Before the client: the 30 s request ends, at the latest, as the client goes.
+  std::promise<Result<HttpResponse>> longer;
   auto c = client_to(server);
   ASSERT_TRUE(c);
-  std::promise<Result<HttpResponse>> longer;
   c->request("GET", "/hold", "", 30s, [&](Result<HttpResponse> r) { longer.set_value(std::move(r)); });
   auto t0 = std::chrono::steady_clock::now();
   auto shorter = get(*c, "/hold", 300ms);
