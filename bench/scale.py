@@ -274,7 +274,7 @@ def main():
     ap.add_argument("--prefix", default="scale-")
     ap.add_argument("--profile", choices=IMPLS, default=None,
                     help="run perf record -g on this implementation's process over its window (DIR/perf-IMPL.data); "
-                         "its CPU numbers then include perf's sampling cost")
+                         "its CPU numbers then include perf's sampling cost; SCALE_PERF_HZ sets the rate (default 997)")
     ap.add_argument("--only", choices=IMPLS, action="append", default=None,
                     help="run only these implementations (repeatable; for work on one side: the results file "
                          "then lacks the others' objects and ratios)")

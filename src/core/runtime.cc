@@ -30,7 +30,8 @@ struct Runtime::Impl {
   };
   // A post_timer timer's state while it is in the heap. Its id is the slot's
   // index + 1 in the low 32 bits and the slot's generation in the high 32,
-  // so an id whose timer has run or been withdrawn names no live slot.
+  // so an id whose timer has run or been withdrawn names no live timer, even
+  // once its slot is reused.
   struct TimerSlot {
     uint32_t gen = 0;
     bool live = false;  // in the heap
@@ -49,8 +50,8 @@ struct Runtime::Impl {
   std::vector<Task> heap;  // GUARDED_BY(mu)
   uint64_t seq = 1;        // GUARDED_BY(mu); a task's order among those due at once
   // The timers of post_timer, by slot. A withdrawn one leaves the heap at
-  // once (its slot knows where it is), so the heap holds only tasks that
-  // will run. Slots are reused (free_slots) once their timer leaves the heap.
+  // once (its slot knows where it is), so the heap holds no withdrawn timer.
+  // Slots are reused (free_slots) once their timer leaves the heap.
   std::vector<TimerSlot> slots;     // GUARDED_BY(mu)
   std::vector<uint32_t> free_slots;  // GUARDED_BY(mu)
 
