@@ -29,11 +29,11 @@ using pbw::WireType;
 // The protobuf fields these functions read and write.
 namespace tag {
 constexpr uint32_t kUnknownTypeMeta = 1, kUnknownRaw = 2, kUnknownContentEncoding = 3, kUnknownContentType = 4;
-constexpr uint32_t kTypeMetaApiVersion = 1, kTypeMetaKind = 2;
+constexpr uint32_t kTypeMetaApiVersion = 1, kTypeMetaKind = 2;  // read_pair's 1 and 2
 constexpr uint32_t kLeaseMetadata = 1, kLeaseSpec = 2;
 constexpr uint32_t kMetaName = 1, kMetaNamespace = 3, kMetaResourceVersion = 6, kMetaAnnotations = 12,
                    kMetaManagedFields = 17;
-constexpr uint32_t kEntryKey = 1, kEntryValue = 2;
+constexpr uint32_t kEntryKey = 1, kEntryValue = 2;  // read_pair's 1 and 2
 constexpr uint32_t kSpecHolder = 1, kSpecDuration = 2, kSpecAcquire = 3, kSpecRenew = 4, kSpecTransitions = 5,
                    kSpecStrategy = 6, kSpecPreferred = 7;
 constexpr uint32_t kTimeSeconds = 1, kTimeNanos = 2;
@@ -86,15 +86,16 @@ Result<void> read_int(bool has, int32_t v, const char* field, int32_t& out) {
   return {};
 }
 
-// A map<string, string> entry's key and value (the last of each, as
-// protobuf reads them); false when the entry is not well formed.
-bool read_entry(std::string_view bytes, int depth, std::string_view& key, std::string_view& value) {
+// Fields 1 and 2 of a message of two strings (a map<string, string> entry's
+// key and value, a TypeMeta's apiVersion and kind), each the last one read,
+// as protobuf reads them; a field absent here leaves what the caller had (a
+// repeated message merges). False when the message is not well formed.
+bool read_pair(std::string_view bytes, int depth, std::string_view& first, std::string_view& second) {
   Reader r(bytes, depth);
   Field f;
-  key = value = {};
   while (r.next(f)) {
-    if (is(f, tag::kEntryKey, WireType::kLen)) key = f.bytes;
-    else if (is(f, tag::kEntryValue, WireType::kLen)) value = f.bytes;
+    if (is(f, 1, WireType::kLen)) first = f.bytes;
+    else if (is(f, 2, WireType::kLen)) second = f.bytes;
   }
   return !r.failed();
 }
@@ -168,13 +169,7 @@ Result<Envelope> unwrap(std::string_view body) {
   bool ok = true;
   while (ok && r.next(f)) {
     if (is(f, tag::kUnknownTypeMeta, WireType::kLen)) {
-      Reader t(f.bytes, 1);
-      Field g;
-      while (t.next(g)) {
-        if (is(g, tag::kTypeMetaApiVersion, WireType::kLen)) api_version = g.bytes;
-        else if (is(g, tag::kTypeMetaKind, WireType::kLen)) kind = g.bytes;
-      }
-      ok = !t.failed();
+      ok = read_pair(f.bytes, 1, api_version, kind);
     } else if (is(f, tag::kUnknownRaw, WireType::kLen)) {
       raw = f.bytes;
     } else if (is(f, tag::kUnknownContentEncoding, WireType::kLen)) {
@@ -242,7 +237,7 @@ Result<Lease> decode_lease_message(std::string raw) {
           version = g.bytes;
         } else if (is(g, tag::kMetaAnnotations, WireType::kLen)) {
           std::string_view key, value;
-          ok = read_entry(g.bytes, 2, key, value);
+          ok = read_pair(g.bytes, 2, key, value);
           if (ok && key == kPreferredHolderAnnotation) annotated_holder = value;
         }
       }
@@ -320,7 +315,7 @@ std::string encode_lease_update(const Lease& base, const LeaseRecord& record) {
         if (is(g, tag::kMetaManagedFields, WireType::kLen)) continue;
         if (is(g, tag::kMetaAnnotations, WireType::kLen)) {
           std::string_view key, value;
-          if (read_entry(g.bytes, 2, key, value) && key == kPreferredHolderAnnotation) continue;
+          if (read_pair(g.bytes, 2, key, value) && key == kPreferredHolderAnnotation) continue;
         }
         md.append(g.whole);
       }
