@@ -57,8 +57,8 @@ sys.path.insert(0, HERE)
 import fleet as F  # noqa: E402  (Timings, NS)
 import failover as FO  # noqa: E402  (ControlPlane, audit_counts, proc_cpu_s)
 
-IMPLS = ("leasehold", "leasehold_http2", "leasehold_json", "client_go")
-USERS = {"leasehold": "bench-scale-lh", "leasehold_http2": "bench-scale-lh-h2", "leasehold_json": "bench-scale-lh-json",
+IMPLS = ("leasehold", "leasehold_curl", "leasehold_json", "client_go")
+USERS = {"leasehold": "bench-scale-lh", "leasehold_curl": "bench-scale-lh-curl", "leasehold_json": "bench-scale-lh-json",
          "client_go": "bench-scale-go"}
 
 
@@ -122,9 +122,9 @@ def run_one(args, cp, impl, rnd):
     env = dict(os.environ)
     env.pop("LEASEHOLD_KUBE_CONTENT_TYPE", None)
     env.pop("LEASEHOLD_KUBE_TRANSPORT", None)
-    if impl == "leasehold_http2":
-        argv = [args.scale_bench] + common + ["--identity", "scale-leasehold-http2"]
-        env["LEASEHOLD_KUBE_TRANSPORT"] = "http2"
+    if impl == "leasehold_curl":
+        argv = [args.scale_bench] + common + ["--identity", "scale-leasehold-curl"]
+        env["LEASEHOLD_KUBE_TRANSPORT"] = "curl"
     elif impl == "leasehold":
         argv = [args.scale_bench] + common + ["--identity", "scale-leasehold"]
     elif impl == "leasehold_json":
@@ -279,13 +279,13 @@ def main():
                     help="run only these implementations (repeatable; for work on one side: the results file "
                          "then lacks the others' objects and ratios)")
     ap.add_argument("--no-json", action="store_true", help="skip leasehold forced to JSON (leasehold_json)")
-    ap.add_argument("--no-http2", action="store_true",
-                    help="skip leasehold on its own HTTP/2 transport (leasehold_http2)")
+    ap.add_argument("--no-curl", action="store_true",
+                    help="skip leasehold on the libcurl transport (leasehold_curl)")
     args = ap.parse_args()
     if args.only and args.out == ap.get_default("out"):
         ap.error("--only writes a partial document: give it an --out of its own, not %s" % args.out)
     impls = tuple(i for i in IMPLS if not (args.no_json and i == "leasehold_json")
-                  and not (args.no_http2 and i == "leasehold_http2") and (not args.only or i in args.only))
+                  and not (args.no_curl and i == "leasehold_curl") and (not args.only or i in args.only))
     args.dir = os.path.abspath(args.dir)
     args.scale_bench = os.path.abspath(args.scale_bench)
     for path in (args.scale_bench, os.path.join(args.bin, "scalepeer"), os.path.join(args.bin, "testenv")):
@@ -327,7 +327,7 @@ def main():
         return 0
     lh, go = summarize(runs["leasehold"], args.n), summarize(runs["client_go"], args.n)
     lj = summarize(runs["leasehold_json"], args.n) if runs.get("leasehold_json") else None
-    lh2 = summarize(runs["leasehold_http2"], args.n) if runs.get("leasehold_http2") else None
+    lc = summarize(runs["leasehold_curl"], args.n) if runs.get("leasehold_curl") else None
 
     def ratio(key, over=None, under=None):
         over, under = over or go, under or lh
@@ -338,19 +338,19 @@ def main():
     json_ratios = ({k: ratio(k, lj, lh) for k in ("cpu_s_per_hour_per_lease", "apiserver_cpu_s_per_hour_per_lease",
                                                   "apiserver_cpu_ms_per_request", "rss_kib_per_lease")}
                    if lj else None)
-    http2_ratios = ({k: ratio(k, go, lh2) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease",
-                                                   "apiserver_cpu_s_per_hour_per_lease")} if lh2 else None)
-    curl_over_http2 = ({k: ratio(k, lh, lh2) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease")}
-                       if lh2 else None)
-    all_held = all(x["leading_at_end"] == args.n for x in (lh, go, lj, lh2) if x)
+    curl_ratios = ({k: ratio(k, go, lc) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease",
+                                                 "apiserver_cpu_s_per_hour_per_lease")} if lc else None)
+    curl_over_default = ({k: ratio(k, lc, lh) for k in ("cpu_s_per_hour_per_lease", "rss_kib_per_lease")}
+                         if lc else None)
+    all_held = all(x["leading_at_end"] == args.n for x in (lh, go, lj, lc) if x)
     doc = {
         "leasehold": lh,
         "leasehold_json": lj,
-        "leasehold_http2": lh2,
+        "leasehold_curl": lc,
         "client_go": go,
         "ratio_client_go_over_leasehold": ratios,
-        "ratio_client_go_over_leasehold_http2": http2_ratios,
-        "ratio_curl_over_http2": curl_over_http2,
+        "ratio_client_go_over_leasehold_curl": curl_ratios,
+        "ratio_curl_over_default": curl_over_default,
         "ratio_json_over_protobuf": json_ratios,
         "goal_5x_lower_cost_per_lease": {
             "cpu": bool(ratios["cpu_s_per_hour_per_lease"] and ratios["cpu_s_per_hour_per_lease"] >= 5),
@@ -382,10 +382,12 @@ def main():
                 "apiserver_requests_per_min": "kube-apiserver audit events (unique auditID) by the process's own "
                                               "user within its window",
                 "ratio": "client_go / leasehold: above 1 means leasehold costs less",
-                "leasehold_http2": "the same binary on leasehold's own HTTP/2 transport "
-                                   "(LEASEHOLD_KUBE_TRANSPORT=http2) instead of libcurl; user bench-scale-lh-h2",
-                "ratio_curl_over_http2": "leasehold (libcurl) / leasehold_http2: above 1 means the own transport "
-                                         "costs less",
+                "leasehold": "the default transport: leasehold's own HTTP/2 (kube-apiserver over https://, "
+                             "no proxy)",
+                "leasehold_curl": "the same binary on the libcurl transport (LEASEHOLD_KUBE_TRANSPORT=curl); "
+                                  "user bench-scale-lh-curl",
+                "ratio_curl_over_default": "leasehold_curl / leasehold: above 1 means the own transport "
+                                           "costs less",
                 "ratio_json_over_protobuf": "leasehold_json / leasehold (same binary, JSON forced vs protobuf): "
                                             "above 1 means protobuf costs less",
                 "apiserver_cpu_s_per_hour_per_lease": "kube-apiserver user+system CPU (its /proc) over the "
@@ -422,15 +424,15 @@ def main():
             ("lease wire format", "lease_format")]
     print()
     print("%-40s %12s %12s %12s %12s %8s" % ("@ %s, %d s window" % (args.timings, args.window), "leasehold",
-                                             "lh (HTTP/2)", "lh (JSON)", "client-go", "ratio"))
+                                             "lh (libcurl)", "lh (JSON)", "client-go", "ratio"))
     for label, key in rows:
-        print("%-40s %12s %12s %12s %12s %8s" % (label, lh[key], lh2[key] if lh2 else "-", lj[key] if lj else "-",
+        print("%-40s %12s %12s %12s %12s %8s" % (label, lh[key], lc[key] if lc else "-", lj[key] if lj else "-",
                                                  go[key], ratios.get(key, "")))
-    if http2_ratios:
-        print("client-go / leasehold on its own HTTP/2: client CPU per Lease-hour %s, RSS per Lease %s, "
-              "kube-apiserver CPU per Lease-hour %s; libcurl / own HTTP/2: client CPU %s" %
-              (http2_ratios["cpu_s_per_hour_per_lease"], http2_ratios["rss_kib_per_lease"],
-               http2_ratios["apiserver_cpu_s_per_hour_per_lease"], curl_over_http2["cpu_s_per_hour_per_lease"]))
+    if curl_ratios:
+        print("client-go / leasehold on libcurl: client CPU per Lease-hour %s, RSS per Lease %s, "
+              "kube-apiserver CPU per Lease-hour %s; libcurl / own HTTP/2 (the default): client CPU %s" %
+              (curl_ratios["cpu_s_per_hour_per_lease"], curl_ratios["rss_kib_per_lease"],
+               curl_ratios["apiserver_cpu_s_per_hour_per_lease"], curl_over_default["cpu_s_per_hour_per_lease"]))
     if json_ratios:
         print("leasehold JSON / protobuf: client CPU %s, kube-apiserver CPU per Lease-hour %s, per request %s" %
               (json_ratios["cpu_s_per_hour_per_lease"], json_ratios["apiserver_cpu_s_per_hour_per_lease"],

@@ -432,6 +432,21 @@ class CurlClient final : public ClientFront<Transfer> {
 
 }  // namespace
 
+void add_stats(ClientStats& into, const ClientStats& more) {
+  into.started += more.started;
+  into.completed += more.completed;
+  into.connections += more.connections;
+  into.http2 += more.http2;
+  into.waited += more.waited;
+  into.expired_in_queue += more.expired_in_queue;
+  into.queued_lease += more.queued_lease;
+  into.queued_background += more.queued_background;
+  into.probes += more.probes;
+  into.retired += more.retired;
+  into.protobuf_sent += more.protobuf_sent;
+  into.protobuf_received += more.protobuf_received;
+}
+
 Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptions options) {
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
     return Error::invalid(config.source + ": server \"" + redact_url(config.server) + "\" is not an http(s) URL");
@@ -459,19 +474,45 @@ Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptio
   while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
   std::string asked = "ClientOptions::transport";
   if (!options.transport) {
-    options.transport = Transport::kCurl;
+    options.transport = Transport::kAuto;
     if (const char* env = std::getenv("LEASEHOLD_KUBE_TRANSPORT"); env && *env) {
       std::string_view v(env);
       asked = "LEASEHOLD_KUBE_TRANSPORT=" + std::string(v.substr(0, 32));
       if (v == "http2") {
         options.transport = Transport::kHttp2;
-      } else if (v != "curl") {
-        return Error::invalid(asked + ": expected curl or http2");
+      } else if (v == "curl") {
+        options.transport = Transport::kCurl;
+      } else if (v != "auto") {
+        return Error::invalid(asked + ": expected auto, curl or http2");
       }
     }
   }
+  const char* proxy_var = nullptr;
+  for (const char* var : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    if (const char* p = std::getenv(var); p && *p) {
+      proxy_var = var;
+      break;
+    }
+  }
+  bool https = config.server.rfind("https://", 0) == 0;
+  if (*options.transport == Transport::kAuto) {
+    if (!https || !config.proxy_url.empty() || proxy_var) {
+      options.transport = Transport::kCurl;
+    } else {
+      // libcurl, should the server refuse HTTP/2: made only then, with the
+      // same settings but no budget of its own (the requests it gets have
+      // passed this client's).
+      ClientOptions curl_options = options;
+      curl_options.transport = Transport::kCurl;
+      curl_options.rate.qps = 0;
+      auto fallback = [config, curl_options]() -> std::shared_ptr<Client> {
+        return std::make_shared<CurlClient>(config, curl_options);
+      };
+      return make_h2_client(std::move(config), std::move(options), std::move(fallback));
+    }
+  }
   if (*options.transport == Transport::kHttp2) {
-    if (config.server.rfind("https://", 0) != 0) {
+    if (!https) {
       return Error::invalid(asked + ": the http2 transport speaks only https://, and the server is \"" +
                             redact_url(config.server) + "\" (" + config.source + "); use the curl transport");
     }
@@ -479,11 +520,9 @@ Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptio
       return Error::invalid(asked + ": the http2 transport has no proxy support, and " + config.source +
                             " sets proxy-url; use the curl transport");
     }
-    for (const char* var : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
-      if (const char* p = std::getenv(var); p && *p) {
-        return Error::invalid(asked + ": the http2 transport has no proxy support, and " + var +
-                              " is set; unset it or use the curl transport");
-      }
+    if (proxy_var) {
+      return Error::invalid(asked + ": the http2 transport has no proxy support, and " + proxy_var +
+                            " is set; unset it or use the curl transport");
     }
     return make_h2_client(std::move(config), std::move(options));
   }

@@ -1,6 +1,7 @@
 // Internal: a thin HTTPS client for the Kubernetes API, with two transports
-// (ClientOptions::transport): libcurl, the default, described here, and
-// leasehold's own HTTP/2 (h2_client.h says where it differs).
+// (ClientOptions::transport): libcurl, described here, and leasehold's own
+// HTTP/2 (h2_client.h says where it differs). The default, kAuto, takes the
+// own HTTP/2 wherever it can serve the server and libcurl elsewhere.
 //
 // One thread per client runs a curl multi handle that drives every request
 // and watch stream of the process; there is no thread per request or per
@@ -86,6 +87,12 @@ enum class Media {
 enum class Transport {
   kCurl,   // libcurl: http:// and https://, HTTP/1.1 or HTTP/2, proxies
   kHttp2,  // leasehold's own HTTP/2 over TLS (h2_client.h): https:// only, no proxy
+  // kHttp2 for an https:// server with no proxy (no proxy-url, none of
+  // https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY set), kCurl otherwise; and
+  // when a server refuses HTTP/2 in the TLS handshake (ALPN: an HTTP/1.1-only
+  // front proxy), that request and every one after it go through libcurl
+  // (h2_client.h).
+  kAuto,
 };
 
 struct ClientOptions {
@@ -112,9 +119,10 @@ struct ClientOptions {
   // TCP_USER_TIMEOUT, and the timeout rule, are what end a dead connection.
   bool health_probes = true;
   // nullopt (default): the environment variable LEASEHOLD_KUBE_TRANSPORT
-  // decides, "curl" or "http2"; unset or empty means curl (anything else:
-  // create fails). kHttp2 with an http:// server, a proxy-url or a proxy
-  // environment variable set: create fails, naming it.
+  // decides, "auto", "curl" or "http2"; unset or empty means auto (anything
+  // else: create fails). kHttp2 with an http:// server, a proxy-url or a proxy
+  // environment variable set: create fails, naming it; kHttp2 never falls
+  // back to libcurl.
   std::optional<Transport> transport;
   // The own HTTP/2 transport's name lookup (tests: a resolver that stalls);
   // null: ::getaddrinfo. Called on a thread of its own, never on the
@@ -144,6 +152,9 @@ struct ClientStats {
   uint64_t protobuf_sent = 0;      // request bodies sent as application/vnd.kubernetes.protobuf
   uint64_t protobuf_received = 0;  // responses and watch streams answered in it
 };
+
+// Adds `more`'s counters to `into` (a client that hands work to another).
+void add_stats(ClientStats& into, const ClientStats& more);
 
 class Client {
  public:

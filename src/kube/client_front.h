@@ -157,7 +157,7 @@ class ClientFront : public Client {
     if (first) core::request_wake(this, &ClientFront::wake);
   }
 
-  ClientStats stats() const final {
+  ClientStats stats() const override {
     ClientStats s;
     s.started = started_;
     s.completed = completed_;

@@ -1,6 +1,8 @@
 #include "kube/credentials.h"
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <fstream>
 #include <sstream>
@@ -10,6 +12,9 @@ namespace {
 constexpr auto kPluginTimeout = std::chrono::seconds(10);
 constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
 constexpr auto kExpirySlack = std::chrono::seconds(1);
+// A token file modified this recently is read for every request (its
+// timestamp may not move on the next write).
+constexpr auto kFileSettled = std::chrono::seconds(2);
 }  // namespace
 
 Credentials::Credentials(const ClusterConfig& config, Clock& clock, std::function<std::string()> authorization,
@@ -31,16 +36,34 @@ const ExecCredential* Credentials::cached() const {
   return &*cred_;
 }
 
-std::string Credentials::token_from_file_or_config() const {
-  if (!cfg_.token_file.empty()) {
-    std::ifstream f(cfg_.token_file);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string tok = ss.str();
-    while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
-    if (!tok.empty()) return tok;
+std::string Credentials::token_from_file_or_config() {
+  if (cfg_.token_file.empty()) return cfg_.token;
+  struct stat st;
+  if (::stat(cfg_.token_file.c_str(), &st) != 0) {
+    file_.reusable = false;
+    return cfg_.token;
   }
-  return cfg_.token;
+  if (file_.reusable && st.st_dev == file_.dev && st.st_ino == file_.ino && st.st_size == file_.size &&
+      st.st_mtim.tv_sec == file_.mtime.tv_sec && st.st_mtim.tv_nsec == file_.mtime.tv_nsec) {
+    return file_.token.empty() ? cfg_.token : file_.token;
+  }
+  std::ifstream f(cfg_.token_file);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string tok = ss.str();
+  while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' ')) tok.pop_back();
+  // File times are the real clock's, whatever clock the client runs on.
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  auto age = std::chrono::seconds(now.tv_sec - st.st_mtim.tv_sec) +
+             std::chrono::nanoseconds(now.tv_nsec - st.st_mtim.tv_nsec);
+  file_.reusable = f.is_open() && age >= kFileSettled;
+  file_.dev = st.st_dev;
+  file_.ino = st.st_ino;
+  file_.size = st.st_size;
+  file_.mtime = st.st_mtim;
+  file_.token = tok;
+  return tok.empty() ? cfg_.token : tok;
 }
 
 Credentials::Pick Credentials::pick(Instant now) {
@@ -112,6 +135,7 @@ bool Credentials::take_plugin_answer(Instant now) {
 
 void Credentials::unauthorized() {
   if (cfg_.exec) cred_.reset();
+  file_.reusable = false;
 }
 
 }  // namespace leasehold::kube

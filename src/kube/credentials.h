@@ -2,8 +2,11 @@
 // with (kubeconfig token, token file, exec plugin, client certificate, or
 // ClientOptions::authorization), decided per request.
 //
-// A token file is re-read for every request (bound service-account tokens
-// rotate). An exec plugin's token or client certificate is cached until its
+// A token file (bound service-account tokens rotate) is read again whenever
+// stat(2) shows it changed (another file, size or modification time), after
+// a 401, and for every request while its modification time is under 2 s old
+// (a file rewritten within its timestamp's granularity would otherwise look
+// unchanged); otherwise its last contents are used. An exec plugin's token or client certificate is cached until its
 // expirationTimestamp (less 1 s) and fetched again after a 401. The plugin
 // runs on a short-lived thread of its own (one run at a time, at most 10 s):
 // only requests that need its answer wait for it. A failed run is reported to
@@ -66,12 +69,21 @@ class Credentials {
  private:
   const ExecCredential* cached() const;
   void begin_plugin();
-  std::string token_from_file_or_config() const;
+  std::string token_from_file_or_config();
 
   const ClusterConfig& cfg_;
   Clock& clock_;
   std::function<std::string()> authorization_;
   std::function<void()> wake_;
+  // The token file as last read, and what stat(2) said of it then.
+  struct FileToken {
+    bool reusable = false;  // read, and its modification time was then 2 s old or more
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    timespec mtime{};
+    std::string token;
+  } file_;
   std::optional<ExecCredential> cred_;
   std::optional<Error> error_;
   Instant retry_at_{};

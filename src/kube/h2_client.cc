@@ -27,6 +27,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/wake_batch.h"
@@ -155,12 +157,13 @@ struct Conn {
 
 class H2Client final : public ClientFront<Transfer> {
  public:
-  H2Client(ClusterConfig c, ClientOptions o)
+  H2Client(ClusterConfig c, ClientOptions o, std::function<std::shared_ptr<Client>()> fallback)
       : ClientFront(std::move(c), o),
         extra_headers_(parse_extra(o.extra_headers)),
         url_(split_server(cfg_.server)),
         getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo),
-        gather_(o.h2_gather.value_or(kGather)) {
+        gather_(o.h2_gather.value_or(kGather)),
+        make_fallback_(std::move(fallback)) {
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
     verify_name_ = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
@@ -180,6 +183,14 @@ class H2Client final : public ClientFront<Transfer> {
     for (auto& t : retry_) finish(*t, Error::unavailable("client shut down"));
     fail_queued("client shut down");
     for (auto& [identity, ctx] : ctxs_) SSL_CTX_free(ctx);
+    fallback_raw_.store(nullptr, std::memory_order_release);
+    fallback_.reset();  // its last callbacks still find handed_ (below)
+  }
+
+  ClientStats stats() const override {
+    ClientStats s = ClientFront::stats();
+    if (Client* f = fallback_raw_.load(std::memory_order_acquire)) add_stats(s, f->stats());
+    return s;
   }
 
  private:
@@ -292,6 +303,10 @@ class H2Client final : public ClientFront<Transfer> {
   // Hands one transfer to a connection. Returns false (and completes it) when
   // it cannot start: no token is spent on it then.
   bool start(TransferPtr& owned, Instant now) {
+    if (fallback_ && now < owned->deadline) {
+      hand_over(std::move(owned), now);
+      return true;
+    }
     std::optional<Credentials::Pick> pick = admit(owned, now);
     if (!pick) return !owned;  // parked for the exec plugin (true), or failed
     Transfer& t = *owned;
@@ -735,6 +750,10 @@ class H2Client final : public ClientFront<Transfer> {
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_len);
     if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+      if (make_fallback_) {
+        fall_back(c);
+        return;
+      }
       kill(c, "the server did not agree to HTTP/2 (ALPN); use the curl transport (LEASEHOLD_KUBE_TRANSPORT=curl)");
       return;
     }
@@ -1118,7 +1137,79 @@ class H2Client final : public ClientFront<Transfer> {
     }
   }
 
+  // ---- the fallback (a server that refused HTTP/2) ----
+
+  // The server refused HTTP/2 on `c`: from now on every transfer goes to
+  // the fallback, beginning with those waiting for `c` (none was sent).
+  void fall_back(Conn& c) {
+    if (!fallback_) {
+      fallback_ = make_fallback_();
+      fallback_raw_.store(fallback_.get(), std::memory_order_release);
+    }
+    std::deque<Transfer*> riders;
+    riders.swap(c.waiting);
+    Instant now = clock_->now();
+    for (Transfer* t : riders) {
+      TransferPtr owned = t->streaming ? std::move(streams_[t->id]) : std::move(unary_[t->id]);
+      forget(*t);
+      t->conn = nullptr;
+      if (now < owned->deadline) {
+        --started_;  // the fallback counts it
+        hand_over(std::move(owned), now);
+      } else {
+        finish(*owned, Error::timeout(what(*owned) + ": timed out while connecting to " + authority_));
+      }
+    }
+    kill(c, "the server did not agree to HTTP/2 (ALPN); its transfers went to libcurl");
+  }
+
+  // Gives a transfer not yet sent to the fallback, with what is left of its
+  // timeout (`now` is before its deadline). A stream keeps its id here:
+  // cancel_now() maps it to the fallback's.
+  void hand_over(TransferPtr owned, Instant now) {
+    Transfer& t = *owned;
+    Media media = t.lease ? Media::kLease : Media::kJson;
+    if (!t.streaming) {
+      Duration left = t.deadline == Instant::max() ? Duration::zero() : t.deadline - now;
+      fallback_->request(std::move(t.method), std::move(t.path), std::move(t.req_body), left, std::move(t.done),
+                         t.priority, media);
+      return;
+    }
+    uint64_t id = t.id;
+    auto on_end = [this, id, end = std::move(t.done)](Result<HttpResponse> r) mutable {
+      {
+        std::lock_guard<std::mutex> g(handed_mu_);
+        if (handed_.erase(id) == 0) ended_early_.insert(id);
+      }
+      if (end) end(std::move(r));
+    };
+    uint64_t theirs;
+    if (t.lease) {
+      theirs = fallback_->watch_leases(std::move(t.path), std::move(t.on_frame), std::move(on_end), t.priority,
+                                       std::move(t.on_open));
+    } else {
+      auto on_line = [f = std::move(t.on_frame)](std::string_view line) { f(line, WireFormat::kJson); };
+      theirs = t.method == "POST"
+                   ? fallback_->stream_post(std::move(t.path), std::move(t.req_body), std::move(on_line),
+                                            std::move(on_end), t.priority, std::move(t.on_open))
+                   : fallback_->stream(std::move(t.path), std::move(on_line), std::move(on_end), t.priority,
+                                       std::move(t.on_open));
+    }
+    std::lock_guard<std::mutex> g(handed_mu_);
+    if (ended_early_.erase(id) == 0) handed_[id] = theirs;
+  }
+
   void cancel_now(uint64_t id) {
+    if (fallback_) {
+      std::unique_lock<std::mutex> g(handed_mu_);
+      if (auto it = handed_.find(id); it != handed_.end()) {
+        uint64_t theirs = it->second;
+        handed_.erase(it);
+        g.unlock();
+        fallback_->cancel(theirs);
+        return;
+      }
+    }
     if (cancel_queued(id)) return;
     for (auto it = retry_.begin(); it != retry_.end(); ++it) {
       if ((*it)->id != id) continue;
@@ -1167,12 +1258,21 @@ class H2Client final : public ClientFront<Transfer> {
   Instant next_deadline_ = Instant::max();   // at or before the earliest deadline in unary_ (check_deadlines)
   std::map<uint64_t, TransferPtr> streams_;  // started streams, until they close
   std::deque<TransferPtr> retry_;
+  // The fallback: made on the loop thread when a server first refuses
+  // HTTP/2, and from then on given every transfer (hand_over).
+  std::function<std::shared_ptr<Client>()> make_fallback_;  // null: none (kHttp2)
+  std::mutex handed_mu_;
+  std::unordered_map<uint64_t, uint64_t> handed_;  // GUARDED_BY(handed_mu_): our stream id -> the fallback's
+  std::unordered_set<uint64_t> ended_early_;        // GUARDED_BY(handed_mu_): ended before handed_ had them
+  std::shared_ptr<Client> fallback_;                // loop thread (and the destructor)
+  std::atomic<Client*> fallback_raw_{nullptr};      // the same, for stats() on any thread
 };
 
 }  // namespace
 
-std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options) {
-  return std::make_shared<H2Client>(std::move(config), std::move(options));
+std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options,
+                                       std::function<std::shared_ptr<Client>()> fallback) {
+  return std::make_shared<H2Client>(std::move(config), std::move(options), std::move(fallback));
 }
 
 }  // namespace leasehold::kube

@@ -1,6 +1,7 @@
 // Internal: kube::Client on leasehold's own HTTP/2 (nghttp2) over TLS
-// (OpenSSL), the transport chosen by ClientOptions::transport = kHttp2 or
-// LEASEHOLD_KUBE_TRANSPORT=http2.
+// (OpenSSL), the transport chosen by ClientOptions::transport = kHttp2
+// (LEASEHOLD_KUBE_TRANSPORT=http2), and by kAuto, the default, for an
+// https:// server reached without a proxy.
 //
 // Why: with libcurl, most of the client's CPU per renewal went to the multi
 // handle's bookkeeping per transfer, not to TLS or HTTP/2 (a profile in
@@ -9,7 +10,12 @@
 // so renewals queued together leave in one system call.
 //
 // What it speaks: https:// only, HTTP/2 only (the server must agree to h2
-// by ALPN; kube-apiserver does), no proxy. Client::create refuses the
+// by ALPN; kube-apiserver does), no proxy. A server that does not agree
+// (an HTTP/1.1-only front proxy): without a fallback (kHttp2) the requests
+// waiting for that connection fail with Unavailable, naming it; with one
+// (kAuto) they, and every transfer the client starts from then on, are
+// handed to the fallback (libcurl) with what is left of their timeouts,
+// unsent until then, and cancel() and stats() follow them there. Client::create refuses the
 // transport, naming why, for an http:// server, a kubeconfig proxy-url, or a
 // proxy environment variable (https_proxy, HTTPS_PROXY, all_proxy,
 // ALL_PROXY): the curl transport serves those. A literal address is taken
@@ -54,6 +60,7 @@
 // for the Client interface.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "kube/client.h"
@@ -61,6 +68,9 @@
 namespace leasehold::kube {
 
 // `config.server` must be https:// with a host (Client::create checks).
-std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options);
+// `fallback`, when set, makes the client that takes over should the server
+// refuse HTTP/2 (above); it is called at most once, on the client's thread.
+std::shared_ptr<Client> make_h2_client(ClusterConfig config, ClientOptions options,
+                                       std::function<std::shared_ptr<Client>()> fallback = nullptr);
 
 }  // namespace leasehold::kube

@@ -44,11 +44,13 @@ TEST_F(ClientTransportTest, TheEnvironmentChoosesWhenTheOptionsDoNot) {
   ASSERT_TRUE(c.ok()) << c.error().message();
   setenv("LEASEHOLD_KUBE_TRANSPORT", "curl", 1);
   EXPECT_TRUE(Client::create(https()).ok());
+  setenv("LEASEHOLD_KUBE_TRANSPORT", "auto", 1);
+  EXPECT_TRUE(Client::create(https()).ok());
   setenv("LEASEHOLD_KUBE_TRANSPORT", "h3", 1);
   auto bad = Client::create(https());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code(), Code::kInvalid);
-  EXPECT_NE(bad.error().message().find("LEASEHOLD_KUBE_TRANSPORT=h3: expected curl or http2"), std::string::npos)
+  EXPECT_NE(bad.error().message().find("LEASEHOLD_KUBE_TRANSPORT=h3: expected auto, curl or http2"), std::string::npos)
       << bad.error().message();
 }
 
@@ -72,6 +74,14 @@ TEST_F(ClientTransportTest, Http2RefusesPlainHttpAndProxiesNamingWhy) {
   r = Client::create(https(), o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message().find("HTTPS_PROXY is set"), std::string::npos) << r.error().message();
+
+  // The default (auto) takes libcurl for all three.
+  unsetenv("HTTPS_PROXY");
+  o.transport = Transport::kAuto;
+  EXPECT_TRUE(Client::create(proxied, o).ok());
+  EXPECT_TRUE(Client::create(plain, o).ok());
+  setenv("HTTPS_PROXY", "http://proxy.example:3128", 1);
+  EXPECT_TRUE(Client::create(https(), o).ok());
 
   // The explicit option wins over the environment, and curl serves all three.
   setenv("LEASEHOLD_KUBE_TRANSPORT", "http2", 1);

@@ -48,6 +48,8 @@ class TestH2Server {
     kOpenStream,     // /watch: 200 headers, the stream kept open; other paths answered
     kHugeBody,       // 200 and 9 MiB of body
     kDelayed,        // /late answered 150 ms after it came, /hold never; other paths at once
+    kHttp11,         // no HTTP/2: ALPN http/1.1 or none, then HTTP/1.1: 200 "ok\n" to every request;
+                     // /watch: 200, one chunked line "ev\n", the stream kept open
   };
 
   explicit TestH2Server(Mode mode) : mode_(mode) {
@@ -71,13 +73,28 @@ class TestH2Server {
     SSL_CTX_set_alpn_select_cb(
         ctx_,
         [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-           void*) -> int {
+           void* arg) -> int {
+          auto* server = static_cast<TestH2Server*>(arg);
+          const unsigned char* http11 = nullptr;
+          for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {  // length-prefixed names
+            if (std::string_view(reinterpret_cast<const char*>(in + i + 1), std::min(inlen - i - 1, unsigned{in[i]})) ==
+                "http/1.1") {
+              http11 = in + i;
+            }
+          }
+          if (http11) ++server->offered_http11;
+          if (server->mode_ == Mode::kHttp11) {
+            if (!http11) return SSL_TLSEXT_ERR_NOACK;
+            *out = http11 + 1;
+            *outlen = http11[0];
+            return SSL_TLSEXT_ERR_OK;
+          }
           unsigned char* o = nullptr;
           if (nghttp2_select_next_protocol(&o, outlen, in, inlen) != 1) return SSL_TLSEXT_ERR_NOACK;
           *out = o;
           return SSL_TLSEXT_ERR_OK;
         },
-        nullptr);
+        this);
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -103,6 +120,8 @@ class TestH2Server {
   std::atomic<int> cancelled{0};  // streams the client reset with CANCEL
   std::atomic<int> goaways{0};    // GOAWAY frames the client sent
   std::atomic<int> closed{0};     // connections that ended
+  std::atomic<int> offered_http11{0};  // handshakes whose client offered http/1.1 (libcurl does, ours does not)
+  std::atomic<int> watches_closed{0};  // kHttp11: connections carrying /watch that ended
 
  private:
   struct Session {
@@ -216,6 +235,52 @@ class TestH2Server {
       ::close(fd);
       return;
     }
+    if (mode_ == Mode::kHttp11) {
+      serve_http11(ssl, fd);
+    } else {
+      serve_http2(ssl, fd, index);
+    }
+    SSL_free(ssl);
+    ::close(fd);
+    ++closed;
+  }
+
+  // One HTTP/1.1 connection: GET requests (no bodies), answered in turn.
+  void serve_http11(SSL* ssl, int fd) {
+    std::string in;
+    bool watching = false;
+    while (!stop_) {
+      pollfd p{fd, POLLIN, 0};
+      if (SSL_pending(ssl) == 0 && ::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      int n = SSL_read(ssl, buf, sizeof buf);
+      if (n <= 0) {  // the client closed (a cancelled watch, or the client's end)
+        if (watching) ++watches_closed;
+        return;
+      }
+      if (watching) continue;
+      in.append(buf, static_cast<size_t>(n));
+      size_t end;
+      while (!watching && (end = in.find("\r\n\r\n")) != std::string::npos) {
+        std::string head = in.substr(0, end);
+        in.erase(0, end + 4);
+        ++requests;
+        size_t sp = head.find(' ');
+        std::string path = head.substr(sp + 1, head.find(' ', sp + 1) - sp - 1);
+        std::string out;
+        if (path == "/watch") {
+          watching = true;
+          out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nev\n\r\n";
+        } else {
+          out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\nok\n";
+        }
+        if (SSL_write(ssl, out.data(), static_cast<int>(out.size())) <= 0) return;
+      }
+    }
+  }
+
+  void serve_http2(SSL* ssl, int fd, int index) {
     Session s;
     s.server = this;
     s.index = index;
@@ -279,9 +344,6 @@ class TestH2Server {
       }
     }
     nghttp2_session_del(s.h2);
-    SSL_free(ssl);
-    ::close(fd);
-    ++closed;
   }
 
   Mode mode_;
@@ -579,6 +641,92 @@ TEST(H2ClientTest, EveryTimeoutFiresOnTimeWhateverCameBefore) {
   EXPECT_EQ(after.error().code(), Code::kTimeout) << after.error().message();
   EXPECT_GE(took, 700ms);
   EXPECT_LT(took, 2500ms);
+}
+
+std::shared_ptr<Client> auto_client_for(const TestH2Server& server) {
+  ClusterConfig c;
+  c.server = server.url();
+  c.insecure_skip_tls_verify = true;
+  c.source = "h2-test";
+  ClientOptions o;
+  o.transport = Transport::kAuto;
+  auto r = Client::create(c, o);
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  return r.ok() ? *r : nullptr;
+}
+
+// The default transport speaks the own HTTP/2 to a server that agrees to it
+// (libcurl would have offered http/1.1 too).
+TEST(H2ClientTest, TheDefaultSpeaksItsOwnHttp2ToAServerThatAgrees) {
+  TestH2Server server(TestH2Server::Mode::kAnswer);
+  auto c = auto_client_for(server);
+  ASSERT_TRUE(c);
+  auto r = get(*c, "/x");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->body, "ok\n");
+  EXPECT_EQ(server.offered_http11.load(), 0) << "libcurl answered, not the own transport";
+}
+
+// Asked for HTTP/2 alone (kHttp2), a server that refuses it in the TLS
+// handshake fails the request, naming why and what to use instead.
+TEST(H2ClientTest, WithoutAFallbackARefusalOfHttp2FailsNamingIt) {
+  TestH2Server server(TestH2Server::Mode::kHttp11);
+  auto c = client_to(server);
+  ASSERT_TRUE(c);
+  auto r = get(*c, "/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable) << r.error().message();
+  EXPECT_NE(r.error().message().find("the server did not agree to HTTP/2 (ALPN)"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("LEASEHOLD_KUBE_TRANSPORT=curl"), std::string::npos) << r.error().message();
+}
+
+// An HTTP/1.1-only server (a front proxy) under the default transport: the
+// watch and the requests that waited for the first connection, refused
+// HTTP/2, are carried by libcurl instead, and so is everything after;
+// nothing fails, and cancel() reaches the watch where it now is.
+TEST(H2ClientTest, AServerRefusingHttp2IsServedThroughLibcurlByDefault) {
+  TestH2Server server(TestH2Server::Mode::kHttp11);
+  // Before the client: its last callbacks may come as it goes.
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  std::vector<std::string> failed;
+  std::atomic<int> lines{0}, ends{0};
+  auto opened = std::make_shared<std::promise<void>>();
+  auto c = auto_client_for(server);
+  ASSERT_TRUE(c);
+  uint64_t watch = c->stream(
+      "/watch", [&](std::string_view line) { lines += line == "ev"; }, [&](Result<HttpResponse>) { ++ends; },
+      Priority::kBackground, [opened] { opened->set_value(); });
+  for (int i = 0; i < 5; ++i) {
+    c->request("GET", "/r" + std::to_string(i), "", 10s, [&](Result<HttpResponse> r) {
+      std::lock_guard<std::mutex> g(mu);
+      if (!r.ok()) failed.push_back(r.error().message());
+      else if (r->status != 200 || r->body != "ok\n") failed.push_back("status " + std::to_string(r->status));
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> g(mu);
+    ASSERT_TRUE(cv.wait_for(g, 20s, [&] { return done == 5; })) << done << " of 5 answered";
+    EXPECT_TRUE(failed.empty()) << failed.front();
+  }
+  ASSERT_EQ(opened->get_future().wait_for(10s), std::future_status::ready) << "the watch did not open";
+  auto after = get(*c, "/after");
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  EXPECT_EQ(after->body, "ok\n");
+  for (int i = 0; i < 500 && lines.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(lines.load(), 1) << "the watch's line did not arrive";
+  c->cancel(watch);
+  for (int i = 0; i < 500 && server.watches_closed.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.watches_closed.load(), 1) << "the cancelled watch's connection stayed open";
+  EXPECT_EQ(ends.load(), 0) << "cancel() must not call on_end";
+  ClientStats s = c->stats();
+  EXPECT_EQ(s.http2, 0u);
+  EXPECT_EQ(s.started, 7u) << "each transfer counted once, by the transport that sent it";
+  EXPECT_EQ(s.completed, 7u);
 }
 
 }  // namespace
