@@ -31,8 +31,9 @@
 // connections curl picks the probe's, so a silent one may wait for TCP
 // keepalive and TCP_USER_TIMEOUT (a peer that stopped acknowledging) instead.
 //
-// Credentials are taken per request (credentials.h): a token file is re-read
-// every time; an exec plugin's answer is cached until it expires or a 401.
+// Credentials are taken per request (credentials.h): a token file is read
+// again whenever stat(2) shows it changed, and after a 401; an exec
+// plugin's answer is cached until it expires or a 401.
 // No credential ever appears in an error message.
 //
 // Budget: a token bucket (ClientOptions::rate) in front of two queues. Lock

@@ -74,7 +74,7 @@ struct ClusterConfig {
   // https_proxy / no_proxy environment variables apply, as in client-go.
   std::string proxy_url;
   std::string token;       // a static bearer token
-  std::string token_file;  // re-read on every request (bound tokens rotate)
+  std::string token_file;  // read again when it changes (bound tokens rotate; credentials.h)
   // Run for a token or a client certificate and key; its answer is cached
   // until expirationTimestamp, and it runs again after a 401. Its
   // certificate replaces client_cert_pem/client_key_pem.
