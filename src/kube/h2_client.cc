@@ -42,6 +42,11 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kConnectTimeout = 5s;
+// A connect(2) to one address of several that has not completed this long
+// gives way to the next address (the last keeps what is left of
+// kConnectTimeout): a first address that drops SYNs costs 1 s, not the
+// connection.
+constexpr auto kAttemptTimeout = 1s;
 constexpr auto kQueueSweep = 100ms;
 constexpr size_t kMaxInFlight = 64;  // requests (not watches) at once, as the curl transport
 constexpr auto kPingAfter = 3s;      // silence on a connection carrying streams
@@ -137,6 +142,7 @@ struct Conn {
   std::string last_connect_error;
   Instant idle_since{};  // when its last stream closed (or it opened)
   Instant connect_deadline{};
+  Instant attempt_deadline = Instant::max();  // kConnecting: this address's (kAttemptTimeout)
   Instant last_recv{};
   bool ping_outstanding = false;
   Instant ping_sent{};
@@ -475,6 +481,8 @@ class H2Client final : public ClientFront<Transfer> {
       if (rc == 0 || errno == EINPROGRESS) {
         c.fd = fd;
         c.state = Conn::State::kConnecting;
+        c.attempt_deadline =
+            c.addr_index + 1 < c.addrs.size() ? clock_->now() + kAttemptTimeout : Instant::max();
         if (rc == 0) connected(c);
         return;
       }
@@ -1053,10 +1061,8 @@ class H2Client final : public ClientFront<Transfer> {
   }
 
   Instant health_due(const Conn& c) const {
-    if (c.state == Conn::State::kResolving || c.state == Conn::State::kConnecting ||
-        c.state == Conn::State::kHandshaking) {
-      return c.connect_deadline;
-    }
+    if (c.state == Conn::State::kConnecting) return std::min(c.connect_deadline, c.attempt_deadline);
+    if (c.state == Conn::State::kResolving || c.state == Conn::State::kHandshaking) return c.connect_deadline;
     if (c.state != Conn::State::kReady) return Instant::max();
     if (c.streams.empty()) return c.waiting.empty() && !c.goaway ? c.idle_since + kIdleAfter : Instant::max();
     return c.ping_outstanding ? c.ping_sent + kPingTimeout : c.last_recv + kPingAfter;
@@ -1072,6 +1078,14 @@ class H2Client final : public ClientFront<Transfer> {
   void check_health(Instant now) {
     for (auto& cp : conns_) {
       Conn& c = *cp;
+      if (c.state == Conn::State::kConnecting && now >= c.attempt_deadline && now < c.connect_deadline) {
+        c.last_connect_error = "no answer in " + std::to_string(ms_of(kAttemptTimeout)) + " ms";
+        ::close(c.fd);
+        c.fd = -1;
+        ++c.addr_index;
+        begin_connect(c);  // the next address, or the connection fails naming this one's silence
+        continue;
+      }
       if (c.state == Conn::State::kResolving || c.state == Conn::State::kConnecting ||
           c.state == Conn::State::kHandshaking) {
         if (now >= c.connect_deadline) {

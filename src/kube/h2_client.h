@@ -23,7 +23,9 @@
 // its own, so a resolver that stalls delays only the requests waiting for
 // that connection, each until its own timeout, and the resolution counts
 // toward the connection's 5 s connect timeout. The addresses are tried in
-// order.
+// order; a connect that has not completed within 1 s gives way to the next
+// address (the last one keeps what is left of the 5 s), so an address that
+// drops SYNs (an unreachable IPv6 route, say) costs 1 s, not the connection.
 //
 // Connections: requests and streams share one connection up to the
 // server's SETTINGS_MAX_CONCURRENT_STREAMS (100 assumed until the server's

@@ -589,6 +589,66 @@ TEST(H2ClientTest, AResponseOverEightMebibytesIsRefusedWithInvalid) {
       << r.error().message();
 }
 
+// A name with two addresses whose first never answers (a listener with a
+// full accept queue drops new SYNs, as an unreachable route would): the
+// connection moves to the second address after 1 s, well within its 5 s
+// connect timeout, and the request is answered.
+TEST(H2ClientTest, AnAddressThatNeverAnswersGivesWayToTheNext) {
+  TestH2Server server(TestH2Server::Mode::kAnswer);
+  int hole = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(hole, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(hole, 0), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(hole, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string hole_port = std::to_string(ntohs(a.sin_port));
+  std::vector<int> fillers;  // fill the accept queue (never accepted)
+  for (int i = 0; i < 2; ++i) {
+    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(f);
+  }
+  std::this_thread::sleep_for(50ms);
+  {  // the precondition: a new connect to it now hangs
+    int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    (void)::connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    pollfd p{probe, POLLOUT, 0};
+    int ready = ::poll(&p, 1, 300);
+    ::close(probe);
+    ASSERT_EQ(ready, 0) << "the full listener answered a new connect: no address that never answers here";
+  }
+  std::string port = server.url().substr(server.url().rfind(':') + 1);
+  ClientOptions o;
+  o.getaddrinfo = [hole_port, port](const char*, const char*, const addrinfo* hints, addrinfo** res) {
+    addrinfo* first = nullptr;
+    addrinfo* second = nullptr;
+    if (int rc = ::getaddrinfo("127.0.0.1", hole_port.c_str(), hints, &first); rc != 0) return rc;
+    if (int rc = ::getaddrinfo("127.0.0.1", port.c_str(), hints, &second); rc != 0) {
+      ::freeaddrinfo(first);
+      return rc;
+    }
+    addrinfo* last = first;
+    while (last->ai_next) last = last->ai_next;
+    last->ai_next = second;  // one list, freed whole by freeaddrinfo
+    *res = first;
+    return 0;
+  };
+  auto c = h2_client_for("https://two-addresses.test:" + port, o);
+  ASSERT_TRUE(c);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = get(*c, "/x", 4s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_GE(took, 900ms) << "the first address answered: the test proved nothing";
+  EXPECT_LT(took, 3s);
+  c.reset();
+  for (int f : fillers) ::close(f);
+  ::close(hole);
+}
+
 // An answer read in the same batch as others is read together with them
 // (the gather); one that comes while the socket is left unread must still
 // count as in time: the client reads before it fails anything as late. With
