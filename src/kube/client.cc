@@ -433,18 +433,14 @@ class CurlClient final : public ClientFront<Transfer> {
 }  // namespace
 
 void add_stats(ClientStats& into, const ClientStats& more) {
-  into.started += more.started;
-  into.completed += more.completed;
-  into.connections += more.connections;
-  into.http2 += more.http2;
-  into.waited += more.waited;
-  into.expired_in_queue += more.expired_in_queue;
-  into.queued_lease += more.queued_lease;
-  into.queued_background += more.queued_background;
-  into.probes += more.probes;
-  into.retired += more.retired;
-  into.protobuf_sent += more.protobuf_sent;
-  into.protobuf_received += more.protobuf_received;
+  static_assert(sizeof(ClientStats) == 12 * sizeof(uint64_t), "a new ClientStats field belongs in the list below");
+  for (uint64_t ClientStats::*f :
+       {&ClientStats::started, &ClientStats::completed, &ClientStats::connections, &ClientStats::http2,
+        &ClientStats::waited, &ClientStats::expired_in_queue, &ClientStats::queued_lease,
+        &ClientStats::queued_background, &ClientStats::probes, &ClientStats::retired, &ClientStats::protobuf_sent,
+        &ClientStats::protobuf_received}) {
+    into.*f += more.*f;
+  }
 }
 
 Result<std::shared_ptr<Client>> Client::create(ClusterConfig config, ClientOptions options) {

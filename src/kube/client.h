@@ -50,8 +50,10 @@
 // Responses carry their Content-Type; callers decode by it.
 //
 // Threading: request/stream/cancel/stats are safe from any thread.
-// Completions (`done`, `on_line`, `on_end`) run on the client's thread and
-// must be short; the lock backends post them to the Runtime.
+// Completions (`done`, `on_line`, `on_end`) run on the client's thread (or,
+// once the own transport has handed its transfers to libcurl, on that
+// client's thread: h2_client.h) and must be short; the lock backends post
+// them to the Runtime.
 #pragma once
 
 #include <cstdint>
@@ -110,7 +112,8 @@ struct ClientOptions {
   // starts; a non-empty result is the whole value of its Authorization
   // header (sent as is: no "Bearer " added), an empty one sends none. It
   // replaces the kubeconfig's token and token file, and the exec plugin's
-  // token (its client certificate is still used).
+  // token (its client certificate is still used). The own transport's
+  // libcurl fallback gets a copy of it (and runs an exec plugin itself).
   std::function<std::string()> authorization;
   // Header lines ("Name: value") added to every request and stream.
   std::vector<std::string> extra_headers;

@@ -12,9 +12,6 @@ namespace {
 constexpr auto kPluginTimeout = std::chrono::seconds(10);
 constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
 constexpr auto kExpirySlack = std::chrono::seconds(1);
-// A token file modified this recently is read for every request (its
-// timestamp may not move on the next write).
-constexpr auto kFileSettled = std::chrono::seconds(2);
 }  // namespace
 
 Credentials::Credentials(const ClusterConfig& config, Clock& clock, std::function<std::string()> authorization,
@@ -43,10 +40,12 @@ std::string Credentials::token_from_file_or_config() {
     file_.reusable = false;
     return cfg_.token;
   }
+  auto same = [](const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; };
   if (file_.reusable && st.st_dev == file_.dev && st.st_ino == file_.ino && st.st_size == file_.size &&
-      st.st_mtim.tv_sec == file_.mtime.tv_sec && st.st_mtim.tv_nsec == file_.mtime.tv_nsec) {
+      same(st.st_mtim, file_.mtime) && same(st.st_ctim, file_.ctime)) {
     return file_.token.empty() ? cfg_.token : file_.token;
   }
+  ++file_reads_;
   std::ifstream f(cfg_.token_file);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -55,13 +54,19 @@ std::string Credentials::token_from_file_or_config() {
   // File times are the real clock's, whatever clock the client runs on.
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  auto age = std::chrono::seconds(now.tv_sec - st.st_mtim.tv_sec) +
-             std::chrono::nanoseconds(now.tv_nsec - st.st_mtim.tv_nsec);
-  file_.reusable = f.is_open() && age >= kFileSettled;
+  // A file changed this recently may change again within its timestamps'
+  // granularity: read for every request until it has settled.
+  const timespec& changed = st.st_ctim.tv_sec > st.st_mtim.tv_sec ||
+                                    (st.st_ctim.tv_sec == st.st_mtim.tv_sec && st.st_ctim.tv_nsec > st.st_mtim.tv_nsec)
+                                ? st.st_ctim
+                                : st.st_mtim;
+  auto age = std::chrono::seconds(now.tv_sec - changed.tv_sec) + std::chrono::nanoseconds(now.tv_nsec - changed.tv_nsec);
+  file_.reusable = f.is_open() && age >= file_settle_;
   file_.dev = st.st_dev;
   file_.ino = st.st_ino;
   file_.size = st.st_size;
   file_.mtime = st.st_mtim;
+  file_.ctime = st.st_ctim;
   file_.token = tok;
   return tok.empty() ? cfg_.token : tok;
 }

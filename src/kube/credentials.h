@@ -3,10 +3,10 @@
 // ClientOptions::authorization), decided per request.
 //
 // A token file (bound service-account tokens rotate) is read again whenever
-// stat(2) shows it changed (another file, size or modification time), after
-// a 401, and for every request while its modification time is under 2 s old
-// (a file rewritten within its timestamp's granularity would otherwise look
-// unchanged); otherwise its last contents are used. An exec plugin's token or client certificate is cached until its
+// stat(2) shows it changed (another file, size, modification or status
+// change time), after a 401, and for every request while it changed under
+// 2 s ago (a file rewritten within its timestamps' granularity would
+// otherwise look unchanged); otherwise its last contents are used. An exec plugin's token or client certificate is cached until its
 // expirationTimestamp (less 1 s) and fetched again after a 401. The plugin
 // runs on a short-lived thread of its own (one run at a time, at most 10 s):
 // only requests that need its answer wait for it. A failed run is reported to
@@ -63,8 +63,14 @@ class Credentials {
   // True when it did: held requests may call pick() again.
   bool take_plugin_answer(Instant now);
 
-  // A request was answered 401: the plugin runs again for the next request.
+  // A request was answered 401: the plugin runs again for the next request,
+  // and the token file is read again.
   void unauthorized();
+
+  // For tests: how many times the token file was read, and how recent a
+  // change makes it read for every request (default 2 s).
+  uint64_t token_file_reads() const { return file_reads_; }
+  void set_token_file_settle(Duration d) { file_settle_ = d; }
 
  private:
   const ExecCredential* cached() const;
@@ -82,8 +88,11 @@ class Credentials {
     ino_t ino = 0;
     off_t size = 0;
     timespec mtime{};
+    timespec ctime{};
     std::string token;
   } file_;
+  uint64_t file_reads_ = 0;
+  Duration file_settle_ = std::chrono::seconds(2);
   std::optional<ExecCredential> cred_;
   std::optional<Error> error_;
   Instant retry_at_{};

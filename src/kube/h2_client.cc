@@ -28,7 +28,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "core/wake_batch.h"
@@ -72,10 +71,12 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// OpenSSL's queued errors as one line (and the queue emptied).
-std::string ssl_errors() {
+// OpenSSL's queued errors as one line (and the queue emptied); `*found`,
+// when given, tells whether one of them had the reason `reason`.
+std::string ssl_errors(int reason = 0, bool* found = nullptr) {
   std::string out;
   while (unsigned long e = ERR_get_error()) {
+    if (found && ERR_GET_REASON(e) == reason) *found = true;
     char buf[256];
     ERR_error_string_n(e, buf, sizeof buf);
     if (!out.empty()) out += "; ";
@@ -310,6 +311,7 @@ class H2Client final : public ClientFront<Transfer> {
   // it cannot start: no token is spent on it then.
   bool start(TransferPtr& owned, Instant now) {
     if (fallback_ && now < owned->deadline) {
+      if (owned->retried) --started_;  // counted when first started; the fallback counts it
       hand_over(std::move(owned), now);
       return true;
     }
@@ -748,7 +750,11 @@ class H2Client final : public ClientFront<Transfer> {
                     X509_verify_cert_error_string(v));
         return;
       }
-      std::string detail = ssl_errors();
+      // A server with no protocol in common ends the handshake with this
+      // alert (RFC 7301), as others answer without ALPN (below).
+      bool no_h2 = false;
+      std::string detail = ssl_errors(SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL, &no_h2);
+      if (no_h2) return refused_http2(c);
       if (detail.empty()) detail = errno != 0 ? std::strerror(errno) : "the server closed the connection";
       kill(c, "TLS handshake with " + authority_ + " failed: " + detail);
       return;
@@ -757,14 +763,7 @@ class H2Client final : public ClientFront<Transfer> {
     const unsigned char* alpn = nullptr;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_len);
-    if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) {
-      if (make_fallback_) {
-        fall_back(c);
-        return;
-      }
-      kill(c, "the server did not agree to HTTP/2 (ALPN); use the curl transport (LEASEHOLD_KUBE_TRANSPORT=curl)");
-      return;
-    }
+    if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) return refused_http2(c);
     start_session(c);
   }
 
@@ -1153,11 +1152,23 @@ class H2Client final : public ClientFront<Transfer> {
 
   // ---- the fallback (a server that refused HTTP/2) ----
 
-  // The server refused HTTP/2 on `c`: from now on every transfer goes to
-  // the fallback, beginning with those waiting for `c` (none was sent).
-  void fall_back(Conn& c) {
+  // The server refused HTTP/2 on `c` (an ALPN answer other than h2, or
+  // the handshake ended by its no_application_protocol alert). Without a
+  // fallback, the transfers waiting for `c` fail, naming it; with one, they
+  // and every transfer after them go to the fallback (none had been sent).
+  void refused_http2(Conn& c) {
+    static constexpr const char* kRefused = "the server did not agree to HTTP/2 (ALPN)";
+    if (!make_fallback_) {
+      kill(c, std::string(kRefused) + "; use the curl transport (LEASEHOLD_KUBE_TRANSPORT=curl)");
+      return;
+    }
     if (!fallback_) {
-      fallback_ = make_fallback_();
+      try {
+        fallback_ = make_fallback_();
+      } catch (const std::exception& e) {
+        kill(c, std::string(kRefused) + ", and its libcurl fallback could not be made: " + e.what());
+        return;
+      }
       fallback_raw_.store(fallback_.get(), std::memory_order_release);
     }
     std::deque<Transfer*> riders;
@@ -1190,10 +1201,15 @@ class H2Client final : public ClientFront<Transfer> {
       return;
     }
     uint64_t id = t.id;
+    {
+      std::lock_guard<std::mutex> g(handed_mu_);
+      handing_ = id;
+    }
     auto on_end = [this, id, end = std::move(t.done)](Result<HttpResponse> r) mutable {
       {
         std::lock_guard<std::mutex> g(handed_mu_);
-        if (handed_.erase(id) == 0) ended_early_.insert(id);
+        // Ended while hand_over still opens it: hand_over must not map it.
+        if (handed_.erase(id) == 0 && handing_ == id) ended_early_ = true;
       }
       if (end) end(std::move(r));
     };
@@ -1210,7 +1226,9 @@ class H2Client final : public ClientFront<Transfer> {
                                        std::move(t.on_open));
     }
     std::lock_guard<std::mutex> g(handed_mu_);
-    if (ended_early_.erase(id) == 0) handed_[id] = theirs;
+    if (!ended_early_) handed_[id] = theirs;
+    handing_ = 0;
+    ended_early_ = false;
   }
 
   void cancel_now(uint64_t id) {
@@ -1277,7 +1295,8 @@ class H2Client final : public ClientFront<Transfer> {
   std::function<std::shared_ptr<Client>()> make_fallback_;  // null: none (kHttp2)
   std::mutex handed_mu_;
   std::unordered_map<uint64_t, uint64_t> handed_;  // GUARDED_BY(handed_mu_): our stream id -> the fallback's
-  std::unordered_set<uint64_t> ended_early_;        // GUARDED_BY(handed_mu_): ended before handed_ had them
+  uint64_t handing_ = 0;      // GUARDED_BY(handed_mu_): the stream hand_over is opening (0: none)
+  bool ended_early_ = false;  // GUARDED_BY(handed_mu_): it ended before hand_over could map it
   std::shared_ptr<Client> fallback_;                // loop thread (and the destructor)
   std::atomic<Client*> fallback_raw_{nullptr};      // the same, for stats() on any thread
 };

@@ -1,7 +1,8 @@
 // Choosing kube::Client's transport (ClientOptions::transport and
 // LEASEHOLD_KUBE_TRANSPORT): what each refuses, before any connection.
 // What the transports do on the wire is tested on the real control plane
-// (tests/integration, kube.http2.*).
+// (tests/integration: the default everywhere, kube.curl.* on libcurl) and
+// in h2_client_test.cc (the default's fallback to libcurl).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 

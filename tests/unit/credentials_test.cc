@@ -1,6 +1,6 @@
 // kube::Credentials (src/kube/credentials.h): when a token file is read
-// again. The file's stat(2) decides, so the tests set its modification time
-// with utimensat(2) to make it look old, recent, or unchanged.
+// again. The file's stat(2) decides; the tests set its modification time
+// with utimensat(2) and count reads with token_file_reads().
 #include "kube/credentials.h"
 
 #include <fcntl.h>
@@ -53,23 +53,27 @@ class CredentialsTest : public ::testing::Test {
   SimulatedClock clock_;
 };
 
-TEST_F(CredentialsTest, ASettledTokenFileIsReadAgainOnlyWhenItChangesOrAfterA401) {
+// With no settling time (set_token_file_settle(0)), a file is reused until
+// stat(2) shows any change.
+TEST_F(CredentialsTest, ATokenFileIsReadAgainOnlyWhenItChangesOrAfterA401) {
   Credentials c(cfg_, clock_, nullptr, [] {});
+  c.set_token_file_settle(Duration::zero());
   timespec old = ago(std::chrono::seconds(60));
   write("aaaa", old);
   EXPECT_EQ(header(c), "Bearer aaaa");
-  // The same size and modification time: stat(2) sees no change, so the
-  // token read before is sent (this is what proves there is a cache).
-  write("bbbb", old);
   EXPECT_EQ(header(c), "Bearer aaaa");
+  EXPECT_EQ(c.token_file_reads(), 1u) << "an unchanged file was read again";
+  // Rewritten in place with the same size and modification time (cp -p,
+  // touch -r): its status change time moved, so it is read again.
+  write("bbbb", old);
+  EXPECT_EQ(header(c), "Bearer bbbb");
+  EXPECT_EQ(c.token_file_reads(), 2u);
   // A 401: read again at once.
   c.unauthorized();
   EXPECT_EQ(header(c), "Bearer bbbb");
-  // Another modification time: read again.
-  write("cccc", ago(std::chrono::seconds(30)));
-  EXPECT_EQ(header(c), "Bearer cccc");
+  EXPECT_EQ(c.token_file_reads(), 3u);
   // Another size: read again.
-  write("dddddd", ago(std::chrono::seconds(30)));
+  write("dddddd", old);
   EXPECT_EQ(header(c), "Bearer dddddd");
   // Replaced by another file (kubelet swaps a symlink): read again.
   std::string next = dir_ + "/next";
@@ -77,29 +81,25 @@ TEST_F(CredentialsTest, ASettledTokenFileIsReadAgainOnlyWhenItChangesOrAfterA401
     std::ofstream f(next);
     f << "eeeeee\n";
   }
-  timespec same[2];
-  struct stat st;
-  ASSERT_EQ(::stat(cfg_.token_file.c_str(), &st), 0);
-  same[0] = st.st_atim;
-  same[1] = st.st_mtim;
-  ASSERT_EQ(::utimensat(AT_FDCWD, next.c_str(), same, 0), 0);
   ASSERT_EQ(::rename(next.c_str(), cfg_.token_file.c_str()), 0);
   EXPECT_EQ(header(c), "Bearer eeeeee");
+  EXPECT_EQ(header(c), "Bearer eeeeee");
+  EXPECT_EQ(c.token_file_reads(), 5u);
 }
 
-TEST_F(CredentialsTest, ATokenFileModifiedInTheLastTwoSecondsIsReadForEveryRequest) {
+// By default a file changed under 2 s ago is read for every request: a
+// rewrite within its timestamps' granularity would not show in stat(2).
+TEST_F(CredentialsTest, ATokenFileChangedInTheLastTwoSecondsIsReadForEveryRequest) {
   Credentials c(cfg_, clock_, nullptr, [] {});
-  timespec recent = ago(std::chrono::seconds(0));
-  write("aaaa", recent);
+  write("aaaa", ago(std::chrono::seconds(60)));  // its status change time is now
   EXPECT_EQ(header(c), "Bearer aaaa");
-  // Rewritten within the same timestamp (as a coarse clock would show it):
-  // still read, as its first read was too recent to trust.
-  write("bbbb", recent);
-  EXPECT_EQ(header(c), "Bearer bbbb");
+  EXPECT_EQ(header(c), "Bearer aaaa");
+  EXPECT_EQ(c.token_file_reads(), 2u);
 }
 
 TEST_F(CredentialsTest, AMissingOrEmptyTokenFileFallsBackToTheConfigsToken) {
   Credentials c(cfg_, clock_, nullptr, [] {});
+  c.set_token_file_settle(Duration::zero());
   EXPECT_EQ(header(c), "Bearer from-config");  // no file yet
   write("", ago(std::chrono::seconds(60)));
   EXPECT_EQ(header(c), "Bearer from-config");
