@@ -55,12 +55,11 @@ std::string Credentials::token_from_file_or_config() {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   // A file changed this recently may change again within its timestamps'
-  // granularity: read for every request until it has settled.
-  const timespec& changed = st.st_ctim.tv_sec > st.st_mtim.tv_sec ||
-                                    (st.st_ctim.tv_sec == st.st_mtim.tv_sec && st.st_ctim.tv_nsec > st.st_mtim.tv_nsec)
-                                ? st.st_ctim
-                                : st.st_mtim;
-  auto age = std::chrono::seconds(now.tv_sec - changed.tv_sec) + std::chrono::nanoseconds(now.tv_nsec - changed.tv_nsec);
+  // granularity: read for every request until it has settled. Its status
+  // change time is its last change: every write, and every setting of its
+  // modification time, moves it.
+  auto age = std::chrono::seconds(now.tv_sec - st.st_ctim.tv_sec) +
+             std::chrono::nanoseconds(now.tv_nsec - st.st_ctim.tv_nsec);
   file_.reusable = f.is_open() && age >= file_settle_;
   file_.dev = st.st_dev;
   file_.ino = st.st_ino;

@@ -356,13 +356,15 @@ class TestH2Server {
   std::thread thread_;
 };
 
-// A client of the own HTTP/2 transport for `server_url` (a TestH2Server's).
-std::shared_ptr<Client> h2_client_for(const std::string& server_url, ClientOptions o = {}) {
+// A client of the own HTTP/2 transport (or of `transport`) for `server_url`
+// (a TestH2Server's).
+std::shared_ptr<Client> h2_client_for(const std::string& server_url, ClientOptions o = {},
+                                      Transport transport = Transport::kHttp2) {
   ClusterConfig c;
   c.server = server_url;
   c.insecure_skip_tls_verify = true;  // the server's certificate is made per test
   c.source = "h2-test";
-  o.transport = Transport::kHttp2;
+  o.transport = transport;
   auto r = Client::create(c, o);
   EXPECT_TRUE(r.ok()) << r.error().message();
   return r.ok() ? *r : nullptr;
@@ -711,15 +713,7 @@ std::shared_ptr<Client> auto_client_for(const TestH2Server& server) {
   for (const char* v : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
     EXPECT_EQ(std::getenv(v), nullptr) << v << " is set: this test needs the default's own transport";
   }
-  ClusterConfig c;
-  c.server = server.url();
-  c.insecure_skip_tls_verify = true;
-  c.source = "h2-test";
-  ClientOptions o;
-  o.transport = Transport::kAuto;
-  auto r = Client::create(c, o);
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? *r : nullptr;
+  return h2_client_for(server.url(), {}, Transport::kAuto);
 }
 
 // The default transport speaks the own HTTP/2 to a server that agrees to it
