@@ -70,8 +70,13 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
       });
       return;
     }
-    call("PUT", item_, kube::encode_lease_update(*base, record), "update", 200,
-         std::move(done), echo_hook());
+    // A renewal (the holder writing its own term again) is sent as one, so
+    // the transport may read its answer a little late (client.h).
+    const LeaseRecord& was = base->versioned.record;
+    bool renewal = !record.holder_identity.empty() && record.holder_identity == was.holder_identity &&
+                   record.lease_transitions == was.lease_transitions;
+    call("PUT", item_, kube::encode_lease_update(*base, record), "update", 200, std::move(done), echo_hook(),
+         renewal ? kube::Media::kLeaseRenewal : kube::Media::kLease);
   }
 
   bool watch(std::function<void(const std::optional<Versioned>&)> on_change,
@@ -117,12 +122,13 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   // answer's handler carries a pointer, not strings.
   void call(const char* method, const std::string& path, std::string body, const char* verb,
             long ok_status, Completion<Versioned> done,
-            std::function<void(const Result<kube::HttpResponse>&)> on_answer = {}) {
+            std::function<void(const Result<kube::HttpResponse>&)> on_answer = {},
+            kube::Media media = kube::Media::kLease) {
     kube_lock_call(rt_, client_, weak_from_this(), url_, method, path, std::move(body), request_timeout_,
                    [verb, ok_status](KubeLeaseLock& self, const Result<kube::HttpResponse>& r) {
                      return self.interpret(r, verb, ok_status);
                    },
-                   std::move(done), kube::Media::kLease, std::move(on_answer));
+                   std::move(done), media, std::move(on_answer));
   }
 
   // For a write, called before it is sent: the shared watch holds this

@@ -84,6 +84,10 @@ struct HttpResponse {
 enum class Media {
   kJson,   // application/json only
   kLease,  // a Lease: protobuf first when the client's lease format is protobuf
+  // As kLease, for a Lease update that renews the term its writer holds
+  // (same holder, same transitions): the own HTTP/2 transport may read its
+  // answer up to ClientOptions::h2_patient_gather late (h2_client.h).
+  kLeaseRenewal,
 };
 
 // Which HTTP implementation carries a client's requests.
@@ -139,6 +143,10 @@ struct ClientOptions {
   // left unread while requests are in flight on it), for tests; nullopt:
   // 1 ms. Zero: read at once.
   std::optional<Duration> h2_gather;
+  // The own HTTP/2 transport's patient gather (h2_client.h: how long a
+  // socket is left unread after a read while renewals, and nothing else, are
+  // in flight on it), for tests; nullopt: 4 ms. Zero: the gather above.
+  std::optional<Duration> h2_patient_gather;
 };
 
 // Counters since the client was made (a snapshot; for tests and metrics).

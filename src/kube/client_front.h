@@ -47,7 +47,8 @@ struct TransferHead {
   uint64_t id = 0;  // from the front's counter, never 0; 0: the transport's own (a probe)
   std::string method, path, req_body;
   bool streaming = false;  // stream(), stream_post(), watch_leases()
-  bool lease = false;      // Media::kLease
+  bool lease = false;      // Media::kLease or kLeaseRenewal
+  bool patient = false;    // Media::kLeaseRenewal: its answer may be read late (h2_client.h)
   Priority priority = Priority::kLease;
   Instant enqueued{};
   Instant deadline = Instant::max();  // streams: none
@@ -119,7 +120,8 @@ class ClientFront : public Client {
 
   void request(std::string method, std::string path, std::string body, Duration timeout,
                std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) final {
-    auto t = make(std::move(method), std::move(path), std::move(body), media == Media::kLease, priority);
+    auto t = make(std::move(method), std::move(path), std::move(body), media != Media::kJson, priority);
+    t->patient = media == Media::kLeaseRenewal;
     if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
     t->done = std::move(done);
     enqueue(std::move(t));

@@ -63,6 +63,13 @@ constexpr size_t kReadChunk = 32 << 10;
 // wake-up. It delays any answer or watch event on that connection by at most
 // this much, and only while requests are in flight on it.
 constexpr auto kGather = 1ms;
+// After any read while renewals, and no other request, are in flight on a
+// connection, its socket is left unread this long: a renewal's answer is
+// awaited by nobody (its deadline counts from its sending), so the answers
+// of one tick are read in a few wake-ups. It delays any answer or watch
+// event on that connection by at most this much, and only while renewals
+// alone are in flight on it.
+constexpr auto kPatientGather = 4ms;
 constexpr uint32_t kLastStreamIds = (1u << 31) - 1024;
 
 std::string lower(std::string_view s) {
@@ -154,6 +161,7 @@ struct Conn {
   size_t woff = 0;
   std::map<int32_t, Transfer*> streams;
   size_t unary_open = 0;    // of streams, those of requests (not watches)
+  size_t impatient_open = 0;  // of those, the ones that are not renewals (Transfer::patient)
   // The gather (on_ready): until this instant poll(2) does not ask whether
   // the socket is readable. The real steady clock, as poll(2) sleeps on it,
   // whatever clock the client judges timeouts by.
@@ -170,6 +178,7 @@ class H2Client final : public ClientFront<Transfer> {
         url_(split_server(cfg_.server)),
         getaddrinfo_(o.getaddrinfo ? o.getaddrinfo : &::getaddrinfo),
         gather_(o.h2_gather.value_or(kGather)),
+        patient_gather_(o.h2_patient_gather.value_or(kPatientGather)),
         make_fallback_(std::move(fallback)) {
     host_ = url_.host;
     if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
@@ -439,7 +448,13 @@ class H2Client final : public ClientFront<Transfer> {
     }
     t.stream_id = sid;
     c.streams[sid] = &t;
-    if (!t.streaming) ++c.unary_open;
+    if (!t.streaming) {
+      ++c.unary_open;
+      if (!t.patient) {
+        ++c.impatient_open;
+        c.read_after = {};  // its answer is awaited: no gather begun for renewals delays it
+      }
+    }
     // A connection that has been silent a while gets a PING with the
     // request, so a dead one is found while the request still has time.
     if (!c.ping_outstanding && clock_->now() - c.last_recv >= kPingAfter) send_ping(c);
@@ -618,11 +633,17 @@ class H2Client final : public ClientFront<Transfer> {
     size_t open_before = c.unary_open;
     read_some(c);
     if (c.state != Conn::State::kReady) return;
-    // Answers came and more are due: leave the socket unread for a moment,
-    // so the next ones are read together, in one wake-up.
-    if (c.unary_open > 0 && c.unary_open < open_before && gather_ > Duration::zero()) {
-      c.read_after = std::chrono::steady_clock::now() + gather_;
+    // More answers are due: leave the socket unread for a moment, so the
+    // next ones are read together. Renewals alone in flight: after any read
+    // (kPatientGather); else only after a read that completed requests
+    // (kGather).
+    Duration pause = Duration::zero();
+    if (c.unary_open > 0 && c.impatient_open == 0 && patient_gather_ > Duration::zero()) {
+      pause = patient_gather_;
+    } else if (c.unary_open > 0 && c.unary_open < open_before) {
+      pause = gather_;
     }
+    if (pause > Duration::zero()) c.read_after = std::chrono::steady_clock::now() + pause;
     flush(c);
   }
 
@@ -966,7 +987,10 @@ class H2Client final : public ClientFront<Transfer> {
     c->streams.erase(sid);
     if (c->streams.empty()) c->idle_since = c->client->clock_->now();
     if (!t) return 0;
-    if (!t->streaming && c->unary_open > 0) --c->unary_open;
+    if (!t->streaming && c->unary_open > 0) {
+      --c->unary_open;
+      if (!t->patient && c->impatient_open > 0) --c->impatient_open;
+    }
     c->client->stream_closed(*c, *t, error_code);
     return 0;
   }
@@ -1193,7 +1217,7 @@ class H2Client final : public ClientFront<Transfer> {
   // cancel_now() maps it to the fallback's.
   void hand_over(TransferPtr owned, Instant now) {
     Transfer& t = *owned;
-    Media media = t.lease ? Media::kLease : Media::kJson;
+    Media media = !t.lease ? Media::kJson : t.patient ? Media::kLeaseRenewal : Media::kLease;
     if (!t.streaming) {
       Duration left = t.deadline == Instant::max() ? Duration::zero() : t.deadline - now;
       fallback_->request(std::move(t.method), std::move(t.path), std::move(t.req_body), left, std::move(t.done),
@@ -1277,7 +1301,8 @@ class H2Client final : public ClientFront<Transfer> {
   std::string authority_;    // :authority, host:port of the server URL
   std::string user_agent_;
   std::function<int(const char*, const char*, const addrinfo*, addrinfo**)> getaddrinfo_;
-  const Duration gather_;  // see kGather
+  const Duration gather_;          // see kGather
+  const Duration patient_gather_;  // see kPatientGather
   std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   std::shared_ptr<Resolution> lookup_;  // the latest lookup started (loop thread only)
   std::thread thread_;

@@ -50,12 +50,19 @@
 //
 // Reading: TLS reads ahead (one read(2) takes what the socket holds). After
 // a read that completed requests while others are still in flight on the
-// connection, the socket is left unread for 1 ms, so that a tick's renewal
-// answers, which come back over a few milliseconds, are read in a few
-// wake-ups, not one each. Any answer or watch event on that connection may
-// so wait up to 1 ms more, and only while requests are in flight on it.
-// Before a request is failed as late, every connection is read: an answer
-// that came in time is never lost to the gather.
+// connection, the socket is left unread for 1 ms (the gather), so that
+// answers that come back over a few milliseconds are read in a few
+// wake-ups, not one each. While the requests in flight on a connection are
+// all renewals (Media::kLeaseRenewal: a Lease update by its holder of its
+// own term, whose answer nobody waits for, its deadline counting from its
+// sending), the socket is left unread for 4 ms after any read (the patient
+// gather): a tick's renewal answers and their watch events are read in a
+// handful of wake-ups. A request that is not a renewal ends a patient
+// gather when it is sent. So any answer or watch event on a connection may
+// wait up to 1 ms more while requests are in flight on it, up to 4 ms while
+// only renewals are; the answer to a request that is not a renewal never
+// waits for a patient gather. Before a request is failed as late, every
+// connection is read: an answer that came in time is never lost to either.
 //
 // Everything else (budget and priorities, 64 requests in flight, content
 // negotiation, credentials, error texts, threading) is as client.h states

@@ -679,6 +679,77 @@ TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
   EXPECT_LT(took, 2s) << "held past its deadline";
 }
 
+// While renewals (Media::kLeaseRenewal), and nothing else, are in flight on
+// a connection, it is left unread for the patient gather after any read:
+// the first bytes of /fast's answer (at once) start it, so /late's answer
+// (150 ms after it was asked) is read only once it ends. With requests that
+// are not renewals in flight, /late is read when it comes (the ordinary
+// gather is off here). A patient gather of 2 s sets the two cases far apart.
+TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
+  for (Media media : {Media::kLeaseRenewal, Media::kLease}) {
+    bool renewals = media == Media::kLeaseRenewal;
+    SCOPED_TRACE(renewals ? "renewals in flight" : "lease requests in flight");
+    TestH2Server server(TestH2Server::Mode::kDelayed);
+    std::promise<Result<HttpResponse>> late, fast;  // before the client: answered at the latest as it goes
+    ClientOptions o;
+    o.h2_gather = Duration::zero();
+    o.h2_patient_gather = 2s;
+    auto c = h2_client_for(server.url(), o);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(get(*c, "/warm").ok());  // the connection is up: both next requests share it
+    auto answer = [](std::promise<Result<HttpResponse>>& p) {
+      return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    c->request("GET", "/late", "", 10s, answer(late), Priority::kLease, media);
+    c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, media);
+    auto lf = late.get_future();
+    ASSERT_EQ(lf.wait_for(10s), std::future_status::ready);
+    auto took = std::chrono::steady_clock::now() - t0;
+    auto r = lf.get();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->status, 200);
+    auto ff = fast.get_future();
+    ASSERT_EQ(ff.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(ff.get().ok());
+    if (renewals) {
+      EXPECT_GE(took, 1500ms) << "read before the patient gather ended";
+    } else {
+      EXPECT_LT(took, 1500ms) << "a request that is not a renewal waited for the patient gather";
+    }
+  }
+}
+
+// A request that is not a renewal, sent while a patient gather is under
+// way, ends it: its answer is read when it comes, not when the gather would
+// have ended.
+TEST(H2ClientTest, ARequestThatIsNotARenewalEndsThePatientGather) {
+  TestH2Server server(TestH2Server::Mode::kDelayed);
+  std::promise<Result<HttpResponse>> late, fast;  // before the client: answered at the latest as it goes
+  ClientOptions o;
+  o.h2_gather = Duration::zero();
+  o.h2_patient_gather = 5s;
+  auto c = h2_client_for(server.url(), o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(get(*c, "/warm").ok());
+  auto answer = [](std::promise<Result<HttpResponse>>& p) {
+    return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
+  };
+  c->request("GET", "/late", "", 10s, answer(late), Priority::kLease, Media::kLeaseRenewal);
+  c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, Media::kLeaseRenewal);
+  std::this_thread::sleep_for(300ms);  // /fast's answer has been read by now: the gather is under way
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = get(*c, "/now", 10s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_LT(took, 3s) << "an awaited answer waited for the renewals' gather";
+  for (auto* p : {&late, &fast}) {
+    auto f = p->get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
+}
+
 // The walk for deadlines is made when the earliest known one is due: a
 // short timeout after a long one, and a timeout after the earliest request
 // was answered, each still fire on time.

@@ -6,6 +6,7 @@
 
 #include <deque>
 
+#include "backends/backends.h"
 #include "kube/client.h"
 #include "kube/watch_peek.h"
 #include "support/manual_runtime.h"
@@ -20,6 +21,7 @@ class FakeClient final : public kube::Client {
   struct Req {
     std::string method, path;
     std::function<void(Result<kube::HttpResponse>)> done;
+    kube::Media media = kube::Media::kJson;
   };
   struct Stream {
     std::string path;
@@ -31,8 +33,8 @@ class FakeClient final : public kube::Client {
 
   const kube::ClusterConfig& config() const override { return cfg_; }
   void request(std::string method, std::string path, std::string, Duration,
-               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority, kube::Media) override {
-    reqs.push_back(Req{std::move(method), std::move(path), std::move(done)});
+               std::function<void(Result<kube::HttpResponse>)> done, kube::Priority, kube::Media media) override {
+    reqs.push_back(Req{std::move(method), std::move(path), std::move(done), media});
   }
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
                   std::function<void(Result<kube::HttpResponse>)> on_end, kube::Priority,
@@ -346,6 +348,44 @@ TEST_F(LeaseWatchHubTest, AnEchoOfOurOwnWriteIsRecognisedAndNotHandedBack) {
   client_->streams[1].on_line(lease_event("MODIFIED", "11", "a"));
   rt_.run_ready();
   EXPECT_EQ(hub_->echoes_recognised(), 2u) << "an expectation outlived the LIST";
+}
+
+// The Lease lock tells the client which of its updates are renewals (the
+// holder writing its own term again: same holder, same transitions), which
+// the own transport may read a little late; an acquisition, a hand-off and a
+// release are not.
+TEST_F(LeaseWatchHubTest, TheLeaseLockSendsOnlyRenewalsAsRenewals) {
+  auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  std::optional<Versioned> read;
+  (*lock)->get([&](Result<Versioned> v) { read = v.ok() ? std::optional<Versioned>(*v) : std::nullopt; });
+  auto get = client_->take();
+  ASSERT_EQ(get.method, "GET");
+  EXPECT_EQ(get.media, kube::Media::kLease);
+  get.done(kube::HttpResponse{200,
+                              R"({"metadata":{"name":"app","namespace":"ns","resourceVersion":"9"},)"
+                              R"("spec":{"holderIdentity":"a","leaseDurationSeconds":15,"leaseTransitions":3}})",
+                              "application/json"});
+  rt_.run_ready();
+  ASSERT_TRUE(read);
+  auto media_of = [&](LeaseRecord r) {
+    (*lock)->update(read->version, r, [](Result<Versioned>) {});
+    auto put = client_->take();
+    EXPECT_EQ(put.method, "PUT");
+    return put.media;
+  };
+  LeaseRecord renew = read->record;
+  renew.renew_time = WallTime{} + std::chrono::seconds(100);
+  EXPECT_EQ(media_of(renew), kube::Media::kLeaseRenewal);
+  LeaseRecord acquire = renew;
+  acquire.lease_transitions = 4;
+  EXPECT_EQ(media_of(acquire), kube::Media::kLease) << "an acquisition by the same identity";
+  LeaseRecord hand_off = acquire;
+  hand_off.holder_identity = "b";
+  EXPECT_EQ(media_of(hand_off), kube::Media::kLease);
+  LeaseRecord release = read->record;
+  release.holder_identity.clear();
+  EXPECT_EQ(media_of(release), kube::Media::kLease);
 }
 
 }  // namespace
