@@ -84,6 +84,9 @@ struct ElectorStatus {
   uint64_t leader_changes = 0;  // changes of the observed holder (to a non-empty one)
   uint64_t terms_started = 0;   // times this elector became leader
   std::array<uint64_t, kCodes> failed_renewals{};  // by Code of the error
+  // From a renewal's sending to its answer's handling on the I/O thread;
+  // with the own HTTP/2 transport, up to 4 ms of it may be that transport's
+  // wait for the answers of other renewals (src/kube/h2_client.h).
   LatencyHistogram renew_latency;
 };
 

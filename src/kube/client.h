@@ -41,8 +41,8 @@
 // everything else; requests over budget wait in their queue (never dropped)
 // until a token frees or their own timeout passes (then done gets Timeout).
 //
-// Content negotiation: requests made with Media::kLease (a Lease's get,
-// create, update and watch) accept application/vnd.kubernetes.protobuf
+// Content negotiation: requests made with Media::kLease or kLeaseRenewal (a
+// Lease's get, create, update and watch) accept application/vnd.kubernetes.protobuf
 // first, then application/json, when the client's lease format is protobuf
 // (ClientOptions::lease_format, the default); the server picks. Every other
 // request accepts only JSON. A body that starts with the protobuf magic
@@ -141,7 +141,7 @@ struct ClientOptions {
       getaddrinfo;
   // The own HTTP/2 transport's gather (h2_client.h: how long a socket is
   // left unread while requests are in flight on it), for tests; nullopt:
-  // 1 ms. Zero: read at once.
+  // 1 ms. Zero: none (the patient gather below is apart).
   std::optional<Duration> h2_gather;
   // The own HTTP/2 transport's patient gather (h2_client.h: how long a
   // socket is left unread after a read while renewals, and nothing else, are

@@ -990,6 +990,7 @@ class H2Client final : public ClientFront<Transfer> {
     if (!t->streaming && c->unary_open > 0) {
       --c->unary_open;
       if (!t->patient && c->impatient_open > 0) --c->impatient_open;
+      if (c->unary_open == 0) c->read_after = {};  // no request in flight: nothing to gather
     }
     c->client->stream_closed(*c, *t, error_code);
     return 0;
@@ -1130,6 +1131,12 @@ class H2Client final : public ClientFront<Transfer> {
           c.goaway = true;
         }
         continue;
+      }
+      if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout && c.read_after != std::chrono::steady_clock::time_point{}) {
+        // The answer may wait unread (a gather): read before judging.
+        c.read_after = {};
+        read_some(c);
+        if (c.state != Conn::State::kReady) continue;
       }
       if (c.ping_outstanding && c.last_recv > c.ping_sent) c.ping_outstanding = false;  // data proves it alive
       if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout) {

@@ -61,8 +61,13 @@
 // gather when it is sent. So any answer or watch event on a connection may
 // wait up to 1 ms more while requests are in flight on it, up to 4 ms while
 // only renewals are; the answer to a request that is not a renewal never
-// waits for a patient gather. Before a request is failed as late, every
-// connection is read: an answer that came in time is never lost to either.
+// waits for a patient gather. Before this client fails a request as late,
+// or ends a connection for an unanswered PING, it reads every connection:
+// an answer that came in time is never lost to a gather here. (A caller's
+// own timer knows nothing of it: the elector judges a renewal late at its
+// send time + renew_deadline / 2, so an answer that came in the last 4 ms
+// of that may be judged late, as one that came 4 ms later would be. Its
+// renew_latency includes the wait.)
 //
 // Everything else (budget and priorities, 64 requests in flight, content
 // negotiation, credentials, error texts, threading) is as client.h states

@@ -47,7 +47,7 @@ class TestH2Server {
     kSilentStream,   // /watch: 200 headers, then neither reads nor writes again (a blackholed peer)
     kOpenStream,     // /watch: 200 headers, the stream kept open; other paths answered
     kHugeBody,       // 200 and 9 MiB of body
-    kDelayed,        // /late answered 150 ms after it came, /hold never; other paths at once
+    kDelayed,        // /late answered 150 ms after it came, /slow 1 s after, /hold never; other paths at once
     kHttp11,         // no HTTP/2: ALPN http/1.1 when offered, else the handshake ends with the
                      // no_application_protocol alert (RFC 7301); then HTTP/1.1: 200 "ok\n" to every
                      // request; /watch: 200, one chunked line "ev\n", the stream kept open
@@ -181,8 +181,9 @@ class TestH2Server {
       return 0;
     }
     if (mode == Mode::kDelayed && s->paths[frame->hd.stream_id] == "/hold") return 0;
-    if (mode == Mode::kDelayed && s->paths[frame->hd.stream_id] == "/late") {
-      s->later.emplace_back(std::chrono::steady_clock::now() + 150ms, frame->hd.stream_id);
+    if (mode == Mode::kDelayed && (s->paths[frame->hd.stream_id] == "/late" || s->paths[frame->hd.stream_id] == "/slow")) {
+      auto delay = s->paths[frame->hd.stream_id] == "/late" ? 150ms : 1000ms;
+      s->later.emplace_back(std::chrono::steady_clock::now() + delay, frame->hd.stream_id);
       return 0;
     }
     respond(h2, frame->hd.stream_id, s);
@@ -681,10 +682,10 @@ TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
 
 // While renewals (Media::kLeaseRenewal), and nothing else, are in flight on
 // a connection, it is left unread for the patient gather after any read:
-// the first bytes of /fast's answer (at once) start it, so /late's answer
-// (150 ms after it was asked) is read only once it ends. With requests that
-// are not renewals in flight, /late is read when it comes (the ordinary
-// gather is off here). A patient gather of 2 s sets the two cases far apart.
+// the first bytes of /fast's answer (at once) start it, so /slow's answer
+// (1 s after it was asked) is read only once it ends. With requests that
+// are not renewals in flight, /slow is read when it comes (the ordinary
+// gather is off here). A patient gather of 3 s sets the two cases far apart.
 TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
   for (Media media : {Media::kLeaseRenewal, Media::kLease}) {
     bool renewals = media == Media::kLeaseRenewal;
@@ -693,7 +694,7 @@ TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
     std::promise<Result<HttpResponse>> late, fast;  // before the client: answered at the latest as it goes
     ClientOptions o;
     o.h2_gather = Duration::zero();
-    o.h2_patient_gather = 2s;
+    o.h2_patient_gather = 3s;
     auto c = h2_client_for(server.url(), o);
     ASSERT_TRUE(c);
     ASSERT_TRUE(get(*c, "/warm").ok());  // the connection is up: both next requests share it
@@ -701,7 +702,7 @@ TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
       return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
     };
     auto t0 = std::chrono::steady_clock::now();
-    c->request("GET", "/late", "", 10s, answer(late), Priority::kLease, media);
+    c->request("GET", "/slow", "", 10s, answer(late), Priority::kLease, media);
     c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, media);
     auto lf = late.get_future();
     ASSERT_EQ(lf.wait_for(10s), std::future_status::ready);
@@ -713,9 +714,9 @@ TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
     ASSERT_EQ(ff.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(ff.get().ok());
     if (renewals) {
-      EXPECT_GE(took, 1500ms) << "read before the patient gather ended";
+      EXPECT_GE(took, 2500ms) << "read before the patient gather ended";
     } else {
-      EXPECT_LT(took, 1500ms) << "a request that is not a renewal waited for the patient gather";
+      EXPECT_LT(took, 2500ms) << "a request that is not a renewal waited for the patient gather";
     }
   }
 }
@@ -748,6 +749,35 @@ TEST(H2ClientTest, ARequestThatIsNotARenewalEndsThePatientGather) {
     ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(f.get().ok());
   }
+}
+
+// A PING's answer that waits unread in a gather is read before the PING is
+// judged unanswered. Here the patient gather (6 s) outlasts the PING's
+// (sent after 3 s of silence) 2 s timeout: the connection is read then and
+// lives, and /hold ends by its own timeout, not with the connection.
+TEST(H2ClientTest, APingAnswerWaitingUnreadKeepsItsConnection) {
+  TestH2Server server(TestH2Server::Mode::kDelayed);
+  std::promise<Result<HttpResponse>> hold, fast;  // before the client: answered at the latest as it goes
+  ClientOptions o;
+  o.h2_gather = Duration::zero();
+  o.h2_patient_gather = 6s;
+  auto c = h2_client_for(server.url(), o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(get(*c, "/warm").ok());
+  auto answer = [](std::promise<Result<HttpResponse>>& p) {
+    return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
+  };
+  c->request("GET", "/hold", "", 5500ms, answer(hold), Priority::kLease, Media::kLeaseRenewal);
+  c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, Media::kLeaseRenewal);
+  auto hf = hold.get_future();
+  ASSERT_EQ(hf.wait_for(15s), std::future_status::ready);
+  auto r = hf.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kTimeout) << r.error().message();
+  auto ff = fast.get_future();
+  ASSERT_EQ(ff.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(ff.get().ok());
+  EXPECT_EQ(c->stats().connections, 1u) << "the connection was ended";
 }
 
 // The walk for deadlines is made when the earliest known one is due: a
