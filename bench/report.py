@@ -144,7 +144,7 @@ def transport(src):
     if not cu or not h2:
         return None
     keys = ("cpu_s_per_hour_per_lease", "rss_kib_per_lease", "apiserver_cpu_s_per_hour_per_lease",
-            "apiserver_requests_per_min", "leading_at_end", "sockets", "threads")
+            "apiserver_requests_per_min", "leading_at_end", "sockets", "threads", "context_switches_per_request")
     col = lambda s: {k: s.get(k) for k in keys} if s else None
     ratio = lambda over, under: {k: round(over[k] / under[k], 2) if under.get(k) and over.get(k) is not None else None
                                  for k in keys[:4]}
@@ -629,7 +629,8 @@ def doc(src, out, ratio, gl, made, path):
         w("## Kubernetes transport: leasehold's own HTTP/2 (the default) against libcurl")
         w("")
         w("The scale run's leasehold process on its default transport, its own HTTP/2 (nghttp2 and OpenSSL on one "
-          "poll loop, a round's requests in one TLS write), and again on libcurl (`LEASEHOLD_KUBE_TRANSPORT=curl`, "
+          "poll loop, a round's requests in one TLS write, a tick's renewal answers read together: 4 ms apart at "
+          "most while only renewals are in flight), and again on libcurl (`LEASEHOLD_KUBE_TRANSPORT=curl`, "
           "what proxies, `http://` and HTTP/1.1-only servers get), in the same run, with client-go beside them. "
           "Ratios above 1: the own transport, or leasehold on libcurl, costs less.")
         w("")
@@ -640,7 +641,9 @@ def doc(src, out, ratio, gl, made, path):
                          ("RSS per lease (KiB)", "rss_kib_per_lease"),
                          ("kube-apiserver CPU s/hour per lease", "apiserver_cpu_s_per_hour_per_lease"),
                          ("kube-apiserver requests/min", "apiserver_requests_per_min"),
-                         ("leading at the end", "leading_at_end")):
+                         ("leading at the end", "leading_at_end"),
+                         ("context switches per request (the process's, in the window)",
+                          "context_switches_per_request")):
             r1 = tr["ratio_curl_over_default"].get(k)
             r2 = (tr["ratio_client_go_over_curl"] or {}).get(k)
             w("| %s | %s | %s | %s | %s | %s |" % (
