@@ -680,6 +680,33 @@ TEST(H2ClientTest, AnAnswerWaitingUnreadIsNotFailedAsLate) {
   EXPECT_LT(took, 2s) << "held past its deadline";
 }
 
+// A client of `server` whose ordinary gather is off and whose patient
+// gather is `patient`, its connection up.
+std::shared_ptr<Client> patient_client(const TestH2Server& server, Duration patient) {
+  ClientOptions o;
+  o.h2_gather = Duration::zero();
+  o.h2_patient_gather = patient;
+  auto c = h2_client_for(server.url(), o);
+  if (c) {
+    EXPECT_TRUE(get(*c, "/warm").ok());  // both next requests share this connection
+  }
+  return c;
+}
+
+// GET `path` as `media`; the answer goes to `p`, which must outlive the client.
+void send_as(Client& c, Media media, const std::string& path, Duration timeout,
+             std::promise<Result<HttpResponse>>& p) {
+  c.request("GET", path, "", timeout, [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); },
+            Priority::kLease, media);
+}
+
+// The answer `p` gets, within 15 s.
+Result<HttpResponse> answer_of(std::promise<Result<HttpResponse>>& p) {
+  auto f = p.get_future();
+  if (f.wait_for(15s) != std::future_status::ready) return Error::internal("no answer in 15 s");
+  return f.get();
+}
+
 // While renewals (Media::kLeaseRenewal), and nothing else, are in flight on
 // a connection, it is left unread for the patient gather after any read:
 // the first bytes of /fast's answer (at once) start it, so /slow's answer
@@ -691,28 +718,17 @@ TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
     bool renewals = media == Media::kLeaseRenewal;
     SCOPED_TRACE(renewals ? "renewals in flight" : "lease requests in flight");
     TestH2Server server(TestH2Server::Mode::kDelayed);
-    std::promise<Result<HttpResponse>> late, fast;  // before the client: answered at the latest as it goes
-    ClientOptions o;
-    o.h2_gather = Duration::zero();
-    o.h2_patient_gather = 3s;
-    auto c = h2_client_for(server.url(), o);
+    std::promise<Result<HttpResponse>> slow, fast;  // before the client: answered at the latest as it goes
+    auto c = patient_client(server, 3s);
     ASSERT_TRUE(c);
-    ASSERT_TRUE(get(*c, "/warm").ok());  // the connection is up: both next requests share it
-    auto answer = [](std::promise<Result<HttpResponse>>& p) {
-      return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
-    };
     auto t0 = std::chrono::steady_clock::now();
-    c->request("GET", "/slow", "", 10s, answer(late), Priority::kLease, media);
-    c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, media);
-    auto lf = late.get_future();
-    ASSERT_EQ(lf.wait_for(10s), std::future_status::ready);
+    send_as(*c, media, "/slow", 10s, slow);
+    send_as(*c, media, "/fast", 10s, fast);
+    auto r = answer_of(slow);
     auto took = std::chrono::steady_clock::now() - t0;
-    auto r = lf.get();
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->status, 200);
-    auto ff = fast.get_future();
-    ASSERT_EQ(ff.wait_for(10s), std::future_status::ready);
-    EXPECT_TRUE(ff.get().ok());
+    EXPECT_TRUE(answer_of(fast).ok());
     if (renewals) {
       EXPECT_GE(took, 2500ms) << "read before the patient gather ended";
     } else {
@@ -727,28 +743,18 @@ TEST(H2ClientTest, OnlyRenewalsInFlightAreReadPatiently) {
 TEST(H2ClientTest, ARequestThatIsNotARenewalEndsThePatientGather) {
   TestH2Server server(TestH2Server::Mode::kDelayed);
   std::promise<Result<HttpResponse>> late, fast;  // before the client: answered at the latest as it goes
-  ClientOptions o;
-  o.h2_gather = Duration::zero();
-  o.h2_patient_gather = 5s;
-  auto c = h2_client_for(server.url(), o);
+  auto c = patient_client(server, 5s);
   ASSERT_TRUE(c);
-  ASSERT_TRUE(get(*c, "/warm").ok());
-  auto answer = [](std::promise<Result<HttpResponse>>& p) {
-    return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
-  };
-  c->request("GET", "/late", "", 10s, answer(late), Priority::kLease, Media::kLeaseRenewal);
-  c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, Media::kLeaseRenewal);
+  send_as(*c, Media::kLeaseRenewal, "/late", 10s, late);
+  send_as(*c, Media::kLeaseRenewal, "/fast", 10s, fast);
   std::this_thread::sleep_for(300ms);  // /fast's answer has been read by now: the gather is under way
   auto t0 = std::chrono::steady_clock::now();
   auto r = get(*c, "/now", 10s);
   auto took = std::chrono::steady_clock::now() - t0;
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_LT(took, 3s) << "an awaited answer waited for the renewals' gather";
-  for (auto* p : {&late, &fast}) {
-    auto f = p->get_future();
-    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-    EXPECT_TRUE(f.get().ok());
-  }
+  EXPECT_TRUE(answer_of(late).ok());
+  EXPECT_TRUE(answer_of(fast).ok());
 }
 
 // A PING's answer that waits unread in a gather is read before the PING is
@@ -758,25 +764,14 @@ TEST(H2ClientTest, ARequestThatIsNotARenewalEndsThePatientGather) {
 TEST(H2ClientTest, APingAnswerWaitingUnreadKeepsItsConnection) {
   TestH2Server server(TestH2Server::Mode::kDelayed);
   std::promise<Result<HttpResponse>> hold, fast;  // before the client: answered at the latest as it goes
-  ClientOptions o;
-  o.h2_gather = Duration::zero();
-  o.h2_patient_gather = 6s;
-  auto c = h2_client_for(server.url(), o);
+  auto c = patient_client(server, 6s);
   ASSERT_TRUE(c);
-  ASSERT_TRUE(get(*c, "/warm").ok());
-  auto answer = [](std::promise<Result<HttpResponse>>& p) {
-    return [&p](Result<HttpResponse> r) { p.set_value(std::move(r)); };
-  };
-  c->request("GET", "/hold", "", 5500ms, answer(hold), Priority::kLease, Media::kLeaseRenewal);
-  c->request("GET", "/fast", "", 10s, answer(fast), Priority::kLease, Media::kLeaseRenewal);
-  auto hf = hold.get_future();
-  ASSERT_EQ(hf.wait_for(15s), std::future_status::ready);
-  auto r = hf.get();
+  send_as(*c, Media::kLeaseRenewal, "/hold", 5500ms, hold);
+  send_as(*c, Media::kLeaseRenewal, "/fast", 10s, fast);
+  auto r = answer_of(hold);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Code::kTimeout) << r.error().message();
-  auto ff = fast.get_future();
-  ASSERT_EQ(ff.wait_for(10s), std::future_status::ready);
-  EXPECT_TRUE(ff.get().ok());
+  EXPECT_TRUE(answer_of(fast).ok());
   EXPECT_EQ(c->stats().connections, 1u) << "the connection was ended";
 }
 
