@@ -136,7 +136,7 @@ class CurlClient final : public ClientFront<Transfer> {
       if (status == 200) {
         char* ct = nullptr;
         curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
-        bool pb = t->lease && ct && is_protobuf_content_type(ct);
+        bool pb = t->lease() && ct && is_protobuf_content_type(ct);
         t->stream_format = pb ? WireFormat::kProtobuf : WireFormat::kJson;
         if (pb && t->protobuf_counter) ++*t->protobuf_counter;
       }
@@ -208,7 +208,7 @@ class CurlClient final : public ClientFront<Transfer> {
       set_blob(e, CURLOPT_SSLKEY_BLOB, *key);
       curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    t.headers = curl_slist_append(t.headers, t.lease && lease_format_ == WireFormat::kProtobuf
+    t.headers = curl_slist_append(t.headers, t.lease() && lease_format_ == WireFormat::kProtobuf
                                                  ? "Accept: application/vnd.kubernetes.protobuf, application/json"
                                                  : "Accept: application/json");
     if (std::string_view(t.req_body).substr(0, kProtobufMagic.size()) == kProtobufMagic) {

@@ -47,8 +47,9 @@ struct TransferHead {
   uint64_t id = 0;  // from the front's counter, never 0; 0: the transport's own (a probe)
   std::string method, path, req_body;
   bool streaming = false;  // stream(), stream_post(), watch_leases()
-  bool lease = false;      // Media::kLease or kLeaseRenewal
-  bool patient = false;    // Media::kLeaseRenewal: its answer may be read late (h2_client.h)
+  Media media = Media::kJson;  // what it was made with (streams: kJson, or kLease for watch_leases)
+  bool lease() const { return media != Media::kJson; }            // kLease or kLeaseRenewal
+  bool patient() const { return media == Media::kLeaseRenewal; }  // its answer may be read late (h2_client.h)
   Priority priority = Priority::kLease;
   Instant enqueued{};
   Instant deadline = Instant::max();  // streams: none
@@ -120,8 +121,7 @@ class ClientFront : public Client {
 
   void request(std::string method, std::string path, std::string body, Duration timeout,
                std::function<void(Result<HttpResponse>)> done, Priority priority, Media media) final {
-    auto t = make(std::move(method), std::move(path), std::move(body), media != Media::kJson, priority);
-    t->patient = media == Media::kLeaseRenewal;
+    auto t = make(std::move(method), std::move(path), std::move(body), media, priority);
     if (timeout > Duration::zero()) t->deadline = t->enqueued + timeout;
     t->done = std::move(done);
     enqueue(std::move(t));
@@ -130,21 +130,21 @@ class ClientFront : public Client {
   uint64_t stream(std::string path, std::function<void(std::string_view)> on_line,
                   std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                   std::function<void()> on_open) final {
-    return open_stream("GET", std::move(path), "", false, lines(std::move(on_line)), std::move(on_end), priority,
+    return open_stream("GET", std::move(path), "", Media::kJson, lines(std::move(on_line)), std::move(on_end), priority,
                        std::move(on_open));
   }
 
   uint64_t stream_post(std::string path, std::string body, std::function<void(std::string_view)> on_line,
                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                        std::function<void()> on_open) final {
-    return open_stream("POST", std::move(path), std::move(body), false, lines(std::move(on_line)),
+    return open_stream("POST", std::move(path), std::move(body), Media::kJson, lines(std::move(on_line)),
                        std::move(on_end), priority, std::move(on_open));
   }
 
   uint64_t watch_leases(std::string path, std::function<void(std::string_view, WireFormat)> on_frame,
                         std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                         std::function<void()> on_open) final {
-    return open_stream("GET", std::move(path), "", true, std::move(on_frame), std::move(on_end), priority,
+    return open_stream("GET", std::move(path), "", Media::kLease, std::move(on_frame), std::move(on_end), priority,
                        std::move(on_open));
   }
 
@@ -321,9 +321,9 @@ class ClientFront : public Client {
     return [f = std::move(on_line)](std::string_view line, WireFormat) { f(line); };
   }
 
-  TransferPtr make(std::string method, std::string path, std::string body, bool lease, Priority priority) {
+  TransferPtr make(std::string method, std::string path, std::string body, Media media, Priority priority) {
     auto t = std::make_unique<T>();
-    t->lease = lease;
+    t->media = media;
     t->method = std::move(method);
     t->path = std::move(path);
     t->req_body = std::move(body);
@@ -332,11 +332,11 @@ class ClientFront : public Client {
     return t;
   }
 
-  uint64_t open_stream(std::string method, std::string path, std::string body, bool lease,
+  uint64_t open_stream(std::string method, std::string path, std::string body, Media media,
                        std::function<void(std::string_view, WireFormat)> on_frame,
                        std::function<void(Result<HttpResponse>)> on_end, Priority priority,
                        std::function<void()> on_open) {
-    auto t = make(std::move(method), std::move(path), std::move(body), lease, priority);
+    auto t = make(std::move(method), std::move(path), std::move(body), media, priority);
     t->streaming = true;
     t->on_open = std::move(on_open);
     t->on_frame = std::move(on_frame);

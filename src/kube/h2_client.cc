@@ -161,7 +161,7 @@ struct Conn {
   size_t woff = 0;
   std::map<int32_t, Transfer*> streams;
   size_t unary_open = 0;    // of streams, those of requests (not watches)
-  size_t impatient_open = 0;  // of those, the ones that are not renewals (Transfer::patient)
+  size_t impatient_open = 0;  // of those, the ones that are not renewals (Transfer::patient())
   // The gather (on_ready): until this instant poll(2) does not ask whether
   // the socket is readable. The real steady clock, as poll(2) sleeps on it,
   // whatever clock the client judges timeouts by.
@@ -408,7 +408,7 @@ class H2Client final : public ClientFront<Transfer> {
     add(":authority", authority_);
     add(":path", path);
     add("user-agent", user_agent_);
-    add("accept", t.lease && lease_format_ == WireFormat::kProtobuf
+    add("accept", t.lease() && lease_format_ == WireFormat::kProtobuf
                       ? "application/vnd.kubernetes.protobuf, application/json"
                       : "application/json");
     if (std::string_view(t.req_body).substr(0, kProtobufMagic.size()) == kProtobufMagic) {
@@ -450,7 +450,7 @@ class H2Client final : public ClientFront<Transfer> {
     c.streams[sid] = &t;
     if (!t.streaming) {
       ++c.unary_open;
-      if (!t.patient) {
+      if (!t.patient()) {
         ++c.impatient_open;
         c.read_after = {};  // its answer is awaited: no gather begun for renewals delays it
       }
@@ -955,7 +955,7 @@ class H2Client final : public ClientFront<Transfer> {
         Transfer* t = transfer_of(s, frame->hd.stream_id);
         if (!t || !(frame->hd.flags & NGHTTP2_FLAG_END_HEADERS) || t->status < 200) break;
         if (t->streaming && t->status == 200 && !t->stream_format) {
-          bool pb = t->lease && is_protobuf_content_type(t->content_type);
+          bool pb = t->lease() && is_protobuf_content_type(t->content_type);
           t->stream_format = pb ? WireFormat::kProtobuf : WireFormat::kJson;
           if (pb) ++self->protobuf_received_;
           if (t->on_open && !t->finished) std::exchange(t->on_open, nullptr)();
@@ -989,7 +989,7 @@ class H2Client final : public ClientFront<Transfer> {
     if (!t) return 0;
     if (!t->streaming && c->unary_open > 0) {
       --c->unary_open;
-      if (!t->patient && c->impatient_open > 0) --c->impatient_open;
+      if (!t->patient() && c->impatient_open > 0) --c->impatient_open;
       if (c->unary_open == 0) c->read_after = {};  // no request in flight: nothing to gather
     }
     c->client->stream_closed(*c, *t, error_code);
@@ -1028,6 +1028,13 @@ class H2Client final : public ClientFront<Transfer> {
 
   // ---- deadlines, health, ending ----
 
+  // Reads `c` now, a gather or not: before a verdict on it or on its
+  // requests, what came in time must have been read.
+  void read_now(Conn& c) {
+    c.read_after = {};
+    read_some(c);
+  }
+
   // Fails the requests whose deadline passed. The walk over every request
   // in flight is made only once the earliest deadline seen so far is due
   // (next_deadline_ may be early: a request that finished since; never late).
@@ -1044,9 +1051,7 @@ class H2Client final : public ClientFront<Transfer> {
     // An answer may have come and wait unread (the gather): read every
     // connection first, so that none is failed as late that is not.
     for (auto& c : conns_) {
-      if (c->state != Conn::State::kReady) continue;
-      c->read_after = {};
-      read_some(*c);
+      if (c->state == Conn::State::kReady) read_now(*c);
     }
     for (uint64_t id : late) {
       auto it = unary_.find(id);
@@ -1132,10 +1137,8 @@ class H2Client final : public ClientFront<Transfer> {
         }
         continue;
       }
-      if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout && c.read_after != std::chrono::steady_clock::time_point{}) {
-        // The answer may wait unread (a gather): read before judging.
-        c.read_after = {};
-        read_some(c);
+      if (c.ping_outstanding && now - c.ping_sent >= kPingTimeout) {
+        read_now(c);  // its answer may wait unread (a gather): read before judging
         if (c.state != Conn::State::kReady) continue;
       }
       if (c.ping_outstanding && c.last_recv > c.ping_sent) c.ping_outstanding = false;  // data proves it alive
@@ -1224,11 +1227,10 @@ class H2Client final : public ClientFront<Transfer> {
   // cancel_now() maps it to the fallback's.
   void hand_over(TransferPtr owned, Instant now) {
     Transfer& t = *owned;
-    Media media = !t.lease ? Media::kJson : t.patient ? Media::kLeaseRenewal : Media::kLease;
     if (!t.streaming) {
       Duration left = t.deadline == Instant::max() ? Duration::zero() : t.deadline - now;
       fallback_->request(std::move(t.method), std::move(t.path), std::move(t.req_body), left, std::move(t.done),
-                         t.priority, media);
+                         t.priority, t.media);
       return;
     }
     uint64_t id = t.id;
@@ -1245,7 +1247,7 @@ class H2Client final : public ClientFront<Transfer> {
       if (end) end(std::move(r));
     };
     uint64_t theirs;
-    if (t.lease) {
+    if (t.lease()) {
       theirs = fallback_->watch_leases(std::move(t.path), std::move(t.on_frame), std::move(on_end), t.priority,
                                        std::move(t.on_open));
     } else {
