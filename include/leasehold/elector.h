@@ -112,10 +112,13 @@ class Elector {
   void resign();
   // Leader only: hand the lease to the standby `target` with no leaderless
   // gap. The work is stopped first; once it has returned, the lease is
-  // re-read and, if it still names us for this term, rewritten with `target`
-  // as holder (transitions + 1, a full lease duration). A leasehold standby
-  // named holder starts leading as soon as its watch shows it the record (a
-  // client-go standby at its next retry). Then this elector campaigns again
+  // rewritten with `target` as holder (transitions + 1, a full lease
+  // duration) by compare-and-swap on the version of our term we hold, with
+  // no read first; only a 409 makes it read, and it then writes only if the
+  // fresh record still names us for this term. A leasehold standby named
+  // holder confirms with its own write (on the version its watch showed it)
+  // and starts leading once that lands (a client-go standby takes it at its
+  // next retry). Then this elector campaigns again
   // (recampaign) or stops. If the target never takes it, the lease expires
   // as usual. Errors: an empty target or our own identity. Not leading: no
   // effect (logged).

@@ -40,6 +40,14 @@ struct LeaseRecord {
 struct Versioned {
   std::string version;
   LeaseRecord record;
+  // When this copy reached us from the store, on the Runtime's clock, if the
+  // backend knows it: the Kubernetes Lease lock sets it on what its watches
+  // deliver (read off the connection on the client's thread). A follower
+  // counts the holder's lease from it rather than from when the I/O thread
+  // got to the copy: the copy left the store after the write it shows was
+  // committed, so it is still no earlier than that write (see
+  // state_machine.h). Unset: the I/O thread's time of handling counts.
+  std::optional<Instant> received_at{};
 };
 
 // The fencing token of one leadership term: the record that made us leader.

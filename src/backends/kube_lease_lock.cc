@@ -176,6 +176,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
     watch_id_ = client->watch_leases(
         path,
         [weak, rt, first](std::string_view frame, kube::WireFormat format) {  // the client's thread: weak refs only
+          const Instant received_at = rt->clock().now();
           auto ev = kube::parse_watch_event(frame, format);
           if (!ev) {
             rt->log(LogLevel::kWarning, "watch", ev.error().message());
@@ -193,6 +194,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
           std::optional<Versioned> v;
           std::optional<kube::Lease> object;
           if (ev->type == T::kAdded || ev->type == T::kModified) {
+            ev->lease->versioned.received_at = received_at;
             v = ev->lease->versioned;
             object = std::move(ev->lease);
           }

@@ -84,10 +84,10 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
                             [&](const auto& x) { return x.first == h.rv; });
       if (a != done.answered.end() && h.echo_type) {
         matched.insert(a->first);
-        recognised(n, name, a->second, std::move(h.frame), h.format, h.rv);
+        recognised(n, name, a->second, std::move(h.frame), h.format, h.rv, h.received_at);
       } else {
         auto ev = kube::parse_watch_event(h.frame, h.format);
-        apply_event(ns, n, ev);
+        apply_event(ns, n, ev, h.received_at);
       }
     }
     for (auto& [v, writer] : done.answered) {
@@ -141,10 +141,14 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::optional<kube::Lease> lease;
     std::string frame;
     kube::WireFormat format = kube::WireFormat::kJson;
+    Instant received_at{};  // of the frame
     const kube::Lease* get() {
       if (!lease && !frame.empty()) {
         auto ev = kube::parse_watch_event(frame, format);
-        if (ev && ev->lease) lease = std::move(ev->lease);
+        if (ev && ev->lease) {
+          lease = std::move(ev->lease);
+          lease->versioned.received_at = received_at;
+        }
         frame.clear();
       }
       return lease ? &*lease : nullptr;
@@ -190,6 +194,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       kube::WireFormat format;
       bool echo_type = false;  // ADDED or MODIFIED
       uint64_t gen = 0;
+      Instant received_at{};
     };
     struct Writing {
       std::multiset<uint64_t> writers;
@@ -221,9 +226,9 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   // Caller holds mu_. Our write `rv` of `name` by `writer`, echoed: the cache
   // keeps the frame undecoded; subscribers other than the writer get it.
   void recognised(Ns& n, const std::string& name, uint64_t writer, std::string frame, kube::WireFormat format,
-                  const std::string& rv) {
+                  const std::string& rv, Instant received_at) {
     Cached& c = n.cache[name];
-    c = Cached{rv, std::nullopt, std::move(frame), format};
+    c = Cached{rv, std::nullopt, std::move(frame), format, received_at};
     if (n.by_name.count(name) > 1) {
       if (const kube::Lease* l = c.get()) dispatch(n, name, *l, writer);
     }
@@ -328,6 +333,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   }
 
   void listed(const std::string& ns, uint64_t gen, const Result<kube::HttpResponse>& r) {
+    const Instant received_at = rt_.clock().now();
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
     if (it == ns_.end() || it->second.gen != gen) return;
@@ -355,6 +361,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     for (json& item : list["items"]) {
       auto l = kube::decode_lease_object(std::move(item));
       if (!l) continue;
+      l->versioned.received_at = received_at;
       std::string name = l->name;
       fresh.emplace(std::move(name), std::move(*l));
     }
@@ -368,7 +375,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     n.cache.clear();
     for (auto& [name, lease] : fresh) {
       std::string v = lease.versioned.version;
-      n.cache.emplace(name, Cached{std::move(v), std::move(lease), {}, kube::WireFormat::kJson});
+      n.cache.emplace(name, Cached{std::move(v), std::move(lease), {}, kube::WireFormat::kJson, received_at});
     }
     n.listed = true;
     n.backoff = kFirstBackoff;
@@ -386,9 +393,10 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
         [w, ns, gen](std::string_view frame, kube::WireFormat format) {  // the client's thread: parse, then lock
           auto h = w.lock();
           if (!h) return;
-          if (h->echo(ns, gen, frame, format)) return;
+          const Instant received_at = h->rt_.clock().now();
+          if (h->echo(ns, gen, frame, format, received_at)) return;
           auto ev = kube::parse_watch_event(frame, format);
-          h->event(ns, gen, ev);
+          h->event(ns, gen, ev, received_at);
         },
         [w, ns, gen](Result<kube::HttpResponse> end) {
           if (auto h = w.lock()) h->ended(ns, gen, end);
@@ -430,7 +438,8 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   // cache keeps the frame (decoded only if someone asks for it), the writer
   // hears nothing (it holds that version already), and any other subscriber
   // of the Lease gets the object as usual (decoded for it).
-  bool echo(const std::string& ns, uint64_t gen, std::string_view frame, kube::WireFormat format) {
+  bool echo(const std::string& ns, uint64_t gen, std::string_view frame, kube::WireFormat format,
+            Instant received_at) {
     auto peek = kube::peek_watch_event(frame, format);
     if (!peek) return false;
     using T = kube::WatchEvent::Type;
@@ -445,7 +454,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
         // Our write of this Lease is in flight: hold the event (in order)
         // until its answer tells whether it is that write.
         n.rv = rv;
-        w->second.held.push_back(Ns::Held{std::string(frame), rv, format, echo_type, gen});
+        w->second.held.push_back(Ns::Held{std::string(frame), rv, format, echo_type, gen, received_at});
         return true;
       }
     }
@@ -455,19 +464,19 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     Ns::Echo echo = std::move(e->second);
     n.echoes.erase(e);
     n.rv = rv;
-    recognised(n, echo.name, echo.writer, std::string(frame), format, rv);
+    recognised(n, echo.name, echo.writer, std::string(frame), format, rv, received_at);
     return true;
   }
 
-  void event(const std::string& ns, uint64_t gen, const Result<kube::WatchEvent>& ev) {
+  void event(const std::string& ns, uint64_t gen, const Result<kube::WatchEvent>& ev, Instant received_at) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = ns_.find(ns);
     if (it == ns_.end() || it->second.gen != gen) return;
-    apply_event(ns, it->second, ev);
+    apply_event(ns, it->second, ev, received_at);
   }
 
-  // Caller holds mu_.
-  void apply_event(const std::string& ns, Ns& n, const Result<kube::WatchEvent>& ev) {
+  // Caller holds mu_. `received_at`: when the event's frame was read.
+  void apply_event(const std::string& ns, Ns& n, const Result<kube::WatchEvent>& ev, Instant received_at) {
     if (!ev) {
       rt_.log(LogLevel::kWarning, "leases " + ns, "watch: " + ev.error().message());
       return;
@@ -484,8 +493,10 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       n.cache.erase(name);
       dispatch(n, name, std::nullopt);
     } else {
-      n.cache[name] = Cached{ev->lease->versioned.version, *ev->lease, {}, kube::WireFormat::kJson};
-      dispatch(n, name, *ev->lease);
+      kube::Lease lease = *ev->lease;
+      lease.versioned.received_at = received_at;
+      dispatch(n, name, lease);
+      n.cache[name] = Cached{lease.versioned.version, std::move(lease), {}, kube::WireFormat::kJson, received_at};
     }
   }
 

@@ -52,7 +52,9 @@ namespace leasehold::backends {
 
 struct LeaseWatchSubscriber {
   // The Lease as it is now (also its current state right after subscribing,
-  // when there is one); nullptr: deleted.
+  // when there is one); nullptr: deleted. Its versioned.received_at is when
+  // the hub read it off the connection (the watch event's frame, or the
+  // LIST's answer), on the Runtime's clock.
   std::function<void(const kube::Lease*)> on_object;
   std::function<void(bool healthy)> on_health;
   // The shared watch is refused (RBAC): watch on your own.

@@ -3,8 +3,10 @@
 #include "leasehold/observer.h"
 
 #include <atomic>
-#include <utility>
 #include <mutex>
+#include <utility>
+
+#include "core/state_machine.h"
 
 namespace leasehold {
 
@@ -38,7 +40,7 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
 
   void observe(const std::optional<Versioned>& v) {
     Instant now = rt.clock().now();
-    if (!v || !record || record->version != v->version) observed_at = now;
+    if (!v || !record || record->version != v->version) observed_at = v ? core::arrival(now, *v) : now;
     record = v;
     publish();
   }

@@ -9,11 +9,13 @@
 // Correctness model (see also DESIGN.md, "The contract"):
 //  * A follower judges expiry on its own steady clock: a record is expired
 //    when observed_at + leaseDurationSeconds has passed, where observed_at is
-//    when this process first saw that record version. Versions are compared
-//    only for equality; remote timestamps are never read.
+//    when this process first saw that record version: when the copy was
+//    received (Versioned::received_at) if the backend says, else when the
+//    event reached the machine; never later than the latter. Versions are
+//    compared only for equality; remote timestamps are never read.
 //  * A leader's term is valid until sent_at(last successful write) +
 //    renew_deadline. Any write that lands was sent before it landed, and a
-//    follower sees it after it landed, so the follower's expiry instant
+//    follower receives it after it landed, so the follower's expiry instant
 //    (>= landing + lease_duration) comes after the leader's deadline because
 //    renew_deadline < lease_duration. The gap absorbs clock-rate drift.
 //  * Every write is a compare-and-swap on the version that was read, so two
@@ -97,6 +99,12 @@ struct State {
 
 enum class Op { kGet, kCreate, kUpdate };
 std::string_view op_name(Op op);
+
+// When a copy of the record reached us: its received_at if its backend set
+// it and it is earlier than `now` (when the event reaches the machine or the
+// observer), else `now`. Any copy left the store after the write it shows
+// landed, so either instant comes after that landing.
+Instant arrival(Instant now, const Versioned& v);
 
 // Why a request is sent; responses are interpreted by purpose.
 enum class Purpose { kObserve, kAcquire, kRenew, kReleaseRead, kRelease };

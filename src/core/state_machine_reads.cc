@@ -12,6 +12,10 @@ std::string holder_or_none(const std::string& h) { return h.empty() ? "nobody" :
 
 }  // namespace
 
+Instant arrival(Instant now, const Versioned& v) {
+  return v.received_at && *v.received_at < now ? *v.received_at : now;
+}
+
 void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
                            std::vector<Action>& out) {
   if (!v) {
@@ -30,7 +34,7 @@ void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
     return;
   }
   unseen_record_ = false;
-  if (!observed_ || observed_->version != v->version) observed_at_ = now;
+  if (!observed_ || observed_->version != v->version) observed_at_ = arrival(now, *v);
   observed_ = *v;
   deleted_holder_expiry_.reset();
   absence_seen_at_.reset();

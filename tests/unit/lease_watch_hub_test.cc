@@ -350,6 +350,74 @@ TEST_F(LeaseWatchHubTest, AnEchoOfOurOwnWriteIsRecognisedAndNotHandedBack) {
   EXPECT_EQ(hub_->echoes_recognised(), 2u) << "an expectation outlived the LIST";
 }
 
+// Every Lease the hub hands on says when its frame was read (on the
+// client's thread), however much later the I/O thread gets to it, also when
+// it was held while our write was in flight, or kept undecoded as our echo:
+// a follower counts the holder's lease from that instant.
+TEST_F(LeaseWatchHubTest, EachLeaseSaysWhenItsFrameWasRead) {
+  auto writer = std::make_shared<Seen>();
+  uint64_t w = subscribe(writer);
+  std::vector<std::optional<Instant>> got;  // received_at of each Lease the other subscriber got
+  LeaseWatchSubscriber other;
+  other.on_object = [&got](const kube::Lease* l) {
+    got.push_back(l ? l->versioned.received_at : std::nullopt);
+  };
+  other.on_health = [](bool) {};
+  other.on_unsupported = [] {};
+  hub_->subscribe("ns", "app", std::move(other));
+  allow_and_list();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], clock_.now()) << "the LIST's answer";
+  ASSERT_EQ(client_->streams.size(), 1u);
+  client_->streams[0].on_open();
+  rt_.run_ready();
+  // Someone else's renewal, handled 200 ms after it was read.
+  const Instant t1 = clock_.now();
+  client_->streams[0].on_line(lease_event("MODIFIED", "11", "b"));
+  clock_.advance(200ms);
+  rt_.run_ready();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], t1);
+  // Read while our write was in flight, which then failed: news, as read.
+  hub_->begin_write(w, "ns", "app");
+  const Instant t2 = clock_.now();
+  client_->streams[0].on_line(lease_event("MODIFIED", "12", "c"));
+  clock_.advance(50ms);
+  hub_->end_write(w, "ns", "app", "");
+  rt_.run_ready();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2], t2);
+  // Our own write's echo, read before its answer: kept undecoded, and
+  // decoded for the other subscriber with the time it was read.
+  hub_->begin_write(w, "ns", "app");
+  const Instant t3 = clock_.now();
+  client_->streams[0].on_line(lease_event("MODIFIED", "13", "a"));
+  clock_.advance(50ms);
+  hub_->end_write(w, "ns", "app", "13");
+  rt_.run_ready();
+  EXPECT_EQ(hub_->echoes_recognised(), 1u);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3], t3);
+}
+
+// The Lease lock's own watch (where the shared one is refused, or as here
+// where the Runtime has none) says when each event's frame was read too.
+TEST_F(LeaseWatchHubTest, TheLockOwnWatchSaysWhenItsFrameWasRead) {
+  auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  std::vector<std::optional<Instant>> got;
+  ASSERT_TRUE((*lock)->watch([&got](const std::optional<Versioned>& v) { got.push_back(v ? v->received_at : std::nullopt); },
+                             [](bool) {}));
+  ASSERT_EQ(client_->streams.size(), 1u);
+  EXPECT_NE(client_->streams[0].path.find("fieldSelector=metadata.name%3Dapp"), std::string::npos);
+  const Instant t1 = clock_.now();
+  client_->streams[0].on_line(lease_event("MODIFIED", "11", "b"));
+  clock_.advance(200ms);
+  rt_.run_ready();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], t1);
+}
+
 // The Lease lock tells the client which of its updates are renewals (the
 // holder writing its own term again: same holder, same transitions), which
 // the own transport may read a little late; an acquisition, a hand-off and a

@@ -293,6 +293,45 @@ TEST(StateMachineTest, ANewVersionRestartsTheExpiryClock) {
   EXPECT_EQ(h.take_request().version, "6");
 }
 
+// A follower counts the holder's lease from when the renewal was received
+// (Versioned::received_at), not from when the machine got to it; a
+// received_at later than that (not the machine's clock) counts as no earlier
+// than the handling.
+TEST(StateMachineTest, TheExpiryClockStartsWhenTheRenewalWasReceived) {
+  Harness h;
+  h.watch_health(true);
+  h.start();
+  h.take_request();
+  h.respond(rec("5", "b", 3));
+  h.advance(10s);
+  Versioned renewal = rec("6", "b", 3);
+  renewal.received_at = h.now();
+  h.advance(300ms);  // the I/O thread was busy
+  h.watch(renewal);
+  h.advance(*renewal.received_at + 15s - 1ms - h.now());
+  h.expect_no_request();
+  h.advance(1ms);
+  auto u = h.take_request();
+  EXPECT_EQ(u.op, Op::kUpdate);
+  EXPECT_EQ(u.version, "6");
+  EXPECT_EQ(h.now(), *renewal.received_at + 15s);
+
+  Harness later;
+  later.watch_health(true);
+  later.start();
+  later.take_request();
+  later.respond(rec("5", "b", 3));
+  Versioned odd = rec("6", "b", 3);
+  odd.received_at = later.now() + 5s;
+  later.watch(odd);
+  const Instant handled = later.now();
+  later.advance(15s - 1ms);
+  later.expect_no_request();
+  later.advance(1ms);
+  EXPECT_EQ(later.take_request().version, "6");
+  EXPECT_EQ(later.now(), handled + 15s);
+}
+
 TEST(StateMachineTest, FollowerWithoutAWatchPollsWithJitter) {
   Harness h;
   h.start();
