@@ -85,6 +85,8 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
  private:
   template <class L>
   friend void backends::kube_watch_ended(L& self, const Result<kube::HttpResponse>& end);  // kube_call.h
+  template <class L>
+  friend void backends::kube_server_answered(L& self);  // kube_call.h
   kube::RequestInfo info(const char* verb) const {
     return {verb, "", std::string(kube::resource_name(kind_)), ns_, name_};
   }
@@ -102,6 +104,7 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const kube::RequestInfo& info,
                               long ok_status) {
     if (!r) return r.error();
+    kube_server_answered(*this);
     if (r->status != ok_status && !(ok_status == 201 && r->status == 200)) {
       return kube::error_from_response(r->status, r->body, info);
     }
@@ -186,6 +189,7 @@ class KubeAnnotationLock final : public Lock, public std::enable_shared_from_thi
   std::string watch_rv_;
   uint64_t watch_id_ = 0;
   Duration backoff_ = std::chrono::milliseconds(500);
+  WatchRetry watch_retry_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::function<void(const std::optional<Versioned>&)> on_change_;
   std::function<void(bool)> on_health_;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -52,12 +53,20 @@ void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, 
                   kube::Priority::kLease, media);
 }
 
+// The per-lock watch's retry after its stream ended (I/O thread only).
+struct WatchRetry {
+  uint64_t gen = 0;           // of the retry armed last: a posted retry of an older one does nothing
+  std::optional<Instant> at;  // when the armed retry fires; unset: none armed
+  bool unreachable = false;   // the stream that ended got no HTTP answer
+};
+
 // What a per-lock watch of either Kubernetes lock does when its stream ends,
 // on the I/O thread: reports the watch unhealthy, forgets a resourceVersion
 // the server called expired (410), logs any other refusal, and starts the
-// watch again after the lock's jittered, doubling backoff (at most 30 s).
-// L has watch_id_, on_health_, watch_rv_, rt_, url_, backoff_, rng_,
-// info(verb) and start_watch().
+// watch again after the lock's jittered, doubling backoff (at most 30 s), or
+// sooner (kube_server_answered).
+// L has watch_id_, on_health_, watch_rv_, watch_retry_, rt_, url_, backoff_,
+// rng_, info(verb) and start_watch().
 template <class L>
 void kube_watch_ended(L& self, const Result<kube::HttpResponse>& end) {
   self.watch_id_ = 0;
@@ -70,10 +79,32 @@ void kube_watch_ended(L& self, const Result<kube::HttpResponse>& end) {
   std::uniform_real_distribution<double> jitter(1.0, 1.5);
   auto delay = std::chrono::duration_cast<Duration>(self.backoff_ * jitter(self.rng_));
   self.backoff_ = std::min<Duration>(self.backoff_ * 2, std::chrono::seconds(30));
+  self.watch_retry_.unreachable = !end.ok();
+  self.watch_retry_.at = self.rt_.clock().now() + delay;
+  const uint64_t gen = ++self.watch_retry_.gen;
   std::weak_ptr<L> w = self.shared_from_this();
-  self.rt_.post([w] {
-    if (auto s = w.lock()) s->start_watch();
+  self.rt_.post([w, gen] {
+    auto s = w.lock();
+    if (!s || s->watch_retry_.gen != gen) return;
+    s->watch_retry_.at.reset();
+    s->start_watch();
   }, delay);
+}
+
+// A request of the lock got an HTTP answer (any status), on the I/O thread.
+// If its watch ended without reaching a server and waits more than a second
+// yet to start again, kube-apiserver is back (after an outage, most often):
+// the watch starts now, with the first backoff. One that ended with an
+// answer (a 403, a 500) keeps its backoff, or every lock answer would bring
+// a refused watch back. L as for kube_watch_ended.
+template <class L>
+void kube_server_answered(L& self) {
+  WatchRetry& r = self.watch_retry_;
+  if (!r.at || !r.unreachable || *r.at <= self.rt_.clock().now() + std::chrono::seconds(1)) return;
+  r.at.reset();
+  ++r.gen;
+  self.backoff_ = std::chrono::milliseconds(500);
+  self.start_watch();
 }
 
 }  // namespace leasehold::backends

@@ -112,6 +112,8 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
  private:
   template <class L>
   friend void backends::kube_watch_ended(L& self, const Result<kube::HttpResponse>& end);  // kube_call.h
+  template <class L>
+  friend void backends::kube_server_answered(L& self);  // kube_call.h
   static constexpr const char* kGroup = "coordination.k8s.io";
 
   // What a request on this Lease is, for error messages.
@@ -151,6 +153,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
 
   Result<Versioned> interpret(const Result<kube::HttpResponse>& r, const char* verb, long ok_status) {
     if (!r) return r.error();
+    kube_server_answered(*this);
     if (r->status != ok_status && !(ok_status == 201 && r->status == 200)) {
       return kube::error_from_response(r->status, r->body, info(verb));
     }
@@ -230,6 +233,7 @@ class KubeLeaseLock final : public Lock, public std::enable_shared_from_this<Kub
   std::weak_ptr<LeaseWatchHub> hub_;
   uint64_t hub_sub_ = 0;
   Duration backoff_ = std::chrono::milliseconds(500);
+  WatchRetry watch_retry_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::function<void(const std::optional<Versioned>&)> on_change_;
   std::function<void(bool)> on_health_;

@@ -1012,7 +1012,9 @@ class H2Client final : public ClientFront<Transfer> {
       if (!t.streaming && is_protobuf_content_type(t.content_type)) ++protobuf_received_;
       finish(t, HttpResponse{t.status, std::move(t.resp_body), std::move(t.content_type)});
     } else if (error_code == NGHTTP2_REFUSED_STREAM && t.status == 0 && !t.retried) {
-      // Refused unprocessed (the server is going away): once more, elsewhere.
+      // Refused unprocessed (the server is going away, or over its stream
+      // limit): sent once more, on the connection connection_for picks then
+      // (another one if a GOAWAY has marked this one).
       t.retried = true;
       t.status = 0;
       t.body_off = 0;

@@ -418,6 +418,51 @@ TEST_F(LeaseWatchHubTest, TheLockOwnWatchSaysWhenItsFrameWasRead) {
   EXPECT_EQ(got[0], t1);
 }
 
+// The lock's own watch, backing off after streams that reached no server,
+// starts again at once when a request of the lock gets an answer, and the
+// retry it had armed then starts nothing; after streams the server ended
+// with an answer (403) it keeps its backoff.
+TEST_F(LeaseWatchHubTest, TheLockOwnWatchStartsAgainWhenTheServerAnswers) {
+  auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  ASSERT_TRUE((*lock)->watch([](const std::optional<Versioned>&) {}, [](bool) {}));
+  ASSERT_EQ(client_->streams.size(), 1u);
+  // Ends three streams, each with `end`; the third's retry is 2 to 3 s out
+  // (backoffs 0.5, 1 and 2 s, each times 1 to 1.5).
+  auto end_three = [&](const Result<kube::HttpResponse>& end) {
+    for (int i = 0; i < 3; ++i) {
+      const size_t open = client_->streams.size();
+      client_->streams.back().on_end(end);
+      rt_.run_ready();
+      if (i == 2) break;
+      clock_.advance(1600ms);
+      rt_.run_ready();
+      ASSERT_EQ(client_->streams.size(), open + 1);
+    }
+  };
+  auto answer_a_read = [&] {
+    (*lock)->get([](Result<Versioned>) {});
+    auto get = client_->take();
+    ASSERT_EQ(get.method, "GET");
+    get.done(kube::HttpResponse{404, R"({"kind":"Status","code":404,"reason":"NotFound"})", "application/json"});
+    rt_.run_ready();
+  };
+  end_three(Error::unavailable("connection refused"));
+  ASSERT_EQ(client_->streams.size(), 3u);
+  answer_a_read();
+  EXPECT_EQ(client_->streams.size(), 4u) << "the watch waits out its backoff though the server answers";
+  clock_.advance(3s);
+  rt_.run_ready();
+  EXPECT_EQ(client_->streams.size(), 4u) << "the retry armed before started a second stream";
+  end_three(kube::HttpResponse{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})", "application/json"});
+  ASSERT_EQ(client_->streams.size(), 6u);
+  answer_a_read();
+  EXPECT_EQ(client_->streams.size(), 6u) << "a watch the server refused came back on a lock answer";
+  clock_.advance(3s);
+  rt_.run_ready();
+  EXPECT_EQ(client_->streams.size(), 7u);
+}
+
 // The Lease lock tells the client which of its updates are renewals (the
 // holder writing its own term again: same holder, same transitions), which
 // the own transport may read a little late; an acquisition, a hand-off and a
