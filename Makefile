@@ -92,7 +92,7 @@ test-tsan: deps
 	ctest --test-dir $(TSAN_BUILD) --output-on-failure -L 'unit|sim' || { scripts/failed_output.py $(TSAN_BUILD); exit 1; }
 
 # Everything leasehold is compared on, beside the client-go peer in the same
-# run and on the same control plane build (~50 min on 2 cores; each driver
+# run and on the same control plane build (~60 min on 2 cores; each driver
 # starts a control plane of its own and prints its progress):
 #   1 electors per process (mem lock)       bench/results/electors.json
 #   2 GET/PUT round trips and client CPU    bench/results/kube_client.json
@@ -110,7 +110,7 @@ test-tsan: deps
 # BENCH_SIDECAR_SECONDS=60, BENCH_SCALE_FLAGS="--n 200 --window 30",
 # BENCH_CONTENTION_FLAGS="--trials 2", BENCH_CADENCE_FLAGS="--intervals 2s,8s".
 # Redraw only: /usr/bin/python3 bench/report.py
-BENCH_FAILOVER_FLAGS   ?= --graceful-trials 100 --crash-trials 20
+BENCH_FAILOVER_FLAGS   ?= --graceful-trials 100 --crash-trials 100
 BENCH_SIDECAR_SECONDS  ?= 300
 BENCH_SCALE_FLAGS      ?=
 BENCH_CONTENTION_FLAGS ?=
@@ -164,7 +164,7 @@ bench-etcd: deps testenv
 	  --scale-bench $(BUILD)/bench/leasehold_scale_bench --out bench/results/etcd.json \
 	  --plot docs/benchmarks/etcd-failover.png $(BENCH_ETCD_FLAGS)
 
-# Only the failover step of `make bench` (~12 min). FAILOVER_FLAGS as above.
+# Only the failover step of `make bench` (~20 min). FAILOVER_FLAGS as above.
 FAILOVER_FLAGS ?=
 bench-failover: deps testenv
 	$(CONFIGURE)
