@@ -113,9 +113,9 @@ class Elector {
   // Leader only: hand the lease to the standby `target` with no leaderless
   // gap. The work is stopped first; once it has returned, the lease is
   // rewritten with `target` as holder (transitions + 1, a full lease
-  // duration) by compare-and-swap on the version of our term we hold, with
-  // no read first; only a 409 makes it read, and it then writes only if the
-  // fresh record still names us for this term. A leasehold standby named
+  // duration) by compare-and-swap on the version of our term we hold (read
+  // first only when we hold none); a 409 makes it read, and it then writes
+  // only if the fresh record still names us for this term. A leasehold standby named
   // holder confirms with its own write (on the version its watch showed it)
   // and starts leading once that lands (a client-go standby takes it at its
   // next retry). Then this elector campaigns again

@@ -57,7 +57,7 @@ void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, 
 struct WatchRetry {
   uint64_t gen = 0;           // of the retry armed last: a posted retry of an older one does nothing
   std::optional<Instant> at;  // when the armed retry fires; unset: none armed
-  bool unreachable = false;   // the stream that ended got no HTTP answer
+  bool unreachable = false;   // the stream that ended was ended by no HTTP answer (no server reached, or the connection lost)
 };
 
 // What a per-lock watch of either Kubernetes lock does when its stream ends,
@@ -85,22 +85,25 @@ void kube_watch_ended(L& self, const Result<kube::HttpResponse>& end) {
   std::weak_ptr<L> w = self.shared_from_this();
   self.rt_.post([w, gen] {
     auto s = w.lock();
-    if (!s || s->watch_retry_.gen != gen) return;
+    if (!s || s->watch_retry_.gen != gen || s->watch_id_) return;
     s->watch_retry_.at.reset();
     s->start_watch();
   }, delay);
 }
 
 // A request of the lock got an HTTP answer (any status), on the I/O thread.
-// If its watch ended without reaching a server and waits more than a second
-// yet to start again, kube-apiserver is back (after an outage, most often):
-// the watch starts now, with the first backoff. One that ended with an
-// answer (a 403, a 500) keeps its backoff, or every lock answer would bring
-// a refused watch back. L as for kube_watch_ended.
+// If its watch ended by no answer (no server reached, or the connection
+// lost) and waits more than a second yet to start again, kube-apiserver
+// answers again (after an outage, most often): the watch starts now, with
+// the first backoff. One that the server ended with an answer (a 403, a
+// 500) keeps its backoff, or every lock answer would bring a refused watch
+// back. L as for kube_watch_ended.
 template <class L>
 void kube_server_answered(L& self) {
   WatchRetry& r = self.watch_retry_;
-  if (!r.at || !r.unreachable || *r.at <= self.rt_.clock().now() + std::chrono::seconds(1)) return;
+  if (self.watch_id_ || !r.at || !r.unreachable || *r.at <= self.rt_.clock().now() + std::chrono::seconds(1)) {
+    return;
+  }
   r.at.reset();
   ++r.gen;
   self.backoff_ = std::chrono::milliseconds(500);

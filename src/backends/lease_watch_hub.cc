@@ -141,7 +141,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
     std::optional<kube::Lease> lease;
     std::string frame;
     kube::WireFormat format = kube::WireFormat::kJson;
-    Instant received_at{};  // of the frame
+    std::optional<Instant> received_at;  // of the frame
     const kube::Lease* get() {
       if (!lease && !frame.empty()) {
         auto ev = kube::parse_watch_event(frame, format);
@@ -194,7 +194,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
       kube::WireFormat format;
       bool echo_type = false;  // ADDED or MODIFIED
       uint64_t gen = 0;
-      Instant received_at{};
+      std::optional<Instant> received_at;
     };
     struct Writing {
       std::multiset<uint64_t> writers;
@@ -226,7 +226,7 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   // Caller holds mu_. Our write `rv` of `name` by `writer`, echoed: the cache
   // keeps the frame undecoded; subscribers other than the writer get it.
   void recognised(Ns& n, const std::string& name, uint64_t writer, std::string frame, kube::WireFormat format,
-                  const std::string& rv, Instant received_at) {
+                  const std::string& rv, std::optional<Instant> received_at) {
     Cached& c = n.cache[name];
     c = Cached{rv, std::nullopt, std::move(frame), format, received_at};
     if (n.by_name.count(name) > 1) {
@@ -476,7 +476,8 @@ class Hub final : public LeaseWatchHub, public std::enable_shared_from_this<Hub>
   }
 
   // Caller holds mu_. `received_at`: when the event's frame was read.
-  void apply_event(const std::string& ns, Ns& n, const Result<kube::WatchEvent>& ev, Instant received_at) {
+  void apply_event(const std::string& ns, Ns& n, const Result<kube::WatchEvent>& ev,
+                   std::optional<Instant> received_at) {
     if (!ev) {
       rt_.log(LogLevel::kWarning, "leases " + ns, "watch: " + ev.error().message());
       return;

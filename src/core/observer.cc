@@ -2,6 +2,7 @@
 // is down) and reports changes of holder, without ever writing.
 #include "leasehold/observer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <utility>
@@ -40,7 +41,10 @@ struct Observer::Impl : std::enable_shared_from_this<Impl> {
 
   void observe(const std::optional<Versioned>& v) {
     Instant now = rt.clock().now();
-    if (!v || !record || record->version != v->version) observed_at = v ? core::arrival(now, *v) : now;
+    // Never earlier than before, as in the state machine.
+    if (!v || !record || record->version != v->version) {
+      observed_at = std::max(observed_at, v ? core::arrival(now, *v) : now);
+    }
     record = v;
     publish();
   }

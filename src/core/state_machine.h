@@ -11,7 +11,8 @@
 //    when observed_at + leaseDurationSeconds has passed, where observed_at is
 //    when this process first saw that record version: when the copy was
 //    received (Versioned::received_at) if the backend says, else when the
-//    event reached the machine; never later than the latter. Versions are
+//    event reached the machine; never later than the latter, and never
+//    earlier than the observed_at of the version seen before. Versions are
 //    compared only for equality; remote timestamps are never read.
 //  * A leader's term is valid until sent_at(last successful write) +
 //    renew_deadline. Any write that lands was sent before it landed, and a

@@ -34,7 +34,9 @@ void StateMachine::observe(Instant now, const std::optional<Versioned>& v,
     return;
   }
   unseen_record_ = false;
-  if (!observed_ || observed_->version != v->version) observed_at_ = arrival(now, *v);
+  // Never earlier than before: an older copy that arrived earlier (a
+  // replay) moves the expiry no nearer.
+  if (!observed_ || observed_->version != v->version) observed_at_ = std::max(observed_at_, arrival(now, *v));
   observed_ = *v;
   deleted_holder_expiry_.reset();
   absence_seen_at_.reset();

@@ -8,6 +8,7 @@
 
 #include "backends/backends.h"
 #include "kube/client.h"
+#include "kube/legacy_codec.h"
 #include "kube/watch_peek.h"
 #include "support/manual_runtime.h"
 
@@ -87,8 +88,9 @@ class LeaseWatchHubTest : public ::testing::Test {
     s.on_unsupported = [seen] { ++seen->unsupported; };
     return hub_->subscribe("ns", "app", std::move(s));
   }
-  // Answers the list and watch access reviews, then the LIST.
-  void allow_and_list() {
+  // Answers the list and watch access reviews, then the LIST, whose answer
+  // the I/O thread handles `handled_after` later.
+  void allow_and_list(Duration handled_after = Duration::zero()) {
     auto list = client_->take();
     ASSERT_EQ(list.method, "POST");
     list.done(review(true));
@@ -98,6 +100,7 @@ class LeaseWatchHubTest : public ::testing::Test {
     auto get = client_->take();
     ASSERT_EQ(get.method, "GET");
     get.done(lease_list());
+    clock_.advance(handled_after);
     rt_.run_ready();
   }
 
@@ -365,39 +368,50 @@ TEST_F(LeaseWatchHubTest, EachLeaseSaysWhenItsFrameWasRead) {
   other.on_health = [](bool) {};
   other.on_unsupported = [] {};
   hub_->subscribe("ns", "app", std::move(other));
-  allow_and_list();
+  const Instant listed_at = clock_.now();
+  allow_and_list(30ms);
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0], clock_.now()) << "the LIST's answer";
+  EXPECT_EQ(got[0], listed_at) << "the LIST's answer";
   ASSERT_EQ(client_->streams.size(), 1u);
   client_->streams[0].on_open();
   rt_.run_ready();
-  // Someone else's renewal, handled 200 ms after it was read.
-  const Instant t1 = clock_.now();
-  client_->streams[0].on_line(lease_event("MODIFIED", "11", "b"));
-  clock_.advance(200ms);
-  rt_.run_ready();
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[1], t1);
+  // Feeds one event, and `then` 50 ms later, before the I/O thread runs:
+  // the Lease handed on says it arrived when its frame was read.
+  auto read_then = [&](const std::string& rv, const std::string& holder, const std::function<void()>& then) {
+    const Instant read_at = clock_.now();
+    const size_t before = got.size();
+    client_->streams[0].on_line(lease_event("MODIFIED", rv, holder));
+    clock_.advance(50ms);
+    if (then) then();
+    rt_.run_ready();
+    ASSERT_EQ(got.size(), before + 1);
+    EXPECT_EQ(got.back(), read_at);
+  };
+  read_then("11", "b", {});  // someone else's renewal
   // Read while our write was in flight, which then failed: news, as read.
   hub_->begin_write(w, "ns", "app");
-  const Instant t2 = clock_.now();
-  client_->streams[0].on_line(lease_event("MODIFIED", "12", "c"));
-  clock_.advance(50ms);
-  hub_->end_write(w, "ns", "app", "");
-  rt_.run_ready();
-  ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[2], t2);
+  read_then("12", "c", [&] { hub_->end_write(w, "ns", "app", ""); });
   // Our own write's echo, read before its answer: kept undecoded, and
-  // decoded for the other subscriber with the time it was read.
+  // decoded for the other subscriber.
   hub_->begin_write(w, "ns", "app");
-  const Instant t3 = clock_.now();
-  client_->streams[0].on_line(lease_event("MODIFIED", "13", "a"));
-  clock_.advance(50ms);
-  hub_->end_write(w, "ns", "app", "13");
-  rt_.run_ready();
+  read_then("13", "a", [&] { hub_->end_write(w, "ns", "app", "13"); });
   EXPECT_EQ(hub_->echoes_recognised(), 1u);
-  ASSERT_EQ(got.size(), 4u);
-  EXPECT_EQ(got[3], t3);
+  // Our echo read after the write's answer.
+  hub_->begin_write(w, "ns", "app");
+  hub_->end_write(w, "ns", "app", "14");
+  const Instant last_read = clock_.now();
+  read_then("14", "a", {});
+  EXPECT_EQ(hub_->echoes_recognised(), 2u);
+  // A subscriber that comes later gets the cached Lease, read back then.
+  clock_.advance(1s);
+  std::optional<Instant> late;
+  LeaseWatchSubscriber ls;
+  ls.on_object = [&late](const kube::Lease* l) { late = l ? l->versioned.received_at : std::nullopt; };
+  ls.on_health = [](bool) {};
+  ls.on_unsupported = [] {};
+  hub_->subscribe("ns", "app", std::move(ls));
+  rt_.run_ready();
+  EXPECT_EQ(late, last_read);
 }
 
 // The Lease lock's own watch (where the shared one is refused, or as here
@@ -418,49 +432,71 @@ TEST_F(LeaseWatchHubTest, TheLockOwnWatchSaysWhenItsFrameWasRead) {
   EXPECT_EQ(got[0], t1);
 }
 
-// The lock's own watch, backing off after streams that reached no server,
-// starts again at once when a request of the lock gets an answer, and the
-// retry it had armed then starts nothing; after streams the server ended
-// with an answer (403) it keeps its backoff.
-TEST_F(LeaseWatchHubTest, TheLockOwnWatchStartsAgainWhenTheServerAnswers) {
-  auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
-  ASSERT_TRUE(lock.ok()) << lock.error().message();
-  ASSERT_TRUE((*lock)->watch([](const std::optional<Versioned>&) {}, [](bool) {}));
-  ASSERT_EQ(client_->streams.size(), 1u);
-  // Ends three streams, each with `end`; the third's retry is 2 to 3 s out
-  // (backoffs 0.5, 1 and 2 s, each times 1 to 1.5).
-  auto end_three = [&](const Result<kube::HttpResponse>& end) {
-    for (int i = 0; i < 3; ++i) {
-      const size_t open = client_->streams.size();
-      client_->streams.back().on_end(end);
-      rt_.run_ready();
-      if (i == 2) break;
-      clock_.advance(1600ms);
-      rt_.run_ready();
-      ASSERT_EQ(client_->streams.size(), open + 1);
-    }
-  };
+// A lock's own watch (both Kubernetes locks share it), backing off after
+// streams that no HTTP answer ended, starts again at once when a request of
+// the lock gets an answer, unless its retry is due within a second anyway;
+// the retry it had armed then starts nothing. After streams the server
+// ended with an answer (403) it keeps its backoff.
+static void own_watch_starts_again_when_the_server_answers(SimulatedClock& clock, Runtime& rt, FakeClient& client,
+                                                           Lock& lock) {
+  ASSERT_TRUE(lock.watch([](const std::optional<Versioned>&) {}, [](bool) {}));
+  ASSERT_EQ(client.streams.size(), 1u);
   auto answer_a_read = [&] {
-    (*lock)->get([](Result<Versioned>) {});
-    auto get = client_->take();
+    lock.get([](Result<Versioned>) {});
+    auto get = client.take();
     ASSERT_EQ(get.method, "GET");
     get.done(kube::HttpResponse{404, R"({"kind":"Status","code":404,"reason":"NotFound"})", "application/json"});
-    rt_.run_ready();
+    rt.run_ready();
   };
-  end_three(Error::unavailable("connection refused"));
-  ASSERT_EQ(client_->streams.size(), 3u);
+  // Ends the newest stream with `end`; `restart`: waits for the retry
+  // (backoffs 0.5, 1, 2 and 4 s, each times 1 to 1.5).
+  auto end_stream = [&](const Result<kube::HttpResponse>& end, bool restart) {
+    const size_t open = client.streams.size();
+    client.streams.back().on_end(end);
+    rt.run_ready();
+    if (!restart) return;
+    clock.advance(10s);
+    rt.run_ready();
+    ASSERT_EQ(client.streams.size(), open + 1);
+  };
+  const Error down = Error::unavailable("connection refused");
+  end_stream(down, false);  // its retry is due within 0.75 s
   answer_a_read();
-  EXPECT_EQ(client_->streams.size(), 4u) << "the watch waits out its backoff though the server answers";
-  clock_.advance(3s);
-  rt_.run_ready();
-  EXPECT_EQ(client_->streams.size(), 4u) << "the retry armed before started a second stream";
-  end_three(kube::HttpResponse{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})", "application/json"});
-  ASSERT_EQ(client_->streams.size(), 6u);
+  EXPECT_EQ(client.streams.size(), 1u) << "a retry due within a second was brought forward";
+  clock.advance(10s);
+  rt.run_ready();
+  ASSERT_EQ(client.streams.size(), 2u);
+  end_stream(down, true);
+  end_stream(down, false);  // its retry is 2 to 3 s out
+  ASSERT_EQ(client.streams.size(), 3u);
   answer_a_read();
-  EXPECT_EQ(client_->streams.size(), 6u) << "a watch the server refused came back on a lock answer";
-  clock_.advance(3s);
-  rt_.run_ready();
-  EXPECT_EQ(client_->streams.size(), 7u);
+  EXPECT_EQ(client.streams.size(), 4u) << "the watch waits out its backoff though the server answers";
+  clock.advance(10s);
+  rt.run_ready();
+  EXPECT_EQ(client.streams.size(), 4u) << "the retry armed before started a second stream";
+  const kube::HttpResponse refused{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})", "application/json"};
+  end_stream(refused, true);
+  end_stream(refused, true);
+  end_stream(refused, false);  // its retry is 2 to 3 s out
+  ASSERT_EQ(client.streams.size(), 6u);
+  answer_a_read();
+  EXPECT_EQ(client.streams.size(), 6u) << "a watch the server refused came back on a lock answer";
+  clock.advance(10s);
+  rt.run_ready();
+  EXPECT_EQ(client.streams.size(), 7u);
+}
+
+TEST_F(LeaseWatchHubTest, TheLeaseLockOwnWatchStartsAgainWhenTheServerAnswers) {
+  auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  own_watch_starts_again_when_the_server_answers(clock_, rt_, *client_, **lock);
+}
+
+TEST_F(LeaseWatchHubTest, TheConfigMapLockOwnWatchStartsAgainWhenTheServerAnswers) {
+  auto lock = open_kube_annotation_lock(rt_, client_, "configmap://ns/app", kube::LegacyKind::kConfigMap, "ns",
+                                        "app", nullptr);
+  ASSERT_TRUE(lock.ok()) << lock.error().message();
+  own_watch_starts_again_when_the_server_answers(clock_, rt_, *client_, **lock);
 }
 
 // The Lease lock tells the client which of its updates are renewals (the

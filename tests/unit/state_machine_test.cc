@@ -56,6 +56,13 @@ class Harness {
   }
   // Answers the request in flight (sent at the time it was taken).
   void respond(const Result<Versioned>& r) { sm_.handle_response(now_, wall(), sent_at_, r, out_); }
+  // Starts with a live watch; the first read finds `v`.
+  void start_watching(const Versioned& v) {
+    watch_health(true);
+    start();
+    take_request();
+    respond(v);
+  }
 
   // Moves time forward, firing every wake-up on the way.
   void advance(Duration d) {
@@ -279,10 +286,7 @@ TEST(StateMachineTest, FollowerWaitsForExpiryOnItsOwnClockWithoutPollingWhenWatc
 
 TEST(StateMachineTest, ANewVersionRestartsTheExpiryClock) {
   Harness h;
-  h.watch_health(true);
-  h.start();
-  h.take_request();
-  h.respond(rec("5", "b", 3));
+  h.start_watching(rec("5", "b", 3));
   h.advance(10s);
   h.watch(rec("6", "b", 3));  // b renewed
   Instant renewed = h.now();
@@ -296,13 +300,10 @@ TEST(StateMachineTest, ANewVersionRestartsTheExpiryClock) {
 // A follower counts the holder's lease from when the renewal was received
 // (Versioned::received_at), not from when the machine got to it; a
 // received_at later than that (not the machine's clock) counts as no earlier
-// than the handling.
+// than the handling, and one earlier than the last observation's as that.
 TEST(StateMachineTest, TheExpiryClockStartsWhenTheRenewalWasReceived) {
   Harness h;
-  h.watch_health(true);
-  h.start();
-  h.take_request();
-  h.respond(rec("5", "b", 3));
+  h.start_watching(rec("5", "b", 3));
   h.advance(10s);
   Versioned renewal = rec("6", "b", 3);
   renewal.received_at = h.now();
@@ -317,10 +318,7 @@ TEST(StateMachineTest, TheExpiryClockStartsWhenTheRenewalWasReceived) {
   EXPECT_EQ(h.now(), *renewal.received_at + 15s);
 
   Harness later;
-  later.watch_health(true);
-  later.start();
-  later.take_request();
-  later.respond(rec("5", "b", 3));
+  later.start_watching(rec("5", "b", 3));
   Versioned odd = rec("6", "b", 3);
   odd.received_at = later.now() + 5s;
   later.watch(odd);
@@ -330,6 +328,21 @@ TEST(StateMachineTest, TheExpiryClockStartsWhenTheRenewalWasReceived) {
   later.advance(1ms);
   EXPECT_EQ(later.take_request().version, "6");
   EXPECT_EQ(later.now(), handled + 15s);
+
+  // An older copy that arrived earlier (a replay of b's renewal before)
+  // moves the expiry no nearer.
+  Harness replay;
+  replay.start_watching(rec("6", "b", 3));
+  const Instant seen = replay.now();
+  replay.advance(1s);
+  Versioned older = rec("5", "b", 3);
+  older.received_at = seen - 1s;
+  replay.watch(older);
+  replay.advance(seen + 15s - 1ms - replay.now());
+  replay.expect_no_request();
+  replay.advance(1ms);
+  EXPECT_EQ(replay.take_request().version, "5");
+  EXPECT_EQ(replay.now(), seen + 15s);
 }
 
 TEST(StateMachineTest, FollowerWithoutAWatchPollsWithJitter) {
