@@ -115,10 +115,10 @@ class Elector {
   // rewritten with `target` as holder (transitions + 1, a full lease
   // duration) by compare-and-swap on the version of our term we hold (read
   // first only when we hold none); a 409 makes it read, and it then writes
-  // only if the fresh record still names us for this term. A leasehold standby named
-  // holder confirms with its own write (on the version its watch showed it)
-  // and starts leading once that lands (a client-go standby takes it at its
-  // next retry). Then this elector campaigns again
+  // only if the fresh record still names us for this term. A leasehold
+  // standby named holder confirms with its own write (on the version its
+  // watch showed it) and starts leading once that lands (a client-go standby
+  // takes it at its next retry). Then this elector campaigns again
   // (recampaign) or stops. If the target never takes it, the lease expires
   // as usual. Errors: an empty target or our own identity. Not leading: no
   // effect (logged).

@@ -57,7 +57,9 @@ void kube_lock_call(Runtime& rt, const std::weak_ptr<kube::Client>& client_ref, 
 struct WatchRetry {
   uint64_t gen = 0;           // of the retry armed last: a posted retry of an older one does nothing
   std::optional<Instant> at;  // when the armed retry fires; unset: none armed
-  bool unreachable = false;   // the stream that ended was ended by no HTTP answer (no server reached, or the connection lost)
+  // The stream that ended was ended by no HTTP answer (no server reached,
+  // or the connection lost).
+  bool unreachable = false;
 };
 
 // What a per-lock watch of either Kubernetes lock does when its stream ends,

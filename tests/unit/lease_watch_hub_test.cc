@@ -420,8 +420,10 @@ TEST_F(LeaseWatchHubTest, TheLockOwnWatchSaysWhenItsFrameWasRead) {
   auto lock = open_kube_lease_lock(rt_, client_, "k8s://ns/app", "ns", "app");
   ASSERT_TRUE(lock.ok()) << lock.error().message();
   std::vector<std::optional<Instant>> got;
-  ASSERT_TRUE((*lock)->watch([&got](const std::optional<Versioned>& v) { got.push_back(v ? v->received_at : std::nullopt); },
-                             [](bool) {}));
+  auto on_change = [&got](const std::optional<Versioned>& v) {
+    got.push_back(v ? v->received_at : std::nullopt);
+  };
+  ASSERT_TRUE((*lock)->watch(on_change, [](bool) {}));
   ASSERT_EQ(client_->streams.size(), 1u);
   EXPECT_NE(client_->streams[0].path.find("fieldSelector=metadata.name%3Dapp"), std::string::npos);
   const Instant t1 = clock_.now();
